@@ -1,0 +1,185 @@
+"""Which AWS accounts a scan covers: the current credentials, an accounts file, or an organisation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from auditbook.awsclients import new_session
+from auditbook.errors import UserError
+
+
+class ScanAborted(Exception):
+    """The scan cannot know its own scope (e.g. the organisation cannot be listed)."""
+
+
+@dataclass
+class Target:
+    account: str
+    name: str
+    session: object = None
+    identity: dict = field(default_factory=dict)  # sts:GetCallerIdentity (Account, Arn, UserId)
+    role_arn: Optional[str] = None
+    error: Optional[str] = None  # why the account could not be reached
+
+
+class AccountEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^\d{12}$")
+    role: Optional[str] = None
+    external_id: Optional[str] = None
+    name: Optional[str] = None
+
+
+class AccountsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accounts: list[AccountEntry] = Field(min_length=1)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code')}: {err.get('Message')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def base_session(profile: Optional[str] = None):
+    return new_session(profile_name=profile)
+
+
+def current_target(session, name: str = "current") -> Target:
+    try:
+        ident = session.client("sts").get_caller_identity()
+    except (ClientError, BotoCoreError) as exc:
+        raise ScanAborted(f"cannot read the caller identity of the current credentials: {_error_text(exc)}")
+    ident = {k: ident[k] for k in ("Account", "Arn", "UserId")}
+    return Target(ident["Account"], name, session, ident)
+
+
+def role_arn_for(account: str, role: str, partition: str = "aws") -> str:
+    return role if role.startswith("arn:") else f"arn:{partition}:iam::{account}:role/{role}"
+
+
+def assumed_target(base, account: str, name: str, role: str, external_id: Optional[str] = None) -> Target:
+    """A target reached by sts:AssumeRole, with credentials that refresh themselves."""
+    arn = role_arn_for(account, role)
+    sts = base.client("sts")
+    kwargs = {"RoleArn": arn, "RoleSessionName": "auditbook-scan"}
+    if external_id:
+        kwargs["ExternalId"] = external_id
+
+    def refresh():
+        creds = sts.assume_role(**kwargs)["Credentials"]
+        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+
+    try:
+        first = refresh()
+    except (ClientError, BotoCoreError) as exc:
+        return Target(account, name, None, {}, arn, f"cannot assume {arn}: {_error_text(exc)}")
+    session = new_session(region_name=base.region_name)
+    state = {"first": first}
+
+    def refresh_after_first():
+        if state["first"]:
+            value, state["first"] = state["first"], None
+            return value
+        return refresh()
+
+    creds = DeferredRefreshableCredentials(refresh_using=refresh_after_first, method="assume-role")
+    session._session._credentials = creds
+    try:
+        ident = session.client("sts").get_caller_identity()
+        ident = {k: ident[k] for k in ("Account", "Arn", "UserId")}
+    except (ClientError, BotoCoreError) as exc:
+        return Target(account, name, None, {}, arn, f"assumed {arn} but cannot read identity: {_error_text(exc)}")
+    return Target(account, name, session, ident, arn)
+
+
+def load_accounts_file(path: Path) -> AccountsFile:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} is not valid YAML")
+    try:
+        return AccountsFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first["loc"]
+        field_name = ".".join(str(p) for p in loc)
+        if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
+            entries = (raw or {}).get("accounts") or []
+            entry = entries[loc[1]] if loc[1] < len(entries) else {}
+            ident = entry.get("id") if isinstance(entry, dict) else None
+            field_name = f"accounts[{loc[1]}]" + (f" (id {ident})" if ident else "") + (
+                f" field {'.'.join(str(p) for p in loc[2:])}" if len(loc) > 2 else "")
+        value = first.get("input")
+        value_text = f" value {value!r}" if not isinstance(value, (dict, list)) else ""
+        raise UserError(f"{path}: {field_name}:{value_text} {first['msg']}")
+
+
+def targets_from_file(base, path: Path) -> list[Target]:
+    spec = load_accounts_file(path)
+    current = None
+    out = []
+    for entry in spec.accounts:
+        name = entry.name or entry.id
+        if entry.role:
+            out.append(assumed_target(base, entry.id, name, entry.role, entry.external_id))
+        else:
+            current = current or current_target(base)
+            if current.account != entry.id:
+                raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
+                                f"belong to {current.account}")
+            out.append(Target(entry.id, name, base, current.identity))
+    return out
+
+
+def targets_from_org(base, role: str) -> list[Target]:
+    """Every ACTIVE account of the organisation: the management account with the current
+    credentials, the others by assuming ROLE."""
+    me = current_target(base)
+    try:
+        pages = base.client("organizations").get_paginator("list_accounts").paginate()
+        accounts = [a for page in pages for a in page["Accounts"]]
+    except (ClientError, BotoCoreError) as exc:
+        raise ScanAborted(f"cannot list the organisation's accounts: {_error_text(exc)}")
+    out = []
+    for acct in sorted(accounts, key=lambda a: a["Id"]):
+        if acct.get("Status", "ACTIVE") != "ACTIVE":
+            continue
+        if acct["Id"] == me.account:
+            out.append(Target(me.account, acct.get("Name") or me.account, base, me.identity))
+        else:
+            out.append(assumed_target(base, acct["Id"], acct.get("Name") or acct["Id"], role))
+    return out
+
+
+def resolve_regions(targets: list[Target], regions: Optional[str], base) -> list[str]:
+    """A comma-separated list, "all" (every region enabled for the first reachable account),
+    or the session's default region (us-east-1 when none is configured)."""
+    if regions and regions.strip().lower() != "all":
+        out = [r.strip() for r in regions.split(",") if r.strip()]
+        bad = [r for r in out if not all(part.isalnum() for part in r.split("-")) or r.count("-") < 2]
+        if bad:
+            raise UserError(f"--regions: {bad[0]!r} is not a region name")
+        return out
+    if regions:
+        reachable = next((t for t in targets if t.session), None)
+        if reachable is None:
+            raise ScanAborted("no reachable account to list the enabled regions from")
+        try:
+            found = reachable.session.client("ec2", region_name=base.region_name or "us-east-1").describe_regions()
+        except (ClientError, BotoCoreError) as exc:
+            raise ScanAborted(f"cannot list enabled regions: {_error_text(exc)}")
+        return sorted(r["RegionName"] for r in found["Regions"])
+    return [base.region_name or "us-east-1"]

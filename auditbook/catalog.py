@@ -1,0 +1,174 @@
+"""controls.yaml: the SOC 2 criteria, their manual evidence and their automated checks.
+
+Validated before anything runs; each mistake is reported as one line naming the control or check
+and the field (CatalogError, exit code 2).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from auditbook.checkfuncs import CHECK_FUNCTIONS
+from auditbook.errors import UserError
+from auditbook.expressions import analyse, compile_expression
+from auditbook.registry import resource_types
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "controls.yaml"
+
+Category = Literal["security", "availability", "confidentiality", "processing-integrity", "privacy"]
+Cadence = Literal["monthly", "quarterly", "semiannual", "annual", "per-event"]
+Severity = Literal["critical", "high", "medium", "low", "informational"]
+CONTROL_ID = r"^(CC[1-9]\.[1-9]|A1\.[1-9]|C1\.[1-9]|PI1\.[1-9]|P[1-8]\.[1-9])$"
+
+
+class CatalogError(UserError):
+    pass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ManualEvidence(Strict):
+    name: str = Field(min_length=3)
+    cadence: Cadence
+    description: Optional[str] = None
+
+
+class Control(Strict):
+    id: str = Field(pattern=CONTROL_ID)
+    category: Category
+    group: str = Field(min_length=3)
+    title: str = Field(min_length=5)
+    owner: str = Field(min_length=2)
+    test_procedure: str = Field(min_length=20)
+    manual_evidence: list[ManualEvidence] = Field(default_factory=list)
+
+
+class Check(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,80}$")
+    title: str = Field(min_length=5)
+    controls: list[str] = Field(min_length=1)
+    resource: str
+    scope: Literal["resource", "account"] = "resource"
+    applies: Optional[str] = None
+    expect: Optional[str] = None
+    function: Optional[str] = None
+    severity: Severity
+    remediation: str = Field(min_length=10)
+    actions: list[str] = Field(min_length=1)
+
+
+class Catalog(Strict):
+    version: Literal[1]
+    framework: str
+    controls: list[Control] = Field(min_length=1)
+    checks: list[Check] = Field(default_factory=list)
+    sha256: str = ""
+    path: str = ""
+
+    def control(self, cid: str) -> Control:
+        return next(c for c in self.controls if c.id == cid)
+
+    def checks_for(self, cid: str) -> list[Check]:
+        return [c for c in self.checks if cid in c.controls]
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors()[0]
+    field_name = ".".join(str(p) for p in err["loc"]) or "(document)"
+    value = err.get("input")
+    shown = "" if isinstance(value, (dict, list)) or err["type"] == "missing" else f" (value {value!r})"
+    return field_name, f"{err['msg']}{shown}"
+
+
+def _validate_items(kind: str, items, model, where: str):
+    out = []
+    for index, item in enumerate(items or []):
+        label = f"{kind} {item.get('id')}" if isinstance(item, dict) and item.get("id") else f"{kind} #{index + 1}"
+        if not isinstance(item, dict):
+            raise CatalogError(f"{where}: {label}: must be a mapping")
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError as exc:
+            field_name, msg = _first_error(exc)
+            raise CatalogError(f"{where}: {label}: field {field_name}: {msg}")
+    return out
+
+
+def load_catalog(path: Optional[Path] = None) -> Catalog:
+    """Read and validate a catalog; raises CatalogError with one line on the first mistake."""
+    path = Path(path or DEFAULT_PATH)
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read: {exc.strerror}")
+    try:
+        raw = yaml.safe_load(raw_bytes)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CatalogError(f"{path}: not valid YAML" + (f" at line {mark.line + 1}" if mark else ""))
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path}: must be a mapping with version, framework, controls and checks")
+    for key in ("controls", "checks"):
+        if key in raw and not isinstance(raw[key], list):
+            raise CatalogError(f"{path}: field {key}: must be a list")
+    controls = _validate_items("control", raw.get("controls"), Control, str(path))
+    checks = _validate_items("check", raw.get("checks"), Check, str(path))
+    try:
+        catalog = Catalog.model_validate({k: v for k, v in raw.items() if k not in ("controls", "checks")}
+                                         | {"controls": controls, "checks": checks})
+    except ValidationError as exc:
+        field_name, msg = _first_error(exc)
+        raise CatalogError(f"{path}: field {field_name}: {msg}")
+    _cross_check(catalog, str(path))
+    catalog.sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    catalog.path = str(path)
+    return catalog
+
+
+def _cross_check(catalog: Catalog, where: str) -> None:
+    seen: set[str] = set()
+    for control in catalog.controls:
+        if control.id in seen:
+            raise CatalogError(f"{where}: control {control.id}: field id: duplicate id")
+        seen.add(control.id)
+    types = resource_types()
+    check_ids: set[str] = set()
+    for check in catalog.checks:
+        label = f"{where}: check {check.id}"
+        if check.id in check_ids:
+            raise CatalogError(f"{label}: field id: duplicate id")
+        check_ids.add(check.id)
+        for cid in check.controls:
+            if cid not in seen:
+                raise CatalogError(f"{label}: field controls: unknown criterion {cid!r}")
+        if check.resource not in types:
+            raise CatalogError(f"{label}: field resource: unknown resource type {check.resource!r}")
+        if (check.expect is None) == (check.function is None):
+            raise CatalogError(f"{label}: field expect: give exactly one of expect or function")
+        if check.function is not None and check.function not in CHECK_FUNCTIONS:
+            raise CatalogError(f"{label}: field function: no registered function {check.function!r}")
+        for field_name in ("applies", "expect"):
+            text = getattr(check, field_name)
+            if text is None:
+                continue
+            try:
+                parsed = compile_expression(text)
+            except ValueError as exc:
+                raise CatalogError(f"{label}: field {field_name}: {exc}")
+            for rtype in analyse(parsed).types:
+                if rtype not in types:
+                    raise CatalogError(f"{label}: field {field_name}: values() names unknown resource type {rtype!r}")
+        declared = set(types[check.resource].actions())
+        for action in check.actions:
+            if not re.match(r"^[a-z0-9-]+:[A-Za-z0-9*]+$", action):
+                raise CatalogError(f"{label}: field actions: {action!r} is not an IAM action")
+            if action not in declared:
+                raise CatalogError(f"{label}: field actions: {action!r} is not made by the "
+                                   f"{check.resource} collector (it makes {', '.join(sorted(declared))})")

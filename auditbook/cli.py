@@ -1,0 +1,184 @@
+"""The auditbook command line. Thin: each command calls one core function."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from auditbook import __version__
+from auditbook.accounts import ScanAborted
+from auditbook.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="auditbook: continuous SOC 2 evidence for AWS.")
+out = Console()
+err = Console(stderr=True)
+
+DB_OPT = typer.Option(None, "--db", envvar="AUDITBOOK_DB",
+                      help="SQLAlchemy URL of the store (default sqlite:///var/auditbook.db).")
+CATALOG_OPT = typer.Option(None, "--catalog", help="Catalog file (default: the bundled controls.yaml).")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _summary_table(summary: list[dict]) -> Table:
+    table = Table(title="Posture by criterion (automated checks)", show_lines=False)
+    for col in ("criterion", "title", "checks", "pass", "fail", "error"):
+        table.add_column(col, justify="right" if col in ("checks", "pass", "fail", "error") else "left")
+    for row in summary:
+        if not row["checks"]:
+            continue
+        table.add_row(row["control"], row["title"], str(row["checks"]), f"[green]{row['PASS']}",
+                      f"[red]{row['FAIL']}" if row["FAIL"] else "0",
+                      f"[yellow]{row['ERROR']}" if row["ERROR"] else "0")
+    return table
+
+
+@app.command()
+def scan(
+    accounts: Optional[Path] = typer.Option(None, "--accounts", help="YAML accounts file (id, role, external_id, name)."),
+    org: Optional[str] = typer.Option(None, "--org", metavar="ROLE_NAME",
+                                      help="Scan every account of the AWS Organization by assuming ROLE_NAME."),
+    regions: Optional[str] = typer.Option(None, "--regions", help="Comma-separated regions, or 'all' (enabled regions)."),
+    profile: Optional[str] = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
+    workers: int = typer.Option(12, "--workers", min=1, max=64, help="Concurrent API calls."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Collect evidence, evaluate every check, store the run and print a summary."""
+    from auditbook.scan import run_scan
+
+    if accounts and org:
+        raise UserError("--accounts and --org cannot be used together")
+    show = sys.stderr.isatty()
+    progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.description}"), console=err, transient=True, disable=not show)
+    task = progress.add_task("", total=None)
+    with progress:
+        result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
+                          catalog_path=catalog, workers=workers,
+                          on_plan=lambda n: progress.update(task, total=n),
+                          on_progress=lambda label: progress.update(task, advance=1, description=label))
+    out.print(_summary_table(result.summary))
+    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
+    unreachable = [a for a in result.accounts if a["error"]]
+    for acct in unreachable:
+        err.print(f"[yellow]account {acct['account']} ({acct['name']}) unreachable: {acct['error']}")
+    if result.collection.gaps:
+        err.print(f"[yellow]{len(result.collection.gaps)} evidence gap(s): affected checks are ERROR "
+                  f"(see `auditbook findings --run {result.run_id}`)")
+    out.print(f"run {result.run_id}: {len(result.accounts)} account(s) x {len(result.regions)} region(s), "
+              f"{len(result.collection.records)} resources, {result.collection.calls} API calls, "
+              f"{result.seconds:.1f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}")
+    out.print(f"store: {result.db_url}")
+    out.print(f"run id: {result.run_id}")
+
+
+@app.command()
+def findings(
+    run: str = typer.Option("latest", "--run", help="Run id, or 'latest'."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only PASS, FAIL or ERROR."),
+    db: Optional[str] = DB_OPT,
+):
+    """The findings of a run."""
+    from auditbook.store.db import open_engine
+    from auditbook.store.query import findings_for_run, resolve_run
+
+    engine = open_engine(db)
+    run_row = resolve_run(engine, run)
+    rows = findings_for_run(engine, run_row.id)
+    if status:
+        wanted = status.upper()
+        if wanted not in ("PASS", "FAIL", "ERROR"):
+            raise UserError(f"--status: {status!r} is not PASS, FAIL or ERROR")
+        rows = [r for r in rows if r["status"] == wanted]
+    if fmt == Format.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    elif fmt == Format.csv:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["check", "controls", "status", "severity", "account", "region",
+                                                 "resource_type", "resource", "message", "evidence"])
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items()
+                             if k in writer.fieldnames})
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table(title=f"Findings of run {run_row.id}")
+        for col in ("status", "severity", "check", "account", "region", "resource", "message"):
+            table.add_column(col, overflow="fold")
+        style = {"PASS": "green", "FAIL": "red", "ERROR": "yellow"}
+        for r in rows:
+            table.add_row(f"[{style[r['status']]}]{r['status']}", r["severity"], r["check"], r["account"],
+                          r["region"], r["resource"], r["message"], )
+        out.print(table)
+
+
+@app.command()
+def validate(catalog: Optional[Path] = CATALOG_OPT):
+    """Validate the catalog and print what it holds."""
+    from auditbook.catalog import load_catalog
+
+    cat = load_catalog(catalog)
+    out.print(f"{cat.path}: valid — {len(cat.controls)} criteria, {len(cat.checks)} checks "
+              f"(sha256 {cat.sha256[:16]}…)")
+
+
+@app.command()
+def demo(
+    port: int = typer.Option(5055, "--port", help="Port for the local moto server (127.0.0.1)."),
+    db: Optional[str] = typer.Option("sqlite:///var/demo/auditbook.db", "--db", help="Store for the demo run."),
+    keep_running: bool = typer.Option(False, "--keep-running", help="Leave the moto server running at the end."),
+):
+    """Start a local moto server, build the simulated organisation, and scan it."""
+    from auditbook.demo import run_demo
+
+    run_demo(port=port, db=db, keep_running=keep_running, console=out)
+
+
+@app.command()
+def version():
+    """Print the tool version."""
+    out.print(__version__)
+
+
+def main():
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except ScanAborted as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written", markup=False)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click's own usage errors come through here
+        import click
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""`auditbook demo`: a local moto server on 127.0.0.1, the simulated organisation, and a full scan."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from auditbook.errors import UserError
+
+DEMO_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo-access-key",
+    "AWS_SECRET_ACCESS_KEY": "demo-secret-key",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+}
+
+
+class MotoServer:
+    """moto_server as a child process in its own process group, bound to 127.0.0.1."""
+
+    def __init__(self, port: int = 0, log_path: Optional[Path] = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self, timeout: float = 20.0) -> "MotoServer":
+        if port_in_use(self.port):
+            raise UserError(f"--port: 127.0.0.1:{self.port} is already in use (is another demo running?)")
+        exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        env = {**os.environ, **DEMO_ENV}
+        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log,
+                                     env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def demo_environment(url: str) -> dict:
+    return {**DEMO_ENV, "AWS_ENDPOINT_URL": url}
+
+
+def run_demo(port: int, db: Optional[str], keep_running: bool, console) -> int:
+    import boto3
+
+    from auditbook.demo_estate import REGIONS, ROLE, build
+    from auditbook.scan import run_scan
+
+    Path("var/demo").mkdir(parents=True, exist_ok=True)
+    if db and db.startswith("sqlite:///"):
+        Path(db[len("sqlite:///"):]).unlink(missing_ok=True)  # each demo starts from a fresh store
+    server = MotoServer(port, Path("var/demo/moto_server.log")).start()
+    try:
+        os.environ.update(demo_environment(server.url))
+        console.print(f"moto server (simulated AWS) on {server.url}")
+        t0 = time.perf_counter()
+        build(boto3.Session(region_name="us-east-1"), log=lambda m: console.print(f"  {m}"))
+        console.print(f"simulated organisation built in {time.perf_counter() - t0:.1f} s")
+        result = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db)
+        from auditbook.cli import _summary_table
+        console.print(_summary_table(result.summary))
+        counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
+        console.print(f"scan: run {result.run_id}, {len(result.accounts)} accounts x {len(result.regions)} regions, "
+                      f"{len(result.collection.records)} resources, {result.collection.calls} API calls in "
+                      f"{result.seconds:.2f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}")
+        console.print(f"results: {result.db_url} (run {result.run_id})")
+        console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --status FAIL")
+        console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --format json")
+        console.print("planted violations and what the demo simulates: docs/demo.md")
+        if keep_running:
+            console.print(f"moto server left running on {server.url} (pid {server.proc.pid}); "
+                          f"point auditbook at it with AWS_ENDPOINT_URL={server.url}")
+            server.proc = None
+        return result.run_id
+    finally:
+        server.stop()

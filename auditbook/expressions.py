@@ -1,0 +1,112 @@
+"""JMESPath conditions over resource records, with the few functions SOC 2 checks need.
+
+Extra functions (beside JMESPath's own):
+  days_since(timestamp)  whole days from an ISO 8601 timestamp to the evaluation time (null if null)
+  days_until(timestamp)  whole days from the evaluation time to the timestamp (null if null)
+  values(type, field)    every value of a top-level field across all records of a resource type
+                         in the scan (e.g. the buckets CloudTrail writes to)
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jmespath
+from jmespath import exceptions as jexc
+from jmespath import functions as jfun
+
+EXTRA_FUNCTIONS = ("days_since", "days_until", "values")
+KNOWN_FUNCTIONS = frozenset(jfun.Functions.FUNCTION_TABLE) | frozenset(EXTRA_FUNCTIONS)
+
+
+def parse_time(value: str) -> dt.datetime:
+    value = value.replace("Z", "+00:00")
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+class AuditFunctions(jfun.Functions):
+    """JMESPath functions bound to one evaluation: its clock and the scan's records."""
+
+    def __init__(self, now: dt.datetime, lookup: Callable[[str, str], list]):
+        super().__init__()
+        self._now = now
+        self._lookup = lookup
+
+    @jfun.signature({"types": ["string", "null"]})
+    def _func_days_since(self, ts):
+        return None if ts is None else (self._now - parse_time(ts)).days
+
+    @jfun.signature({"types": ["string", "null"]})
+    def _func_days_until(self, ts):
+        return None if ts is None else (parse_time(ts) - self._now).days
+
+    @jfun.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_values(self, rtype, fieldname):
+        return self._lookup(rtype, fieldname)
+
+
+@dataclass
+class Analysis:
+    """What an expression reads: top-level record fields and the resource types values() names."""
+
+    fields: set[str] = field(default_factory=set)
+    types: set[str] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)
+
+
+def _walk(node: dict, out: Analysis, top: bool) -> None:
+    kind = node.get("type")
+    children = node.get("children", [])
+    if kind == "field" and top:
+        out.fields.add(node["value"])
+    if kind == "function_expression":
+        out.functions.add(node["value"])
+        if node["value"] == "values" and children and children[0].get("type") == "literal":
+            out.types.add(str(children[0].get("value")))
+    if kind in ("subexpression", "index_expression"):
+        # only the left-most part of a.b.c names a top-level field
+        if children:
+            _walk(children[0], out, top)
+            for child in children[1:]:
+                _walk(child, out, False)
+        return
+    if kind in ("projection", "value_projection", "filter_projection", "flatten"):
+        # the right side of a projection is evaluated on the projected elements
+        if children:
+            _walk(children[0], out, top)
+            for child in children[1:]:
+                _walk(child, out, False)
+        return
+    for child in children:
+        if isinstance(child, dict):
+            _walk(child, out, top)
+
+
+def compile_expression(text: str):
+    """Parse a JMESPath expression; raises ValueError with a short reason if it is invalid."""
+    try:
+        parsed = jmespath.compile(text)
+    except (jexc.ParseError, jexc.LexerError) as exc:
+        raise ValueError(f"invalid JMESPath ({str(exc).splitlines()[0]})") from None
+    info = analyse(parsed)
+    unknown = info.functions - KNOWN_FUNCTIONS
+    if unknown:
+        raise ValueError(f"unknown function {sorted(unknown)[0]}()")
+    return parsed
+
+
+def analyse(parsed) -> Analysis:
+    out = Analysis()
+    _walk(parsed.parsed, out, True)
+    return out
+
+
+def options(functions: AuditFunctions) -> jmespath.Options:
+    return jmespath.Options(custom_functions=functions)
+
+
+def truthy(value: Any) -> bool:
+    """JMESPath truth: false, null, empty string/list/object are false."""
+    return value not in (False, None, "", [], {}) and value is not None

@@ -1,0 +1,81 @@
+"""`auditbook scan` as a function: catalog → targets → collection → findings → store."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from auditbook import __version__
+from auditbook.accounts import (base_session, current_target, resolve_regions, targets_from_file,
+                                targets_from_org)
+from auditbook.catalog import Catalog, load_catalog
+from auditbook.collect import Collection, Runner, planned_jobs
+from auditbook.evaluate import Finding, evaluate, summarise
+from auditbook.expressions import analyse, compile_expression
+from auditbook.registry import resource_types
+from auditbook.spec import ResourceType
+from auditbook.store.db import open_engine, resolve_url
+from auditbook.store.runs import save_run
+
+
+@dataclass
+class ScanResult:
+    run_id: int
+    db_url: str
+    summary: list[dict]
+    findings: list[Finding]
+    collection: Collection
+    seconds: float
+    accounts: list[dict]
+    regions: list[str]
+
+
+def needed_types(catalog: Catalog, only: Optional[set[str]] = None) -> list[ResourceType]:
+    """The resource types the catalog's checks read (directly or through values())."""
+    names: set[str] = set()
+    for check in catalog.checks:
+        if only is not None and check.id not in only:
+            continue
+        names.add(check.resource)
+        for text in (check.applies, check.expect):
+            if text:
+                names |= analyse(compile_expression(text)).types
+    types = resource_types()
+    return [types[n] for n in sorted(names)]
+
+
+def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = None,
+             regions: Optional[str] = None, db: Optional[str] = None, profile: Optional[str] = None,
+             catalog_path: Optional[Path] = None, workers: int = 12,
+             on_plan: Optional[Callable[[int], None]] = None,
+             on_progress: Optional[Callable[[str], None]] = None) -> ScanResult:
+    catalog = load_catalog(catalog_path)  # validated before anything touches AWS or the store
+    engine = open_engine(db)
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    base = base_session(profile)
+    if accounts_file:
+        targets = targets_from_file(base, accounts_file)
+    elif org_role:
+        targets = targets_from_org(base, org_role)
+    else:
+        targets = [current_target(base)]
+    region_list = resolve_regions(targets, regions, base)
+    rtypes = needed_types(catalog)
+    if on_plan:
+        on_plan(planned_jobs(targets, region_list, rtypes))
+    collection = Runner(workers=workers, on_progress=on_progress).run(targets, region_list, rtypes)
+    findings = evaluate(catalog, collection)
+    finished = dt.datetime.now(dt.timezone.utc)
+    accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
+                 "error": t.error} for t in targets]
+    params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
+              "regions": region_list, "profile": profile, "catalog": catalog.path,
+              "resource_types": [r.name for r in rtypes]}
+    run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
+                      identities=accounts, collection=collection, findings=findings,
+                      started_at=started, finished_at=finished)
+    return ScanResult(run_id, resolve_url(db), summarise(catalog, findings), findings, collection,
+                      time.perf_counter() - t0, accounts, region_list)

@@ -1,0 +1,1 @@
+"""The run and evidence store. Only this package speaks SQL."""

@@ -1,0 +1,58 @@
+"""Opening the store: URL resolution and Alembic migrations to head."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from auditbook.errors import UserError
+
+DEFAULT_URL = "sqlite:///var/auditbook.db"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def resolve_url(url: Optional[str] = None) -> str:
+    return url or os.environ.get("AUDITBOOK_DB") or DEFAULT_URL
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def open_engine(url: Optional[str] = None, migrate: bool = True) -> Engine:
+    url = resolve_url(url)
+    try:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True)
+    except (ArgumentError, ValueError) as exc:
+        raise UserError(f"--db: {url!r} is not a usable database URL ({exc})")
+    except ModuleNotFoundError as exc:
+        raise UserError(f"--db: {url!r} needs the driver {exc.name!r}, which is not installed")
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if migrate:
+        try:
+            with engine.begin() as conn:
+                cfg = alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise UserError(f"--db: cannot open {url!r}: {str(exc.orig).splitlines()[0]}")
+    return engine

@@ -1,0 +1,9 @@
+"""Alembic environment: the connection is handed over by auditbook.store.db.upgrade()."""
+from alembic import context
+
+from auditbook.store.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,110 @@
+"""Tables. History is kept as intervals of unchanged state (first_run..last_run, closed_run), so
+storage grows with changes, not with runs x resources."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    tool_version: Mapped[str] = mapped_column(String(40))
+    catalog_sha256: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict] = mapped_column(JSON)
+    identities: Mapped[list] = mapped_column(JSON)  # per account: sts:GetCallerIdentity or the error
+    api_calls: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict] = mapped_column(JSON)  # findings per status
+
+
+class RunScope(Base):
+    """What a run attempted: each (account, region, resource type), and whether it was read."""
+    __tablename__ = "run_scopes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    account: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    resource_type: Mapped[str] = mapped_column(String(80))
+    ok: Mapped[bool] = mapped_column(Boolean)
+
+
+class GapRow(Base):
+    __tablename__ = "gaps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    account: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    resource_type: Mapped[str] = mapped_column(String(80))
+    resource: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    call: Mapped[str] = mapped_column(String(120))
+    error: Mapped[str] = mapped_column(String(120))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Evidence(Base):
+    """A raw API response, redacted, as canonical JSON (zlib), addressed by its SHA-256."""
+    __tablename__ = "evidence"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    first_run_id: Mapped[int] = mapped_column(Integer)
+
+
+class RecordBlob(Base):
+    """A normalised resource record (canonical JSON, zlib), addressed by its SHA-256."""
+    __tablename__ = "records"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ResourceState(Base):
+    __tablename__ = "resource_states"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(80))
+    account: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    scope_region: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(Text)
+    arn: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    record_sha256: Mapped[str] = mapped_column(String(64))
+    evidence: Mapped[list] = mapped_column(JSON)
+    first_run: Mapped[int] = mapped_column(Integer)
+    last_run: Mapped[int] = mapped_column(Integer)
+    closed_run: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    __table_args__ = (Index("ix_resource_open", "closed_run", "account", "scope_region", "resource_type"),)
+
+
+class FindingState(Base):
+    __tablename__ = "finding_states"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[str] = mapped_column(String(100))
+    controls: Mapped[list] = mapped_column(JSON)
+    resource_type: Mapped[str] = mapped_column(String(80))
+    account: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    scope_region: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(Text)
+    resource: Mapped[str] = mapped_column(Text)
+    resource_name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list] = mapped_column(JSON)
+    first_run: Mapped[int] = mapped_column(Integer)
+    last_run: Mapped[int] = mapped_column(Integer)
+    closed_run: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    __table_args__ = (
+        Index("ix_finding_open", "closed_run", "account", "scope_region", "resource_type"),
+        Index("ix_finding_runs", "first_run", "last_run"),
+        Index("ix_finding_check", "check_id"),
+    )

@@ -1,0 +1,79 @@
+"""Reading the store: runs, findings of a run, evidence. Every front end reads through here."""
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Optional
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditbook.errors import UserError
+from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE
+from auditbook.store.models import Evidence, FindingState, GapRow, Run, RunScope
+
+
+def resolve_run(engine: Engine, run: str = "latest") -> Run:
+    with Session(engine) as session:
+        if run in (None, "", "latest"):
+            found = session.scalars(select(Run).order_by(Run.id.desc()).limit(1)).first()
+            if found is None:
+                raise UserError("no runs in the store yet: run `auditbook scan` first")
+            return found
+        if not str(run).isdigit():
+            raise UserError(f"--run: {run!r} is not a run id (a number) or 'latest'")
+        found = session.get(Run, int(run))
+        if found is None:
+            raise UserError(f"--run: no run {run} in the store")
+        return found
+
+
+def findings_for_run(engine: Engine, run_id: int) -> list[dict]:
+    """The findings observed in one run, rebuilt from the state intervals."""
+    with Session(engine) as session:
+        scopes = session.execute(select(RunScope.account, RunScope.region, RunScope.resource_type, RunScope.ok)
+                                 .where(RunScope.run_id == run_id)).all()
+        ok = {(s.account, s.region, s.resource_type) for s in scopes if s.ok}
+        gap = {(s.account, s.region, s.resource_type) for s in scopes if not s.ok}
+        account_types = {(s.account, s.resource_type) for s in scopes}
+        rows = session.scalars(select(FindingState).where(
+            FindingState.first_run <= run_id, FindingState.last_run >= run_id,
+            or_(FindingState.closed_run.is_(None), FindingState.closed_run > run_id))).all()
+        out = []
+        for r in rows:
+            scope = (r.account, r.scope_region, r.resource_type)
+            if r.scope_region == ACCOUNT_SCOPE:
+                observed = (r.account, r.resource_type) in account_types
+            elif r.resource_id == SCOPE_WIDE:
+                observed = scope in gap
+            else:
+                observed = scope in ok
+            if observed:
+                out.append({"check": r.check_id, "controls": r.controls, "status": r.status,
+                            "severity": r.severity, "account": r.account, "region": r.region,
+                            "resource_type": r.resource_type, "resource": r.resource,
+                            "resource_name": r.resource_name, "message": r.message,
+                            "evidence": r.evidence, "first_seen_run": r.first_run})
+        out.sort(key=lambda f: (f["check"], f["account"], f["region"], f["resource"]))
+        return out
+
+
+def gaps_for_run(engine: Engine, run_id: int) -> list[dict]:
+    with Session(engine) as session:
+        rows = session.scalars(select(GapRow).where(GapRow.run_id == run_id).order_by(GapRow.id)).all()
+        return [{"account": g.account, "region": g.region, "resource_type": g.resource_type,
+                 "resource": g.resource, "call": g.call, "error": g.error, "message": g.message} for g in rows]
+
+
+def evidence_body(engine: Engine, sha256: str) -> Optional[dict]:
+    with Session(engine) as session:
+        row = session.get(Evidence, sha256)
+        return None if row is None else json.loads(zlib.decompress(row.body))
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    from auditbook.store.models import Base
+    with Session(engine) as session:
+        return {name: session.scalar(select(func.count()).select_from(table))
+                for name, table in Base.metadata.tables.items()}

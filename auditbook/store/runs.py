@@ -1,0 +1,149 @@
+"""Writing a run: evidence, records and findings as changes of state, in one transaction."""
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections import Counter
+from typing import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from auditbook.collect import Collection
+from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
+from auditbook.evidence import canonical, digest
+from auditbook.store.models import (Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run,
+                                    RunScope)
+
+CHUNK = 500
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _new_hashes(session: Session, model, hashes: list[str]) -> set[str]:
+    existing: set[str] = set()
+    for part in _chunks(sorted(hashes)):
+        existing.update(session.scalars(select(model.sha256).where(model.sha256.in_(part))))
+    return set(hashes) - existing
+
+
+def _close_and_extend(session: Session, model, run_id: int, open_rows: dict, seen: set, covered: set,
+                      scope_of) -> None:
+    """Rows seen unchanged get last_run = run; rows not seen in a scope read in full are closed."""
+    extend, close = [], []
+    for key, (row_id, _sig) in open_rows.items():
+        if key in seen:
+            extend.append(row_id)
+        elif scope_of(key) in covered:
+            close.append(row_id)
+    for part in _chunks(extend):
+        session.execute(update(model).where(model.id.in_(part)).values(last_run=run_id))
+    for part in _chunks(close):
+        session.execute(update(model).where(model.id.in_(part)).values(closed_run=run_id))
+
+
+def save_run(engine: Engine, *, catalog_sha256: str, tool_version: str, parameters: dict,
+             identities: list, collection: Collection, findings: list[Finding],
+             started_at: dt.datetime, finished_at: dt.datetime) -> int:
+    """Store one run; returns its id. Nothing is written unless everything is."""
+    with Session(engine) as session, session.begin():
+        run = Run(started_at=started_at, finished_at=finished_at, tool_version=tool_version,
+                  catalog_sha256=catalog_sha256, parameters=parameters, identities=identities,
+                  api_calls=collection.calls, counts=dict(Counter(f.status for f in findings)))
+        session.add(run)
+        session.flush()
+        rid = run.id
+        session.bulk_insert_mappings(RunScope, [
+            {"run_id": rid, "account": s.account, "region": s.region, "resource_type": s.resource_type,
+             "ok": s.gap is None} for s in collection.scopes])
+        session.bulk_insert_mappings(GapRow, [
+            {"run_id": rid, "account": g.account, "region": g.region, "resource_type": g.resource_type,
+             "resource": g.resource, "call": g.call, "error": g.error, "message": g.message}
+            for g in collection.gaps])
+        fresh = _new_hashes(session, Evidence, list(collection.evidence))
+        session.bulk_insert_mappings(Evidence, [
+            {"sha256": h, "body": collection.evidence[h], "size": len(zlib.decompress(collection.evidence[h])),
+             "first_run_id": rid} for h in sorted(fresh)])
+
+        attempted = {(s.account, s.region, s.resource_type) for s in collection.scopes}
+        covered = {(s.account, s.region, s.resource_type) for s in collection.scopes if s.gap is None}
+        accounts_types = {(s.account, s.resource_type) for s in collection.scopes}
+        _save_resources(session, rid, collection, attempted, covered)
+        _save_findings(session, rid, findings, attempted, covered, accounts_types)
+        return rid
+
+
+def _save_resources(session, rid, collection, attempted, covered):
+    blobs = {}
+    current = {}
+    for rec in collection.records:
+        data = canonical(rec.data)
+        sha = digest(data)
+        blobs.setdefault(sha, data)
+        current[(rec.type, rec.account, rec.scope_region, rec.id)] = (rec, sha)
+    fresh = _new_hashes(session, RecordBlob, list(blobs))
+    session.bulk_insert_mappings(RecordBlob, [{"sha256": h, "body": zlib.compress(blobs[h], 6)} for h in fresh])
+    open_rows = {}
+    for row in session.execute(select(ResourceState.id, ResourceState.resource_type, ResourceState.account,
+                                      ResourceState.scope_region, ResourceState.resource_id,
+                                      ResourceState.record_sha256).where(ResourceState.closed_run.is_(None))):
+        if (row.account, row.scope_region, row.resource_type) in attempted:
+            open_rows[(row.resource_type, row.account, row.scope_region, row.resource_id)] = (row.id, row.record_sha256)
+    seen, new_rows = set(), []
+    for key, (rec, sha) in current.items():
+        old = open_rows.get(key)
+        if old and old[1] == sha:
+            seen.add(key)
+            continue
+        new_rows.append({"resource_type": rec.type, "account": rec.account, "region": rec.region,
+                         "scope_region": rec.scope_region, "resource_id": rec.id, "arn": rec.arn, "name": rec.name,
+                         "record_sha256": sha, "evidence": rec.evidence, "first_run": rid, "last_run": rid})
+    # changed rows are closed like vanished ones: they are in a covered scope and not "seen"
+    _close_and_extend(session, ResourceState, rid, open_rows, seen, covered, lambda k: (k[1], k[2], k[0]))
+    session.bulk_insert_mappings(ResourceState, new_rows)
+
+
+def _finding_signature(status, severity, message, evidence):
+    return (status, severity, message, tuple(evidence))
+
+
+def _save_findings(session, rid, findings, attempted, covered, accounts_types):
+    open_rows = {}
+    q = select(FindingState.id, FindingState.check_id, FindingState.account, FindingState.scope_region,
+               FindingState.resource_type, FindingState.resource_id, FindingState.status,
+               FindingState.severity, FindingState.message, FindingState.evidence
+               ).where(FindingState.closed_run.is_(None))
+    for row in session.execute(q):
+        in_run = ((row.account, row.resource_type) in accounts_types if row.scope_region == ACCOUNT_SCOPE
+                  else (row.account, row.scope_region, row.resource_type) in attempted)
+        if in_run:
+            open_rows[(row.check_id, row.account, row.scope_region, row.resource_type, row.resource_id)] = (
+                row.id, _finding_signature(row.status, row.severity, row.message, row.evidence or []))
+    seen, new_rows = set(), []
+    for f in findings:
+        key = f.key()
+        old = open_rows.get(key)
+        if old and old[1] == _finding_signature(f.status, f.severity, f.message, f.evidence):
+            seen.add(key)
+            continue
+        new_rows.append({"check_id": f.check, "controls": f.controls, "resource_type": f.resource_type,
+                         "account": f.account, "region": f.region, "scope_region": f.scope_region,
+                         "resource_id": f.resource_id, "resource": f.resource,
+                         "resource_name": f.resource_name, "status": f.status,
+                         "severity": f.severity, "message": f.message, "evidence": f.evidence,
+                         "first_run": rid, "last_run": rid})
+
+    def scope_of(key):
+        check, account, scope_region, rtype, resource_id = key
+        if scope_region == ACCOUNT_SCOPE:
+            return "always"  # account-wide findings are re-evaluated whenever the account is scanned
+        if resource_id == SCOPE_WIDE:
+            return "always"  # a scope-wide ERROR ends as soon as the scope is attempted again
+        return (account, scope_region, rtype)
+
+    _close_and_extend(session, FindingState, rid, open_rows, seen, covered | {"always"}, scope_of)
+    session.bulk_insert_mappings(FindingState, new_rows)

@@ -1,0 +1,1 @@
+"""Evidence collectors: one module per AWS service, each declaring RESOURCE_TYPES."""
