@@ -1,6 +1,7 @@
 """Which AWS accounts a scan covers: the current credentials, an accounts file, or an organisation."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -129,19 +130,24 @@ def load_accounts_file(path: Path) -> AccountsFile:
 
 def targets_from_file(base, path: Path) -> list[Target]:
     spec = load_accounts_file(path)
-    current = None
-    out = []
+    ids = [e.id for e in spec.accounts]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise UserError(f"{path}: accounts: id {dupes[0]} is listed twice")
+    current = current_target(base) if any(not e.role for e in spec.accounts) else None
     for entry in spec.accounts:
+        if not entry.role and current.account != entry.id:
+            raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
+                            f"belong to {current.account}")
+
+    def reach(entry):
         name = entry.name or entry.id
         if entry.role:
-            out.append(assumed_target(base, entry.id, name, entry.role, entry.external_id))
-        else:
-            current = current or current_target(base)
-            if current.account != entry.id:
-                raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
-                                f"belong to {current.account}")
-            out.append(Target(entry.id, name, base, current.identity))
-    return out
+            return assumed_target(base, entry.id, name, entry.role, entry.external_id)
+        return Target(entry.id, name, base, current.identity)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(reach, spec.accounts))
 
 
 def targets_from_org(base, role: str) -> list[Target]:
@@ -153,15 +159,15 @@ def targets_from_org(base, role: str) -> list[Target]:
         accounts = [a for page in pages for a in page["Accounts"]]
     except (ClientError, BotoCoreError) as exc:
         raise ScanAborted(f"cannot list the organisation's accounts: {_error_text(exc)}")
-    out = []
-    for acct in sorted(accounts, key=lambda a: a["Id"]):
-        if acct.get("Status", "ACTIVE") != "ACTIVE":
-            continue
+    active = [a for a in sorted(accounts, key=lambda a: a["Id"]) if a.get("Status", "ACTIVE") == "ACTIVE"]
+
+    def reach(acct):
         if acct["Id"] == me.account:
-            out.append(Target(me.account, acct.get("Name") or me.account, base, me.identity))
-        else:
-            out.append(assumed_target(base, acct["Id"], acct.get("Name") or acct["Id"], role))
-    return out
+            return Target(me.account, acct.get("Name") or me.account, base, me.identity)
+        return assumed_target(base, acct["Id"], acct.get("Name") or acct["Id"], role)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(reach, active))
 
 
 def resolve_regions(targets: list[Target], regions: Optional[str], base) -> list[str]:

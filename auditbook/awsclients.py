@@ -60,6 +60,7 @@ class ClientCache:
     def __init__(self, pool: int = 16):
         self._clients: dict[tuple, object] = {}
         self._lock = threading.Lock()
+        self._account_locks: dict[str, threading.Lock] = {}
         self._config = retry_config(pool)
         self.calls = 0
         self._count_lock = threading.Lock()
@@ -69,8 +70,15 @@ class ClientCache:
             self.calls += 1
 
     def client(self, session: boto3.Session, account: str, service: str, region: str):
+        """A cached client; clients of one account are created one at a time (sessions are not
+        thread-safe), different accounts in parallel."""
         key = (account, service, region)
+        found = self._clients.get(key)
+        if found is not None:
+            return found
         with self._lock:
+            account_lock = self._account_locks.setdefault(account, threading.Lock())
+        with account_lock:
             found = self._clients.get(key)
             if found is None:
                 found = session.client(service, region_name=region, config=self._config)

@@ -109,7 +109,7 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read: {exc.strerror}")
     try:
-        raw = yaml.safe_load(raw_bytes)
+        raw = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise CatalogError(f"{path}: not valid YAML" + (f" at line {mark.line + 1}" if mark else ""))

@@ -106,6 +106,8 @@ class Runner:
         self._lock = threading.Lock()
         self.result = Collection()
         self._detail_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detail")
+        self._static: dict[tuple, Any] = {}
+        self._static_locks: dict[tuple, threading.Lock] = {}
 
     # -- evidence -------------------------------------------------------------------------
     def _keep(self, response: dict) -> tuple[Any, str]:
@@ -143,6 +145,18 @@ class Runner:
         except Exception as exc:  # any other failure is still a gap, reported with its type
             raise CallFailed(type(exc).__name__, str(exc)) from None
 
+    def _shared(self, client, call: Call, context: dict, region: str):
+        """A once-per-scope call; static (account-independent) ones once per region for the run."""
+        if not call.static:
+            return self._api(client, call, _fill(call.params, {}, context), True)[0]
+        key = (region, call.service, call.method)
+        with self._lock:
+            lock = self._static_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._static:
+                self._static[key] = self._api(client, call, _fill(call.params, {}, context), True)[0]
+            return self._static[key]
+
     # -- one resource type in one scope ----------------------------------------------------
     def collect(self, target: Target, region: str, rtype: ResourceType) -> None:
         scope_region = GLOBAL if rtype.scope == "global" else region
@@ -161,16 +175,14 @@ class Runner:
         shared: dict[str, Any] = {}
         current = rtype.list
         try:
-            for key, call in rtype.shared.items():
-                current = call
-                shared[key], _ = self._api(client(call.service or rtype.service), call,
-                                           _fill(call.params, {}, context), True)
-            current = rtype.list
             if rtype.list is None:
                 items, list_hashes = [{}], []
             else:
                 items, list_hashes = self._api(client(rtype.list.service or rtype.service), rtype.list,
                                                _fill(rtype.list.params, {}, context), True)
+            for key, call in (rtype.shared.items() if items else ()):  # nothing listed: nothing to join
+                current = call
+                shared[key] = self._shared(client(call.service or rtype.service), call, context, region)
         except CallFailed as exc:
             scope.gap = gap(current, exc)
             self._finish(scope, [])
@@ -238,6 +250,8 @@ class Runner:
     # -- everything ------------------------------------------------------------------------
     def run(self, targets: list[Target], regions: list[str], rtypes: list[ResourceType]) -> Collection:
         jobs = []
+        # detail-heavy types first, so their per-resource calls overlap with the cheap list calls
+        rtypes = sorted(rtypes, key=lambda r: (-len(r.details), r.name))
         for target in targets:
             for rtype in rtypes:
                 for region in ([regions[0]] if rtype.scope == "global" else regions):

@@ -82,10 +82,6 @@ def _name(tags, default=None):
     return next((t["Value"] for t in tags or [] if t["Key"] == "Name"), default)
 
 
-def _tags(name):
-    return [{"ResourceType": "", "Tags": [{"Key": "Name", "Value": name}]}]
-
-
 def _tagspec(kind, name):
     return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}]}]
 
@@ -160,7 +156,7 @@ class Account:
             kms.enable_key_rotation(KeyId=key["KeyId"])
         return key["Arn"]
 
-    def bucket(self, name, *, kms_key=None, versioning=True, block=True, tls_only=True, object_lock=False,
+    def bucket(self, name, *, kms_key=None, encrypt=True, versioning=True, block=True, tls_only=True, object_lock=False,
                lifecycle_days=None, region="us-east-1"):
         s3 = self.c("s3", region)
         kwargs = {"Bucket": name}
@@ -172,6 +168,9 @@ class Account:
         if kms_key:
             s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
                 "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key}}]})
+        elif encrypt:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
         if versioning:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if block:
@@ -214,12 +213,18 @@ class Account:
                                     TagSpecifications=[{"ResourceType": "subnet", "Tags": [
                                         {"Key": "Name", "Value": f"{prefix}-private-a"},
                                         {"Key": "Tier", "Value": "private"}]}])["Subnet"]["SubnetId"]
-        ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": True})
+        public_b = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.2.0/24", AvailabilityZone="us-east-1b",
+                                     TagSpecifications=[{"ResourceType": "subnet", "Tags": [
+                                         {"Key": "Name", "Value": f"{prefix}-public-b"},
+                                         {"Key": "Tier", "Value": "public"}]}])["Subnet"]["SubnetId"]
+        for subnet in (public, public_b):
+            ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
         if private_public_ip:
             ec2.modify_subnet_attribute(SubnetId=private, MapPublicIpOnLaunch={"Value": True})
         public_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
         ec2.create_route(RouteTableId=public_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
         ec2.associate_route_table(RouteTableId=public_rt, SubnetId=public)
+        ec2.associate_route_table(RouteTableId=public_rt, SubnetId=public_b)
         private_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
         if private_via_igw:
             ec2.create_route(RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
@@ -229,8 +234,11 @@ class Account:
             ec2.create_route(RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
         ec2.associate_route_table(RouteTableId=private_rt, SubnetId=private)
         if flow_logs:
-            ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
-                                 LogDestinationType="s3", LogDestination=f"arn:aws:s3:::{prefix}-flow-logs")
+            destination = self.bucket(f"{prefix}-flow-logs")
+            made = ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
+                                        LogDestinationType="s3", LogDestination=f"arn:aws:s3:::{destination}")
+            if made.get("Unsuccessful"):
+                raise RuntimeError(f"flow log for {vpc} not created: {made['Unsuccessful']}")
         # every VPC has a default security group that allows all egress: restrict it
         default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
                                                            {"Name": "group-name", "Values": ["default"]}])
@@ -248,7 +256,7 @@ class Account:
                                                                           "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
             ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[{
                 "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": cidr}]}])
-        return vpc, public, private, sg
+        return vpc, [public, public_b], private, sg
 
     def load_balancer(self, name, subnets, sg, cert_arn, ssl_policy, waf):
         elb = self.c("elbv2")
@@ -341,13 +349,10 @@ def build(session, log=print) -> dict:
     # prod-us-east: compliant twins of every planted violation
     data_key = prod.key("prod-data")
     prod.bucket("prod-customer-data", kms_key=data_key)
-    vpc, public, private, sg = prod.network("prod", "10.10.0.0/16", flow_logs=True, private_public_ip=False,
-                                            private_via_igw=False, sg_public_port=443)
+    vpc, (public, public_b), private, sg = prod.network("prod", "10.10.0.0/16", flow_logs=True,
+                                                        private_public_ip=False, private_via_igw=False,
+                                                        sg_public_port=443)
     ec2 = prod.c("ec2")
-    public_b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.10.2.0/24", AvailabilityZone="us-east-1b",
-                                 TagSpecifications=[{"ResourceType": "subnet", "Tags": [
-                                     {"Key": "Name", "Value": "prod-public-b"}, {"Key": "Tier", "Value": "public"}]}]
-                                 )["Subnet"]["SubnetId"]
     cert = prod.certificate("app.example.test", 365)
     prod.load_balancer("prod-alb", [public, public_b], sg, cert, "ELBSecurityPolicy-TLS13-1-2-2021-06", waf=True)
     prod.database("prod-db", kms_key=data_key, public=False, backup_days=14, deletion_protection=True,
@@ -365,15 +370,14 @@ def build(session, log=print) -> dict:
     staging.harden_account(password_policy=False, s3_block=False, ebs_default=["us-east-1"])
     trail_bucket = staging.bucket("staging-trail-logs", kms_key=staging.key("staging-logs"), lifecycle_days=30)
     staging.trail("staging-trail", trail_bucket, multi_region=False, validation=False)
-    staging.bucket("staging-public-assets", versioning=False, block=False, tls_only=False)
+    staging.bucket("staging-public-assets", encrypt=False, versioning=False, block=False, tls_only=False)
     staging.key("staging-no-rotation", rotate=False)
     retired = staging.key("staging-retired")
     staging.c("kms").schedule_key_deletion(KeyId=retired.split("/")[-1], PendingWindowInDays=30)
-    vpc, public, private, sg = staging.network("staging", "10.20.0.0/16", flow_logs=False, private_public_ip=True,
-                                               private_via_igw=True, sg_public_port=22)
+    vpc, (public, public_b), private, sg = staging.network("staging", "10.20.0.0/16", flow_logs=False,
+                                                           private_public_ip=True, private_via_igw=True,
+                                                           sg_public_port=22)
     ec2 = staging.c("ec2")
-    public_b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.2.0/24", AvailabilityZone="us-east-1b",
-                                 TagSpecifications=_tagspec("subnet", "staging-public-b"))["Subnet"]["SubnetId"]
     cert = staging.certificate("staging.example.test", 10)
     staging.load_balancer("staging-alb", [public, public_b], sg, cert, "ELBSecurityPolicy-2016-08", waf=False)
     staging.database("staging-db", kms_key=None, public=True, backup_days=1, deletion_protection=False,

@@ -33,6 +33,7 @@ class Call:
     when: Optional[str] = None
     service: Optional[str] = None
     paginate: bool = False  # details only: follow every page (list calls always do)
+    static: bool = False  # AWS-defined data, the same in every account: read once per region
 
 
 @dataclass(frozen=True)

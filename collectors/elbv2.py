@@ -32,7 +32,7 @@ RESOURCE_TYPES = [
         name="aws.elbv2.load_balancer", service="elbv2",
         list=Call("describe_load_balancers", "elasticloadbalancing:DescribeLoadBalancers", result="LoadBalancers"),
         shared={"ssl_policies": Call("describe_ssl_policies", "elasticloadbalancing:DescribeSSLPolicies",
-                                     result="SslPolicies")},
+                                     result="SslPolicies", static=True)},
         details={
             "listeners": Call("describe_listeners", "elasticloadbalancing:DescribeListeners",
                               params={"LoadBalancerArn": "{LoadBalancerArn}"}, result="Listeners", paginate=True),
