@@ -17,7 +17,7 @@ _ACCOUNT_PREFIX = re.compile(r"^\d{12}\.")
 def retry_config(pool: int) -> Config:
     attempts = int(os.environ.get("AUDITBOOK_MAX_ATTEMPTS", "5"))
     return Config(
-        retries={"mode": "adaptive", "max_attempts": attempts},
+        retries={"mode": "adaptive", "total_max_attempts": attempts},  # including the first
         connect_timeout=int(os.environ.get("AUDITBOOK_CONNECT_TIMEOUT", "5")),
         read_timeout=int(os.environ.get("AUDITBOOK_READ_TIMEOUT", "60")),
         max_pool_connections=pool,

@@ -160,13 +160,13 @@ def main():
     try:
         app(standalone_mode=False)
     except UserError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
     except ScanAborted as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted: nothing was written", markup=False)
+        sys.stderr.write("interrupted: nothing was written\n")
         sys.exit(130)
     except SystemExit:
         raise

@@ -83,7 +83,10 @@ def inject(monkeypatch):
         made = original(self, *args)
         if not getattr(made, "_faults_registered", False):
             for fault in faults:
-                made.meta.events.register("before-call", fault)
+                if getattr(fault, "first", False):
+                    made.meta.events.register_first("before-send", fault)
+                else:
+                    made.meta.events.register("before-call", fault)
             made._faults_registered = True
         return made
 

@@ -1,0 +1,131 @@
+"""The catalog: complete, and every kind of mistake reported as one line naming id and field."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from auditbook.catalog import DEFAULT_PATH, CatalogError, load_catalog
+
+ALL_CRITERIA = (
+    [f"CC1.{i}" for i in range(1, 6)] + [f"CC2.{i}" for i in range(1, 4)] + [f"CC3.{i}" for i in range(1, 5)]
+    + ["CC4.1", "CC4.2"] + [f"CC5.{i}" for i in range(1, 4)] + [f"CC6.{i}" for i in range(1, 9)]
+    + [f"CC7.{i}" for i in range(1, 6)] + ["CC8.1", "CC9.1", "CC9.2"] + [f"A1.{i}" for i in range(1, 4)]
+    + ["C1.1", "C1.2"] + [f"PI1.{i}" for i in range(1, 6)]
+    + ["P1.1", "P2.1", "P3.1", "P3.2", "P4.1", "P4.2", "P4.3", "P5.1", "P5.2"]
+    + [f"P6.{i}" for i in range(1, 8)] + ["P7.1", "P8.1"]
+)
+
+
+def test_catalog_has_all_61_criteria_with_procedures_and_evidence():
+    cat = load_catalog()
+    assert len(ALL_CRITERIA) == 61
+    assert [c.id for c in cat.controls] == ALL_CRITERIA
+    for c in cat.controls:
+        assert c.test_procedure and c.owner and c.title
+        assert c.manual_evidence, f"{c.id} names no manual evidence"
+    assert len(cat.sha256) == 64
+
+
+def test_issue_checks_are_mapped():
+    cat = load_catalog()
+    mapped = {cid for check in cat.checks for cid in check.controls}
+    assert {"CC6.1", "CC6.6", "CC6.7", "CC7.2", "A1.2", "C1.1"} <= mapped
+    assert len(cat.checks) >= 30
+
+
+def _write(tmp_path, mutate):
+    raw = yaml.safe_load(DEFAULT_PATH.read_text())
+    mutate(raw)
+    path = tmp_path / "controls.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _check(raw, cid):
+    return next(c for c in raw["checks"] if c["id"] == cid)
+
+
+CASES = {
+    "duplicate control": (lambda r: r["controls"].append(dict(r["controls"][0])), "control CC1.1: field id: duplicate"),
+    "duplicate check": (lambda r: r["checks"].append(dict(r["checks"][0])), "check ec2-sg-no-public-ingress: field id: duplicate"),
+    "unknown resource type": (lambda r: _check(r, "s3-versioning").update(resource="aws.s3.buckets"),
+                              "check s3-versioning: field resource: unknown resource type 'aws.s3.buckets'"),
+    "invalid jmespath": (lambda r: _check(r, "s3-versioning").update(expect="versioning_status ==="),
+                         "check s3-versioning: field expect: invalid JMESPath"),
+    "unknown function": (lambda r: _check(r, "s3-versioning").update(applies="is_prod(Name)"),
+                         "check s3-versioning: field applies: unknown function is_prod()"),
+    "missing field": (lambda r: _check(r, "s3-versioning").pop("remediation"),
+                      "check s3-versioning: field remediation: Field required"),
+    "mistyped severity": (lambda r: _check(r, "s3-versioning").update(severity="urgent"),
+                          "check s3-versioning: field severity:"),
+    "mistyped actions": (lambda r: _check(r, "s3-versioning").update(actions="s3:GetBucketVersioning"),
+                         "check s3-versioning: field actions:"),
+    "unknown criterion": (lambda r: _check(r, "s3-versioning").update(controls=["CC6.9"]),
+                          "check s3-versioning: field controls: unknown criterion 'CC6.9'"),
+    "undeclared action": (lambda r: _check(r, "s3-versioning").update(actions=["s3:GetObject"]),
+                          "check s3-versioning: field actions: 's3:GetObject' is not made by"),
+    "values of unknown type": (lambda r: _check(r, "s3-versioning").update(applies="contains(values('aws.nope', 'X'), Name)"),
+                               "field applies: values() names unknown resource type 'aws.nope'"),
+    "control missing procedure": (lambda r: r["controls"][3].pop("test_procedure"),
+                                  "control CC1.4: field test_procedure: Field required"),
+    "bad cadence": (lambda r: r["controls"][0]["manual_evidence"][0].update(cadence="sometimes"),
+                    "control CC1.1: field manual_evidence.0.cadence:"),
+    "expect and function": (lambda r: _check(r, "s3-versioning").update(function="x"),
+                            "check s3-versioning: field expect: give exactly one of expect or function"),
+    "extra field": (lambda r: _check(r, "s3-versioning").update(expct="x"), "check s3-versioning: field expct: Extra inputs"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_mistake_is_one_line(tmp_path, case):
+    mutate, expected = CASES[case]
+    path = _write(tmp_path, mutate)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    message = str(err.value)
+    assert expected in message and "\n" not in message and str(path) in message
+
+
+def test_cli_validate_bad_catalog_exit_2_no_traceback(tmp_path):
+    path = _write(tmp_path, lambda r: _check(r, "s3-versioning").update(expect="versioning_status ==="))
+    db = tmp_path / "never.db"
+    proc = subprocess.run([sys.executable, "-m", "auditbook.cli", "scan", "--catalog", str(path),
+                           "--db", f"sqlite:///{db}"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "check s3-versioning: field expect" in proc.stderr
+    assert not db.exists()  # validated before anything was written
+
+
+def test_cli_validate_ok():
+    proc = subprocess.run([sys.executable, "-m", "auditbook.cli", "validate"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "61 criteria" in proc.stdout
+
+
+def test_not_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("controls: [\n")
+    with pytest.raises(CatalogError, match="not valid YAML"):
+        load_catalog(path)
+
+
+def test_registered_function_check(tmp_path):
+    from auditbook.checkfuncs import CHECK_FUNCTIONS, check_function
+    check_function("bucket_name_has_env")(lambda record: record.get("Name", "").startswith(("prod-", "staging-")))
+    try:
+        def mutate(r):
+            c = _check(r, "s3-versioning")
+            c.pop("expect")
+            c["function"] = "bucket_name_has_env"
+        cat = load_catalog(_write(tmp_path, mutate))
+        from auditbook.evaluate import _Compiled, Evaluator
+        from auditbook.collect import Collection
+        ev = Evaluator(cat, Collection())
+        check = next(c for c in cat.checks if c.id == "s3-versioning")
+        assert ev._test(_Compiled(check), {"Name": "prod-x"})[0] == "PASS"
+        assert ev._test(_Compiled(check), {"Name": "tmp"})[0] == "FAIL"
+    finally:
+        CHECK_FUNCTIONS.pop("bucket_name_has_env", None)
+    assert Path(DEFAULT_PATH).exists()
