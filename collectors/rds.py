@@ -10,7 +10,7 @@ def _encryption(db, _shared):
 
 
 KMS_KEY = Call("describe_key", "kms:DescribeKey", params={"KeyId": "{KmsKeyId}"}, result="KeyMetadata",
-               when="KmsKeyId", service="kms")
+               when="StorageEncrypted && KmsKeyId", service="kms")
 
 RESOURCE_TYPES = [
     ResourceType(
