@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from auditbook.errors import UserError
 from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE
-from auditbook.store.models import Evidence, FindingState, GapRow, Run, RunScope
+from auditbook.store.models import Evidence, FindingState, GapRow, ResourceState, Run, RunScope
 
 
 def resolve_run(engine: Engine, run: str = "latest") -> Run:
@@ -40,6 +40,7 @@ def findings_for_run(engine: Engine, run_id: int) -> list[dict]:
         rows = session.scalars(select(FindingState).where(
             FindingState.first_run <= run_id, FindingState.last_run >= run_id,
             or_(FindingState.closed_run.is_(None), FindingState.closed_run > run_id))).all()
+        evidence_at = _resource_evidence_at(session, run_id)
         out = []
         for r in rows:
             scope = (r.account, r.scope_region, r.resource_type)
@@ -54,9 +55,19 @@ def findings_for_run(engine: Engine, run_id: int) -> list[dict]:
                             "severity": r.severity, "account": r.account, "region": r.region,
                             "resource_type": r.resource_type, "resource": r.resource,
                             "resource_name": r.resource_name, "message": r.message,
-                            "evidence": r.evidence, "first_seen_run": r.first_run})
+                            "evidence": evidence_at.get((r.resource_type, r.account, r.scope_region,
+                                                         r.resource_id), r.evidence),
+                            "first_seen_run": r.first_run})
         out.sort(key=lambda f: (f["check"], f["account"], f["region"], f["resource"]))
         return out
+
+
+def _resource_evidence_at(session: Session, run_id: int) -> dict:
+    rows = session.execute(select(ResourceState.resource_type, ResourceState.account, ResourceState.scope_region,
+                                  ResourceState.resource_id, ResourceState.evidence).where(
+        ResourceState.first_run <= run_id, ResourceState.last_run >= run_id,
+        or_(ResourceState.closed_run.is_(None), ResourceState.closed_run > run_id)))
+    return {(r.resource_type, r.account, r.scope_region, r.resource_id): r.evidence for r in rows}
 
 
 def gaps_for_run(engine: Engine, run_id: int) -> list[dict]:

@@ -107,27 +107,29 @@ def _save_resources(session, rid, collection, attempted, covered):
     session.bulk_insert_mappings(ResourceState, new_rows)
 
 
-def _finding_signature(status, severity, message, evidence):
-    return (status, severity, message, tuple(evidence))
+def _finding_signature(status, severity, message):
+    """A finding's state. Its evidence is not part of it: the evidence behind a finding at any run
+    is the resource's record interval at that run (resource_states)."""
+    return (status, severity, message)
 
 
 def _save_findings(session, rid, findings, attempted, covered, accounts_types):
     open_rows = {}
     q = select(FindingState.id, FindingState.check_id, FindingState.account, FindingState.scope_region,
                FindingState.resource_type, FindingState.resource_id, FindingState.status,
-               FindingState.severity, FindingState.message, FindingState.evidence
+               FindingState.severity, FindingState.message
                ).where(FindingState.closed_run.is_(None))
     for row in session.execute(q):
         in_run = ((row.account, row.resource_type) in accounts_types if row.scope_region == ACCOUNT_SCOPE
                   else (row.account, row.scope_region, row.resource_type) in attempted)
         if in_run:
             open_rows[(row.check_id, row.account, row.scope_region, row.resource_type, row.resource_id)] = (
-                row.id, _finding_signature(row.status, row.severity, row.message, row.evidence or []))
+                row.id, _finding_signature(row.status, row.severity, row.message))
     seen, new_rows = set(), []
     for f in findings:
         key = f.key()
         old = open_rows.get(key)
-        if old and old[1] == _finding_signature(f.status, f.severity, f.message, f.evidence):
+        if old and old[1] == _finding_signature(f.status, f.severity, f.message):
             seen.add(key)
             continue
         new_rows.append({"check_id": f.check, "controls": f.controls, "resource_type": f.resource_type,

@@ -1,0 +1,94 @@
+"""History as changes of state: unchanged runs add no rows; a change closes one interval and opens
+the next; each run's findings can be rebuilt; a gap leaves earlier state open, not closed."""
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from auditbook.scan import run_scan
+from auditbook.store.db import open_engine
+from auditbook.store.models import Base, FindingState
+from auditbook.store.query import findings_for_run
+from tests.conftest import Fault
+
+
+def _rows(engine):
+    with Session(engine) as s:
+        return s.scalar(select(func.count()).select_from(FindingState))
+
+
+def _status(rows, check, name):
+    return [r["status"] for r in rows if r["check"] == check and r["resource_name"] == name]
+
+
+def test_history_grows_with_changes_only(aws, tmp_path):
+    db = f"sqlite:///{tmp_path}/h.db"
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="history-bucket")
+    r1 = run_scan(db=db, regions="us-east-1")
+    engine = open_engine(db)
+    rows_after_1 = _rows(engine)
+    r2 = run_scan(db=db, regions="us-east-1")
+    assert _rows(engine) == rows_after_1  # nothing changed: no new rows
+    s3.put_bucket_versioning(Bucket="history-bucket", VersioningConfiguration={"Status": "Enabled"})
+    r3 = run_scan(db=db, regions="us-east-1")
+    assert _rows(engine) == rows_after_1 + 1  # exactly one finding changed state
+    assert _status(findings_for_run(engine, r1.run_id), "s3-versioning", "history-bucket") == ["FAIL"]
+    assert _status(findings_for_run(engine, r2.run_id), "s3-versioning", "history-bucket") == ["FAIL"]
+    assert _status(findings_for_run(engine, r3.run_id), "s3-versioning", "history-bucket") == ["PASS"]
+    assert len(findings_for_run(engine, r3.run_id)) == len(r3.findings)
+    s3.delete_bucket(Bucket="history-bucket")
+    r4 = run_scan(db=db, regions="us-east-1")
+    assert _status(findings_for_run(engine, r4.run_id), "s3-versioning", "history-bucket") == []
+    assert _status(findings_for_run(engine, r3.run_id), "s3-versioning", "history-bucket") == ["PASS"]
+
+
+def test_gap_run_shows_error_and_keeps_state(aws, tmp_path, inject):
+    db = f"sqlite:///{tmp_path}/g.db"
+    aws.client("ec2").create_security_group(GroupName="kept", Description="d")
+    r1 = run_scan(db=db, regions="us-east-1")
+    inject(Fault("DescribeSecurityGroups", "UnauthorizedOperation", 403))
+    r2 = run_scan(db=db, regions="us-east-1")
+    engine = open_engine(db)
+    sg2 = [r for r in findings_for_run(engine, r2.run_id) if r["check"] == "ec2-sg-no-public-ingress"]
+    assert [r["status"] for r in sg2] == ["ERROR"]
+    sg1 = [r for r in findings_for_run(engine, r1.run_id) if r["check"] == "ec2-sg-no-public-ingress"]
+    assert "kept" in [r["resource_name"] for r in sg1] and all(r["status"] != "ERROR" for r in sg1)
+
+
+def test_run_records_provenance(aws, tmp_path):
+    from auditbook.store.models import Run
+    db = f"sqlite:///{tmp_path}/p.db"
+    result = run_scan(db=db, regions="us-east-1")
+    with Session(open_engine(db)) as s:
+        run = s.get(Run, result.run_id)
+        assert run.tool_version and len(run.catalog_sha256) == 64
+        assert run.identities[0]["identity"]["Account"] == "123456789012"
+        assert run.parameters["regions"] == ["us-east-1"] and run.api_calls > 0
+        assert run.finished_at >= run.started_at
+
+
+def test_migrations_match_models(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/m.db")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_evidence_of_a_past_run_is_the_evidence_then(aws, tmp_path):
+    from auditbook.store.query import evidence_body
+    db = f"sqlite:///{tmp_path}/ev.db"
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="evidence-bucket")
+    r1 = run_scan(db=db, regions="us-east-1")
+    s3.put_bucket_versioning(Bucket="evidence-bucket", VersioningConfiguration={"Status": "Enabled"})
+    r2 = run_scan(db=db, regions="us-east-1")
+    engine = open_engine(db)
+
+    def versioning_evidence(run_id):
+        row = [r for r in findings_for_run(engine, run_id) if r["check"] == "s3-encryption" or
+               (r["check"] == "s3-default-encryption" and r["resource_name"] == "evidence-bucket")][0]
+        bodies = [evidence_body(engine, h) for h in row["evidence"]]
+        return [b.get("Status") for b in bodies if isinstance(b, dict) and set(b) <= {"Status", "MFADelete"}]
+    assert versioning_evidence(r1.run_id) == [None]
+    assert versioning_evidence(r2.run_id) == ["Enabled"]
