@@ -11,7 +11,7 @@ from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditbook.awsclients import new_session
+from auditbook.awsclients import ClientCache
 from auditbook.errors import UserError
 
 
@@ -23,7 +23,7 @@ class ScanAborted(Exception):
 class Target:
     account: str
     name: str
-    session: object = None
+    credentials: object = None  # botocore credentials (refreshable for an assumed role)
     identity: dict = field(default_factory=dict)  # sts:GetCallerIdentity (Account, Arn, UserId)
     role_arn: Optional[str] = None
     error: Optional[str] = None  # why the account could not be reached
@@ -49,33 +49,36 @@ def _error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def base_session(profile: Optional[str] = None):
-    return new_session(profile_name=profile)
+def _identity(clients: ClientCache, credentials) -> dict:
+    with clients.client(credentials, "sts").use() as sts:
+        ident = sts.get_caller_identity()
+    return {k: ident[k] for k in ("Account", "Arn", "UserId")}
 
 
-def current_target(session, name: str = "current") -> Target:
+def current_target(clients: ClientCache, name: str = "current") -> Target:
     try:
-        ident = session.client("sts").get_caller_identity()
+        ident = _identity(clients, clients.base_credentials)
     except (ClientError, BotoCoreError) as exc:
         raise ScanAborted(f"cannot read the caller identity of the current credentials: {_error_text(exc)}")
-    ident = {k: ident[k] for k in ("Account", "Arn", "UserId")}
-    return Target(ident["Account"], name, session, ident)
+    return Target(ident["Account"], name, clients.base_credentials, ident)
 
 
 def role_arn_for(account: str, role: str, partition: str = "aws") -> str:
     return role if role.startswith("arn:") else f"arn:{partition}:iam::{account}:role/{role}"
 
 
-def assumed_target(base, account: str, name: str, role: str, external_id: Optional[str] = None) -> Target:
+def assumed_target(clients: ClientCache, account: str, name: str, role: str,
+                   external_id: Optional[str] = None) -> Target:
     """A target reached by sts:AssumeRole, with credentials that refresh themselves."""
     arn = role_arn_for(account, role)
-    sts = base.client("sts")
+    sts = clients.client(clients.base_credentials, "sts")
     kwargs = {"RoleArn": arn, "RoleSessionName": "auditbook-scan"}
     if external_id:
         kwargs["ExternalId"] = external_id
 
     def refresh():
-        creds = sts.assume_role(**kwargs)["Credentials"]
+        with sts.use() as client:
+            creds = client.assume_role(**kwargs)["Credentials"]
         return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
                 "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
 
@@ -83,7 +86,6 @@ def assumed_target(base, account: str, name: str, role: str, external_id: Option
         first = refresh()
     except (ClientError, BotoCoreError) as exc:
         return Target(account, name, None, {}, arn, f"cannot assume {arn}: {_error_text(exc)}")
-    session = new_session(region_name=base.region_name)
     state = {"first": first}
 
     def refresh_after_first():
@@ -93,13 +95,11 @@ def assumed_target(base, account: str, name: str, role: str, external_id: Option
         return refresh()
 
     creds = DeferredRefreshableCredentials(refresh_using=refresh_after_first, method="assume-role")
-    session._session._credentials = creds
     try:
-        ident = session.client("sts").get_caller_identity()
-        ident = {k: ident[k] for k in ("Account", "Arn", "UserId")}
+        ident = _identity(clients, creds)
     except (ClientError, BotoCoreError) as exc:
         return Target(account, name, None, {}, arn, f"assumed {arn} but cannot read identity: {_error_text(exc)}")
-    return Target(account, name, session, ident, arn)
+    return Target(account, name, creds, ident, arn)
 
 
 def load_accounts_file(path: Path) -> AccountsFile:
@@ -128,13 +128,13 @@ def load_accounts_file(path: Path) -> AccountsFile:
         raise UserError(f"{path}: {field_name}:{value_text} {first['msg']}")
 
 
-def targets_from_file(base, path: Path) -> list[Target]:
+def targets_from_file(clients: ClientCache, path: Path) -> list[Target]:
     spec = load_accounts_file(path)
     ids = [e.id for e in spec.accounts]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise UserError(f"{path}: accounts: id {dupes[0]} is listed twice")
-    current = current_target(base) if any(not e.role for e in spec.accounts) else None
+    current = current_target(clients) if any(not e.role for e in spec.accounts) else None
     for entry in spec.accounts:
         if not entry.role and current.account != entry.id:
             raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
@@ -143,34 +143,34 @@ def targets_from_file(base, path: Path) -> list[Target]:
     def reach(entry):
         name = entry.name or entry.id
         if entry.role:
-            return assumed_target(base, entry.id, name, entry.role, entry.external_id)
-        return Target(entry.id, name, base, current.identity)
+            return assumed_target(clients, entry.id, name, entry.role, entry.external_id)
+        return Target(entry.id, name, current.credentials, current.identity)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(reach, spec.accounts))
 
 
-def targets_from_org(base, role: str) -> list[Target]:
+def targets_from_org(clients: ClientCache, role: str) -> list[Target]:
     """Every ACTIVE account of the organisation: the management account with the current
     credentials, the others by assuming ROLE."""
-    me = current_target(base)
+    me = current_target(clients)
     try:
-        pages = base.client("organizations").get_paginator("list_accounts").paginate()
-        accounts = [a for page in pages for a in page["Accounts"]]
+        with clients.client(me.credentials, "organizations").use() as org:
+            accounts = [a for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
     except (ClientError, BotoCoreError) as exc:
         raise ScanAborted(f"cannot list the organisation's accounts: {_error_text(exc)}")
     active = [a for a in sorted(accounts, key=lambda a: a["Id"]) if a.get("Status", "ACTIVE") == "ACTIVE"]
 
     def reach(acct):
         if acct["Id"] == me.account:
-            return Target(me.account, acct.get("Name") or me.account, base, me.identity)
-        return assumed_target(base, acct["Id"], acct.get("Name") or acct["Id"], role)
+            return Target(me.account, acct.get("Name") or me.account, me.credentials, me.identity)
+        return assumed_target(clients, acct["Id"], acct.get("Name") or acct["Id"], role)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(reach, active))
 
 
-def resolve_regions(targets: list[Target], regions: Optional[str], base) -> list[str]:
+def resolve_regions(targets: list[Target], regions: Optional[str], clients: ClientCache) -> list[str]:
     """A comma-separated list, "all" (every region enabled for the first reachable account),
     or the session's default region (us-east-1 when none is configured)."""
     if regions and regions.strip().lower() != "all":
@@ -180,12 +180,13 @@ def resolve_regions(targets: list[Target], regions: Optional[str], base) -> list
             raise UserError(f"--regions: {bad[0]!r} is not a region name")
         return out
     if regions:
-        reachable = next((t for t in targets if t.session), None)
+        reachable = next((t for t in targets if t.credentials), None)
         if reachable is None:
             raise ScanAborted("no reachable account to list the enabled regions from")
         try:
-            found = reachable.session.client("ec2", region_name=base.region_name or "us-east-1").describe_regions()
+            with clients.client(reachable.credentials, "ec2").use() as ec2:
+                found = ec2.describe_regions()
         except (ClientError, BotoCoreError) as exc:
             raise ScanAborted(f"cannot list enabled regions: {_error_text(exc)}")
         return sorted(r["RegionName"] for r in found["Regions"])
-    return [base.region_name or "us-east-1"]
+    return [clients.default_region]

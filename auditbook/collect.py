@@ -1,6 +1,7 @@
 """Runs resource-type specs against AWS: every response kept as evidence, every failure a gap."""
 from __future__ import annotations
 
+import gc
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -11,7 +12,7 @@ import jmespath
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auditbook.accounts import Target
-from auditbook.awsclients import ClientCache
+from auditbook.awsclients import BoundClient, ClientCache
 from auditbook.evidence import canonical, clean_response, digest
 from auditbook.spec import Call, ResourceType
 
@@ -99,8 +100,9 @@ def _fill(params: dict, record: dict, context: dict) -> dict:
 class Runner:
     """Collects resource types for targets and regions with a bounded pool of threads."""
 
-    def __init__(self, workers: int = 12, on_progress: Optional[Callable[[str], None]] = None):
-        self.clients = ClientCache(pool=workers * 2)
+    def __init__(self, workers: int = 12, on_progress: Optional[Callable[[str], None]] = None,
+                 clients: Optional[ClientCache] = None):
+        self.clients = clients or ClientCache(pool=workers * 2)
         self.workers = workers
         self.on_progress = on_progress
         self._lock = threading.Lock()
@@ -119,8 +121,12 @@ class Runner:
                 self.result.evidence[sha] = zlib.compress(data, 6)
         return body, sha
 
-    def _api(self, client, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
-        """One call (all pages): the value at call.result and the evidence hashes."""
+    def _api(self, bound: BoundClient, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
+        """One call (all pages) as the bound account: the value at call.result and the evidence hashes."""
+        with bound.use() as client:
+            return self._call(client, call, params, paginate)
+
+    def _call(self, client, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
         try:
             if paginate and client.can_paginate(call.method):
                 values: list = []
@@ -171,7 +177,7 @@ class Runner:
                             "AccountUnreachable", target.error)
             self._finish(scope, [])
             return
-        client = lambda svc: self.clients.client(target.session, target.account, svc, region)  # noqa: E731
+        client = lambda svc: self.clients.client(target.credentials, svc, region)  # noqa: E731
         shared: dict[str, Any] = {}
         current = rtype.list
         try:
@@ -256,11 +262,14 @@ class Runner:
             for rtype in rtypes:
                 for region in ([regions[0]] if rtype.scope == "global" else regions):
                     jobs.append((target, region, rtype))
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="collect") as pool:
-            futures = [pool.submit(self.collect, *job) for job in jobs]
-            for fut in as_completed(futures):
-                fut.result()
-        self._detail_pool.shutdown(wait=True)
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="collect") as pool:
+                futures = [pool.submit(self.collect, *job) for job in jobs]
+                for fut in as_completed(futures):
+                    fut.result()
+        finally:
+            self._detail_pool.shutdown(wait=True)
+            gc.unfreeze()  # see ClientCache.shared
         self.result.calls = self.clients.calls
         return self.result
 

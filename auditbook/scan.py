@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from auditbook import __version__
-from auditbook.accounts import (base_session, current_target, resolve_regions, targets_from_file,
-                                targets_from_org)
+from auditbook.accounts import current_target, resolve_regions, targets_from_file, targets_from_org
+from auditbook.awsclients import ClientCache
 from auditbook.catalog import Catalog, load_catalog
 from auditbook.collect import Collection, Runner, planned_jobs
 from auditbook.evaluate import Finding, evaluate, summarise
@@ -55,18 +55,18 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     engine = open_engine(db)
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    base = base_session(profile)
+    clients = ClientCache(pool=workers * 2, profile=profile)
     if accounts_file:
-        targets = targets_from_file(base, accounts_file)
+        targets = targets_from_file(clients, accounts_file)
     elif org_role:
-        targets = targets_from_org(base, org_role)
+        targets = targets_from_org(clients, org_role)
     else:
-        targets = [current_target(base)]
-    region_list = resolve_regions(targets, regions, base)
+        targets = [current_target(clients)]
+    region_list = resolve_regions(targets, regions, clients)
     rtypes = needed_types(catalog)
     if on_plan:
         on_plan(planned_jobs(targets, region_list, rtypes))
-    collection = Runner(workers=workers, on_progress=on_progress).run(targets, region_list, rtypes)
+    collection = Runner(workers=workers, on_progress=on_progress, clients=clients).run(targets, region_list, rtypes)
     findings = evaluate(catalog, collection)
     finished = dt.datetime.now(dt.timezone.utc)
     accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,

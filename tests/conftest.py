@@ -26,7 +26,8 @@ def aws():
 
 def collect_current(regions=("us-east-1",), types=None):
     """Collect with the current credentials (in-process moto) and evaluate the bundled catalog."""
-    from auditbook.accounts import base_session, current_target
+    from auditbook.accounts import current_target
+    from auditbook.awsclients import ClientCache
     from auditbook.catalog import load_catalog
     from auditbook.collect import Runner
     from auditbook.evaluate import evaluate
@@ -34,7 +35,8 @@ def collect_current(regions=("us-east-1",), types=None):
 
     catalog = load_catalog()
     rtypes = needed_types(catalog) if types is None else types
-    collection = Runner(workers=4).run([current_target(base_session())], list(regions), rtypes)
+    clients = ClientCache(pool=8)
+    collection = Runner(workers=4, clients=clients).run([current_target(clients)], list(regions), rtypes)
     return collection, evaluate(catalog, collection)
 
 
@@ -79,7 +81,8 @@ def inject(monkeypatch):
     original = awsclients.ClientCache.client
 
     def client(self, *args):
-        made = original(self, *args)
+        bound = original(self, *args)
+        made = bound.client
         if not getattr(made, "_faults_registered", False):
             for fault in faults:
                 if getattr(fault, "first", False):
@@ -87,7 +90,7 @@ def inject(monkeypatch):
                 else:
                     made.meta.events.register("before-call", fault)
             made._faults_registered = True
-        return made
+        return bound
 
     monkeypatch.setattr(awsclients.ClientCache, "client", client)
     return faults.append

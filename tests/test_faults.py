@@ -100,17 +100,16 @@ def test_gap_in_a_referenced_type_errors_dependent_check(aws, inject):
 
 
 def test_unreachable_account_makes_every_check_error(aws):
-    from auditbook.accounts import assumed_target, base_session
+    from auditbook.accounts import assumed_target
+    from auditbook.awsclients import ClientCache
     from auditbook.catalog import load_catalog
     from auditbook.collect import Runner
     from auditbook.evaluate import evaluate
     from auditbook.scan import needed_types
 
-    base = base_session()
-    sts = base.client("sts")
-    sts.meta.events.register("before-call", Fault("AssumeRole", "AccessDenied", 403))
-    base.client = lambda *a, **k: sts  # the target resolver uses base.client("sts")
-    target = assumed_target(base, "210987654321", "denied", "AuditRole")
+    clients = ClientCache()
+    clients.shared("sts", "us-east-1").meta.events.register("before-call", Fault("AssumeRole", "AccessDenied", 403))
+    target = assumed_target(clients, "210987654321", "denied", "AuditRole")
     assert target.error and "AccessDenied" in target.error
     catalog = load_catalog()
     collection = Runner(workers=2).run([target], ["us-east-1"], needed_types(catalog))

@@ -10,7 +10,7 @@ from auditbook.registry import resource_types
 
 def _runner_with(client, service, region="us-east-1"):
     runner = Runner(workers=2)
-    runner.clients._clients[("111111111111", service, region)] = client
+    runner.clients._clients[(service, region)] = client
     return runner
 
 

@@ -68,6 +68,15 @@ def test_run_records_provenance(aws, tmp_path):
         assert run.finished_at >= run.started_at
 
 
+def test_head_revision_constant_is_the_newest_migration(tmp_path):
+    from alembic.script import ScriptDirectory
+
+    from auditbook.store.db import HEAD_REVISION, alembic_config, current_revision
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+    engine = open_engine(f"sqlite:///{tmp_path}/h.db")
+    assert current_revision(engine) == HEAD_REVISION
+
+
 def test_migrations_match_models(tmp_path):
     engine = open_engine(f"sqlite:///{tmp_path}/m.db")
     with engine.connect() as conn:
