@@ -6,6 +6,7 @@ import gc
 import os
 import re
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.loaders import Loader
 from botocore.credentials import CredentialProvider, Credentials
 from botocore.exceptions import NoCredentialsError
 
@@ -42,17 +44,47 @@ def strip_account_prefix(request, **_):
             request.url = urlunsplit(parts._replace(netloc=bare))
 
 
+def _strip_docs(node) -> None:
+    """Empty every documentation string (the keys stay: some botocore code indexes them)."""
+    if isinstance(node, dict):
+        for key in ("documentation", "documentationUrl"):
+            if isinstance(node.get(key), str):
+                node[key] = ""
+        for value in node.values():
+            _strip_docs(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip_docs(value)
+
+
+class LeanLoader(Loader):
+    """botocore's loader, minus the documentation strings of service models: they are ~70 % of a
+    model's size (EC2: 3.6 MB of JSON, 1.3 MB without) and auditbook never shows them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stripped: set[int] = set()
+
+    def load_service_model(self, service_name, type_name, api_version=None):
+        model = super().load_service_model(service_name, type_name, api_version)  # cached by botocore
+        if type_name == "service-2" and id(model) not in self._stripped:
+            _strip_docs(model)
+            self._stripped.add(id(model))
+        return model
+
+
 _loader_lock = threading.Lock()
 _shared_loader = None
 
 
 def new_session(**kwargs) -> boto3.Session:
-    """A boto3 session that shares one service-model loader with every other (memory, speed)."""
+    """A boto3 session that shares one lean service-model loader with every other (memory, speed)."""
     global _shared_loader
     core = botocore.session.get_session()
     with _loader_lock:
         if _shared_loader is None:
-            _shared_loader = core.get_component("data_loader")
+            _shared_loader = LeanLoader(extra_search_paths=core.get_component("data_loader").search_paths,
+                                        include_default_search_paths=False)
         core.register_component("data_loader", _shared_loader)
     profile = kwargs.pop("profile_name", None)
     if profile:
@@ -130,11 +162,14 @@ class ClientCache:
         self._lock = threading.Lock()
         self._config = retry_config(pool)
         self.calls = 0
+        self.calls_by_operation: Counter = Counter()  # "service:Operation" -> calls
         self._count_lock = threading.Lock()
 
-    def _count(self, **_):
+    def _count(self, model=None, **_):
         with self._count_lock:
             self.calls += 1
+            if model is not None:
+                self.calls_by_operation[f"{model.service_model.service_name}:{model.name}"] += 1
 
     def client(self, credentials, service: str, region: Optional[str] = None) -> BoundClient:
         """The shared client for (service, region), bound to these credentials."""

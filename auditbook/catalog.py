@@ -62,6 +62,18 @@ class Check(Strict):
     severity: Severity
     remediation: str = Field(min_length=10)
     actions: list[str] = Field(min_length=1)
+    # scoping: only resources whose tag KEY has one of the listed values; only these account ids
+    tags: dict[str, list[str]] = Field(default_factory=dict)
+    accounts: list[str] = Field(default_factory=list)
+
+    def covers_account(self, account: str) -> bool:
+        return not self.accounts or account in self.accounts
+
+    def matches_tags(self, tags: dict) -> bool:
+        return all(tags.get(key) in values for key, values in self.tags.items())
+
+    def in_scope(self, account: str, tags: dict) -> bool:
+        return self.covers_account(account) and self.matches_tags(tags)
 
 
 class Catalog(Strict):
@@ -154,6 +166,7 @@ def _cross_check(catalog: Catalog, where: str) -> None:
             raise CatalogError(f"{label}: field expect: give exactly one of expect or function")
         if check.function is not None and check.function not in CHECK_FUNCTIONS:
             raise CatalogError(f"{label}: field function: no registered function {check.function!r}")
+        read_types = {check.resource}
         for field_name in ("applies", "expect"):
             text = getattr(check, field_name)
             if text is None:
@@ -165,10 +178,19 @@ def _cross_check(catalog: Catalog, where: str) -> None:
             for rtype in analyse(parsed).types:
                 if rtype not in types:
                     raise CatalogError(f"{label}: field {field_name}: values() names unknown resource type {rtype!r}")
-        declared = set(types[check.resource].actions())
+                read_types.add(rtype)
+        for account in check.accounts:
+            if not re.match(r"^\d{12}$", account):
+                raise CatalogError(f"{label}: field accounts: {account!r} is not a 12-digit account id")
+        for key, values in check.tags.items():
+            if not values:
+                raise CatalogError(f"{label}: field tags.{key}: list at least one value")
+        if check.tags and not types[check.resource].tags:
+            raise CatalogError(f"{label}: field tags: {check.resource} records carry no tags")
+        declared = {a for t in read_types for a in types[t].actions()}
         for action in check.actions:
             if not re.match(r"^[a-z0-9-]+:[A-Za-z0-9*]+$", action):
                 raise CatalogError(f"{label}: field actions: {action!r} is not an IAM action")
             if action not in declared:
-                raise CatalogError(f"{label}: field actions: {action!r} is not made by the "
-                                   f"{check.resource} collector (it makes {', '.join(sorted(declared))})")
+                raise CatalogError(f"{label}: field actions: {action!r} is not made by the collectors of "
+                                   f"{', '.join(sorted(read_types))} (they make {', '.join(sorted(declared))})")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from auditbook.evidence import canonical, clean_response, digest
 from auditbook.spec import Call, ResourceType
 
 GLOBAL = "global"
+WAIT_TRIES, WAIT_SECONDS = 10, 1.0  # Call.wait_on: e.g. an IAM credential report being generated
 
 
 @dataclass
@@ -50,6 +52,21 @@ class Record:
     gaps: dict[str, Gap] = field(default_factory=dict)  # record key -> why it is unknown
     scope_region: str = ""  # the region it was collected in ("global" for global services)
     name: str = ""  # what people call it (Name tag, group name, bucket name...)
+    tags: dict = field(default_factory=dict)  # tag key -> value
+
+
+def tag_dict(raw: Any) -> dict:
+    """Tags as AWS APIs spell them ([{Key, Value}], [{key, value}], or a mapping) as one mapping."""
+    if isinstance(raw, dict):
+        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    out = {}
+    for item in raw or []:
+        if isinstance(item, dict):
+            key = item.get("Key", item.get("key", item.get("TagKey")))
+            if key is not None:
+                value = item.get("Value", item.get("value", item.get("TagValue")))
+                out[str(key)] = "" if value is None else str(value)
+    return out
 
 
 @dataclass
@@ -67,6 +84,7 @@ class Collection:
     gaps: list[Gap] = field(default_factory=list)
     evidence: dict[str, bytes] = field(default_factory=dict)  # sha256 -> zlib(canonical json)
     calls: int = 0
+    calls_by_operation: dict = field(default_factory=dict)
 
 
 class CallFailed(Exception):
@@ -84,17 +102,20 @@ def partition_of(region: str) -> str:
 
 
 def _fill(params: dict, record: dict, context: dict) -> dict:
-    out = {}
-    for key, value in params.items():
+    """Request parameters with every "{path}" string (at any depth) replaced by its value."""
+    def value_of(value):
         if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
             path = value[1:-1]
             resolved = context[path] if path in context else jmespath.search(path, record)
             if resolved is None:
                 raise CallFailed("MissingParameter", f"{path} is not set on the record")
-            out[key] = resolved
-        else:
-            out[key] = value
-    return out
+            return resolved
+        if isinstance(value, list):
+            return [value_of(v) for v in value]
+        if isinstance(value, dict):
+            return {k: value_of(v) for k, v in value.items()}
+        return value
+    return value_of(params)
 
 
 class Runner:
@@ -124,7 +145,13 @@ class Runner:
     def _api(self, bound: BoundClient, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
         """One call (all pages) as the bound account: the value at call.result and the evidence hashes."""
         with bound.use() as client:
-            return self._call(client, call, params, paginate)
+            for attempt in range(WAIT_TRIES):
+                try:
+                    return self._call(client, call, params, paginate)
+                except CallFailed as exc:
+                    if exc.code not in call.wait_on or attempt == WAIT_TRIES - 1:
+                        raise
+                    time.sleep(WAIT_SECONDS)
 
     def _call(self, client, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
         try:
@@ -213,13 +240,16 @@ class Runner:
                     else:
                         data[key] = None
                         gaps[key] = gap(call, exc, rid)
+            if rtype.list is None:  # a one-per-scope record says which scope it describes
+                data["account_id"], data["scope_region"] = target.account, scope_region
             if rtype.normalise:
                 data = rtype.normalise(data, shared)
             rec_region = (jmespath.search(rtype.region_of, data) if rtype.region_of else None) or scope_region
             ctx = {**{k: v for k, v in data.items() if isinstance(v, (str, int))}, **context, "region": rec_region}
             arn = rtype.arn.format(**ctx) if rtype.arn else rid
+            tags = tag_dict(jmespath.search(rtype.tags, data)) if rtype.tags else {}
             return Record(rtype.name, target.account, rec_region, rid, arn, data, hashes, gaps, scope_region,
-                          self._display(rtype, data, rid, scope_region))
+                          self._display(rtype, data, rid, scope_region), tags)
 
         if len(items) > 1 and rtype.details:
             records = list(self._detail_pool.map(build, items))
@@ -271,6 +301,7 @@ class Runner:
             self._detail_pool.shutdown(wait=True)
             gc.unfreeze()  # see ClientCache.shared
         self.result.calls = self.clients.calls
+        self.result.calls_by_operation = dict(self.clients.calls_by_operation)
         return self.result
 
 

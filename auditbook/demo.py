@@ -35,7 +35,10 @@ class MotoServer:
     def start(self, timeout: float = 20.0) -> "MotoServer":
         if port_in_use(self.port):
             raise UserError(f"--port: 127.0.0.1:{self.port} is already in use (is another demo running?)")
-        exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+        beside = Path(sys.executable).with_name("moto_server")  # the moto pinned in this environment
+        exe = str(beside) if beside.exists() else shutil.which("moto_server")
+        if not exe:
+            raise RuntimeError("moto_server is not installed (pip install 'moto[server]')")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = {**os.environ, **DEMO_ENV}
         self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log,

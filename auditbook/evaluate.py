@@ -126,12 +126,15 @@ class Evaluator:
         rtype = c.check.resource
         out = []
         for scope in self.scopes_by_type.get(rtype, []):
-            if scope.gap:
+            # a failed list hides which resources carry the scoping tags: the gap is reported regardless
+            if scope.gap and c.check.covers_account(scope.account):
                 out.append(self._finding(c, "ERROR", scope.account, scope.region, scope.region, SCOPE_WIDE,
                                          f"{rtype} in {scope.account}/{scope.region}", scope.gap.reason(),
                                          name=f"all {rtype} in {scope.region}"))
         dep_error = self._dependency_error(c)
         for rec in self.by_type.get(rtype, []):
+            if not c.check.in_scope(rec.account, rec.tags):
+                continue
             where = (rec.account, rec.region, rec.scope_region, rec.id, rec.arn)
             if rec.gaps:
                 status, message = "ERROR", "; ".join(g.reason() for g in rec.gaps.values())
@@ -145,11 +148,12 @@ class Evaluator:
 
     def _account_check(self, c: _Compiled) -> list[Finding]:
         rtype = c.check.resource
-        accounts = sorted({s.account for s in self.scopes_by_type.get(rtype, [])})
-        every = [r.data for r in self.by_type.get(rtype, [])]
+        accounts = sorted({s.account for s in self.scopes_by_type.get(rtype, []) if c.check.covers_account(s.account)})
+        tagged = [r for r in self.by_type.get(rtype, []) if c.check.matches_tags(r.tags)]
+        every = [r.data for r in tagged]  # "all": every account's records (an organisation trail covers members)
         out = []
         for account in accounts:
-            records = [r for r in self.by_type.get(rtype, []) if r.account == account]
+            records = [r for r in tagged if r.account == account]
             evidence = [h for r in records for h in r.evidence]
             gaps = self._type_gaps(rtype, None if c.reads_all else account)
             args = (account, "global", ACCOUNT_SCOPE, account, f"account {account}")

@@ -14,6 +14,7 @@ from auditbook.catalog import Catalog, load_catalog
 from auditbook.collect import Collection, Runner, planned_jobs
 from auditbook.evaluate import Finding, evaluate, summarise
 from auditbook.expressions import analyse, compile_expression
+from auditbook.memory import limit_malloc_arenas
 from auditbook.registry import resource_types
 from auditbook.spec import ResourceType
 from auditbook.store.db import open_engine, resolve_url
@@ -51,6 +52,7 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
              catalog_path: Optional[Path] = None, workers: int = 12,
              on_plan: Optional[Callable[[int], None]] = None,
              on_progress: Optional[Callable[[str], None]] = None) -> ScanResult:
+    limit_malloc_arenas()
     catalog = load_catalog(catalog_path)  # validated before anything touches AWS or the store
     engine = open_engine(db)
     started = dt.datetime.now(dt.timezone.utc)

@@ -34,6 +34,7 @@ class Call:
     service: Optional[str] = None
     paginate: bool = False  # details only: follow every page (list calls always do)
     static: bool = False  # AWS-defined data, the same in every account: read once per region
+    wait_on: tuple[str, ...] = ()  # error codes meaning "not ready yet": retried after a pause (10 tries)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class ResourceType:
     normalise: derives convenience fields from the record and shared results (pure function).
     region_of: JMESPath giving the record's region when it differs from the scope (S3 buckets).
     display: JMESPath to the name people know it by (the Name tag is used when this is unset).
+    tags: JMESPath to the resource's tags, a list of {Key, Value} (any letter case) or a mapping;
+      checks can be scoped by tag (controls.yaml `tags:`).
     """
 
     name: str
@@ -63,6 +66,7 @@ class ResourceType:
     normalise: Optional[Callable[[dict, dict], dict]] = None
     region_of: Optional[str] = None
     display: Optional[str] = None  # JMESPath to a human name; default: the Name tag, else the id
+    tags: Optional[str] = "Tags"
     description: str = ""
 
     def calls(self) -> list[Call]:

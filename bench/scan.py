@@ -9,61 +9,65 @@ import argparse
 import json
 import os
 import sys
-import threading
+import resource
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
-import psutil
+from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from auditbook.demo import MotoServer, demo_environment  # noqa: E402
 from auditbook.scan import run_scan  # noqa: E402
 
 ROLE = "OrganizationAccountAccessRole"
-
-
-def peak_rss_sampler(stop: threading.Event, out: dict):
-    proc = psutil.Process()
-    while not stop.is_set():
-        out["peak"] = max(out.get("peak", 0), proc.memory_info().rss)
-        time.sleep(0.02)
+# building 10,000 resources can meet moto's occasional HTTP 500 under load: retry those
+BUILD_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
 
 
 def build(session, url, accounts, regions, per_scope):
     """per_scope resources of each kind in each account/region: security groups, volumes, and a
     share of buckets / users / keys."""
-    org = session.client("organizations", endpoint_url=url)
+    org = session.client("organizations", endpoint_url=url, config=BUILD_CONFIG)
     org.create_organization(FeatureSet="ALL")
     ids = [org.create_account(Email=f"bench{i}@example.test", AccountName=f"bench-{i}")["CreateAccountStatus"]["AccountId"]
            for i in range(accounts - 1)]
-    sts = session.client("sts", endpoint_url=url)
+    sts = session.client("sts", endpoint_url=url, config=BUILD_CONFIG)
     sessions = [session]
     for aid in ids:
         c = sts.assume_role(RoleArn=f"arn:aws:iam::{aid}:role/{ROLE}", RoleSessionName="bench")["Credentials"]
         sessions.append(boto3.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
                                       aws_session_token=c["SessionToken"]))
+    # moto's backends are not safe for concurrent writes to one collection (two create_security_group
+    # calls in one VPC can fail with "dictionary changed size"), so each collection is one serial
+    # job and only different collections are built in parallel
     jobs = []
     for a, sess in enumerate(sessions):
         for region in regions:
-            ec2 = sess.client("ec2", region_name=region, endpoint_url=url)
-            jobs += [(ec2.create_security_group, dict(GroupName=f"g{a}-{i}", Description="bench")) for i in range(per_scope["sg"])]
-            jobs += [(ec2.create_volume, dict(AvailabilityZone=f"{region}a", Size=1)) for i in range(per_scope["vol"])]
-            kms = sess.client("kms", region_name=region, endpoint_url=url)
-            jobs += [(kms.create_key, dict(Description=f"k{i}")) for i in range(per_scope["key"])]
-        s3 = sess.client("s3", region_name="us-east-1", endpoint_url=url)
-        jobs += [(s3.create_bucket, dict(Bucket=f"bench-{a}-{i}")) for i in range(per_scope["bucket"])]
-        iam = sess.client("iam", endpoint_url=url)
-        jobs += [(iam.create_user, dict(UserName=f"user-{i}")) for i in range(per_scope["user"])]
+            ec2 = sess.client("ec2", region_name=region, endpoint_url=url, config=BUILD_CONFIG)
+            jobs.append([(ec2.create_security_group, dict(GroupName=f"g{a}-{i}", Description="bench"))
+                         for i in range(per_scope["sg"])])
+            jobs.append([(ec2.create_volume, dict(AvailabilityZone=f"{region}a", Size=1)) for i in range(per_scope["vol"])])
+            kms = sess.client("kms", region_name=region, endpoint_url=url, config=BUILD_CONFIG)
+            jobs.append([(kms.create_key, dict(Description=f"k{i}")) for i in range(per_scope["key"])])
+        s3 = sess.client("s3", region_name="us-east-1", endpoint_url=url, config=BUILD_CONFIG)
+        jobs.append([(s3.create_bucket, dict(Bucket=f"bench-{a}-{i}")) for i in range(per_scope["bucket"])])
+        iam = sess.client("iam", endpoint_url=url, config=BUILD_CONFIG)
+        jobs.append([(iam.create_user, dict(UserName=f"user-{i}")) for i in range(per_scope["user"])])
+
+    def serial(calls):
+        for method, kwargs in calls:
+            method(**kwargs)
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda j: j[0](**j[1]), jobs))
-    return len(jobs)
+        list(pool.map(serial, jobs))
+    return sum(len(j) for j in jobs)
 
 
 def server_rate(url, seconds=3.0):
     """The moto server's own small-call rate: sts:GetCallerIdentity from 4 threads."""
-    clients = [boto3.client("sts", endpoint_url=url) for _ in range(4)]
+    clients = [boto3.client("sts", endpoint_url=url, config=BUILD_CONFIG) for _ in range(4)]
     count, stop = [0], time.perf_counter() + seconds
 
     def hammer(c):
@@ -78,14 +82,32 @@ def server_rate(url, seconds=3.0):
     return count / (time.perf_counter() - t0)
 
 
+def child(args):
+    """The scan alone, in a fresh process: one JSON line with wall time, calls and peak RSS."""
+    t0 = time.perf_counter()
+    result = run_scan(org_role=ROLE, regions=args.regions, db=args.db, workers=args.workers)
+    wall = time.perf_counter() - t0
+    per_type: dict[str, int] = {}
+    for rec in result.collection.records:
+        per_type[rec.type] = per_type.get(rec.type, 0) + 1
+    print(json.dumps({"wall_s": round(wall, 2), "api_calls": result.collection.calls,
+                      "calls_by_operation": result.collection.calls_by_operation,
+                      "resources": len(result.collection.records), "per_type": per_type,
+                      "findings": len(result.findings), "gaps": len(result.collection.gaps),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--resources", type=int, default=10000)
     ap.add_argument("--accounts", type=int, default=3)
     ap.add_argument("--regions", default="us-east-1,eu-west-1")
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--db", default="sqlite:///var/bench/bench.db")
     args = ap.parse_args()
+    if args.child:
+        return child(args)
     regions = args.regions.split(",")
     scopes = args.accounts * len(regions)
     # mix per account and region: 60% security groups, 30% volumes, 4% keys; per account: 3% buckets, 3% users
@@ -95,31 +117,29 @@ def main():
     Path("var/bench").mkdir(parents=True, exist_ok=True)
     if args.db.startswith("sqlite:///"):
         Path(args.db[len("sqlite:///"):]).unlink(missing_ok=True)
-    with MotoServer(0) as srv:
+    with MotoServer(0, Path("var/bench/moto_server.log")) as srv:
         os.environ.update(demo_environment(srv.url))
         t0 = time.perf_counter()
         created = build(boto3.Session(region_name="us-east-1"), srv.url, args.accounts, regions, per_scope)
         built = time.perf_counter() - t0
         rate = server_rate(srv.url)
-        stop, rss = threading.Event(), {}
-        sampler = threading.Thread(target=peak_rss_sampler, args=(stop, rss), daemon=True)
-        sampler.start()
-        t0 = time.perf_counter()
-        result = run_scan(org_role=ROLE, regions=args.regions, db=args.db, workers=args.workers)
-        wall = time.perf_counter() - t0
-        stop.set()
-        sampler.join()
-    calls = result.collection.calls
-    per_type = {}
-    for rec in result.collection.records:
-        per_type[rec.type] = per_type.get(rec.type, 0) + 1
+        # the scan runs in its own process, so its peak RSS is the scanner's alone
+        proc = subprocess.run([sys.executable, __file__, "--child", "--regions", args.regions, "--db", args.db,
+                                "--workers", str(args.workers)], check=True, capture_output=True, text=True)
+        scan = json.loads(proc.stdout.splitlines()[-1])
+    calls = scan["api_calls"]
+    by_service: dict[str, int] = {}
+    for op, n in scan["calls_by_operation"].items():
+        by_service[op.split(":")[0]] = by_service.get(op.split(":")[0], 0) + n
     report = {
-        "resources_created": created, "resources_scanned": len(result.collection.records),
+        "resources_created": created, "resources_scanned": scan["resources"],
         "accounts": args.accounts, "regions": regions, "build_s": round(built, 1),
-        "scan_wall_s": round(wall, 2), "api_calls": calls, "calls_per_resource": round(calls / max(1, len(result.collection.records)), 3),
+        "scan_wall_s": scan["wall_s"], "api_calls": calls,
+        "calls_per_resource": round(calls / max(1, scan["resources"]), 3),
         "server_calls_per_s": round(rate, 1), "server_bound_s": round(calls / rate, 2),
-        "wall_over_server_bound": round(wall / (calls / rate), 2), "peak_rss_mb": round(rss.get("peak", 0) / 2**20, 1),
-        "findings": len(result.findings), "gaps": len(result.collection.gaps), "per_type": per_type,
+        "wall_over_server_bound": round(scan["wall_s"] / (calls / rate), 2),
+        "peak_rss_mb": scan["peak_rss_mb"], "findings": scan["findings"], "gaps": scan["gaps"],
+        "per_type": scan["per_type"], "calls_by_service": by_service,
     }
     print(json.dumps(report, indent=2))
 

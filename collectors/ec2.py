@@ -1,4 +1,4 @@
-"""EC2 networking and storage: security groups, VPCs, subnets, EBS volumes, EBS defaults."""
+"""EC2: security groups, network ACLs, VPCs, subnets, instances, EBS volumes / snapshots / defaults, AMIs."""
 from auditbook.spec import Call, ResourceType
 
 WORLD = ("0.0.0.0/0", "::/0")
@@ -72,6 +72,42 @@ def _subnet(subnet, shared):
     return subnet
 
 
+ADMIN_PORTS = (22, 3389)
+
+
+def _covers(entry, port):
+    if str(entry.get("Protocol")) == "-1":
+        return True
+    if str(entry.get("Protocol")) not in ("6", "17"):
+        return False
+    rng = entry.get("PortRange") or {}
+    return rng.get("From", 0) <= port <= rng.get("To", 65535)
+
+
+def _network_acl(acl, _shared):
+    """open_admin_ports: 22 / 3389 reachable from the internet, honouring rule order (lowest first)."""
+    inbound = sorted((e for e in acl.get("Entries") or [] if not e.get("Egress")), key=lambda e: e.get("RuleNumber", 0))
+    acl["open_admin_ports"] = []
+    for port in ADMIN_PORTS:
+        for entry in inbound:
+            if (entry.get("CidrBlock") in WORLD or entry.get("Ipv6CidrBlock") in WORLD) and _covers(entry, port):
+                if entry.get("RuleAction") == "allow":
+                    acl["open_admin_ports"].append(port)
+                break  # the first matching rule decides
+    return acl
+
+
+def _instance(inst, _shared):
+    inst["imdsv2_required"] = (inst.get("MetadataOptions") or {}).get("HttpTokens") == "required"
+    return inst
+
+
+def _snapshot(snap, _shared):
+    perms = snap.get("create_volume_permissions") or []
+    snap["public"] = any(p.get("Group") == "all" for p in perms)
+    return snap
+
+
 RESOURCE_TYPES = [
     ResourceType(
         name="aws.ec2.security_group", service="ec2",
@@ -105,5 +141,38 @@ RESOURCE_TYPES = [
         details={"encryption_by_default": Call("get_ebs_encryption_by_default",
                                                "ec2:GetEbsEncryptionByDefault", result="EbsEncryptionByDefault")},
         description="The region's EBS encryption-by-default setting (one record per account and region).",
+    ),
+    ResourceType(
+        name="aws.ec2.network_acl", service="ec2",
+        list=Call("describe_network_acls", "ec2:DescribeNetworkAcls", result="NetworkAcls"),
+        id="NetworkAclId", arn="arn:{partition}:ec2:{region}:{account}:network-acl/{NetworkAclId}",
+        normalise=_network_acl,
+        description="Network ACLs; open_admin_ports lists 22 / 3389 when the first matching inbound rule "
+                    "for the internet (0.0.0.0/0, ::/0) allows them.",
+    ),
+    ResourceType(
+        name="aws.ec2.instance", service="ec2",
+        list=Call("describe_instances", "ec2:DescribeInstances", result="Reservations[].Instances[]",
+                  params={"Filters": [{"Name": "instance-state-name",
+                                       "Values": ["pending", "running", "stopping", "stopped"]}]}),
+        id="InstanceId", arn="arn:{partition}:ec2:{region}:{account}:instance/{InstanceId}", normalise=_instance,
+        description="EC2 instances that are not terminated; imdsv2_required from MetadataOptions.HttpTokens.",
+    ),
+    ResourceType(
+        name="aws.ec2.snapshot", service="ec2",
+        list=Call("describe_snapshots", "ec2:DescribeSnapshots", result="Snapshots",
+                  params={"OwnerIds": ["self"], "Filters": [{"Name": "owner-id", "Values": ["{account}"]}]}),
+        details={"create_volume_permissions": Call(
+            "describe_snapshot_attribute", "ec2:DescribeSnapshotAttribute",
+            params={"SnapshotId": "{SnapshotId}", "Attribute": "createVolumePermission"},
+            result="CreateVolumePermissions")},
+        id="SnapshotId", arn="arn:{partition}:ec2:{region}::snapshot/{SnapshotId}", normalise=_snapshot,
+        description="EBS snapshots the account owns; public when createVolumePermission includes group all.",
+    ),
+    ResourceType(
+        name="aws.ec2.image", service="ec2",
+        list=Call("describe_images", "ec2:DescribeImages", result="Images", params={"Owners": ["self"]}),
+        id="ImageId", arn="arn:{partition}:ec2:{region}::image/{ImageId}", display="Name",
+        description="AMIs the account owns (Public says whether anyone can launch them).",
     ),
 ]

@@ -24,6 +24,9 @@ def _load_balancer(lb, shared):
     lb["web_acl"] = acl
     lb["waf_default_block"] = bool(acl and "Block" in (acl.get("DefaultAction") or {}))
     lb["waf_managed_rule_groups"] = _managed_groups((acl or {}).get("Rules"))
+    attrs = {a.get("Key"): a.get("Value") for a in lb.get("attributes") or []}
+    lb["access_logs_enabled"] = attrs.get("access_logs.s3.enabled") == "true"
+    lb["access_logs_bucket"] = attrs.get("access_logs.s3.bucket") or None
     return lb
 
 
@@ -36,12 +39,15 @@ RESOURCE_TYPES = [
         details={
             "listeners": Call("describe_listeners", "elasticloadbalancing:DescribeListeners",
                               params={"LoadBalancerArn": "{LoadBalancerArn}"}, result="Listeners", paginate=True),
+            "attributes": Call("describe_load_balancer_attributes",
+                               "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                               params={"LoadBalancerArn": "{LoadBalancerArn}"}, result="Attributes"),
             "web_acl": Call("get_web_acl_for_resource", "wafv2:GetWebACLForResource",
                             params={"ResourceArn": "{LoadBalancerArn}"}, result="WebACL", service="wafv2",
                             when="Type=='application'", absent=("WAFNonexistentItemException",)),
         },
         id="LoadBalancerName", arn="{LoadBalancerArn}", normalise=_load_balancer,
         description="Load balancers; each listener with SslProtocols and tls12_plus (null if the policy is "
-                    "unknown); web_acl is the associated WAFv2 web ACL (ALBs only).",
+                    "unknown); web_acl is the associated WAFv2 web ACL (ALBs only); access_logs_enabled from the attributes.",
     ),
 ]

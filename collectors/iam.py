@@ -1,13 +1,92 @@
-"""IAM users (console access, MFA, access keys) and account-level settings (root, password policy)."""
+"""IAM: users (console access, MFA, keys, credential use, policies), roles (trust), customer-managed
+policies (what they grant) and account-level settings (root, password policy)."""
+import base64
+import csv
+import io
+import json
+from urllib.parse import unquote
+
 from auditbook.spec import Call, ResourceType
 
+ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
 
-def _user(user, _shared):
+
+def _credential_report(shared) -> dict:
+    """The credential report (CSV, base64 in the evidence) as user name -> row."""
+    raw = (shared.get("credential_report") or {}).get("Content")
+    if not raw:
+        return {}
+    text = base64.b64decode(raw).decode("utf-8", "replace") if isinstance(raw, str) else raw.decode()
+    return {row["user"]: row for row in csv.DictReader(io.StringIO(text))}
+
+
+def _date(value):
+    return value if value and value not in ("N/A", "no_information", "not_supported") else None
+
+
+def _user(user, shared):
     user["console_access"] = user.get("login_profile") is not None
     user["mfa_enabled"] = bool(user.get("mfa_devices"))
     keys = user.get("access_keys") or []
     user["active_access_keys"] = [k for k in keys if k.get("Status") == "Active"]
+    row = _credential_report(shared).get(user["UserName"], {})
+    creds = []
+    if user["console_access"]:
+        creds.append({"credential": "console password", "last_used": _date(row.get("password_last_used")),
+                      "created": _date(row.get("password_last_changed")) or user.get("CreateDate")})
+    for n, key in enumerate(user["active_access_keys"], start=1):
+        creds.append({"credential": f"access key {key.get('AccessKeyId')}",
+                      "last_used": _date(row.get(f"access_key_{n}_last_used_date")),
+                      "created": key.get("CreateDate")})
+    user["active_credentials"] = creds
+    user["credential_report_row"] = bool(row)
+    user["attached_policy_arns"] = [p.get("PolicyArn") for p in user.get("attached_policies") or []]
     return user
+
+
+def _statements(document):
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            return []
+    stmts = (document or {}).get("Statement") or []
+    return stmts if isinstance(stmts, list) else [stmts]
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value] if value is not None else []
+
+
+def _grants_everything(document) -> bool:
+    return any(s.get("Effect") == "Allow" and "*" in _as_list(s.get("Action")) and "*" in _as_list(s.get("Resource"))
+               for s in _statements(document))
+
+
+def _policy(policy, _shared):
+    document = (policy.get("default_version") or {}).get("Document")
+    policy["grants_full_admin"] = _grants_everything(document)
+    policy["admin_arn"] = policy.get("Arn") if policy["grants_full_admin"] else None
+    return policy
+
+
+def _role(role, _shared):
+    """external_principals: AWS principals of other accounts the role trusts; which lack an ExternalId."""
+    own = (role.get("Arn") or "::::").split(":")[4]
+    external = []
+    for stmt in _statements(role.get("AssumeRolePolicyDocument")):
+        if stmt.get("Effect") != "Allow":
+            continue
+        principals = stmt.get("Principal") or {}
+        aws = _as_list(principals.get("AWS")) if isinstance(principals, dict) else _as_list(principals)
+        conditions = json.dumps(stmt.get("Condition") or {})
+        for p in aws:
+            account = p if p == "*" else (p.split(":")[4] if p.startswith("arn:") else p)
+            if account != own:
+                external.append({"principal": p, "account": account, "external_id": "sts:ExternalId" in conditions})
+    role["external_principals"] = external
+    role["trusted_accounts"] = sorted({e["account"] for e in external})
+    return role
 
 
 def _account(record, _shared):
@@ -26,14 +105,41 @@ RESOURCE_TYPES = [
     ResourceType(
         name="aws.iam.user", service="iam", scope="global",
         list=Call("list_users", "iam:ListUsers", result="Users"),
+        shared={
+            # the report is (re)generated at most every 4 hours by AWS; generating is read-only
+            "report_state": Call("generate_credential_report", "iam:GenerateCredentialReport"),
+            "credential_report": Call("get_credential_report", "iam:GetCredentialReport",
+                                      wait_on=("ReportInProgress", "ReportNotPresent")),
+        },
         details={
             "login_profile": _per_user("get_login_profile", "iam:GetLoginProfile", "LoginProfile",
                                        ["NoSuchEntity"], paginate=False),
             "mfa_devices": _per_user("list_mfa_devices", "iam:ListMFADevices", "MFADevices"),
             "access_keys": _per_user("list_access_keys", "iam:ListAccessKeys", "AccessKeyMetadata"),
+            "attached_policies": _per_user("list_attached_user_policies", "iam:ListAttachedUserPolicies",
+                                           "AttachedPolicies"),
+            "inline_policies": _per_user("list_user_policies", "iam:ListUserPolicies", "PolicyNames"),
         },
         id="UserName", arn="{Arn}", normalise=_user,
-        description="IAM users: console_access (has a login profile), mfa_enabled, active_access_keys.",
+        description="IAM users: console_access, mfa_enabled, active_access_keys, active_credentials (each "
+                    "with last_used / created from the credential report), attached_policy_arns, inline_policies.",
+    ),
+    ResourceType(
+        name="aws.iam.policy", service="iam", scope="global",
+        list=Call("list_policies", "iam:ListPolicies", params={"Scope": "Local"}, result="Policies"),
+        details={"default_version": Call("get_policy_version", "iam:GetPolicyVersion",
+                                         params={"PolicyArn": "{Arn}", "VersionId": "{DefaultVersionId}"},
+                                         result="PolicyVersion")},
+        id="Arn", arn="{Arn}", display="PolicyName", normalise=_policy,
+        description="Customer-managed policies with their default version; grants_full_admin when a "
+                    "statement allows Action * on Resource *.",
+    ),
+    ResourceType(
+        name="aws.iam.role", service="iam", scope="global",
+        list=Call("list_roles", "iam:ListRoles", result="Roles"),
+        id="RoleName", arn="{Arn}", normalise=_role,
+        description="IAM roles; external_principals / trusted_accounts from the trust policy (principals "
+                    "outside the role's account, and whether an sts:ExternalId condition guards them).",
     ),
     ResourceType(
         name="aws.iam.account", service="iam", scope="global", list=None,

@@ -64,6 +64,9 @@ def _bucket(bucket, _shared):
     bucket["tls_only_policy"] = _denies_insecure_transport(policy)
     bucket["object_lock_enabled"] = (bucket.get("object_lock") or {}).get("ObjectLockEnabled") == "Enabled"
     bucket["lifecycle_retention_days"] = _retention_days(bucket.get("lifecycle"))
+    bucket["access_logging"] = bool((bucket.get("logging") or {}).get("TargetBucket"))
+    # BucketOwnerEnforced is the only setting that turns ACLs off; no configuration means ACLs are on
+    bucket["acls_disabled"] = bucket.get("ownership") == "BucketOwnerEnforced"
     return bucket
 
 
@@ -93,8 +96,12 @@ RESOURCE_TYPES = [
                                  ["NoSuchLifecycleConfiguration"]),
             "object_lock": _detail("get_object_lock_configuration", "s3:GetBucketObjectLockConfiguration",
                                    "ObjectLockConfiguration", ["ObjectLockConfigurationNotFoundError"]),
+            "logging": _detail("get_bucket_logging", "s3:GetBucketLogging", "LoggingEnabled"),
+            "ownership": _detail("get_bucket_ownership_controls", "s3:GetBucketOwnershipControls",
+                                 "OwnershipControls.Rules[0].ObjectOwnership", ["OwnershipControlsNotFoundError"]),
+            "tag_set": _detail("get_bucket_tagging", "s3:GetBucketTagging", "TagSet", ["NoSuchTagSet"]),
         },
-        id="Name", arn="arn:{partition}:s3:::{Name}", normalise=_bucket, region_of="bucket_region",
+        id="Name", arn="arn:{partition}:s3:::{Name}", normalise=_bucket, region_of="bucket_region", tags="tag_set",
         description="S3 buckets. A missing configuration (encryption, public access block, policy, lifecycle, "
                     "object lock) is recorded as null, never as an error; real AWS applies SSE-S3 by default "
                     "since 2023, so a null encryption means the API returned no configuration.",

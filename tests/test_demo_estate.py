@@ -65,7 +65,7 @@ def test_every_check_is_exercised_and_nothing_errors(demo_scan):
     # checks without a demo twin are covered in test_checks.py
     assert set(missing) <= {"iam-root-no-access-keys", "iam-access-key-age", "kms-key-pending-deletion",
                             "rds-cluster-backup-retention", "rds-cluster-not-public",
-                            "rds-cluster-deletion-protection"}
+                            "rds-cluster-deletion-protection", "rds-cluster-snapshot-not-public"}
 
 
 def test_no_false_failures_outside_planted(demo_scan):
