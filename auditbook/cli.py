@@ -139,6 +139,18 @@ def validate(catalog: Optional[Path] = CATALOG_OPT):
 
 
 @app.command()
+def policy(
+    catalog: Optional[Path] = CATALOG_OPT,
+    org: bool = typer.Option(False, "--org", help="Also the actions to list the organisation and assume roles."),
+):
+    """Print the least-privilege IAM policy: exactly the actions the collectors declare."""
+    from auditbook.catalog import load_catalog
+    from auditbook.policy import policy_document
+
+    sys.stdout.write(json.dumps(policy_document(load_catalog(catalog), org=org), indent=2) + "\n")
+
+
+@app.command()
 def demo(
     port: int = typer.Option(5055, "--port", help="Port for the local moto server (127.0.0.1)."),
     db: Optional[str] = typer.Option("sqlite:///var/demo/auditbook.db", "--db", help="Store for the demo run."),
