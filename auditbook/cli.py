@@ -150,6 +150,15 @@ def policy(
     sys.stdout.write(json.dumps(policy_document(load_catalog(catalog), org=org), indent=2) + "\n")
 
 
+@app.command("controls-doc")
+def controls_doc(catalog: Optional[Path] = CATALOG_OPT):
+    """Print docs/controls.md (criterion, checks, test procedure, manual evidence) from the catalog."""
+    from auditbook.catalog import load_catalog
+    from auditbook.docgen import render_controls_md
+
+    sys.stdout.write(render_controls_md(load_catalog(catalog)))
+
+
 @app.command()
 def demo(
     port: int = typer.Option(5055, "--port", help="Port for the local moto server (127.0.0.1)."),

@@ -1,0 +1,20 @@
+"""docs/controls.md is generated from controls.yaml and must match it."""
+from pathlib import Path
+
+from auditbook.catalog import load_catalog
+from auditbook.docgen import render_controls_md
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_controls_md_is_up_to_date():
+    expected = render_controls_md(load_catalog())
+    actual = (ROOT / "docs" / "controls.md").read_text()
+    assert actual == expected, "docs/controls.md is stale: run `.venv/bin/auditbook controls-doc > docs/controls.md`"
+
+
+def test_controls_md_names_every_criterion_and_check():
+    catalog = load_catalog()
+    text = render_controls_md(catalog)
+    assert all(f"### {c.id} " in text for c in catalog.controls)
+    assert all(f"`{c.id}`" in text for c in catalog.checks)
