@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,14 +37,15 @@ class Format(str, Enum):
 
 def _summary_table(summary: list[dict]) -> Table:
     table = Table(title="Posture by criterion (automated checks)", show_lines=False)
-    for col in ("criterion", "title", "checks", "pass", "fail", "error"):
-        table.add_column(col, justify="right" if col in ("checks", "pass", "fail", "error") else "left")
+    for col in ("criterion", "title", "checks", "pass", "fail", "error", "excepted"):
+        table.add_column(col, justify="left" if col in ("criterion", "title") else "right")
     for row in summary:
         if not row["checks"]:
             continue
-        table.add_row(row["control"], row["title"], str(row["checks"]), f"[green]{row['PASS']}",
+        table.add_row(escape(row["control"]), escape(row["title"]), str(row["checks"]), f"[green]{row['PASS']}",
                       f"[red]{row['FAIL']}" if row["FAIL"] else "0",
-                      f"[yellow]{row['ERROR']}" if row["ERROR"] else "0")
+                      f"[yellow]{row['ERROR']}" if row["ERROR"] else "0",
+                      f"[magenta]{row.get('EXCEPTED', 0)}" if row.get("EXCEPTED") else "0")
     return table
 
 
@@ -57,6 +59,8 @@ def scan(
     workers: int = typer.Option(12, "--workers", min=1, max=64, help="Concurrent API calls."),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
+    exceptions: Optional[Path] = typer.Option(None, "--exceptions", help="Exception register "
+                                              "(default: exceptions.yaml here, if it exists)."),
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
     from auditbook.scan import run_scan
@@ -69,11 +73,11 @@ def scan(
     task = progress.add_task("", total=None)
     with progress:
         result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
-                          catalog_path=catalog, workers=workers,
+                          catalog_path=catalog, workers=workers, exceptions_path=exceptions,
                           on_plan=lambda n: progress.update(task, total=n),
                           on_progress=lambda label: progress.update(task, advance=1, description=label))
     out.print(_summary_table(result.summary))
-    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
+    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR", "EXCEPTED")}
     unreachable = [a for a in result.accounts if a["error"]]
     for acct in unreachable:
         err.print(f"[yellow]account {acct['account']} ({acct['name']}) unreachable: {acct['error']}")
@@ -82,7 +86,8 @@ def scan(
                   f"(see `auditbook findings --run {result.run_id}`)")
     out.print(f"run {result.run_id}: {len(result.accounts)} account(s) x {len(result.regions)} region(s), "
               f"{len(result.collection.records)} resources, {result.collection.calls} API calls, "
-              f"{result.seconds:.1f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}")
+              f"{result.seconds:.1f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}, "
+              f"EXCEPTED {counts['EXCEPTED']}")
     out.print(f"store: {result.db_url}")
     out.print(f"run id: {result.run_id}")
 
@@ -91,7 +96,7 @@ def scan(
 def findings(
     run: str = typer.Option("latest", "--run", help="Run id, or 'latest'."),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
-    status: Optional[str] = typer.Option(None, "--status", help="Only PASS, FAIL or ERROR."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only PASS, FAIL, ERROR or EXCEPTED."),
     db: Optional[str] = DB_OPT,
 ):
     """The findings of a run."""
@@ -103,8 +108,8 @@ def findings(
     rows = findings_for_run(engine, run_row.id)
     if status:
         wanted = status.upper()
-        if wanted not in ("PASS", "FAIL", "ERROR"):
-            raise UserError(f"--status: {status!r} is not PASS, FAIL or ERROR")
+        if wanted not in ("PASS", "FAIL", "ERROR", "EXCEPTED"):
+            raise UserError(f"--status: {status!r} is not PASS, FAIL, ERROR or EXCEPTED")
         rows = [r for r in rows if r["status"] == wanted]
     if fmt == Format.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -121,10 +126,10 @@ def findings(
         table = Table(title=f"Findings of run {run_row.id}")
         for col in ("status", "severity", "check", "account", "region", "resource", "message"):
             table.add_column(col, overflow="fold")
-        style = {"PASS": "green", "FAIL": "red", "ERROR": "yellow"}
+        style = {"PASS": "green", "FAIL": "red", "ERROR": "yellow", "EXCEPTED": "magenta"}
         for r in rows:
             table.add_row(f"[{style[r['status']]}]{r['status']}", r["severity"], r["check"], r["account"],
-                          r["region"], r["resource"], r["message"], )
+                          r["region"], escape(r["resource"]), escape(r["message"]))
         out.print(table)
 
 
@@ -148,6 +153,80 @@ def policy(
     from auditbook.policy import policy_document
 
     sys.stdout.write(json.dumps(policy_document(load_catalog(catalog), org=org), indent=2) + "\n")
+
+
+exceptions_app = typer.Typer(help="The exception register: accepted risks with owner, approver and expiry.",
+                             no_args_is_help=True)
+app.add_typer(exceptions_app, name="exceptions")
+EXC_FILE = typer.Option(None, "--file", help="Exception register (default: exceptions.yaml here).")
+
+
+@exceptions_app.command("list")
+def exceptions_list(file: Optional[Path] = EXC_FILE):
+    """Every exception, in force or expired."""
+    import datetime as dt
+
+    from auditbook.exceptions import load_register
+
+    register = load_register(file)
+    table = Table(title="Exception register")
+    for col in ("id", "check", "account", "resource", "owner", "approver", "expires", "state", "justification"):
+        table.add_column(col, overflow="fold")
+    today = dt.date.today()
+    for e in register.exceptions:
+        state = "[green]in force" if e.in_force(today) else "[red]expired"
+        table.add_row(escape(e.id), escape(e.check), e.account, escape(e.resource), escape(e.owner),
+                      escape(e.approver), str(e.expires), state, escape(e.justification))
+    out.print(table)
+
+
+@exceptions_app.command("add")
+def exceptions_add(
+    exception_id: str = typer.Argument(..., metavar="ID"),
+    check: str = typer.Option(..., "--check"),
+    owner: str = typer.Option(..., "--owner"),
+    justification: str = typer.Option(..., "--justification"),
+    approver: str = typer.Option(..., "--approver"),
+    expires: str = typer.Option(..., "--expires", help="YYYY-MM-DD"),
+    account: str = typer.Option("*", "--account", help="12-digit account id, or * for any."),
+    resource: str = typer.Option("*", "--resource", help="Pattern (fnmatch) over the resource ARN/id or name."),
+    file: Optional[Path] = EXC_FILE,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Add an exception (refused without owner, justification, approver and expiry)."""
+    from pydantic import ValidationError
+
+    from auditbook.catalog import load_catalog
+    from auditbook.exceptions import ExceptionEntry, load_register, save_register
+
+    register = load_register(file)
+    try:
+        entry = ExceptionEntry(id=exception_id, check=check, owner=owner, justification=justification,
+                               approver=approver, expires=expires, account=account, resource=resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UserError(f"--{first['loc'][0]}: {first['msg']} (value {first.get('input')!r})")
+    if check not in {c.id for c in load_catalog(catalog).checks}:
+        raise UserError(f"--check: {check!r} is not a check in the catalog")
+    if any(e.id == entry.id for e in register.exceptions):
+        raise UserError(f"{exception_id}: an exception with this id exists")
+    register.exceptions.append(entry)
+    save_register(register, file)
+    out.print(f"added {escape(entry.id)}: {escape(check)} until {entry.expires}")
+
+
+@exceptions_app.command("remove")
+def exceptions_remove(exception_id: str = typer.Argument(..., metavar="ID"), file: Optional[Path] = EXC_FILE):
+    """Remove an exception."""
+    from auditbook.exceptions import load_register, save_register
+
+    register = load_register(file, required=True)
+    kept = [e for e in register.exceptions if e.id != exception_id]
+    if len(kept) == len(register.exceptions):
+        raise UserError(f"{exception_id}: no such exception")
+    register.exceptions = kept
+    save_register(register, file)
+    out.print(f"removed {escape(exception_id)}")
 
 
 @app.command("controls-doc")

@@ -1,7 +1,7 @@
 """Checks over collected records → findings. Pure: no AWS, no database.
 
 Status: PASS, FAIL, or ERROR (the evidence needed could not be read, or the condition could not be
-evaluated). A gap never turns into PASS and never disappears: a scope whose list call failed gets
+evaluated); the exception register later turns matched FAILs into EXCEPTED (auditbook.exceptions). A gap never turns into PASS and never disappears: a scope whose list call failed gets
 one ERROR finding per check for the whole scope.
 """
 from __future__ import annotations
@@ -178,7 +178,7 @@ def evaluate(catalog: Catalog, collection: Collection, now: dt.datetime | None =
 
 def summarise(catalog: Catalog, findings: list[Finding]) -> list[dict]:
     """Per criterion: counts of PASS / FAIL / ERROR over its automated checks."""
-    counts = {c.id: {"PASS": 0, "FAIL": 0, "ERROR": 0} for c in catalog.controls}
+    counts = {c.id: {"PASS": 0, "FAIL": 0, "ERROR": 0, "EXCEPTED": 0} for c in catalog.controls}
     for f in findings:
         for cid in f.controls:
             if cid in counts:

@@ -13,6 +13,7 @@ from auditbook.awsclients import ClientCache
 from auditbook.catalog import Catalog, load_catalog
 from auditbook.collect import Collection, Runner, planned_jobs
 from auditbook.evaluate import Finding, evaluate, summarise
+from auditbook.exceptions import apply_exceptions, load_register
 from auditbook.expressions import analyse, compile_expression
 from auditbook.memory import limit_malloc_arenas
 from auditbook.registry import resource_types
@@ -49,11 +50,12 @@ def needed_types(catalog: Catalog, only: Optional[set[str]] = None) -> list[Reso
 
 def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = None,
              regions: Optional[str] = None, db: Optional[str] = None, profile: Optional[str] = None,
-             catalog_path: Optional[Path] = None, workers: int = 12,
+             catalog_path: Optional[Path] = None, workers: int = 12, exceptions_path: Optional[Path] = None,
              on_plan: Optional[Callable[[int], None]] = None,
              on_progress: Optional[Callable[[str], None]] = None) -> ScanResult:
     limit_malloc_arenas()
     catalog = load_catalog(catalog_path)  # validated before anything touches AWS or the store
+    register = load_register(exceptions_path, required=exceptions_path is not None)
     engine = open_engine(db)
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -69,13 +71,16 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     if on_plan:
         on_plan(planned_jobs(targets, region_list, rtypes))
     collection = Runner(workers=workers, on_progress=on_progress, clients=clients).run(targets, region_list, rtypes)
-    findings = evaluate(catalog, collection)
+    today = dt.date.today()
+    findings = apply_exceptions(evaluate(catalog, collection), register, today)
     finished = dt.datetime.now(dt.timezone.utc)
     accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
                  "error": t.error} for t in targets]
     params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
               "regions": region_list, "profile": profile, "catalog": catalog.path,
-              "resource_types": [r.name for r in rtypes]}
+              "resource_types": [r.name for r in rtypes],
+              # the exceptions in force are part of the run's record
+              "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)]}
     run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
                       identities=accounts, collection=collection, findings=findings,
                       started_at=started, finished_at=finished)

@@ -1,0 +1,119 @@
+"""The exception register (exceptions.yaml): accepted risks matched to findings by check, account
+and resource pattern. A matched FAIL is EXCEPTED until the expiry date, then FAIL again. Never PASS;
+an evidence gap (ERROR) is never excepted."""
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditbook.errors import UserError
+
+DEFAULT_PATH = Path("exceptions.yaml")
+EXCEPTED = "EXCEPTED"
+
+
+class ExceptionEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    check: str = Field(min_length=3)
+    account: str = Field(default="*", pattern=r"^(\*|\d{12})$")
+    resource: str = Field(default="*", min_length=1)  # fnmatch pattern over the ARN/id or the name
+    owner: str = Field(min_length=2)
+    justification: str = Field(min_length=10)
+    approver: str = Field(min_length=2)
+    expires: dt.date
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _date(cls, value):
+        if isinstance(value, dt.datetime):
+            return value.date()
+        return value
+
+    def in_force(self, on: dt.date) -> bool:
+        return on <= self.expires
+
+    def matches(self, finding) -> bool:
+        return (finding.check == self.check and self.account in ("*", finding.account)
+                and (fnmatch.fnmatchcase(finding.resource, self.resource)
+                     or fnmatch.fnmatchcase(finding.resource_name, self.resource)))
+
+
+class Register(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    exceptions: list[ExceptionEntry] = Field(default_factory=list)
+
+
+def _one_line(path: Path, raw: dict, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = err["loc"]
+    where = "exceptions"
+    if len(loc) >= 2 and loc[0] == "exceptions" and isinstance(loc[1], int):
+        entries = raw.get("exceptions") or []
+        entry = entries[loc[1]] if loc[1] < len(entries) and isinstance(entries[loc[1]], dict) else {}
+        where = f"exception {entry.get('id') or '#' + str(loc[1] + 1)}"
+        if len(loc) > 2:
+            where += f": field {'.'.join(str(p) for p in loc[2:])}"
+    value = err.get("input")
+    shown = "" if err["type"] == "missing" or isinstance(value, (dict, list)) else f" (value {value!r})"
+    return f"{path}: {where}: {err['msg']}{shown}"
+
+
+def load_register(path: Optional[Path] = None, *, required: bool = False) -> Register:
+    path = Path(path or DEFAULT_PATH)
+    if not path.exists():
+        if required:
+            raise UserError(f"{path}: no such exceptions file")
+        return Register()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UserError(f"{path}: not valid YAML" + (f" at line {mark.line + 1}" if mark else ""))
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: must be a mapping with a list `exceptions`")
+    try:
+        register = Register.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_one_line(path, raw, exc))
+    ids = [e.id for e in register.exceptions]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise UserError(f"{path}: exception {dupes[0]}: field id: duplicate id")
+    return register
+
+
+def save_register(register: Register, path: Optional[Path] = None) -> None:
+    """Write atomically (a temporary file renamed over the old one): never half-written."""
+    path = Path(path or DEFAULT_PATH)
+    data = {"exceptions": [e.model_dump(mode="json") for e in register.exceptions]}
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".exceptions-", suffix=".yaml")
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# auditbook exception register: see docs/exceptions.md\n")
+        yaml.safe_dump(data, fh, sort_keys=False, allow_unicode=True)
+    os.replace(tmp, path)
+
+
+def apply_exceptions(findings: list, register: Register, on: Optional[dt.date] = None) -> list:
+    """Findings with FAILs matched by an exception in force turned into EXCEPTED."""
+    on = on or dt.date.today()
+    out = []
+    for finding in findings:
+        if finding.status == "FAIL":
+            entry = next((e for e in register.exceptions if e.matches(finding)), None)
+            if entry and entry.in_force(on):
+                finding = replace(finding, status=EXCEPTED, message=(
+                    f"excepted by {entry.id} until {entry.expires} (owner {entry.owner}, approved by "
+                    f"{entry.approver}): {finding.message}"))
+            elif entry:
+                finding = replace(finding, message=f"{finding.message} (exception {entry.id} expired {entry.expires})")
+        out.append(finding)
+    return out
