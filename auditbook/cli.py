@@ -36,13 +36,14 @@ class Format(str, Enum):
 
 
 def _summary_table(summary: list[dict]) -> Table:
-    table = Table(title="Posture by criterion (automated checks)", show_lines=False)
-    for col in ("criterion", "title", "checks", "pass", "fail", "error", "excepted"):
-        table.add_column(col, justify="left" if col in ("criterion", "title") else "right")
+    table = Table(title="Posture by criterion (automated checks and manual evidence)", show_lines=False)
+    for col in ("criterion", "title", "status", "checks", "pass", "fail", "error", "excepted"):
+        table.add_column(col, justify="left" if col in ("criterion", "title", "status") else "right")
+    colour = {"PASS": "green", "FAIL": "red", "ERROR": "yellow", "NEEDS_EVIDENCE": "cyan", "EXCEPTED": "magenta"}
     for row in summary:
-        if not row["checks"]:
-            continue
-        table.add_row(escape(row["control"]), escape(row["title"]), str(row["checks"]), f"[green]{row['PASS']}",
+        table.add_row(escape(row["control"]), escape(row["title"]),
+                      f"[{colour[row['status']]}]{row['status'].replace('_', ' ').lower()}", str(row["checks"]),
+                      f"[green]{row['PASS']}",
                       f"[red]{row['FAIL']}" if row["FAIL"] else "0",
                       f"[yellow]{row['ERROR']}" if row["ERROR"] else "0",
                       f"[magenta]{row.get('EXCEPTED', 0)}" if row.get("EXCEPTED") else "0")
@@ -153,6 +154,82 @@ def policy(
     from auditbook.policy import policy_document
 
     sys.stdout.write(json.dumps(policy_document(load_catalog(catalog), org=org), indent=2) + "\n")
+
+
+evidence_app = typer.Typer(help="Manual evidence: documents for criteria, with owner and effective date.",
+                           no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+
+
+@evidence_app.command("add")
+def evidence_add(
+    criterion: str = typer.Argument(..., metavar="CRITERION"),
+    file: Path = typer.Argument(..., metavar="FILE"),
+    effective_date: str = typer.Option(..., "--effective-date", help="YYYY-MM-DD: the date the evidence speaks for."),
+    owner: str = typer.Option(..., "--owner"),
+    item: Optional[str] = typer.Option(None, "--item", help="Which required item (when the criterion has several)."),
+    uploaded_by: Optional[str] = typer.Option(None, "--uploaded-by", help="Default: the current user."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Store a document as manual evidence for a criterion (SHA-256, owner, uploader, expiry from cadence)."""
+    from auditbook.catalog import load_catalog
+    from auditbook.manual import add_evidence, parse_date
+    from auditbook.store.db import open_engine
+
+    cat = load_catalog(catalog)
+    effective = parse_date(effective_date, "--effective-date")
+    row = add_evidence(open_engine(db), cat, criterion, file, effective=effective, owner=owner, item=item,
+                       uploaded_by=uploaded_by)
+    lapses = f"lapses {row.expires_on}" if row.expires_on else "does not lapse (per event)"
+    out.print(f"{escape(row.criterion)} / {escape(row.item)}: {escape(row.filename)} sha256 {row.sha256[:16]}…, "
+              f"effective {row.effective_date}, {lapses}")
+
+
+@evidence_app.command("list")
+def evidence_list(
+    on: Optional[str] = typer.Option(None, "--on", help="YYYY-MM-DD (default today): state on this date."),
+    due: bool = typer.Option(False, "--due", help="Only items missing or expired."),
+    fmt: str = typer.Option("table", "--format", help="table or json"),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """What manual evidence each criterion has on a date, and what is due."""
+    import datetime as dt
+
+    from auditbook.catalog import load_catalog
+    from auditbook.manual import evidence_status, parse_date
+    from auditbook.store.db import open_engine
+
+    day = parse_date(on, "--on") if on else dt.date.today()
+    rows = evidence_status(open_engine(db), load_catalog(catalog), day)
+    if due:
+        rows = [r for r in rows if r.state != "current"]
+    if fmt == "json":
+        sys.stdout.write(json.dumps([{
+            "criterion": r.criterion, "item": r.item, "cadence": r.cadence, "state": r.state,
+            "lapses": str(r.due) if r.due else None,
+            "evidence": None if r.evidence is None else {
+                "filename": r.evidence.filename, "sha256": r.evidence.sha256, "owner": r.evidence.owner,
+                "uploaded_by": r.evidence.uploaded_by, "uploaded_at": r.evidence.uploaded_at.isoformat(),
+                "effective_date": str(r.evidence.effective_date),
+                "expires_on": str(r.evidence.expires_on) if r.evidence.expires_on else None}} for r in rows],
+            indent=2) + "\n")
+        return
+    if fmt != "table":
+        raise UserError(f"--format: {fmt!r} is not table or json")
+    table = Table(title=f"Manual evidence on {day}")
+    for col in ("criterion", "item", "cadence", "state", "file", "owner", "effective", "lapses"):
+        table.add_column(col, overflow="fold")
+    colour = {"current": "green", "expired": "red", "missing": "yellow"}
+    for r in rows:
+        e = r.evidence
+        table.add_row(r.criterion, escape(r.item), r.cadence, f"[{colour[r.state]}]{r.state}",
+                      escape(e.filename) if e else "", escape(e.owner) if e else "",
+                      str(e.effective_date) if e else "", str(e.expires_on or "") if e else "")
+    out.print(table)
+    counts = {s: sum(1 for r in rows if r.state == s) for s in ("current", "expired", "missing")}
+    out.print(f"{counts['current']} current, {counts['expired']} expired, {counts['missing']} missing")
 
 
 exceptions_app = typer.Typer(help="The exception register: accepted risks with owner, approver and expiry.",

@@ -176,12 +176,32 @@ def evaluate(catalog: Catalog, collection: Collection, now: dt.datetime | None =
     return Evaluator(catalog, collection, now).run()
 
 
-def summarise(catalog: Catalog, findings: list[Finding]) -> list[dict]:
-    """Per criterion: counts of PASS / FAIL / ERROR over its automated checks."""
+def criterion_status(counts: dict, has_checks: bool, needs_evidence: bool) -> str:
+    """A criterion's overall state: a failure outranks a gap, a gap outranks missing manual evidence;
+    accepted exceptions are shown as such; PASS only when nothing is outstanding."""
+    if counts["FAIL"]:
+        return "FAIL"
+    if counts["ERROR"]:
+        return "ERROR"
+    if needs_evidence:
+        return "NEEDS_EVIDENCE"
+    if counts["EXCEPTED"]:
+        return "EXCEPTED"
+    return "PASS"
+
+
+def summarise(catalog: Catalog, findings: list[Finding], needs_evidence: set[str] | None = None) -> list[dict]:
+    """Per criterion: counts of PASS / FAIL / ERROR / EXCEPTED over its automated checks, and its status
+    (NEEDS_EVIDENCE when required manual evidence is missing or expired)."""
+    needs_evidence = needs_evidence or set()
     counts = {c.id: {"PASS": 0, "FAIL": 0, "ERROR": 0, "EXCEPTED": 0} for c in catalog.controls}
     for f in findings:
         for cid in f.controls:
             if cid in counts:
                 counts[cid][f.status] += 1
-    return [{"control": c.id, "title": c.title, "checks": len(catalog.checks_for(c.id)), **counts[c.id]}
-            for c in catalog.controls]
+    out = []
+    for c in catalog.controls:
+        checks = len(catalog.checks_for(c.id))
+        out.append({"control": c.id, "title": c.title, "checks": checks, **counts[c.id],
+                    "status": criterion_status(counts[c.id], bool(checks), c.id in needs_evidence)})
+    return out

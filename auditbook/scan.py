@@ -15,6 +15,7 @@ from auditbook.collect import Collection, Runner, planned_jobs
 from auditbook.evaluate import Finding, evaluate, summarise
 from auditbook.exceptions import apply_exceptions, load_register
 from auditbook.expressions import analyse, compile_expression
+from auditbook.manual import criteria_needing_evidence
 from auditbook.memory import limit_malloc_arenas
 from auditbook.registry import resource_types
 from auditbook.spec import ResourceType
@@ -74,15 +75,18 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     today = dt.date.today()
     findings = apply_exceptions(evaluate(catalog, collection), register, today)
     finished = dt.datetime.now(dt.timezone.utc)
+    needs = criteria_needing_evidence(engine, catalog, today)
     accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
                  "error": t.error} for t in targets]
     params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
               "regions": region_list, "profile": profile, "catalog": catalog.path,
               "resource_types": [r.name for r in rtypes],
               # the exceptions in force are part of the run's record
-              "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)]}
+              "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
+              # and so are the criteria whose required manual evidence was missing or expired that day
+              "needs_evidence": sorted(needs)}
     run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
                       identities=accounts, collection=collection, findings=findings,
                       started_at=started, finished_at=finished)
-    return ScanResult(run_id, resolve_url(db), summarise(catalog, findings), findings, collection,
+    return ScanResult(run_id, resolve_url(db), summarise(catalog, findings, needs), findings, collection,
                       time.perf_counter() - t0, accounts, region_list)

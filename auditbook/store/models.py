@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -108,3 +108,27 @@ class FindingState(Base):
         Index("ix_finding_runs", "first_run", "last_run"),
         Index("ix_finding_check", "check_id"),
     )
+
+
+class Document(Base):
+    """An uploaded manual-evidence file, content-addressed (zlib-compressed bytes)."""
+    __tablename__ = "documents"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ManualEvidence(Base):
+    """One piece of manual evidence for a criterion's required item. The effective date (not the
+    upload time) places it in an audit period; it lapses at expires_on (from the item's cadence)."""
+    __tablename__ = "manual_evidence"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    criterion: Mapped[str] = mapped_column(String(10), index=True)
+    item: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(ForeignKey("documents.sha256"))
+    owner: Mapped[str] = mapped_column(String(200))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    expires_on: Mapped[Optional[dt.date]] = mapped_column(Date, nullable=True)  # None: per-event, no lapse

@@ -1,0 +1,92 @@
+"""Manual evidence: stored with SHA-256, owner and effective date; the effective date (not the upload
+date) places it in a period; missing or expired evidence makes a criterion NEEDS_EVIDENCE."""
+import datetime as dt
+import hashlib
+
+import pytest
+from typer.testing import CliRunner
+
+from auditbook.catalog import load_catalog
+from auditbook.cli import app
+from auditbook.errors import UserError
+from auditbook.evaluate import Finding, summarise
+from auditbook.manual import add_evidence, add_months, document_bytes, evidence_status, expiry
+from auditbook.store.db import open_engine
+
+ITEM = "Board meeting minutes covering security"  # CC1.2, quarterly
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return open_engine(f"sqlite:///{tmp_path}/m.db")
+
+
+def _state(engine, on, criterion="CC1.2", item=ITEM):
+    return next(s for s in evidence_status(engine, load_catalog(), on) if s.criterion == criterion and s.item == item)
+
+
+def test_expiry_follows_cadence():
+    assert expiry(dt.date(2026, 1, 31), "monthly") == dt.date(2026, 2, 28)
+    assert expiry(dt.date(2026, 11, 30), "quarterly") == dt.date(2027, 2, 28)
+    assert expiry(dt.date(2024, 2, 29), "annual") == dt.date(2025, 2, 28)
+    assert expiry(dt.date(2026, 5, 1), "per-event") is None
+    assert add_months(dt.date(2026, 12, 15), 1) == dt.date(2027, 1, 15)
+
+
+def test_effective_date_decides_the_period(engine, tmp_path):
+    doc = tmp_path / "minutes-q3.pdf"
+    doc.write_bytes(b"%PDF minutes of the July board meeting")
+    row = add_evidence(engine, load_catalog(), "CC1.2", doc, effective=dt.date(2026, 7, 15), owner="company secretary",
+                       item=ITEM, uploaded_by="alice", today=dt.date(2026, 11, 28))
+    assert row.sha256 == hashlib.sha256(doc.read_bytes()).hexdigest() and row.expires_on == dt.date(2026, 10, 15)
+    assert document_bytes(engine, row.sha256) == doc.read_bytes()
+    assert _state(engine, dt.date(2026, 7, 1)).state == "missing"     # before it was effective
+    assert _state(engine, dt.date(2026, 9, 30)).state == "current"    # Q3, although uploaded in Q4
+    assert _state(engine, dt.date(2026, 11, 28)).state == "expired"   # lapsed by cadence
+    assert _state(engine, dt.date(2026, 9, 30)).evidence.uploaded_by == "alice"
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"criterion": "CC9.9"}, "not a criterion"),
+    ({"item": None}, "requires several items"),
+    ({"item": "Holiday photos"}, "is not required by CC1.2"),
+    ({"owner": " "}, "--owner"),
+    ({"effective": dt.date(2030, 1, 1)}, "in the future"),
+])
+def test_bad_evidence_is_refused_and_nothing_written(engine, tmp_path, kwargs, message):
+    doc = tmp_path / "x.txt"
+    doc.write_text("evidence")
+    args = {"criterion": "CC1.2", "item": ITEM, "owner": "secretary", "effective": dt.date(2026, 10, 1), **kwargs}
+    criterion = args.pop("criterion")
+    with pytest.raises(UserError, match=message):
+        add_evidence(engine, load_catalog(), criterion, doc, **args)
+    assert _state(engine, dt.date(2026, 11, 1)).state == "missing"
+
+
+def test_missing_manual_evidence_is_never_pass():
+    catalog = load_catalog()
+    passing = [Finding("kms-cmk-rotation", ["CC6.1"], "PASS", "high", "1", "r", "r", "t", "id", "arn", "ok")]
+    rows = {r["control"]: r for r in summarise(catalog, passing, needs_evidence={"CC6.1"})}
+    assert rows["CC6.1"]["status"] == "NEEDS_EVIDENCE"
+    rows = {r["control"]: r for r in summarise(catalog, passing, needs_evidence=set())}
+    assert rows["CC6.1"]["status"] == "PASS"
+    failing = [Finding("kms-cmk-rotation", ["CC6.1"], "FAIL", "high", "1", "r", "r", "t", "id", "arn", "no")]
+    rows = {r["control"]: r for r in summarise(catalog, failing, needs_evidence={"CC6.1"})}
+    assert rows["CC6.1"]["status"] == "FAIL"
+
+
+def test_cli_add_and_list_due(tmp_path):
+    db = f"sqlite:///{tmp_path}/c.db"
+    doc = tmp_path / "charter.txt"
+    doc.write_text("board charter v3")
+    runner = CliRunner()
+    added = runner.invoke(app, ["evidence", "add", "CC1.2", str(doc), "--item", "Board charter", "--owner", "chair",
+                                "--effective-date", "2026-06-01", "--db", db])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["evidence", "list", "--due", "--on", "2026-11-28", "--format", "json", "--db", db])
+    import json
+    due = {(r["criterion"], r["item"]) for r in json.loads(listed.output)}
+    assert ("CC1.2", "Board charter") not in due and ("CC1.2", ITEM) in due
+    bad = runner.invoke(app, ["evidence", "add", "CC1.2", str(doc), "--item", "Board charter", "--owner", "chair",
+                              "--effective-date", "June", "--db", db])
+    assert bad.exit_code != 0
