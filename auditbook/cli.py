@@ -315,6 +315,18 @@ def controls_doc(catalog: Optional[Path] = CATALOG_OPT):
     sys.stdout.write(render_controls_md(load_catalog(catalog)))
 
 
+@app.command("collectors-doc")
+def collectors_doc(path: Path = typer.Argument(Path("docs/collectors.md"))):
+    """Print the given collectors doc with its resource-type section regenerated from the registry."""
+    from auditbook.docgen import splice_collectors_md
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}")
+    sys.stdout.write(splice_collectors_md(text))
+
+
 @app.command()
 def demo(
     port: int = typer.Option(5055, "--port", help="Port for the local moto server (127.0.0.1)."),

@@ -58,3 +58,21 @@ def render_controls_md(catalog: Catalog) -> str:
                 out.append(f"- {_cell(item.name)} ({item.cadence})\n")
             out.append("\n")
     return "".join(out).rstrip() + "\n"
+
+
+def render_resource_types_md() -> str:
+    """The "Resource types" section of docs/collectors.md, from the registry."""
+    from auditbook.registry import resource_types
+
+    out = ["## Resource types (generated from the registry: `auditbook collectors-doc`)\n"]
+    for name, rtype in sorted(resource_types().items()):
+        out.append(f"\n### `{name}` ({rtype.scope})\n\n{_cell(rtype.description)}\n\n")
+        out.append("Calls: " + ", ".join(f"`{a}`" for a in rtype.actions()) + "\n")
+    return "".join(out)
+
+
+def splice_collectors_md(text: str) -> str:
+    """docs/collectors.md with its generated section replaced (the hand-written parts kept)."""
+    start = text.index("## Resource types")
+    end = text.index("\n## ", start + 3)
+    return text[:start] + render_resource_types_md() + text[end:]

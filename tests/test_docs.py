@@ -18,3 +18,10 @@ def test_controls_md_names_every_criterion_and_check():
     text = render_controls_md(catalog)
     assert all(f"### {c.id} " in text for c in catalog.controls)
     assert all(f"`{c.id}`" in text for c in catalog.checks)
+
+
+def test_collectors_md_resource_types_are_up_to_date():
+    from auditbook.docgen import splice_collectors_md
+    text = (ROOT / "docs" / "collectors.md").read_text()
+    assert splice_collectors_md(text) == text, \
+        "docs/collectors.md is stale: run `.venv/bin/auditbook collectors-doc > /tmp/c.md && mv /tmp/c.md docs/collectors.md`"
