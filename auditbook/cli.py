@@ -33,6 +33,9 @@ class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    ocsf = "ocsf"
+    asff = "asff"
+    oscal = "oscal"
 
 
 def _summary_table(summary: list[dict]) -> Table:
@@ -96,9 +99,11 @@ def scan(
 @app.command()
 def findings(
     run: str = typer.Option("latest", "--run", help="Run id, or 'latest'."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json, csv, ocsf (OCSF Detection Finding), "
+                               "asff (Security Hub) or oscal (OSCAL assessment-results)."),
     status: Optional[str] = typer.Option(None, "--status", help="Only PASS, FAIL, ERROR or EXCEPTED."),
     db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
 ):
     """The findings of a run."""
     from auditbook.store.db import open_engine
@@ -112,7 +117,9 @@ def findings(
         if wanted not in ("PASS", "FAIL", "ERROR", "EXCEPTED"):
             raise UserError(f"--status: {status!r} is not PASS, FAIL, ERROR or EXCEPTED")
         rows = [r for r in rows if r["status"] == wanted]
-    if fmt == Format.json:
+    if fmt in (Format.ocsf, Format.asff, Format.oscal):
+        sys.stdout.write(json.dumps(_export(engine, run_row.id, rows, fmt, catalog), indent=2) + "\n")
+    elif fmt == Format.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     elif fmt == Format.csv:
         buf = io.StringIO()
@@ -132,6 +139,66 @@ def findings(
             table.add_row(f"[{style[r['status']]}]{r['status']}", r["severity"], r["check"], r["account"],
                           r["region"], escape(r["resource"]), escape(r["message"]))
         out.print(table)
+
+
+def _export(engine, run_id: int, rows: list[dict], fmt: Format, catalog: Optional[Path]):
+    from auditbook.catalog import load_catalog
+    from auditbook.exports import load_view
+
+    view = load_view(engine, run_id, load_catalog(catalog))
+    view.rows = rows
+    if fmt == Format.ocsf:
+        from auditbook.exports.ocsf import to_ocsf
+        return to_ocsf(view)
+    if fmt == Format.asff:
+        from auditbook.exports.asff import to_asff
+        return to_asff(view)
+    from auditbook.exports.oscal import to_oscal
+    return to_oscal(view)
+
+
+export_app = typer.Typer(help="Send findings to other systems.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("securityhub")
+def export_securityhub(
+    run: str = typer.Option("latest", "--run", help="Run id, or 'latest'."),
+    region: Optional[str] = typer.Option(None, "--region", help="Security Hub region (default: the session's)."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only findings with this status."),
+    profile: Optional[str] = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Import a run's findings into AWS Security Hub (BatchImportFindings, ASFF)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from auditbook.awsclients import new_session
+    from auditbook.catalog import load_catalog
+    from auditbook.exports import load_view
+    from auditbook.exports.asff import import_to_security_hub, to_asff
+    from auditbook.store.db import open_engine
+    from auditbook.store.query import resolve_run
+
+    engine = open_engine(db)
+    run_row = resolve_run(engine, run)
+    view = load_view(engine, run_row.id, load_catalog(catalog))
+    if status:
+        view.rows = [r for r in view.rows if r["status"] == status.upper()]
+    session = new_session(profile_name=profile)
+    region = region or session.region_name or "us-east-1"
+    try:
+        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+        result = import_to_security_hub(session.client("securityhub", region_name=region),
+                                        to_asff(view, importer_account=account, importer_region=region))
+    except (ClientError, BotoCoreError) as exc:
+        raise ScanAborted(f"Security Hub import failed: {exc}")
+    out.print(f"run {run_row.id}: {result['imported']} finding(s) imported into Security Hub "
+              f"({account}, {region}); {len(result['failed'])} failed")
+    for failure in result["failed"][:10]:
+        err.print(f"[red]failed {escape(str(failure.get('Id')))}: {escape(str(failure.get('ErrorMessage')))}")
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 @app.command()
