@@ -21,7 +21,7 @@ GLOBAL = "global"
 WAIT_TRIES, WAIT_SECONDS = 10, 1.0  # Call.wait_on: e.g. an IAM credential report being generated
 
 
-@dataclass
+@dataclass(slots=True)
 class Gap:
     """Evidence that could not be read: where, which call, and the error."""
 
@@ -38,7 +38,7 @@ class Gap:
         return f"evidence gap: {self.call} failed for {where}: {self.error}: {self.message}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """A normalised resource: its data, where it lives, and the evidence behind it."""
 
@@ -69,7 +69,7 @@ def tag_dict(raw: Any) -> dict:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Scope:
     account: str
     region: str
@@ -77,7 +77,7 @@ class Scope:
     gap: Optional[Gap] = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Collection:
     records: list[Record] = field(default_factory=list)
     scopes: list[Scope] = field(default_factory=list)

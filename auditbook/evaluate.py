@@ -21,7 +21,7 @@ SCOPE_WIDE = "*"          # resource id of a finding about a whole scope (its li
 ACCOUNT_SCOPE = "account"  # scope_region of an account-wide (aggregate) finding
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     check: str
     controls: list[str]
