@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import resource
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -83,10 +82,27 @@ def server_rate(url, seconds=3.0):
 
 
 def child(args):
-    """The scan alone, in a fresh process: one JSON line with wall time, calls and peak RSS."""
+    """The scan alone, in a fresh process: one JSON line with wall time, calls and peak RSS (also
+    the RSS / peak at each phase: after collection, after evaluation, after storing)."""
+    import auditbook.scan as scan_module
+    phases = {}
+
+    def status_mb(field):
+        return int(open("/proc/self/status").read().split(f"{field}:")[1].split()[0]) // 1024
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            phases[f"before {name}"] = (status_mb("VmRSS"), status_mb("VmHWM"))
+            out = fn(*a, **k)
+            phases[f"after {name}"] = (status_mb("VmRSS"), status_mb("VmHWM"))
+            return out
+        return wrapper
+    scan_module.evaluate = timed("evaluate", scan_module.evaluate)
+    scan_module.save_run = timed("store", scan_module.save_run)
     t0 = time.perf_counter()
     result = run_scan(org_role=ROLE, regions=args.regions, db=args.db, workers=args.workers)
     wall = time.perf_counter() - t0
+    phases["scan returned"] = (status_mb("VmRSS"), status_mb("VmHWM"))
     per_type: dict[str, int] = {}
     for rec in result.collection.records:
         per_type[rec.type] = per_type.get(rec.type, 0) + 1
@@ -94,7 +110,10 @@ def child(args):
                       "calls_by_operation": result.collection.calls_by_operation,
                       "resources": len(result.collection.records), "per_type": per_type,
                       "findings": len(result.findings), "gaps": len(result.collection.gaps),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                      # VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so it would report the
+                      # parent's (the estate builder's) size when that was larger
+                      "peak_rss_mb": status_mb("VmHWM"),
+                      "rss_and_peak_mb_by_phase": phases}))
 
 
 def main():
@@ -140,6 +159,7 @@ def main():
         "wall_over_server_bound": round(scan["wall_s"] / (calls / rate), 2),
         "peak_rss_mb": scan["peak_rss_mb"], "findings": scan["findings"], "gaps": scan["gaps"],
         "per_type": scan["per_type"], "calls_by_service": by_service,
+        "rss_and_peak_mb_by_phase": scan["rss_and_peak_mb_by_phase"],
     }
     print(json.dumps(report, indent=2))
 

@@ -6,7 +6,7 @@ import zlib
 from collections import Counter
 from typing import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,18 @@ CHUNK = 500
 def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _insert(session: Session, model, rows: Iterable[dict]) -> None:
+    """INSERT rows a chunk at a time, so a large run never holds every row's parameters at once."""
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= CHUNK:
+            session.execute(insert(model), batch)
+            batch = []
+    if batch:
+        session.execute(insert(model), batch)
 
 
 def _new_hashes(session: Session, model, hashes: list[str]) -> set[str]:
@@ -57,17 +69,17 @@ def save_run(engine: Engine, *, catalog_sha256: str, tool_version: str, paramete
         session.add(run)
         session.flush()
         rid = run.id
-        session.bulk_insert_mappings(RunScope, [
+        _insert(session, RunScope, (
             {"run_id": rid, "account": s.account, "region": s.region, "resource_type": s.resource_type,
-             "ok": s.gap is None} for s in collection.scopes])
-        session.bulk_insert_mappings(GapRow, [
+             "ok": s.gap is None} for s in collection.scopes))
+        _insert(session, GapRow, (
             {"run_id": rid, "account": g.account, "region": g.region, "resource_type": g.resource_type,
              "resource": g.resource, "call": g.call, "error": g.error, "message": g.message}
-            for g in collection.gaps])
+            for g in collection.gaps))
         fresh = _new_hashes(session, Evidence, list(collection.evidence))
-        session.bulk_insert_mappings(Evidence, [
+        _insert(session, Evidence, (
             {"sha256": h, "body": collection.evidence[h], "size": len(zlib.decompress(collection.evidence[h])),
-             "first_run_id": rid} for h in sorted(fresh)])
+             "first_run_id": rid} for h in sorted(fresh)))
 
         attempted = {(s.account, s.region, s.resource_type) for s in collection.scopes}
         covered = {(s.account, s.region, s.resource_type) for s in collection.scopes if s.gap is None}
@@ -78,33 +90,32 @@ def save_run(engine: Engine, *, catalog_sha256: str, tool_version: str, paramete
 
 
 def _save_resources(session, rid, collection, attempted, covered):
-    blobs = {}
+    blobs = {}  # sha256 -> compressed canonical record (compressed at once: large runs stay small)
     current = {}
     for rec in collection.records:
         data = canonical(rec.data)
         sha = digest(data)
-        blobs.setdefault(sha, data)
+        if sha not in blobs:
+            blobs[sha] = zlib.compress(data, 6)
         current[(rec.type, rec.account, rec.scope_region, rec.id)] = (rec, sha)
+        del data
     fresh = _new_hashes(session, RecordBlob, list(blobs))
-    session.bulk_insert_mappings(RecordBlob, [{"sha256": h, "body": zlib.compress(blobs[h], 6)} for h in fresh])
+    _insert(session, RecordBlob, ({"sha256": h, "body": blobs[h]} for h in fresh))
+    blobs.clear()
     open_rows = {}
     for row in session.execute(select(ResourceState.id, ResourceState.resource_type, ResourceState.account,
                                       ResourceState.scope_region, ResourceState.resource_id,
                                       ResourceState.record_sha256).where(ResourceState.closed_run.is_(None))):
         if (row.account, row.scope_region, row.resource_type) in attempted:
             open_rows[(row.resource_type, row.account, row.scope_region, row.resource_id)] = (row.id, row.record_sha256)
-    seen, new_rows = set(), []
-    for key, (rec, sha) in current.items():
-        old = open_rows.get(key)
-        if old and old[1] == sha:
-            seen.add(key)
-            continue
-        new_rows.append({"resource_type": rec.type, "account": rec.account, "region": rec.region,
-                         "scope_region": rec.scope_region, "resource_id": rec.id, "arn": rec.arn, "name": rec.name,
-                         "record_sha256": sha, "evidence": rec.evidence, "first_run": rid, "last_run": rid})
+    seen = {key for key, (rec, sha) in current.items() if (open_rows.get(key) or (None, None))[1] == sha}
     # changed rows are closed like vanished ones: they are in a covered scope and not "seen"
     _close_and_extend(session, ResourceState, rid, open_rows, seen, covered, lambda k: (k[1], k[2], k[0]))
-    session.bulk_insert_mappings(ResourceState, new_rows)
+    _insert(session, ResourceState, (
+        {"resource_type": rec.type, "account": rec.account, "region": rec.region,
+         "scope_region": rec.scope_region, "resource_id": rec.id, "arn": rec.arn, "name": rec.name,
+         "record_sha256": sha, "evidence": rec.evidence, "first_run": rid, "last_run": rid}
+        for key, (rec, sha) in current.items() if key not in seen))
 
 
 def _finding_signature(status, severity, message):
@@ -125,19 +136,8 @@ def _save_findings(session, rid, findings, attempted, covered, accounts_types):
         if in_run:
             open_rows[(row.check_id, row.account, row.scope_region, row.resource_type, row.resource_id)] = (
                 row.id, _finding_signature(row.status, row.severity, row.message))
-    seen, new_rows = set(), []
-    for f in findings:
-        key = f.key()
-        old = open_rows.get(key)
-        if old and old[1] == _finding_signature(f.status, f.severity, f.message):
-            seen.add(key)
-            continue
-        new_rows.append({"check_id": f.check, "controls": f.controls, "resource_type": f.resource_type,
-                         "account": f.account, "region": f.region, "scope_region": f.scope_region,
-                         "resource_id": f.resource_id, "resource": f.resource,
-                         "resource_name": f.resource_name, "status": f.status,
-                         "severity": f.severity, "message": f.message, "evidence": f.evidence,
-                         "first_run": rid, "last_run": rid})
+    seen = {f.key() for f in findings
+            if (open_rows.get(f.key()) or (None, None))[1] == _finding_signature(f.status, f.severity, f.message)}
 
     def scope_of(key):
         check, account, scope_region, rtype, resource_id = key
@@ -148,4 +148,10 @@ def _save_findings(session, rid, findings, attempted, covered, accounts_types):
         return (account, scope_region, rtype)
 
     _close_and_extend(session, FindingState, rid, open_rows, seen, covered | {"always"}, scope_of)
-    session.bulk_insert_mappings(FindingState, new_rows)
+    _insert(session, FindingState, (
+        {"check_id": f.check, "controls": f.controls, "resource_type": f.resource_type,
+         "account": f.account, "region": f.region, "scope_region": f.scope_region,
+         "resource_id": f.resource_id, "resource": f.resource, "resource_name": f.resource_name,
+         "status": f.status, "severity": f.severity, "message": f.message, "evidence": f.evidence,
+         "first_run": rid, "last_run": rid}
+        for f in findings if f.key() not in seen))
