@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.awsclients import ClientCache
-from auditbook.errors import UserError
+from auditbook.errors import UserError, first_duplicate
 
 
 class ScanAborted(Exception):
@@ -130,10 +130,9 @@ def load_accounts_file(path: Path) -> AccountsFile:
 
 def targets_from_file(clients: ClientCache, path: Path) -> list[Target]:
     spec = load_accounts_file(path)
-    ids = [e.id for e in spec.accounts]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise UserError(f"{path}: accounts: id {dupes[0]} is listed twice")
+    dupe = first_duplicate(e.id for e in spec.accounts)
+    if dupe:
+        raise UserError(f"{path}: accounts: id {dupe} is listed twice")
     current = current_target(clients) if any(not e.role for e in spec.accounts) else None
     for entry in spec.accounts:
         if not entry.role and current.account != entry.id:

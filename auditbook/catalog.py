@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.checkfuncs import CHECK_FUNCTIONS
-from auditbook.errors import UserError
+from auditbook.errors import UserError, first_error
 from auditbook.expressions import analyse, compile_expression
 from auditbook.registry import resource_types
 
@@ -92,11 +92,8 @@ class Catalog(Strict):
 
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors()[0]
-    field_name = ".".join(str(p) for p in err["loc"]) or "(document)"
-    value = err.get("input")
-    shown = "" if isinstance(value, (dict, list)) or err["type"] == "missing" else f" (value {value!r})"
-    return field_name, f"{err['msg']}{shown}"
+    loc, message = first_error(exc)
+    return ".".join(str(p) for p in loc) or "(document)", message
 
 
 def _validate_items(kind: str, items, model, where: str):

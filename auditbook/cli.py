@@ -17,7 +17,7 @@ from rich.table import Table
 
 from auditbook import __version__
 from auditbook.accounts import ScanAborted
-from auditbook.errors import UserError
+from auditbook.errors import UserError, first_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="auditbook: continuous SOC 2 evidence for AWS.")
@@ -145,8 +145,7 @@ def _export(engine, run_id: int, rows: list[dict], fmt: Format, catalog: Optiona
     from auditbook.catalog import load_catalog
     from auditbook.exports import load_view
 
-    view = load_view(engine, run_id, load_catalog(catalog))
-    view.rows = rows
+    view = load_view(engine, run_id, load_catalog(catalog), rows)
     if fmt == Format.ocsf:
         from auditbook.exports.ocsf import to_ocsf
         return to_ocsf(view)
@@ -348,8 +347,8 @@ def exceptions_add(
         entry = ExceptionEntry(id=exception_id, check=check, owner=owner, justification=justification,
                                approver=approver, expires=expires, account=account, resource=resource)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise UserError(f"--{first['loc'][0]}: {first['msg']} (value {first.get('input')!r})")
+        loc, message = first_error(exc)
+        raise UserError(f"--{loc[0]}: {message}")
     if check not in {c.id for c in load_catalog(catalog).checks}:
         raise UserError(f"--check: {check!r} is not a check in the catalog")
     if any(e.id == entry.id for e in register.exceptions):

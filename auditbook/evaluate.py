@@ -1,8 +1,9 @@
 """Checks over collected records → findings. Pure: no AWS, no database.
 
 Status: PASS, FAIL, or ERROR (the evidence needed could not be read, or the condition could not be
-evaluated); the exception register later turns matched FAILs into EXCEPTED (auditbook.exceptions). A gap never turns into PASS and never disappears: a scope whose list call failed gets
-one ERROR finding per check for the whole scope.
+evaluated); the exception register later turns matched FAILs into EXCEPTED (auditbook.exceptions).
+A gap never turns into PASS and never disappears: a scope whose list call failed gets one ERROR
+finding per check for the whole scope.
 """
 from __future__ import annotations
 
@@ -176,7 +177,7 @@ def evaluate(catalog: Catalog, collection: Collection, now: dt.datetime | None =
     return Evaluator(catalog, collection, now).run()
 
 
-def criterion_status(counts: dict, has_checks: bool, needs_evidence: bool) -> str:
+def criterion_status(counts: dict, needs_evidence: bool) -> str:
     """A criterion's overall state: a failure outranks a gap, a gap outranks missing manual evidence;
     accepted exceptions are shown as such; PASS only when nothing is outstanding."""
     if counts["FAIL"]:
@@ -203,5 +204,5 @@ def summarise(catalog: Catalog, findings: list[Finding], needs_evidence: set[str
     for c in catalog.controls:
         checks = len(catalog.checks_for(c.id))
         out.append({"control": c.id, "title": c.title, "checks": checks, **counts[c.id],
-                    "status": criterion_status(counts[c.id], bool(checks), c.id in needs_evidence)})
+                    "status": criterion_status(counts[c.id], c.id in needs_evidence)})
     return out

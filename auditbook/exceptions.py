@@ -14,7 +14,7 @@ from typing import Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from auditbook.errors import UserError
+from auditbook.errors import UserError, first_duplicate, first_error
 
 DEFAULT_PATH = Path("exceptions.yaml")
 EXCEPTED = "EXCEPTED"
@@ -53,8 +53,7 @@ class Register(BaseModel):
 
 
 def _one_line(path: Path, raw: dict, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = err["loc"]
+    loc, message = first_error(exc)
     where = "exceptions"
     if len(loc) >= 2 and loc[0] == "exceptions" and isinstance(loc[1], int):
         entries = raw.get("exceptions") or []
@@ -62,9 +61,7 @@ def _one_line(path: Path, raw: dict, exc: ValidationError) -> str:
         where = f"exception {entry.get('id') or '#' + str(loc[1] + 1)}"
         if len(loc) > 2:
             where += f": field {'.'.join(str(p) for p in loc[2:])}"
-    value = err.get("input")
-    shown = "" if err["type"] == "missing" or isinstance(value, (dict, list)) else f" (value {value!r})"
-    return f"{path}: {where}: {err['msg']}{shown}"
+    return f"{path}: {where}: {message}"
 
 
 def load_register(path: Optional[Path] = None, *, required: bool = False) -> Register:
@@ -84,10 +81,9 @@ def load_register(path: Optional[Path] = None, *, required: bool = False) -> Reg
         register = Register.model_validate(raw)
     except ValidationError as exc:
         raise UserError(_one_line(path, raw, exc))
-    ids = [e.id for e in register.exceptions]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise UserError(f"{path}: exception {dupes[0]}: field id: duplicate id")
+    dupe = first_duplicate(e.id for e in register.exceptions)
+    if dupe:
+        raise UserError(f"{path}: exception {dupe}: field id: duplicate id")
     return register
 
 

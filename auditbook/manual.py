@@ -3,6 +3,7 @@ effective date. Expiry follows the item's cadence. A criterion whose required ev
 expired on a date is NEEDS_EVIDENCE on that date — never PASS."""
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import getpass
 import hashlib
@@ -23,11 +24,10 @@ MAX_BYTES = 50 * 2**20
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later, clamped to the month's end (31 January + 1 = 28/29 February)."""
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
-    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31,
-            30, 31][month - 1]
-    return dt.date(year, month, min(day.day, last))
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def expiry(effective: dt.date, cadence: str) -> Optional[dt.date]:

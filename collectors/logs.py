@@ -48,10 +48,13 @@ def _squash(text: str) -> str:
     return re.sub(r'["\s]+', "", text or "")
 
 
+_REQUIRED = {event: [re.compile(_squash(p)) for p in parts] for event, parts in SECURITY_EVENTS.items()}
+
+
 def matched_events(pattern: str) -> list[str]:
     """The security events a metric filter pattern watches for (every required fragment present)."""
     text = _squash(pattern)
-    return [event for event, parts in SECURITY_EVENTS.items() if all(re.search(_squash(p), text) for p in parts)]
+    return [event for event, parts in _REQUIRED.items() if all(p.search(text) for p in parts)]
 
 
 def _monitoring(record, _shared):

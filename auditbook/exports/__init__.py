@@ -1,8 +1,9 @@
 """Findings of a stored run in interchange formats: OCSF, ASFF and OSCAL assessment-results."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Optional
 
 from auditbook.catalog import Catalog
 from auditbook.evaluate import summarise
@@ -14,9 +15,13 @@ class RunView:
     run: object  # store.models.Run
     rows: list[dict]
     catalog: Catalog
+    _checks: dict = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._checks = {c.id: c for c in self.catalog.checks}
 
     def check(self, check_id: str):
-        return next((c for c in self.catalog.checks if c.id == check_id), None)
+        return self._checks.get(check_id)
 
     def summary(self) -> list[dict]:
         needs = set((self.run.parameters or {}).get("needs_evidence") or [])
@@ -24,7 +29,8 @@ class RunView:
         return summarise(self.catalog, findings, needs)
 
 
-def load_view(engine, run_id: int, catalog: Catalog) -> RunView:
+def load_view(engine, run_id: int, catalog: Catalog, rows: Optional[list[dict]] = None) -> RunView:
+    """The run's view; `rows` when the caller already has (or has filtered) its findings."""
     from sqlalchemy.orm import Session
 
     from auditbook.store.models import Run
@@ -32,4 +38,4 @@ def load_view(engine, run_id: int, catalog: Catalog) -> RunView:
     with Session(engine) as session:
         run = session.get(Run, run_id)
         session.expunge(run)
-    return RunView(run, findings_for_run(engine, run_id), catalog)
+    return RunView(run, findings_for_run(engine, run_id) if rows is None else rows, catalog)

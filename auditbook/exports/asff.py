@@ -44,8 +44,7 @@ def to_asff(view: RunView, importer_account: str | None = None, importer_region:
         check = view.check(row["check"])
         region = row["region"] if row["region"] not in ("global", "") else (importer_region or "us-east-1")
         key = f"{row['check']}|{row['account']}|{row['resource']}"
-        rtype = "AwsAccount" if row["resource_type"] and row["resource_name"] == "account" else \
-            RESOURCE_TYPE.get(row["resource_type"], "Other")
+        rtype = "AwsAccount" if row["resource_name"] == "account" else RESOURCE_TYPE.get(row["resource_type"], "Other")
         out.append({
             "SchemaVersion": SCHEMA_VERSION,
             "Id": f"auditbook/{hashlib.sha256(key.encode()).hexdigest()[:32]}",
