@@ -12,11 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.awsclients import ClientCache
-from auditbook.errors import UserError, first_duplicate
-
-
-class ScanAborted(Exception):
-    """The scan cannot know its own scope (e.g. the organisation cannot be listed)."""
+from auditbook.errors import ScanAborted, UserError, first_duplicate
 
 
 @dataclass

@@ -16,13 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from auditbook import __version__
-from auditbook.accounts import ScanAborted
-from auditbook.errors import UserError, first_error
+from auditbook.errors import ScanAborted, UserError, first_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="auditbook: continuous SOC 2 evidence for AWS.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # a line stays one line (greppable), whatever the terminal width
+err = Console(stderr=True, soft_wrap=True)
 
 DB_OPT = typer.Option(None, "--db", envvar="AUDITBOOK_DB",
                       help="SQLAlchemy URL of the store (default sqlite:///var/auditbook.db).")
@@ -394,15 +393,84 @@ def collectors_doc(path: Path = typer.Argument(Path("docs/collectors.md"))):
 
 
 @app.command()
+def packet(
+    period: Optional[str] = typer.Option(None, "--period", help="A quarter, e.g. 2026Q4."),
+    start: Optional[str] = typer.Option(None, "--from", metavar="DATE", help="First day (YYYY-MM-DD), with --to."),
+    end: Optional[str] = typer.Option(None, "--to", metavar="DATE", help="Last day (YYYY-MM-DD), with --from."),
+    out_dir: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to create for the packet (must not exist or be empty)."),
+    signer: str = typer.Option(..., "--signer", help="ed25519:KEYFILE (from `auditbook keygen`) or kms:KEY_ARN."),
+    previous: Optional[Path] = typer.Option(None, "--previous", metavar="DIR",
+                                            help="The previous packet to chain to (default: the newest earlier packet in the store)."),
+    workers: int = typer.Option(2, "--workers", min=1, max=8, help="Notebook kernels run in parallel."),
+    notebooks: Optional[Path] = typer.Option(None, "--notebooks", metavar="DIR",
+                                             help="Your own control.ipynb and packet_index.ipynb (default: the bundled ones)."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Build the signed, offline HTML audit packet for a period from the runs in the store."""
+    from auditbook.packet.build import build_packet
+    from auditbook.packet.signing import parse_signer
+    from auditbook.period import parse_period
+
+    chosen = parse_period(period, start, end)
+    sign = parse_signer(signer)  # checked before anything runs
+    result = build_packet(period=chosen, out=out_dir, signer=sign, db=db, catalog_path=catalog,
+                          previous_dir=previous, workers=workers, notebooks=notebooks,
+                          on_progress=lambda m: err.print(f"  {escape(m)}"))
+    out.print(f"packet {escape(str(result.path))}: {result.criteria} criteria, {result.runs} runs, "
+              f"{result.files} files, {result.bytes / 2**20:.1f} MB, built in {result.seconds:.1f} s")
+    out.print(f"manifest SHA-256 {result.manifest_sha256}" +
+              (f" (chained to {result.previous_manifest_sha256})" if result.previous_manifest_sha256 else " (first in its chain)"))
+    for f in result.failed:
+        err.print(f"[red]notebook failed[/red] {escape(f['criterion'])}: {escape(f['error'])}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def keygen(out_prefix: str = typer.Option("auditbook", "--out", metavar="PREFIX",
+                                          help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.")):
+    """Make an Ed25519 key pair for signing packets."""
+    from auditbook.packet.signing import keygen as make
+    private, public = make(out_prefix)
+    out.print(f"private key {escape(str(private))} (keep it secret), public key {escape(str(public))} (give it to auditors)")
+
+
+@app.command()
+def verify(
+    directory: Path = typer.Argument(..., metavar="DIR", help="The packet folder."),
+    public_key: Optional[Path] = typer.Option(None, "--public-key", metavar="FILE", help="PEM public key (Ed25519, or the KMS key's)."),
+    kms: Optional[str] = typer.Option(None, "--kms", metavar="KEY_ARN", help="Verify with AWS KMS instead."),
+    previous: Optional[Path] = typer.Option(None, "--previous", metavar="DIR", help="The previous packet of the chain."),
+):
+    """Check a packet: the signature, every file, and the chain. Prints "valid" or what failed."""
+    from auditbook.packet.manifest import verify_packet
+    from auditbook.packet.signing import load_public_key
+    if (public_key is None) == (kms is None):
+        raise UserError("--public-key: give exactly one of --public-key FILE or --kms KEY_ARN")
+    key = load_public_key(public_key) if public_key else None
+    result = verify_packet(directory, public_key=key, kms_key=kms, previous=previous)
+    if result.valid:
+        out.print("valid")
+        return
+    for problem in result.problems:
+        err.print(f"invalid: {escape(problem)}")
+    raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     port: int = typer.Option(5055, "--port", help="Port for the local moto server (127.0.0.1)."),
     db: Optional[str] = typer.Option("sqlite:///var/demo/auditbook.db", "--db", help="Store for the demo run."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the moto server running at the end."),
+    packet: bool = typer.Option(True, "--packet/--no-packet",
+                                help="Simulate the last quarter of daily scans and build its signed packet."),
 ):
-    """Start a local moto server, build the simulated organisation, and scan it."""
+    """Start a local moto server, build the simulated organisation, simulate a quarter of daily scans,
+    scan it today and build the signed audit packet of the simulated quarter."""
     from auditbook.demo import run_demo
 
-    run_demo(port=port, db=db, keep_running=keep_running, console=out)
+    run_demo(port=port, db=db, keep_running=keep_running, console=out, packet=packet)
 
 
 @app.command()
@@ -413,7 +481,9 @@ def version():
 
 def main():
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer.Exit(n) comes back as n
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)

@@ -86,22 +86,35 @@ def demo_environment(url: str) -> dict:
     return {**DEMO_ENV, "AWS_ENDPOINT_URL": url}
 
 
-def run_demo(port: int, db: Optional[str], keep_running: bool, console) -> int:
+def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: bool = True) -> int:
+    import datetime as dt
+
     import boto3
 
     from auditbook.demo_estate import REGIONS, ROLE, build
+    from auditbook.demo_quarter import simulate_quarter
+    from auditbook.period import previous_quarter
     from auditbook.scan import run_scan
 
-    Path("var/demo").mkdir(parents=True, exist_ok=True)
+    demo_dir = Path("var/demo")
+    demo_dir.mkdir(parents=True, exist_ok=True)
     if db and db.startswith("sqlite:///"):
         Path(db[len("sqlite:///"):]).unlink(missing_ok=True)  # each demo starts from a fresh store
-    server = MotoServer(port, Path("var/demo/moto_server.log")).start()
+    server = MotoServer(port, demo_dir / "moto_server.log").start()
     try:
         os.environ.update(demo_environment(server.url))
         console.print(f"moto server (simulated AWS) on {server.url}")
         t0 = time.perf_counter()
-        build(boto3.Session(region_name="us-east-1"), log=lambda m: console.print(f"  {m}"))
+        ids = build(boto3.Session(region_name="us-east-1"), log=lambda m: console.print(f"  {m}"))
         console.print(f"simulated organisation built in {time.perf_counter() - t0:.1f} s")
+        quarter = previous_quarter(dt.datetime.now(dt.timezone.utc).date())
+        if packet:
+            t0 = time.perf_counter()
+            console.print(f"SIMULATED quarter {quarter.label} of daily scans (violations appear and are fixed):")
+            done = simulate_quarter(ids, quarter, db, log=console.print)
+            console.print(f"simulated quarter: {done['scans']} scans on days the estate changed, "
+                          f"{done['replays']} replayed days, {done['outage_days']} days without a scan, "
+                          f"in {time.perf_counter() - t0:.1f} s")
         result = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db)
         from auditbook.cli import _summary_table
         console.print(_summary_table(result.summary))
@@ -112,6 +125,8 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console) -> int:
         console.print(f"results: {result.db_url} (run {result.run_id})")
         console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --status FAIL")
         console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --format json")
+        if packet:
+            demo_packet(quarter, db, demo_dir, console)
         console.print("planted violations and what the demo simulates: docs/demo.md")
         if keep_running:
             console.print(f"moto server left running on {server.url} (pid {server.proc.pid}); "
@@ -120,3 +135,21 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console) -> int:
         return result.run_id
     finally:
         server.stop()
+
+
+def demo_packet(quarter, db: Optional[str], demo_dir: Path, console) -> Path:
+    """The signed packet of the simulated quarter, with the demo's own key pair."""
+    from auditbook.packet.build import build_packet
+    from auditbook.packet.signing import Ed25519Signer, keygen
+
+    prefix = demo_dir / "demo-signing"
+    if not Path(f"{prefix}.key").exists():
+        keygen(str(prefix))
+    out = demo_dir / f"packet-{quarter.label}"
+    shutil.rmtree(out, ignore_errors=True)  # the store was just rebuilt; so is its packet
+    result = build_packet(period=quarter, out=out, signer=Ed25519Signer(Path(f"{prefix}.key")), db=db)
+    console.print(f"signed audit packet for {quarter.label} (SIMULATED): {out}/index.html — {result.criteria} "
+                  f"criteria, {result.runs} runs, {result.bytes / 2**20:.1f} MB, built in {result.seconds:.1f} s"
+                  + (f"; {len(result.failed)} notebooks failed" if result.failed else ""))
+    console.print(f"  verify it: .venv/bin/auditbook verify {out} --public-key {prefix}.pub")
+    return out

@@ -20,3 +20,7 @@ def first_duplicate(values) -> object:
     for value in values:
         (dupes if value in seen else seen).add(value)
     return min(dupes) if dupes else None
+
+
+class ScanAborted(Exception):
+    """The scan cannot know its own scope (e.g. the organisation cannot be listed)."""

@@ -11,6 +11,7 @@ from auditbook import __version__
 from auditbook.accounts import current_target, resolve_regions, targets_from_file, targets_from_org
 from auditbook.awsclients import ClientCache
 from auditbook.catalog import Catalog, load_catalog
+from auditbook.errors import UserError
 from auditbook.collect import Collection, Runner, planned_jobs
 from auditbook.evaluate import Finding, evaluate, summarise
 from auditbook.exceptions import apply_exceptions, load_register
@@ -49,16 +50,40 @@ def needed_types(catalog: Catalog, only: Optional[set[str]] = None) -> list[Reso
     return [types[n] for n in sorted(names)]
 
 
+def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:
+    """The catalog cut down to `check_ids` plus every other check on the resource types they read,
+    repeated until nothing new is needed. A run that collects a type must evaluate every check on it,
+    or the store would take the missing findings for resolved ones."""
+    unknown = sorted(check_ids - {c.id for c in catalog.checks})
+    if unknown:
+        raise UserError(f"checks: {unknown[0]!r} is not a check in the catalog")
+    chosen = set(check_ids)
+    while True:
+        types = {t.name for t in needed_types(catalog, chosen)}
+        more = {c.id for c in catalog.checks if c.resource in types} - chosen
+        if not more:
+            return catalog.model_copy(update={"checks": [c for c in catalog.checks if c.id in chosen]})
+        chosen |= more
+
+
 def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = None,
              regions: Optional[str] = None, db: Optional[str] = None, profile: Optional[str] = None,
              catalog_path: Optional[Path] = None, workers: int = 12, exceptions_path: Optional[Path] = None,
              on_plan: Optional[Callable[[int], None]] = None,
-             on_progress: Optional[Callable[[str], None]] = None) -> ScanResult:
+             on_progress: Optional[Callable[[str], None]] = None,
+             criterion: Optional[str] = None, at: Optional[dt.datetime] = None,
+             simulated: Optional[str] = None) -> ScanResult:
+    """`criterion`: collect and evaluate only what that criterion's checks need. `at` and `simulated`
+    are for the demo's simulated quarter: the run is stamped `at` and labelled with `simulated`."""
     limit_malloc_arenas()
     catalog = load_catalog(catalog_path)  # validated before anything touches AWS or the store
+    if criterion is not None:
+        if criterion not in {c.id for c in catalog.controls}:
+            raise UserError(f"criterion: {criterion!r} is not a criterion in the catalog")
+        catalog = closed_checks(catalog, {c.id for c in catalog.checks_for(criterion)})
     register = load_register(exceptions_path, required=exceptions_path is not None)
     engine = open_engine(db)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = at or dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     clients = ClientCache(pool=workers * 2, profile=profile)
     if accounts_file:
@@ -72,15 +97,24 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     if on_plan:
         on_plan(planned_jobs(targets, region_list, rtypes))
     collection = Runner(workers=workers, on_progress=on_progress, clients=clients).run(targets, region_list, rtypes)
-    today = dt.date.today()
-    findings = apply_exceptions(evaluate(catalog, collection), register, today)
-    finished = dt.datetime.now(dt.timezone.utc)
-    needs = criteria_needing_evidence(engine, catalog, today)
     accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
                  "error": t.error} for t in targets]
     params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
               "regions": region_list, "profile": profile, "catalog": catalog.path,
-              "resource_types": [r.name for r in rtypes],
+              "resource_types": [r.name for r in rtypes], "criterion": criterion, "simulated": simulated}
+    finished = started + dt.timedelta(seconds=time.perf_counter() - t0)
+    run_id, findings, summary = record_run(engine, catalog, register, collection, accounts, params, started, finished)
+    return ScanResult(run_id, resolve_url(db), summary, findings, collection,
+                      time.perf_counter() - t0, accounts, region_list)
+
+
+def record_run(engine, catalog: Catalog, register, collection: Collection, accounts: list[dict], params: dict,
+               started: dt.datetime, finished: dt.datetime) -> tuple[int, list[Finding], list[dict]]:
+    """Evaluate a collection on the run's day (exceptions and manual evidence in force then) and store it."""
+    today = started.date()
+    findings = apply_exceptions(evaluate(catalog, collection), register, today)
+    needs = criteria_needing_evidence(engine, catalog, today)
+    params = {**params,
               # the exceptions in force are part of the run's record
               "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
               # and so are the criteria whose required manual evidence was missing or expired that day
@@ -88,5 +122,4 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
                       identities=accounts, collection=collection, findings=findings,
                       started_at=started, finished_at=finished)
-    return ScanResult(run_id, resolve_url(db), summarise(catalog, findings, needs), findings, collection,
-                      time.perf_counter() - t0, accounts, region_list)
+    return run_id, findings, summarise(catalog, findings, needs)

@@ -13,11 +13,19 @@ from auditbook.errors import UserError
 
 DEFAULT_URL = "sqlite:///var/auditbook.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0002"  # the newest file in migrations/versions (a test keeps the two equal)
+HEAD_REVISION = "0003"  # the newest file in migrations/versions (a test keeps the two equal)
 
 
 def resolve_url(url: Optional[str] = None) -> str:
     return url or os.environ.get("AUDITBOOK_DB") or DEFAULT_URL
+
+
+def absolute_url(url: str) -> str:
+    """A relative SQLite path made absolute (for processes started in another folder)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str(Path(url[len(prefix):]).resolve())
+    return url
 
 
 def alembic_config():

@@ -132,3 +132,21 @@ class ManualEvidence(Base):
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     effective_date: Mapped[dt.date] = mapped_column(Date)
     expires_on: Mapped[Optional[dt.date]] = mapped_column(Date, nullable=True)  # None: per-event, no lapse
+
+
+class Packet(Base):
+    """An audit packet built from the store: where it was written, its manifest's SHA-256 and the
+    previous packet's (the chain across periods)."""
+    __tablename__ = "packets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    period_label: Mapped[str] = mapped_column(String(40))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    path: Mapped[str] = mapped_column(Text)
+    manifest_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    previous_manifest_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    signer_algorithm: Mapped[str] = mapped_column(String(40))
+    key_id: Mapped[str] = mapped_column(Text)
+    built_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    run_ids: Mapped[list] = mapped_column(JSON)
+    failed: Mapped[list] = mapped_column(JSON)  # criteria whose notebook failed, with the error

@@ -1,0 +1,1 @@
+"""The audit packet: notebooks executed per criterion, offline HTML, manifest, signature, verification."""

@@ -1,0 +1,165 @@
+"""Signing a packet's manifest: Ed25519 key files (`auditbook keygen`) or an AWS KMS asymmetric key
+(ECC_NIST_P256, ECDSA_SHA_256). The signature file is JSON: algorithm, key id, base64 signature.
+
+Ed25519 signs the manifest's exact bytes. KMS limits a RAW message to 4 KB, so a KMS signature is
+over the statement `auditbook-manifest-sha256:<hex digest of the manifest's exact bytes>` (RAW, the
+same on AWS and moto); anyone with the public key can check it offline too."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from auditbook.errors import UserError
+
+ED25519 = "ed25519"
+KMS_ECDSA = "kms-ecdsa-sha256"
+
+
+def kms_statement(manifest: bytes) -> bytes:
+    return b"auditbook-manifest-sha256:" + hashlib.sha256(manifest).hexdigest().encode()
+
+
+def keygen(prefix: str) -> tuple[Path, Path]:
+    """PREFIX.key (private, PEM, mode 0600) and PREFIX.pub (public, PEM). Never overwrites."""
+    private, public = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
+    for path in (private, public):
+        if path.exists():
+            raise UserError(f"--out: {path} already exists (keygen never overwrites a key)")
+    if not private.parent.is_dir():
+        raise UserError(f"--out: folder {private.parent} does not exist")
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def key_id(public_key) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+class Ed25519Signer:
+    algorithm = ED25519
+
+    def __init__(self, keyfile: Path):
+        try:
+            data = Path(keyfile).read_bytes()
+        except OSError as exc:
+            raise UserError(f"--signer: {keyfile}: cannot read: {exc.strerror}")
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError):
+            raise UserError(f"--signer: {keyfile}: not an unencrypted PEM private key")
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise UserError(f"--signer: {keyfile}: not an Ed25519 key (make one with `auditbook keygen`)")
+        self.key = key
+        self.key_id = key_id(key.public_key())
+
+    def sign(self, manifest: bytes) -> dict:
+        return {"algorithm": ED25519, "key_id": self.key_id,
+                "signature": base64.b64encode(self.key.sign(manifest)).decode()}
+
+
+class KmsSigner:
+    algorithm = KMS_ECDSA
+
+    def __init__(self, key_arn: str, client=None):
+        if not key_arn:
+            raise UserError("--signer: kms: needs a key ARN or id (kms:arn:aws:kms:…)")
+        self.key_arn = key_arn
+        self.client = client
+
+    def _kms(self):
+        if self.client is None:
+            import boto3
+            region = self.key_arn.split(":")[3] if self.key_arn.startswith("arn:") else None
+            self.client = boto3.client("kms", region_name=region)
+        return self.client
+
+    def sign(self, manifest: bytes) -> dict:
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            resp = self._kms().sign(KeyId=self.key_arn, Message=kms_statement(manifest), MessageType="RAW",
+                                    SigningAlgorithm="ECDSA_SHA_256")
+        except (ClientError, BotoCoreError) as exc:
+            raise UserError(f"--signer: kms:{self.key_arn}: cannot sign: {exc}")
+        return {"algorithm": KMS_ECDSA, "key_id": resp["KeyId"],
+                "signature": base64.b64encode(resp["Signature"]).decode()}
+
+
+def parse_signer(text: str):
+    kind, _, rest = (text or "").partition(":")
+    if kind == "ed25519" and rest:
+        return Ed25519Signer(Path(rest))
+    if kind == "kms" and rest:
+        return KmsSigner(rest)
+    raise UserError(f"--signer: {text!r} is not ed25519:KEYFILE or kms:KEY_ARN")
+
+
+def load_public_key(path: Path):
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"--public-key: {path}: cannot read: {exc.strerror}")
+    try:
+        return serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise UserError(f"--public-key: {path}: not a PEM public key")
+
+
+def check_signature(manifest: bytes, sig: dict, *, public_key=None, kms_key: Optional[str] = None,
+                    kms_client=None) -> Optional[str]:
+    """None when the signature is good; otherwise why not, in one line."""
+    try:
+        signature = base64.b64decode(sig["signature"], validate=True)
+        algorithm = sig["algorithm"]
+    except (KeyError, TypeError, ValueError):
+        return "signature: manifest.sig is malformed"
+    if kms_key is not None:
+        if algorithm != KMS_ECDSA:
+            return f"signature: made with {algorithm}, not a KMS key"
+        from botocore.exceptions import BotoCoreError, ClientError
+        import boto3
+        region = kms_key.split(":")[3] if kms_key.startswith("arn:") else None
+        client = kms_client or boto3.client("kms", region_name=region)
+        try:
+            ok = client.verify(KeyId=kms_key, Message=kms_statement(manifest), MessageType="RAW",
+                               Signature=signature, SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "KMSInvalidSignatureException":
+                return "signature: does not match the manifest under this KMS key"
+            return f"signature: KMS verify failed: {exc}"
+        except BotoCoreError as exc:
+            return f"signature: KMS verify failed: {exc}"
+        return None if ok else "signature: does not match the manifest under this KMS key"
+    try:
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            if algorithm != ED25519:
+                return f"signature: made with {algorithm}, not an Ed25519 key"
+            public_key.verify(signature, manifest)
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
+            if algorithm != KMS_ECDSA:
+                return f"signature: made with {algorithm}, not an ECDSA (KMS) key"
+            public_key.verify(signature, kms_statement(manifest), ec.ECDSA(hashes.SHA256()))
+        else:
+            return "signature: the public key is neither Ed25519 nor ECDSA P-256"
+    except InvalidSignature:
+        return "signature: does not match the manifest under this public key"
+    return None
+
+
+def dumps_signature(sig: dict) -> bytes:
+    return (json.dumps(sig, sort_keys=True, indent=1) + "\n").encode()

@@ -1,0 +1,80 @@
+"""A small store with a known history, built with real scans under in-process moto, for the history
+and packet tests. July 2026, one account, us-east-1, the checks of CC6.6 only (run_scan criterion=):
+
+  day 1  bucket `open-data` has no public access block (FAIL); bucket `old-export` neither;
+         security group named with an HTML payload is open to the world on port 22 (FAIL)
+  day 2  same
+  day 3  `open-data` gets a public access block (fixed after 2 days)
+  day 4  `old-export` is deleted (its failure ends: resource removed)
+  day 5  no scan (a monitoring gap)
+  day 6  same as day 4
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import yaml
+
+EVIL = "<img src=x onerror=alert(1)>"
+PERIOD = ("2026-07-01", "2026-07-06")
+SUBSET = ("CC1.1", "CC6.6", "A1.2")  # criteria of the small test catalog
+BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+             "RestrictPublicBuckets": True}
+
+
+def day(n: int) -> dt.datetime:
+    return dt.datetime(2026, 7, n, 6, 0, tzinfo=dt.timezone.utc)
+
+
+def build_store(db: str) -> dict:
+    from moto import mock_aws
+
+    from tests.conftest import FAKE_ENV
+    old = {k: os.environ.get(k) for k in FAKE_ENV}
+    os.environ.update(FAKE_ENV)
+    try:
+        with mock_aws():
+            import boto3
+
+            from auditbook.scan import run_scan
+            s = boto3.Session(region_name="us-east-1")
+            s3, ec2 = s.client("s3"), s.client("ec2")
+            for name in ("open-data", "old-export"):
+                s3.create_bucket(Bucket=name)
+                s3.delete_public_access_block(Bucket=name)
+            vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+            sg = ec2.create_security_group(GroupName=EVIL, Description="x", VpcId=vpc,
+                                           TagSpecifications=[{"ResourceType": "security-group",
+                                                               "Tags": [{"Key": "Name", "Value": EVIL}]}])["GroupId"]
+            ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            runs = {}
+            for n in (1, 2, 3, 4, 6):
+                if n == 3:
+                    s3.put_public_access_block(Bucket="open-data", PublicAccessBlockConfiguration=BLOCK_ALL)
+                if n == 4:
+                    s3.delete_bucket(Bucket="old-export")
+                runs[n] = run_scan(regions="us-east-1", db=db, criterion="CC6.6", at=day(n)).run_id
+            return runs
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def small_catalog(path) -> str:
+    """The bundled catalog cut to a few criteria (a packet of it builds in seconds)."""
+    from auditbook.catalog import DEFAULT_PATH
+    raw = yaml.safe_load(DEFAULT_PATH.read_text())
+    raw["controls"] = [c for c in raw["controls"] if c["id"] in SUBSET]
+    checks = []
+    for check in raw["checks"]:
+        keep = [c for c in check["controls"] if c in SUBSET]
+        if keep:
+            checks.append({**check, "controls": keep})
+    raw["checks"] = checks
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return str(path)

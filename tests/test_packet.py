@@ -1,0 +1,378 @@
+"""Type II history, the signed offline packet, `auditbook verify` and its tamper cases, the chain,
+KMS signing, a failing notebook, bad input, and the packet in a real headless Chromium with the
+network blocked. The store is built by real scans under moto (tests/packet_store.py)."""
+import datetime as dt
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.packet_store import EVIL, PERIOD, build_store, small_catalog
+
+EXE = str(Path(sys.executable).with_name("auditbook"))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("packet")
+    db = f"sqlite:///{root}/store.db"
+    runs = build_store(db)
+    catalog = small_catalog(root / "catalog.yaml")
+    return {"root": root, "db": db, "runs": runs, "catalog": catalog}
+
+
+@pytest.fixture(scope="module")
+def keys(store):
+    from auditbook.packet.signing import keygen
+    keygen(str(store["root"] / "signer"))
+    keygen(str(store["root"] / "other"))
+    return {"key": store["root"] / "signer.key", "pub": store["root"] / "signer.pub",
+            "other_pub": store["root"] / "other.pub"}
+
+
+def cli(*args, env=None):
+    return subprocess.run([EXE, *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def packet(store, keys):
+    out = store["root"] / "packet"
+    r = cli("packet", "--from", PERIOD[0], "--to", PERIOD[1], "--out", str(out), "--signer", f"ed25519:{keys['key']}",
+            "--db", store["db"], "--catalog", store["catalog"])
+    assert r.returncode == 0, r.stderr
+    assert "3 criteria, 5 runs" in r.stdout
+    return out
+
+
+# -- history -------------------------------------------------------------------------------------
+
+def _history(store, criterion="CC6.6"):
+    from auditbook import history
+    from auditbook.catalog import load_catalog
+    from auditbook.period import parse_period
+    from auditbook.store.db import open_engine
+    engine = open_engine(store["db"])
+    runs = history.period_runs(engine, parse_period(start=PERIOD[0], end=PERIOD[1]))
+    return engine, runs, history.criterion_history(engine, load_catalog(), criterion, runs)
+
+
+def test_failures_have_first_seen_fix_and_time_to_remediate(store):
+    _, _, h = _history(store)
+    pab = {f["resource_name"]: f for f in h.failures if f["check"] == "s3-bucket-public-access-block"}
+    assert pab["open-data"]["state"] == "fixed"
+    assert pab["open-data"]["first_seen"].date() == dt.date(2026, 7, 1)
+    assert pab["open-data"]["fixed"].date() == dt.date(2026, 7, 3)
+    assert pab["open-data"]["days_to_remediate"] == 2.0
+    assert pab["old-export"]["state"] == "resource removed"
+    assert pab["old-export"]["fixed"].date() == dt.date(2026, 7, 4)
+    sg = [f for f in h.failures if f["check"] == "ec2-sg-no-public-ingress" and f["resource_name"] == EVIL]
+    assert [f["state"] for f in sg] == ["open"]
+
+
+def test_daily_share_and_monitoring_gaps(store):
+    _, runs, h = _history(store)
+    assert h.gap_days == [(dt.date(2026, 7, 5), dt.date(2026, 7, 5))]
+    summary = {s["check"]: s for s in h.summaries}
+    pab = summary["s3-bucket-public-access-block"]
+    # days 1-3 fail (old-export until day 4), days 4 and 6 pass, day 5 has no run: never a pass
+    assert (pab["days_observed"], pab["days_passing"], pab["days_failing"], pab["monitoring_gap_days"]) == (5, 2, 3, 1)
+    assert pab["share_passing"] == round(2 / 6, 4)
+    assert pab["mean_days_to_remediate"] == 2.0
+    assert summary["ec2-sg-no-public-ingress"]["days_failing"] == 5
+    assert h.share_all_passing(runs.horizon()) == 0.0
+
+
+def test_population_spans_the_period(store):
+    from auditbook import history
+    _, runs, _ = _history(store)
+    pop = {(p["resource_type"], p["name"]): p for p in history.population(store_engine(store), ["aws.s3.bucket"], runs)}
+    assert set(pop) == {("aws.s3.bucket", "open-data"), ("aws.s3.bucket", "old-export")}
+    assert pop[("aws.s3.bucket", "old-export")]["last_seen"].date() == dt.date(2026, 7, 3)
+    assert pop[("aws.s3.bucket", "open-data")]["last_seen"].date() == dt.date(2026, 7, 6)
+
+
+def store_engine(store):
+    from auditbook.store.db import open_engine
+    return open_engine(store["db"])
+
+
+def test_criterion_scan_collects_only_what_its_checks_need(store):
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from auditbook.catalog import load_catalog
+    from auditbook.scan import closed_checks, needed_types
+    from auditbook.store.models import Run
+    with Session(store_engine(store)) as s:
+        run = s.get(Run, store["runs"][1])
+        types = set(run.parameters["resource_types"])
+    catalog = load_catalog()
+    sub = closed_checks(catalog, {c.id for c in catalog.checks_for("CC6.6")})
+    assert types == {t.name for t in needed_types(sub)}
+    assert "aws.s3.bucket" in types and "aws.dynamodb.table" not in types and "aws.iam.user" not in types
+    # every check on a collected type is evaluated, or the store would close its findings as resolved
+    assert {c.id for c in catalog.checks if c.resource in types} <= {c.id for c in sub.checks}
+
+
+# -- packet ---------------------------------------------------------------------------------------
+
+def test_packet_layout_manifest_and_verify(store, keys, packet):
+    manifest = json.loads((packet / "manifest.json").read_bytes())
+    assert manifest["format"] == "auditbook-packet/1"
+    assert manifest["period"] == {"label": f"{PERIOD[0]}..{PERIOD[1]}", "start": PERIOD[0], "end": PERIOD[1]}
+    assert manifest["runs"] == sorted(store["runs"].values())
+    assert manifest["previous_manifest_sha256"] is None and manifest["failed"] == []
+    paths = {f["path"] for f in manifest["files"]}
+    assert {"index.html", "criteria/CC6.6.html", "criteria/CC1.1.html", "criteria/A1.2.html", "assets/plotly.min.js",
+            "assets/notebook.css", "notebooks/CC6.6.ipynb", "data/runs.json", "data/CC6.6-population.csv",
+            "data/catalog.yaml"} <= paths
+    assert any(p.startswith("evidence/") for p in paths)
+    on_disk = {p.relative_to(packet).as_posix() for p in packet.rglob("*") if p.is_file()}
+    assert on_disk == paths | {"manifest.json", "manifest.sig"}
+    # the raw evidence behind a finding is in the packet, and hashes to its name
+    import hashlib
+    ev = next(packet.glob("evidence/*.json"))
+    assert hashlib.sha256(ev.read_bytes()).hexdigest() == ev.stem
+    r = cli("verify", str(packet), "--public-key", str(keys["pub"]))
+    assert (r.returncode, r.stdout.strip()) == (0, "valid"), r.stderr
+
+
+def test_pages_hide_code_escape_names_and_need_no_network(packet):
+    page = (packet / "criteria" / "CC6.6.html").read_text()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and EVIL not in page
+    assert "import datetime" not in page and "criterion_history(" not in page  # code hidden
+    for html in [packet / "index.html", *packet.glob("criteria/*.html")]:
+        text = html.read_text()
+        assert "cdn." not in text and "require.js" not in text and "mathjax" not in text.lower()
+        assert "https://cdn" not in text
+    assert page.count('src="../assets/plotly.min.js"') == 1
+    assert "Plotly.newPlot" in page and 'id="fig-' in page
+    index = (packet / "index.html").read_text()
+    assert 'href="criteria/CC6.6.html"' in index and 'src="assets/plotly.min.js"' in index
+
+
+def _copy(packet, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(packet, target)
+    return target
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("changed", "changed file: criteria/CC6.6.html"),
+    ("missing", "missing file: data/runs.json"),
+    ("extra", "extra file: criteria/notes.html"),
+    ("manifest", "signature: does not match"),
+    ("wrong-key", "signature: does not match"),
+    ("no-signature", "missing file: manifest.sig"),
+    ("evidence", "changed file: evidence/"),
+])
+def test_tampering_is_detected(packet, keys, tmp_path, case, expected):
+    p = _copy(packet, tmp_path)
+    key = keys["pub"]
+    if case == "changed":
+        page = p / "criteria" / "CC6.6.html"
+        page.write_text(page.read_text().replace("fail", "pass", 1))
+    elif case == "missing":
+        (p / "data" / "runs.json").unlink()
+    elif case == "extra":
+        (p / "criteria" / "notes.html").write_text("<p>added later</p>")
+    elif case == "manifest":
+        raw = (p / "manifest.json").read_bytes()
+        (p / "manifest.json").write_bytes(raw.replace(b'"tool":"auditbook"', b'"tool":"auditbooK"'))
+    elif case == "wrong-key":
+        key = keys["other_pub"]
+    elif case == "no-signature":
+        (p / "manifest.sig").unlink()
+    elif case == "evidence":
+        ev = sorted(p.glob("evidence/*.json"))[0]
+        ev.write_bytes(ev.read_bytes() + b" ")
+    r = cli("verify", str(p), "--public-key", str(key))
+    assert r.returncode == 1
+    assert "valid" != r.stdout.strip()
+    assert expected in r.stderr, r.stderr
+
+
+def test_chain_across_periods(store, keys, tmp_path):
+    from auditbook.packet.build import build_packet
+    from auditbook.packet.manifest import manifest_sha256, verify_packet
+    from auditbook.packet.signing import Ed25519Signer, load_public_key
+    from auditbook.period import parse_period
+    signer, pub = Ed25519Signer(keys["key"]), load_public_key(keys["pub"])
+    kw = dict(signer=signer, db=store["db"], catalog_path=Path(store["catalog"]), workers=1)
+    first = build_packet(period=parse_period(start="2026-07-01", end="2026-07-03"), out=tmp_path / "q1", **kw)
+    second = build_packet(period=parse_period(start="2026-07-04", end="2026-07-06"), out=tmp_path / "q2", **kw)
+    assert first.runs == 3 and second.runs == 2
+    assert second.previous_manifest_sha256 == manifest_sha256(tmp_path / "q1")  # found in the store
+    assert verify_packet(tmp_path / "q2", public_key=pub, previous=tmp_path / "q1").valid
+    # the wrong previous packet, and a previous packet altered after the fact, both break the chain
+    bad = verify_packet(tmp_path / "q1", public_key=pub, previous=tmp_path / "q2")
+    assert any(p.startswith("chain:") for p in bad.problems)
+    (tmp_path / "q1" / "index.html").write_text("rewritten")
+    r = cli("verify", str(tmp_path / "q2"), "--public-key", str(keys["pub"]), "--previous", str(tmp_path / "q1"))
+    assert r.returncode == 1 and "previous packet: changed file: index.html" in r.stderr
+
+
+def test_kms_signed_packet_verifies_with_kms_and_offline(store, tmp_path, monkeypatch):
+    from moto import mock_aws
+    from auditbook.packet.build import build_packet
+    from auditbook.packet.manifest import verify_packet
+    from auditbook.packet.signing import KmsSigner
+    from auditbook.period import parse_period
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    with mock_aws():
+        import boto3
+        kms = boto3.client("kms", region_name="us-east-1")
+        arn = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        other = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        build_packet(period=parse_period(start=PERIOD[0], end=PERIOD[1]), out=tmp_path / "p",
+                     signer=KmsSigner(arn, client=kms), db=store["db"], catalog_path=Path(store["catalog"]), workers=1)
+        assert verify_packet(tmp_path / "p", kms_key=arn, kms_client=kms).valid
+        assert not verify_packet(tmp_path / "p", kms_key=other, kms_client=kms).valid
+        public = load_der_public_key(kms.get_public_key(KeyId=arn)["PublicKey"])
+    assert verify_packet(tmp_path / "p", public_key=public).valid  # an auditor needs no AWS access
+    (tmp_path / "p" / "index.html").write_text("x")
+    assert not verify_packet(tmp_path / "p", public_key=public).valid
+
+
+def test_a_failing_notebook_does_not_lose_the_rest(store, keys, tmp_path):
+    import nbformat
+    from auditbook.packet.build import NOTEBOOKS
+    custom = tmp_path / "notebooks"
+    custom.mkdir()
+    shutil.copy(NOTEBOOKS / "packet_index.ipynb", custom)
+    nb = nbformat.read(str(NOTEBOOKS / "control.ipynb"), as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell(
+        'if criterion == "CC6.6":\n    raise RuntimeError("evidence store unreachable for CC6.6")'))
+    nbformat.write(nb, str(custom / "control.ipynb"))
+    out = tmp_path / "p"
+    r = cli("packet", "--from", PERIOD[0], "--to", PERIOD[1], "--out", str(out), "--signer", f"ed25519:{keys['key']}",
+            "--db", store["db"], "--catalog", store["catalog"], "--notebooks", str(custom))
+    assert r.returncode == 1
+    assert "CC6.6: RuntimeError: evidence store unreachable for CC6.6" in r.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["failed"] == [{"criterion": "CC6.6", "error": "RuntimeError: evidence store unreachable for CC6.6"}]
+    assert (out / "criteria" / "A1.2.html").is_file() and (out / "criteria" / "CC1.1.html").is_file()
+    assert "evidence store unreachable" in (out / "criteria" / "CC6.6.html").read_text()
+    assert "notebook failed" in (out / "index.html").read_text()
+    assert cli("verify", str(out), "--public-key", str(keys["pub"])).returncode == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--period", "2026Q5"], "--period: '2026Q5' is not a quarter like 2026Q4"),
+    (["--from", "2026-07-01"], "--period: give --period YYYYQn, or both --from and --to"),
+    (["--from", "2026-07-09", "--to", "2026-07-01"], "--to: 2026-07-01 is before --from 2026-07-09"),
+    (["--period", "2025Q1"], "--period: no runs in the store between 2025-01-01 and 2025-03-31"),
+    (["--period", "2026Q3", "--signer", "rsa:x"], "--signer: 'rsa:x' is not ed25519:KEYFILE or kms:KEY_ARN"),
+    (["--period", "2026Q3", "--signer", "ed25519:/nonexistent.key"], "--signer: /nonexistent.key: cannot read"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(store, keys, tmp_path, args, message):
+    if "--signer" not in args:
+        args = args + ["--signer", f"ed25519:{keys['key']}"]
+    r = cli("packet", *args, "--out", str(tmp_path / "p"), "--db", store["db"], "--catalog", store["catalog"])
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: " + message), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_packet_is_never_overwritten(store, keys, packet):
+    before = (packet / "manifest.json").read_bytes()
+    r = cli("packet", "--from", PERIOD[0], "--to", PERIOD[1], "--out", str(packet), "--signer", f"ed25519:{keys['key']}",
+            "--db", store["db"], "--catalog", store["catalog"])
+    assert r.returncode == 2 and "already exists and is not empty" in r.stderr
+    assert (packet / "manifest.json").read_bytes() == before
+
+
+def test_verify_needs_a_key_and_a_folder(packet, tmp_path):
+    r = cli("verify", str(packet))
+    assert r.returncode == 2 and r.stderr.startswith("error: --public-key: give exactly one")
+    r = cli("verify", str(tmp_path / "nope"), "--public-key", str(packet / "manifest.json"))
+    assert r.returncode == 2 and "not a PEM public key" in r.stderr
+
+
+def test_keygen_private_key_is_owner_only_and_never_overwritten(tmp_path):
+    r = cli("keygen", "--out", str(tmp_path / "k"))
+    assert r.returncode == 0
+    mode = stat.S_IMODE((tmp_path / "k.key").stat().st_mode)
+    assert mode == 0o600
+    assert b"PRIVATE KEY" in (tmp_path / "k.key").read_bytes() and b"PUBLIC KEY" in (tmp_path / "k.pub").read_bytes()
+    before = (tmp_path / "k.key").read_bytes()
+    r = cli("keygen", "--out", str(tmp_path / "k"))
+    assert r.returncode == 2 and "already exists" in r.stderr
+    assert (tmp_path / "k.key").read_bytes() == before
+
+
+# -- notebooks on their own -----------------------------------------------------------------------
+
+def test_explore_notebook_runs_top_to_bottom(store, tmp_path):
+    import papermill as pm
+    from auditbook.packet.build import NOTEBOOKS
+    nb = pm.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(tmp_path / "out.ipynb"),
+                             parameters={"db": store["db"], "status": "FAIL"}, cwd=str(tmp_path), progress_bar=False)
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "ec2-sg-no-public-ingress" in outputs and "application/vnd.plotly.v1+json" in outputs
+    html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and EVIL not in html
+
+
+def test_control_notebook_collects_its_own_evidence(tmp_path, monkeypatch):
+    """collect=True: the notebook runs the collectors its checks need against a live endpoint (here
+    moto_server on 127.0.0.1) and records that as a run before reporting."""
+    import boto3
+    import papermill as pm
+    from auditbook.demo import MotoServer, demo_environment
+    from auditbook.packet.build import NOTEBOOKS
+    with MotoServer() as server:
+        for k, v in demo_environment(server.url).items():
+            monkeypatch.setenv(k, v)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="analyst-sees-this")
+        db = f"sqlite:///{tmp_path}/live.db"
+        today = dt.datetime.now(dt.timezone.utc).date()
+        nb = pm.execute_notebook(str(NOTEBOOKS / "control.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False,
+                                 parameters={"criterion": "CC6.6", "db": db, "collect": True, "regions": "us-east-1",
+                                             "period_start": str(today), "period_end": str(today)}, cwd=str(tmp_path))
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "collected run 1" in outputs and "analyst-sees-this" in outputs
+    from sqlalchemy.orm import Session
+    from auditbook.store.db import open_engine
+    from auditbook.store.models import Run
+    with Session(open_engine(db)) as s:
+        run = s.get(Run, 1)
+        assert run.parameters["criterion"] == "CC6.6" and "aws.iam.user" not in run.parameters["resource_types"]
+
+
+# -- offline, in a real browser ---------------------------------------------------------------------
+
+def test_packet_renders_offline_in_chromium(packet):
+    from playwright.sync_api import sync_playwright
+    requests, dialogs, errors = [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                    args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+
+        def route(r):
+            if r.request.url.startswith("file://"):
+                r.continue_()
+            else:
+                requests.append(r.request.url)
+                r.abort()
+        page.route("**/*", route)
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        for name in ("index.html", "criteria/CC6.6.html"):
+            page.goto((packet / name).as_uri())
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=15000)
+            assert page.locator(".js-plotly-plot .main-svg").count() >= 1
+        assert page.get_by_text(EVIL).count() >= 1  # shown as text
+        page.goto((packet / "index.html").as_uri())
+        page.click("a[href='criteria/A1.2.html']")
+        page.wait_for_selector("h1")
+        assert "A1.2" in page.locator("h1").first.inner_text()
+        browser.close()
+    assert requests == [] and dialogs == [] and errors == []
