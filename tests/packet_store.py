@@ -8,6 +8,7 @@ and packet tests. July 2026, one account, us-east-1, the checks of CC6.6 only (r
   day 4  `old-export` is deleted (its failure ends: resource removed)
   day 5  no scan (a monitoring gap)
   day 6  same as day 4
+and CC1.1's code of conduct on file as manual evidence, effective 2 July.
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def build_store(db: str) -> dict:
                 if n == 4:
                     s3.delete_bucket(Bucket="old-export")
                 runs[n] = run_scan(regions="us-east-1", db=db, criterion="CC6.6", at=day(n)).run_id
+            _manual_evidence(db)
             return runs
     finally:
         for k, v in old.items():
@@ -63,6 +65,24 @@ def build_store(db: str) -> dict:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+CONDUCT = b"Code of conduct, version 7. Every employee acknowledges it on hire and every year.\n"
+
+
+def _manual_evidence(db: str) -> None:
+    """CC1.1's code of conduct, effective on 2 July (inside the period)."""
+    import tempfile
+    from pathlib import Path
+
+    from auditbook.catalog import load_catalog
+    from auditbook.manual import add_evidence
+    from auditbook.store.db import open_engine
+    with tempfile.TemporaryDirectory() as tmp:
+        doc = Path(tmp) / "code-of-conduct <v7>.txt"
+        doc.write_bytes(CONDUCT)
+        add_evidence(open_engine(db), load_catalog(), "CC1.1", doc, effective=dt.date(2026, 7, 2),
+                     owner="People operations", item="Code of conduct", uploaded_by="tests")
 
 
 def small_catalog(path) -> str:

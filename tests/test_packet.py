@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packet_store import EVIL, PERIOD, build_store, small_catalog
+from tests.packet_store import CONDUCT, EVIL, PERIOD, build_store, small_catalog
 
 EXE = str(Path(sys.executable).with_name("auditbook"))
 
@@ -138,6 +138,11 @@ def test_packet_layout_manifest_and_verify(store, keys, packet):
     import hashlib
     ev = next(packet.glob("evidence/*.json"))
     assert hashlib.sha256(ev.read_bytes()).hexdigest() == ev.stem
+    # manual evidence: the document itself, under its hash, and listed with its hash on the page
+    sha = hashlib.sha256(CONDUCT).hexdigest()
+    assert (packet / "documents" / sha / "code-of-conduct <v7>.txt").read_bytes() == CONDUCT
+    page = (packet / "criteria" / "CC1.1.html").read_text()
+    assert sha in page and "code-of-conduct &lt;v7&gt;.txt" in page and "2026-07-02" in page
     r = cli("verify", str(packet), "--public-key", str(keys["pub"]))
     assert (r.returncode, r.stdout.strip()) == (0, "valid"), r.stderr
 
@@ -376,3 +381,14 @@ def test_packet_renders_offline_in_chromium(packet):
         assert "A1.2" in page.locator("h1").first.inner_text()
         browser.close()
     assert requests == [] and dialogs == [] and errors == []
+
+
+def test_notebooks_are_committed_without_outputs_and_take_parameters():
+    import nbformat
+    from auditbook.packet.build import NOTEBOOKS
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.outputs == [] and c.execution_count is None for c in code), path.name
+        assert "parameters" in code[0].metadata.get("tags", []), path.name
