@@ -77,4 +77,6 @@ def test_full_packet_of_the_quarter_builds_and_verifies(simulated, tmp_path):
     assert len(manifest["simulated_runs"]) == 89
     assert "SIMULATED DATA" in (tmp_path / "packet" / "index.html").read_text()
     assert "SIMULATED DATA" in (tmp_path / "packet" / "criteria" / "CC6.6.html").read_text()
+    assert manifest["documents"] == simulated["done"]["documents"] > 0
+    assert "SIMULATED demo document" in next((tmp_path / "packet" / "documents").rglob("*.txt")).read_text()
     assert len(list(Path(tmp_path / "packet" / "criteria").glob("*.html"))) == 61
