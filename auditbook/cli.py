@@ -336,38 +336,21 @@ def exceptions_add(
     catalog: Optional[Path] = CATALOG_OPT,
 ):
     """Add an exception (refused without owner, justification, approver and expiry)."""
-    from pydantic import ValidationError
-
     from auditbook.catalog import load_catalog
-    from auditbook.exceptions import ExceptionEntry, load_register, save_register
+    from auditbook.exceptions import add_exception
 
-    register = load_register(file)
-    try:
-        entry = ExceptionEntry(id=exception_id, check=check, owner=owner, justification=justification,
-                               approver=approver, expires=expires, account=account, resource=resource)
-    except ValidationError as exc:
-        loc, message = first_error(exc)
-        raise UserError(f"--{loc[0]}: {message}")
-    if check not in {c.id for c in load_catalog(catalog).checks}:
-        raise UserError(f"--check: {check!r} is not a check in the catalog")
-    if any(e.id == entry.id for e in register.exceptions):
-        raise UserError(f"{exception_id}: an exception with this id exists")
-    register.exceptions.append(entry)
-    save_register(register, file)
+    entry = add_exception({"id": exception_id, "check": check, "owner": owner, "justification": justification,
+                           "approver": approver, "expires": expires, "account": account, "resource": resource},
+                          {c.id for c in load_catalog(catalog).checks}, file)
     out.print(f"added {escape(entry.id)}: {escape(check)} until {entry.expires}")
 
 
 @exceptions_app.command("remove")
 def exceptions_remove(exception_id: str = typer.Argument(..., metavar="ID"), file: Optional[Path] = EXC_FILE):
     """Remove an exception."""
-    from auditbook.exceptions import load_register, save_register
+    from auditbook.exceptions import remove_exception
 
-    register = load_register(file, required=True)
-    kept = [e for e in register.exceptions if e.id != exception_id]
-    if len(kept) == len(register.exceptions):
-        raise UserError(f"{exception_id}: no such exception")
-    register.exceptions = kept
-    save_register(register, file)
+    remove_exception(exception_id, file)
     out.print(f"removed {escape(exception_id)}")
 
 
@@ -456,6 +439,32 @@ def verify(
     for problem in result.problems:
         err.print(f"invalid: {escape(problem)}")
     raise typer.Exit(1)
+
+
+@app.command("app")
+def control_room(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1 unless an identity provider is configured)."),
+    port: int = typer.Option(8501, "--port"),
+    local_role: str = typer.Option("admin", "--local-role",
+                                   help="Role of the single local user when no identity provider is configured."),
+    exceptions: Optional[Path] = typer.Option(None, "--exceptions", help="Exception register the admin page edits."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Start the Streamlit control room on the store the CLI uses."""
+    import subprocess
+
+    from auditbook.app_server import command
+    from auditbook.store.db import absolute_url, open_engine, resolve_url
+    url = absolute_url(resolve_url(db))
+    open_engine(url)  # a bad store URL is reported here, in one line, before anything starts
+    argv, env = command(url, host, port, local_role=local_role, catalog=str(catalog) if catalog else None,
+                        exceptions=str(exceptions) if exceptions else None)
+    out.print(f"control room on http://{host}:{port} (store {url}); Ctrl-C stops it")
+    try:
+        raise typer.Exit(subprocess.call(argv, env=env))
+    except KeyboardInterrupt:
+        raise typer.Exit(0)
 
 
 @app.command()

@@ -113,3 +113,50 @@ def apply_exceptions(findings: list, register: Register, on: Optional[dt.date] =
                 finding = replace(finding, message=f"{finding.message} (exception {entry.id} expired {entry.expires})")
         out.append(finding)
     return out
+
+
+def add_exception(fields: dict, known_checks: set[str], path: Optional[Path] = None, *, actor=None,
+                  engine=None) -> ExceptionEntry:
+    """Validate and append an exception; refused (one line) without owner, justification, approver or
+    expiry, for an unknown check, or for an id in use. With `actor`: authorised as manage_exceptions
+    and recorded in the store's audit trail (`engine`)."""
+    if actor is not None:
+        from auditbook.auth import authorize
+        authorize(actor, "manage_exceptions")
+    register = load_register(path)
+    try:
+        entry = ExceptionEntry(**fields)
+    except ValidationError as exc:
+        loc, message = first_error(exc)
+        raise UserError(f"--{loc[0]}: {message}")
+    if entry.check not in known_checks:
+        raise UserError(f"--check: {entry.check!r} is not a check in the catalog")
+    if any(e.id == entry.id for e in register.exceptions):
+        raise UserError(f"{entry.id}: an exception with this id exists")
+    register.exceptions.append(entry)
+    save_register(register, path)
+    _audit(engine, actor, "add", entry.id, after=entry.model_dump(mode="json"))
+    return entry
+
+
+def remove_exception(exception_id: str, path: Optional[Path] = None, *, actor=None, engine=None) -> None:
+    if actor is not None:
+        from auditbook.auth import authorize
+        authorize(actor, "manage_exceptions")
+    register = load_register(path, required=True)
+    gone = [e for e in register.exceptions if e.id == exception_id]
+    if not gone:
+        raise UserError(f"{exception_id}: no such exception")
+    register.exceptions = [e for e in register.exceptions if e.id != exception_id]
+    save_register(register, path)
+    _audit(engine, actor, "remove", exception_id, before=gone[0].model_dump(mode="json"))
+
+
+def _audit(engine, actor, action: str, exception_id: str, **change) -> None:
+    if engine is None or actor is None:
+        return
+    from sqlalchemy.orm import Session
+
+    from auditbook.audit import record
+    with Session(engine) as session, session.begin():
+        record(session, actor, action, "exception", exception_id, **change)

@@ -9,10 +9,11 @@ from typing import Callable, Optional
 
 from auditbook import __version__
 from auditbook.accounts import current_target, resolve_regions, targets_from_file, targets_from_org
+from auditbook.alerts import sync_regressions
 from auditbook.awsclients import ClientCache
 from auditbook.catalog import Catalog, load_catalog
-from auditbook.errors import UserError
 from auditbook.collect import Collection, Runner, planned_jobs
+from auditbook.errors import UserError
 from auditbook.evaluate import Finding, evaluate, summarise
 from auditbook.exceptions import apply_exceptions, load_register
 from auditbook.expressions import analyse, compile_expression
@@ -119,7 +120,9 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
               "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
               # and so are the criteria whose required manual evidence was missing or expired that day
               "needs_evidence": sorted(needs)}
+    summary = summarise(catalog, findings, needs)
     run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
                       identities=accounts, collection=collection, findings=findings,
-                      started_at=started, finished_at=finished)
-    return run_id, findings, summarise(catalog, findings, needs)
+                      started_at=started, finished_at=finished, summary=summary)
+    sync_regressions(engine, run_id, started)  # PASS -> FAIL since the previous run raises an alert
+    return run_id, findings, summary

@@ -7,7 +7,8 @@ and packet tests. July 2026, one account, us-east-1, the checks of CC6.6 only (r
   day 3  `open-data` gets a public access block (fixed after 2 days)
   day 4  `old-export` is deleted (its failure ends: resource removed)
   day 5  no scan (a monitoring gap)
-  day 6  same as day 4
+  day 6  bucket `audit-trail`, blocked until now, loses its public access block (PASS -> FAIL: a
+         CheckRegressed alert fires)
 and CC1.1's code of conduct on file as manual evidence, effective 2 July.
 """
 from __future__ import annotations
@@ -44,6 +45,8 @@ def build_store(db: str) -> dict:
             for name in ("open-data", "old-export"):
                 s3.create_bucket(Bucket=name)
                 s3.delete_public_access_block(Bucket=name)
+            s3.create_bucket(Bucket="audit-trail")
+            s3.put_public_access_block(Bucket="audit-trail", PublicAccessBlockConfiguration=BLOCK_ALL)
             vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
             sg = ec2.create_security_group(GroupName=EVIL, Description="x", VpcId=vpc,
                                            TagSpecifications=[{"ResourceType": "security-group",
@@ -56,6 +59,8 @@ def build_store(db: str) -> dict:
                     s3.put_public_access_block(Bucket="open-data", PublicAccessBlockConfiguration=BLOCK_ALL)
                 if n == 4:
                     s3.delete_bucket(Bucket="old-export")
+                if n == 6:
+                    s3.delete_public_access_block(Bucket="audit-trail")
                 runs[n] = run_scan(regions="us-east-1", db=db, criterion="CC6.6", at=day(n)).run_id
             _manual_evidence(db)
             return runs

@@ -72,6 +72,7 @@ def test_failures_have_first_seen_fix_and_time_to_remediate(store):
     assert pab["old-export"]["fixed"].date() == dt.date(2026, 7, 4)
     sg = [f for f in h.failures if f["check"] == "ec2-sg-no-public-ingress" and f["resource_name"] == EVIL]
     assert [f["state"] for f in sg] == ["open"]
+    assert pab["audit-trail"]["state"] == "open" and pab["audit-trail"]["first_seen"].date() == dt.date(2026, 7, 6)
 
 
 def test_daily_share_and_monitoring_gaps(store):
@@ -79,9 +80,10 @@ def test_daily_share_and_monitoring_gaps(store):
     assert h.gap_days == [(dt.date(2026, 7, 5), dt.date(2026, 7, 5))]
     summary = {s["check"]: s for s in h.summaries}
     pab = summary["s3-bucket-public-access-block"]
-    # days 1-3 fail (old-export until day 4), days 4 and 6 pass, day 5 has no run: never a pass
-    assert (pab["days_observed"], pab["days_passing"], pab["days_failing"], pab["monitoring_gap_days"]) == (5, 2, 3, 1)
-    assert pab["share_passing"] == round(2 / 6, 4)
+    # days 1-3 fail (old-export until day 4), day 4 passes, day 5 has no run (never a pass),
+    # day 6 fails again (audit-trail lost its block)
+    assert (pab["days_observed"], pab["days_passing"], pab["days_failing"], pab["monitoring_gap_days"]) == (5, 1, 4, 1)
+    assert pab["share_passing"] == round(1 / 6, 4)
     assert pab["mean_days_to_remediate"] == 2.0
     assert summary["ec2-sg-no-public-ingress"]["days_failing"] == 5
     assert h.share_all_passing(runs.horizon()) == 0.0
@@ -91,7 +93,7 @@ def test_population_spans_the_period(store):
     from auditbook import history
     _, runs, _ = _history(store)
     pop = {(p["resource_type"], p["name"]): p for p in history.population(store_engine(store), ["aws.s3.bucket"], runs)}
-    assert set(pop) == {("aws.s3.bucket", "open-data"), ("aws.s3.bucket", "old-export")}
+    assert set(pop) == {("aws.s3.bucket", "open-data"), ("aws.s3.bucket", "old-export"), ("aws.s3.bucket", "audit-trail")}
     assert pop[("aws.s3.bucket", "old-export")]["last_seen"].date() == dt.date(2026, 7, 3)
     assert pop[("aws.s3.bucket", "open-data")]["last_seen"].date() == dt.date(2026, 7, 6)
 

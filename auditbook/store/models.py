@@ -150,3 +150,78 @@ class Packet(Base):
     built_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     run_ids: Mapped[list] = mapped_column(JSON)
     failed: Mapped[list] = mapped_column(JSON)  # criteria whose notebook failed, with the error
+
+
+class CriterionCount(Base):
+    """Each run's posture per criterion (what the control room's trend reads: 61 rows a run)."""
+    __tablename__ = "criterion_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    criterion: Mapped[str] = mapped_column(String(10))
+    passed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    excepted: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class Alert(Base):
+    """One alert, deduplicated by rule and labels (dedup_key); firing -> acknowledged -> resolved."""
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    dedup_key: Mapped[str] = mapped_column(String(600), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    soc2_control: Mapped[str] = mapped_column(String(40))
+    labels: Mapped[dict] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer)
+    evidence: Mapped[list] = mapped_column(JSON)
+    acknowledged_by: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    acknowledged_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    assignee: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    links: Mapped[list] = mapped_column(JSON)  # [{"kind": criterion|finding|alert, "ref": ..., "label": ...}]
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEntry(Base):
+    """The append-only audit trail: every change made through auditbook (who, when, before, after).
+    Incident notes are entries too; nothing here is ever updated or deleted."""
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str] = mapped_column(String(20))
+    object_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[Optional[dict]] = mapped_column(JSON, nullable=True)
+    after: Mapped[Optional[dict]] = mapped_column(JSON, nullable=True)
+    note: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Optional
+from typing import Iterable, Optional
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
@@ -29,17 +29,20 @@ def resolve_run(engine: Engine, run: str = "latest") -> Run:
         return found
 
 
-def findings_for_run(engine: Engine, run_id: int) -> list[dict]:
-    """The findings observed in one run, rebuilt from the state intervals."""
+def findings_for_run(engine: Engine, run_id: int, checks: Optional[Iterable[str]] = None) -> list[dict]:
+    """The findings observed in one run, rebuilt from the state intervals (only `checks`, if given)."""
     with Session(engine) as session:
         scopes = session.execute(select(RunScope.account, RunScope.region, RunScope.resource_type, RunScope.ok)
                                  .where(RunScope.run_id == run_id)).all()
         ok = {(s.account, s.region, s.resource_type) for s in scopes if s.ok}
         gap = {(s.account, s.region, s.resource_type) for s in scopes if not s.ok}
         account_types = {(s.account, s.resource_type) for s in scopes}
-        rows = session.scalars(select(FindingState).where(
+        q = select(FindingState).where(
             FindingState.first_run <= run_id, FindingState.last_run >= run_id,
-            or_(FindingState.closed_run.is_(None), FindingState.closed_run > run_id))).all()
+            or_(FindingState.closed_run.is_(None), FindingState.closed_run > run_id))
+        if checks is not None:
+            q = q.where(FindingState.check_id.in_(sorted(set(checks))))
+        rows = session.scalars(q).all()
         evidence_at = _resource_evidence_at(session, run_id)
         out = []
         for r in rows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Optional
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from auditbook.collect import Collection
 from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
 from auditbook.evidence import canonical, digest
-from auditbook.store.models import (Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run,
-                                    RunScope)
+from auditbook.store.models import (CriterionCount, Evidence, FindingState, GapRow, RecordBlob, ResourceState,
+                                    Run, RunScope)
 
 CHUNK = 500
 
@@ -60,8 +60,9 @@ def _close_and_extend(session: Session, model, run_id: int, open_rows: dict, see
 
 def save_run(engine: Engine, *, catalog_sha256: str, tool_version: str, parameters: dict,
              identities: list, collection: Collection, findings: list[Finding],
-             started_at: dt.datetime, finished_at: dt.datetime) -> int:
-    """Store one run; returns its id. Nothing is written unless everything is."""
+             started_at: dt.datetime, finished_at: dt.datetime, summary: Optional[list[dict]] = None) -> int:
+    """Store one run; returns its id. Nothing is written unless everything is. `summary`: the
+    run's posture per criterion (evaluate.summarise), kept for the control room's trend."""
     with Session(engine) as session, session.begin():
         run = Run(started_at=started_at, finished_at=finished_at, tool_version=tool_version,
                   catalog_sha256=catalog_sha256, parameters=parameters, identities=identities,
@@ -86,6 +87,10 @@ def save_run(engine: Engine, *, catalog_sha256: str, tool_version: str, paramete
         accounts_types = {(s.account, s.resource_type) for s in collection.scopes}
         _save_resources(session, rid, collection, attempted, covered)
         _save_findings(session, rid, findings, attempted, covered, accounts_types)
+        _insert(session, CriterionCount, (
+            {"run_id": rid, "criterion": row["control"], "passed": row["PASS"], "failed": row["FAIL"],
+             "errors": row["ERROR"], "excepted": row.get("EXCEPTED", 0), "status": row["status"]}
+            for row in summary or []))
         return rid
 
 

@@ -1,0 +1,170 @@
+"""Shared by every page of the control room: who is using it (OIDC through st.login, a wall token,
+or the local single-user mode), the store and catalog, cached reads, and safe rendering.
+
+Untrusted strings (resource names, tags, notes) are shown with st.text, st.dataframe, st.json or
+through `esc` — never as raw markdown or HTML."""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import html
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+import streamlit as st
+
+from auditbook.auth import Actor, PermissionDenied, role_for, token_matches
+
+STATUS_COLOUR = {"PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#bf8700", "EXCEPTED": "#8250df",
+                 "NEEDS_EVIDENCE": "#0969da", "NO_DATA": "#6e7781"}
+TILE_COLOUR = {"green": "#1a7f37", "amber": "#bf8700", "red": "#cf222e"}
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def esc(text) -> str:
+    """Text safe inside st.markdown / st.caption: HTML-escaped and markdown-inert."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=True))
+
+
+def h(text) -> str:
+    """Text safe inside an HTML block (st.markdown with unsafe_allow_html: no markdown is parsed there)."""
+    return html.escape(str(text), quote=True)
+
+
+@dataclass
+class Context:
+    actor: Actor
+    mode: str  # "oidc", "local" or "wall-token"
+    db: str
+    engine: object
+    catalog: object
+
+
+def _secrets() -> dict:
+    try:
+        return {k: st.secrets[k] for k in st.secrets.keys()}
+    except Exception:  # no secrets.toml: the local single-user mode
+        return {}
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str):
+    from auditbook.store.db import open_engine
+    return open_engine(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _catalog(path: Optional[str]):
+    from pathlib import Path
+
+    from auditbook.catalog import load_catalog
+    return load_catalog(Path(path) if path else None)
+
+
+def resolve() -> Optional[Context]:
+    """Who is here, and with which role. None: the page has been replaced by a sign-in prompt."""
+    from auditbook.store.db import resolve_url
+    db = resolve_url(os.environ.get("AUDITBOOK_DB"))
+    engine, catalog = _engine(db), _catalog(os.environ.get("AUDITBOOK_CATALOG") or None)
+    secrets = _secrets()
+    settings = dict(secrets.get("auditbook", {}) or {})
+    wall_token = st.query_params.get("wall_token")
+    if wall_token and token_matches(wall_token, settings.get("wall_token_sha256")):
+        return Context(Actor("wall screen", "wall"), "wall-token", db, engine, catalog)
+    if "auth" in secrets:
+        if not st.user.is_logged_in:
+            st.title("auditbook control room")
+            st.write("Sign in with your organisation's identity provider.")
+            if st.button("Sign in"):
+                st.login()
+            st.stop()
+        email = st.user.get("email")
+        role = role_for(email, dict(settings.get("roles", {}) or {}), default=settings.get("default_role"))
+        if role is None:
+            st.error("Your account has no role in auditbook. Ask an administrator to add you.")
+            if st.button("Sign out"):
+                st.logout()
+            st.stop()
+        return Context(Actor(str(email), role), "oidc", db, engine, catalog)
+    role = os.environ.get("AUDITBOOK_LOCAL_ROLE", "admin")
+    if role not in ("viewer", "analyst", "admin", "auditor", "wall"):
+        role = "viewer"
+    return Context(Actor(f"{getpass.getuser()} (local)", role), "local", db, engine, catalog)
+
+
+def current() -> Context:
+    return st.session_state["ab_ctx"]
+
+
+def require(action: str) -> Context:
+    """Stop the page unless the current role may do `action` (the page's server-side guard; the
+    core functions check again)."""
+    ctx = current()
+    if not ctx.actor.can(action):
+        st.error(f"Your role ({ctx.actor.role}) may not {action.replace('_', ' ')}.")
+        st.stop()
+    return ctx
+
+
+def denied(exc: PermissionDenied) -> None:
+    st.error(str(exc))
+
+
+def when(value: Optional[dt.datetime]) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ago(value: Optional[dt.datetime], now: Optional[dt.datetime] = None) -> str:
+    if value is None:
+        return "never"
+    seconds = int(((now or dt.datetime.now(dt.timezone.utc)) - value).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+def badge(status: str) -> str:
+    colour = STATUS_COLOUR.get(status, "#6e7781")
+    return (f'<span style="background:{colour};color:#fff;border-radius:4px;padding:1px 8px;font-weight:600">'
+            f'{html.escape(status.replace("_", " ").lower())}</span>')
+
+
+# -- cached reads (keyed by store and run: a new run invalidates them) ---------------------------
+
+@st.cache_data(ttl=15, show_spinner=False)
+def latest_run(db: str):
+    from auditbook.posture import latest_run as read
+    return read(_engine(db))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def criteria(db: str, catalog_path: Optional[str], run_id: int):
+    from auditbook.posture import criteria as read
+    return read(_engine(db), _catalog(catalog_path), run_id)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def trend(db: str, catalog_path: Optional[str], run_id: int):
+    from auditbook.posture import backfill_counts, trend as read
+    backfill_counts(_engine(db), _catalog(catalog_path))
+    return read(_engine(db), _catalog(catalog_path))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def failing(db: str, catalog_path: Optional[str], run_id: int, criterion: str):
+    from auditbook.posture import failing as read
+    return read(_engine(db), _catalog(catalog_path), run_id, criterion)
+
+
+def catalog_path() -> Optional[str]:
+    return os.environ.get("AUDITBOOK_CATALOG") or None
+
+
+def staleness_hours(engine) -> float:
+    from auditbook.settings import get
+    return float(get(engine, "wall")["stale_after_hours"])

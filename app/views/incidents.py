@@ -1,0 +1,128 @@
+"""Incidents: create, work through open → investigating → contained → resolved → closed, SLA
+targets and breaches, the timeline (every change and note, from the audit trail), links."""
+import pandas as pd
+import streamlit as st
+
+import ui
+from auditbook import incidents
+from auditbook.audit import trail
+from auditbook.auth import PermissionDenied
+from auditbook.errors import UserError
+
+ctx = ui.require("view_incidents")
+st.title("Incidents")
+targets = incidents.sla_targets(ctx.engine)
+show = st.radio("Show", ["active", "all"], horizontal=True)
+rows = incidents.list_incidents(ctx.engine, incidents.ACTIVE if show == "active" else None)
+
+
+def sla_text(inc: dict) -> str:
+    state = incidents.sla_state(inc, targets)
+    parts = []
+    if state.acknowledge_breached:
+        parts.append("ACK BREACHED")
+    if state.resolve_breached:
+        parts.append("RESOLVE BREACHED")
+    return ", ".join(parts) or "within SLA"
+
+
+if rows:
+    st.dataframe(pd.DataFrame([{"id": i["id"], "severity": i["severity"], "status": i["status"], "title": i["title"],
+                                "assignee": i["assignee"] or "", "opened": ui.when(i["created_at"]),
+                                "SLA": sla_text(i)} for i in rows]), hide_index=True, width="stretch")
+else:
+    st.info("No incidents." if show == "all" else "No active incidents.")
+
+if ctx.actor.can("create_incident"):
+    with st.expander("New incident", expanded=not rows):
+        with st.form("new-incident", clear_on_submit=True):
+            title = st.text_input("Title")
+            severity = st.selectbox("Severity", incidents.SEVERITIES, index=2)
+            assignee = st.text_input("Assignee")
+            description = st.text_area("Description")
+            criterion = st.selectbox("Criterion (optional)", [""] + [c.id for c in ctx.catalog.controls])
+            if st.form_submit_button("Create incident"):
+                try:
+                    links = [{"kind": "criterion", "ref": criterion, "label": criterion}] if criterion else []
+                    made = incidents.create(ctx.engine, ctx.actor, title=title, severity=severity,
+                                            description=description, assignee=assignee, links=links)
+                    st.session_state["incident"] = made["id"]
+                    st.success(f"Incident {made['id']} created.")
+                    st.rerun()
+                except (PermissionDenied, UserError) as exc:
+                    st.error(str(exc))
+
+everything = incidents.list_incidents(ctx.engine)
+if not everything:
+    st.stop()
+ids = [i["id"] for i in everything]
+default = st.session_state.get("incident", ids[0])
+chosen = st.selectbox("Incident", ids, index=ids.index(default) if default in ids else 0,
+                      format_func=lambda i: next(f"#{x['id']} [{x['status']}] {x['title'][:80]}" for x in everything if x["id"] == i))
+st.session_state["incident"] = chosen
+inc = incidents.get(ctx.engine, chosen)
+state = incidents.sla_state(inc, targets)
+st.subheader(f"Incident {inc['id']}")
+st.text(inc["title"])
+a, b, c, d = st.columns(4)
+a.metric("Status", inc["status"])
+b.metric("Severity", inc["severity"])
+c.metric("Time to acknowledge", str(state.time_to_acknowledge).split(".")[0] if state.time_to_acknowledge else "—",
+         delta="breached" if state.acknowledge_breached else None, delta_color="inverse")
+d.metric("Time to resolve", str(state.time_to_resolve).split(".")[0] if state.time_to_resolve else "—",
+         delta="breached" if state.resolve_breached else None, delta_color="inverse")
+st.caption(f"Assignee: {ui.esc(inc['assignee'] or 'nobody')} · opened {ui.when(inc['created_at'])} by "
+           f"{ui.esc(inc['created_by'])} · acknowledge by {ui.when(state.acknowledge_due)} · resolve by "
+           f"{ui.when(state.resolve_due)} · version {inc['version']}")
+if inc["description"]:
+    st.text(inc["description"])
+if inc["links"]:
+    st.dataframe(pd.DataFrame(inc["links"]), hide_index=True, width="stretch")
+
+conflict = st.session_state.pop("incident_conflict", None)
+if conflict:
+    st.error(conflict)
+
+# the version this user last saw: a save is checked against it, not against what the rerun that
+# handles the click reads, so a change made by someone else in between is never overwritten
+seen_key = f"incident-seen-{inc['id']}"
+seen_version = st.session_state.get(seen_key, inc["version"])
+if ctx.actor.can("update_incident"):
+    with st.form(f"update-{inc['id']}"):
+        next_states = list(incidents.TRANSITIONS[inc["status"]])
+        status = st.selectbox("Move to", ["(unchanged)"] + next_states)
+        severity = st.selectbox("Severity ", incidents.SEVERITIES, index=incidents.SEVERITIES.index(inc["severity"]))
+        assignee = st.text_input("Assignee ", value=inc["assignee"] or "")
+        if st.form_submit_button("Save changes"):
+            changes = {"severity": severity, "assignee": assignee}
+            if status != "(unchanged)":
+                changes["status"] = status
+            try:
+                incidents.update(ctx.engine, ctx.actor, inc["id"], seen_version, **changes)
+                st.session_state.pop(seen_key, None)
+                st.rerun()
+            except incidents.Conflict as exc:
+                st.session_state["incident_conflict"] = str(exc)
+                st.session_state[seen_key] = exc.current["version"]  # what the page shows after the rerun
+                st.rerun()
+            except (PermissionDenied, UserError) as exc:
+                st.error(str(exc))
+st.session_state[seen_key] = inc["version"]
+if ctx.actor.can("note_incident"):
+    with st.form(f"note-{inc['id']}", clear_on_submit=True):
+        note = st.text_area("Add a note to the timeline")
+        if st.form_submit_button("Add note"):
+            try:
+                incidents.add_note(ctx.engine, ctx.actor, inc["id"], note)
+                st.rerun()
+            except (PermissionDenied, UserError) as exc:
+                st.error(str(exc))
+
+st.subheader("Timeline")
+for entry in reversed(trail(ctx.engine, "incident", inc["id"])):
+    head = f"{ui.when(entry['at'])} · {entry['actor']} ({entry['role']}) · {entry['action']}"
+    st.text(head)
+    if entry["note"]:
+        st.text("    " + entry["note"])
+    if entry["action"] in ("update", "link") and (entry["before"] or entry["after"]):
+        st.json({"before": entry["before"], "after": entry["after"]}, expanded=False)

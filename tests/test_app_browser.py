@@ -1,0 +1,94 @@
+"""The control room in a real headless Chromium against `streamlit run` (started as `auditbook app`
+starts it): posture loads, an incident is opened and moved through its states, the wall view shows
+its tiles. Everything on 127.0.0.1."""
+import re
+import shutil
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from auditbook import incidents
+from auditbook.app_server import start, stop
+from auditbook.demo import free_port
+from tests.packet_store import EVIL, build_store
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    db = f"sqlite:///{root}/store.db"
+    build_store(db)
+    port = free_port()
+    proc = start(db, port=port, local_role="analyst", log=open(root / "streamlit.log", "wb"))
+    try:
+        yield {"db": db, "url": f"http://127.0.0.1:{port}"}
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _choose(page, label: str, option: str):
+    """Pick an option of a Streamlit selectbox: open it, type to filter, take the match."""
+    box = page.get_by_label(label, exact=True)
+    expect(box).to_have_count(1, timeout=15000)  # the rerun has replaced the previous form
+    box.click()
+    box.fill(option)
+    page.get_by_role("option").filter(has_text=re.compile(f"^{re.escape(option)}$")).first.click()
+
+
+def test_posture_incident_lifecycle_and_wall(served, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(served["url"])
+    expect(page.get_by_role("heading", name="Posture")).to_be_visible(timeout=30000)
+    expect(page.get_by_text("Local single-user mode").first).to_be_visible()
+    expect(page.get_by_text("security", exact=True).first).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=15000)
+
+    page.get_by_role("link", name="Incidents").click()
+    expect(page.get_by_role("heading", name="Incidents")).to_be_visible(timeout=15000)
+    page.get_by_text("New incident").wait_for()
+    title = page.get_by_label("Title", exact=True)
+    try:  # the form starts open when there are no incidents
+        expect(title).to_be_editable(timeout=8000)
+    except AssertionError:
+        page.get_by_text("New incident").click()
+        expect(title).to_be_editable(timeout=8000)
+    page.get_by_label("Title", exact=True).fill(f"Bucket {EVIL} exposed")
+    page.get_by_role("button", name="Create incident").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Incident \d+"))).to_be_visible(timeout=15000)
+    expect(page.get_by_text(f"Bucket {EVIL} exposed").first).to_be_visible()  # shown as text
+    for status in ("investigating", "contained", "resolved", "closed"):
+        _choose(page, "Move to", status)
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_test_id("stMetricValue").first).to_have_text(status, timeout=15000)
+    from auditbook.store.db import open_engine
+    made = [i for i in incidents.list_incidents(open_engine(served["db"])) if "exposed" in i["title"]]
+    assert len(made) == 1 and made[0]["status"] == "closed" and made[0]["resolved_at"] is not None
+    page.get_by_text("Add a note to the timeline").first.wait_for()
+
+    wall = browser.new_page(viewport={"width": 1920, "height": 1080})
+    wall.goto(served["url"] + "/?view=wall")
+    tile = wall.locator("[data-tile='security']")
+    expect(tile).to_be_visible(timeout=30000)
+    assert tile.get_attribute("data-colour") == "red"
+    assert wall.locator("[data-tile]").count() == 5
+    expect(wall.get_by_test_id("stSidebar")).to_be_hidden()
+    expect(wall.get_by_test_id("stHeader")).to_be_hidden()
+    expect(wall.get_by_text(re.compile(r"\d+ open incidents"))).to_be_visible()
+    expect(wall.get_by_text(re.compile(r"\d+ active alerts"))).to_be_visible()
+    size = wall.locator("[data-tile='security'] .big").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 60  # readable across the room
+    assert dialogs == []
+    assert all(u.startswith(served["url"]) or u.startswith("data:") for u in requests), \
+        [u for u in requests if not u.startswith(served["url"])]
