@@ -474,12 +474,13 @@ def demo(
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the moto server running at the end."),
     packet: bool = typer.Option(True, "--packet/--no-packet",
                                 help="Simulate the last quarter of daily scans and build its signed packet."),
+    app_port: int = typer.Option(8501, "--app-port", help="Port of the control room started at the end (0: do not start it)."),
 ):
     """Start a local moto server, build the simulated organisation, simulate a quarter of daily scans,
-    scan it today and build the signed audit packet of the simulated quarter."""
+    scan it today, build the signed audit packet of the simulated quarter, and start the control room."""
     from auditbook.demo import run_demo
 
-    run_demo(port=port, db=db, keep_running=keep_running, console=out, packet=packet)
+    run_demo(port=port, db=db, keep_running=keep_running, console=out, packet=packet, app_port=app_port or None)
 
 
 @app.command()

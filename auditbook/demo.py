@@ -86,7 +86,9 @@ def demo_environment(url: str) -> dict:
     return {**DEMO_ENV, "AWS_ENDPOINT_URL": url}
 
 
-def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: bool = True) -> int:
+def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: bool = True,
+             app_port: Optional[int] = 8501) -> int:
+    """`app_port` None: do not start the control room at the end."""
     import datetime as dt
 
     import boto3
@@ -127,14 +129,52 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
         console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --format json")
         if packet:
             demo_packet(quarter, db, demo_dir, console)
+            demo_incident(result.db_url, console)
         console.print("planted violations and what the demo simulates: docs/demo.md")
         if keep_running:
             console.print(f"moto server left running on {server.url} (pid {server.proc.pid}); "
                           f"point auditbook at it with AWS_ENDPOINT_URL={server.url}")
             server.proc = None
-        return result.run_id
     finally:
         server.stop()
+    if app_port:
+        serve_control_room(result.db_url, app_port, console)
+    return result.run_id
+
+
+def demo_incident(db_url: str, console) -> None:
+    """A SIMULATED incident opened from the quarter's still-firing regression alert, so the control
+    room's incident list and wall screen have something to show."""
+    from auditbook import alerts, incidents
+    from auditbook.auth import Actor
+    from auditbook.store.db import open_engine
+    engine = open_engine(db_url)
+    firing = alerts.list_alerts(engine, ("firing",))
+    if not firing:
+        return
+    alert = firing[0]
+    made = incidents.create(engine, Actor("auditbook demo", "analyst"), title=f"SIMULATED: {alert['summary']}"[:300],
+                            severity=alert["severity"] if alert["severity"] in incidents.SEVERITIES else "medium",
+                            description="Opened by the demo from a simulated regression alert.",
+                            links=[{"kind": "alert", "ref": str(alert["id"]), "label": alert["summary"][:200]}])
+    console.print(f"SIMULATED incident {made['id']} opened from alert {alert['id']} ({alert['rule']})")
+
+
+def serve_control_room(db_url: str, port: int, console) -> None:
+    """The control room in the foreground, on 127.0.0.1, until Ctrl-C."""
+    import subprocess
+
+    from auditbook.app_server import command
+    from auditbook.store.db import absolute_url
+    if port_in_use(port):
+        raise UserError(f"--app-port: 127.0.0.1:{port} is already in use (is another control room running?)")
+    argv, env = command(absolute_url(db_url), "127.0.0.1", port)
+    console.print(f"control room: http://127.0.0.1:{port}  (wall screen: http://127.0.0.1:{port}/?view=wall) "
+                  "— Ctrl-C stops it")
+    try:
+        subprocess.call(argv, env=env)
+    except KeyboardInterrupt:
+        pass
 
 
 def demo_packet(quarter, db: Optional[str], demo_dir: Path, console) -> Path:

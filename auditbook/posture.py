@@ -79,20 +79,25 @@ def tiles(rows: list[dict]) -> list[dict]:
 
 
 def trend(engine, catalog: Catalog, since: Optional[dt.datetime] = None) -> list[dict]:
-    """Per run: criteria per category and status (one query over the per-run counts)."""
+    """Per run: criteria per category and status, and failing findings (reads the per-run counts as
+    plain tuples: a year of daily runs is 22,000 rows)."""
     category = {c.id: c.category for c in catalog.controls}
     with Session(engine) as session:
-        q = (select(Run.id, Run.started_at, CriterionCount.criterion, CriterionCount.status,
-                    CriterionCount.failed).join(CriterionCount, CriterionCount.run_id == Run.id))
+        q = select(Run.id, Run.started_at)
         if since is not None:
             q = q.where(Run.started_at >= since)
+        times = {rid: _utc(at) for rid, at in session.execute(q)}
         out: dict[tuple, dict] = {}
-        for run_id, at, criterion, status, failed in session.execute(q):
-            cat = category.get(criterion)
-            if cat is None:
+        rows = session.execute(select(CriterionCount.run_id, CriterionCount.criterion, CriterionCount.status,
+                                      CriterionCount.failed))
+        for run_id, criterion, status, failed in rows:
+            at, cat = times.get(run_id), category.get(criterion)
+            if at is None or cat is None:
                 continue
-            row = out.setdefault((run_id, cat), {"run": run_id, "at": _utc(at), "category": cat,
-                                                 "failing_findings": 0, **{s: 0 for s in STATUSES}})
+            row = out.get((run_id, cat))
+            if row is None:
+                row = out[(run_id, cat)] = {"run": run_id, "at": at, "category": cat, "failing_findings": 0,
+                                            **{s: 0 for s in STATUSES}}
             row[status] = row.get(status, 0) + 1
             row["failing_findings"] += failed
     return sorted(out.values(), key=lambda r: (r["run"], r["category"]))

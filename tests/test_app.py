@@ -247,3 +247,34 @@ def test_evidence_explorer_filters_and_verifies_hashes(app):
     assert set(frame["resource_type"]) == {"aws.s3.bucket"} and "audit-trail" in set(frame["name"])
     assert any("matches" in c.value for c in at.caption)
     assert at.json
+
+
+def _cli(args, cwd, home):
+    import os
+    import subprocess
+    exe = str(Path(sys.executable).with_name("auditbook"))
+    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "HOME": str(home)}, timeout=60)
+
+
+def test_app_command_refuses_to_listen_beyond_loopback_without_an_identity_provider(tmp_path, store):
+    r = _cli(["app", "--host", "0.0.0.0", "--db", store["db"]], tmp_path, tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: --host: 0.0.0.0 is not 127.0.0.1; without an identity provider")
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = _cli(["app", "--local-role", "root", "--db", store["db"]], tmp_path, tmp_path)
+    assert r.returncode == 2 and "--local-role: 'root' is not one of" in r.stderr
+    r = _cli(["app", "--db", "postgresql://nobody@127.0.0.1:1/none"], tmp_path, tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_identity_provider_detection(tmp_path, monkeypatch):
+    from auditbook.app_server import command, identity_provider_configured
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert not identity_provider_configured(tmp_path)
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text('[auth]\nredirect_uri = "https://x/oauth2callback"\n')
+    assert identity_provider_configured(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    argv, env = command("sqlite:////tmp/x.db", "0.0.0.0", 8600)  # allowed once sign-in is configured
+    assert argv[argv.index("--server.address") + 1] == "0.0.0.0" and env["AUDITBOOK_DB"] == "sqlite:////tmp/x.db"

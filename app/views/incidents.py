@@ -118,6 +118,23 @@ if ctx.actor.can("note_incident"):
             except (PermissionDenied, UserError) as exc:
                 st.error(str(exc))
 
+if ctx.actor.can("update_incident"):
+    with st.form(f"link-{inc['id']}", clear_on_submit=True):
+        c1, c2 = st.columns([1, 3])
+        kind = c1.selectbox("Link to", ["criterion", "finding", "alert"])
+        ref = c2.text_input("Reference (criterion id, check|account|region|resource, or alert id)")
+        if st.form_submit_button("Add link"):
+            try:
+                incidents.add_link(ctx.engine, ctx.actor, inc["id"], seen_version, kind, ref)
+                st.session_state.pop(seen_key, None)
+                st.rerun()
+            except incidents.Conflict as exc:
+                st.session_state["incident_conflict"] = str(exc)
+                st.session_state[seen_key] = exc.current["version"]
+                st.rerun()
+            except (PermissionDenied, UserError) as exc:
+                st.error(str(exc))
+
 st.subheader("Timeline")
 for entry in reversed(trail(ctx.engine, "incident", inc["id"])):
     head = f"{ui.when(entry['at'])} · {entry['actor']} ({entry['role']}) · {entry['action']}"

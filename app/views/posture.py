@@ -36,8 +36,8 @@ trend = pd.DataFrame(ui.trend(ctx.db, ui.catalog_path(), run["id"]))
 if not trend.empty:
     fig = go.Figure()
     for category, part in trend.groupby("category"):
-        fig.add_trace(go.Scatter(x=part["at"], y=part["FAIL"], name=category, mode="lines"))
-    fig.update_layout(title="Failing criteria per category, run by run", height=280, margin=dict(l=10, r=10, t=40, b=10))
+        fig.add_trace(go.Scatter(x=part["at"], y=part["failing_findings"], name=category, mode="lines"))
+    fig.update_layout(title="Failing findings per category, run by run", height=280, margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, width="stretch")
 
 table = pd.DataFrame(rows)

@@ -25,6 +25,10 @@ header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stSideb
 </style>""", unsafe_allow_html=True)
 
 
+def short(text: str, size: int = 70) -> str:
+    return text if len(text) <= size else text[:size - 1] + "…"
+
+
 @st.fragment(run_every=dt.timedelta(seconds=int(wall["refresh_seconds"])))
 def screen():
     run = ui.latest_run(ctx.db)
@@ -43,7 +47,7 @@ def screen():
     for col, tile in zip(cols, tiles(ui.criteria(ctx.db, ui.catalog_path(), run["id"]))):
         col.markdown(
             f'<div class="ab-tile" data-tile="{ui.h(tile["category"])}" data-colour="{tile["colour"]}" '
-            f'style="background:{ui.TILE_COLOUR[tile["colour"]]}"><div class="name">{ui.h(tile["category"])}</div>'
+            f'style="background:{ui.TILE_COLOUR[tile["colour"]]}"><div class="name">{ui.h(tile["category"].replace("-", " "))}</div>'
             f'<div class="big">{tile["PASS"]}/{tile["criteria"]}</div>'
             f'<div class="small">fail {tile["FAIL"]} · error {tile["ERROR"]} · evidence {tile["NEEDS_EVIDENCE"]}</div></div>',
             unsafe_allow_html=True)
@@ -55,13 +59,13 @@ def screen():
                     unsafe_allow_html=True)
         for inc in open_incidents[:6]:
             st.markdown(f'<div class="ab-row">#{inc["id"]} [{ui.h(inc["severity"])}] {ui.h(inc["status"])} — '
-                        f'{ui.h(inc["title"][:60])}</div>', unsafe_allow_html=True)
+                        f'{ui.h(short(inc["title"]))}</div>', unsafe_allow_html=True)
     with right:
         st.markdown(f'<div class="ab-row" data-testid="wall-alerts"><b>{len(active)} active alerts</b></div>',
                     unsafe_allow_html=True)
         for a in active[:6]:
             st.markdown(f'<div class="ab-row">[{ui.h(a["severity"])}] {ui.h(a["rule"])} — '
-                        f'{ui.h(a["summary"][:60])}</div>', unsafe_allow_html=True)
+                        f'{ui.h(short(a["summary"]))}</div>', unsafe_allow_html=True)
 
 
 screen()

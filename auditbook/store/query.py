@@ -43,7 +43,7 @@ def findings_for_run(engine: Engine, run_id: int, checks: Optional[Iterable[str]
         if checks is not None:
             q = q.where(FindingState.check_id.in_(sorted(set(checks))))
         rows = session.scalars(q).all()
-        evidence_at = _resource_evidence_at(session, run_id)
+        evidence_at = _resource_evidence_at(session, run_id, {r.resource_type for r in rows} if checks is not None else None)
         out = []
         for r in rows:
             scope = (r.account, r.scope_region, r.resource_type)
@@ -65,11 +65,17 @@ def findings_for_run(engine: Engine, run_id: int, checks: Optional[Iterable[str]
         return out
 
 
-def _resource_evidence_at(session: Session, run_id: int) -> dict:
-    rows = session.execute(select(ResourceState.resource_type, ResourceState.account, ResourceState.scope_region,
-                                  ResourceState.resource_id, ResourceState.evidence).where(
+def _resource_evidence_at(session: Session, run_id: int, types: Optional[set] = None) -> dict:
+    """Each resource's evidence at the run (only resources of `types`, if given)."""
+    q = select(ResourceState.resource_type, ResourceState.account, ResourceState.scope_region,
+               ResourceState.resource_id, ResourceState.evidence).where(
         ResourceState.first_run <= run_id, ResourceState.last_run >= run_id,
-        or_(ResourceState.closed_run.is_(None), ResourceState.closed_run > run_id)))
+        or_(ResourceState.closed_run.is_(None), ResourceState.closed_run > run_id))
+    if types is not None:
+        if not types:
+            return {}
+        q = q.where(ResourceState.resource_type.in_(sorted(types)))
+    rows = session.execute(q)
     return {(r.resource_type, r.account, r.scope_region, r.resource_id): r.evidence for r in rows}
 
 
