@@ -18,6 +18,7 @@ from auditbook.store.models import Alert, FindingState
 
 REGRESSED = "CheckRegressed"
 OPEN_STATES = ("firing", "acknowledged")
+MAX_EVIDENCE = 200  # evidence ids kept on one alert (the newest)
 STATES = ("firing", "acknowledged", "resolved")
 
 
@@ -52,13 +53,15 @@ def fire(session: Session, *, rule: str, labels: dict, severity: str, soc2_contr
     alert = session.scalars(select(Alert).where(Alert.dedup_key == key, Alert.state.in_(OPEN_STATES))).first()
     if alert is not None:
         alert.count += 1
-        alert.last_seen = at
-        alert.evidence = sorted(set(alert.evidence or []) | set(evidence or []))
+        alert.last_seen = max(_utc(alert.last_seen), at)
+        kept = list(alert.evidence or [])
+        kept += [e for e in evidence or [] if e not in kept]
+        alert.evidence = kept[-MAX_EVIDENCE:]
         alert.version += 1
         return alert
     alert = Alert(rule=rule, dedup_key=key, state="firing", severity=severity, soc2_control=soc2_control,
                   labels=labels, summary=summary, first_seen=at, last_seen=at, count=1,
-                  evidence=sorted(set(evidence or [])), version=1)
+                  evidence=list(dict.fromkeys(evidence or []))[-MAX_EVIDENCE:], version=1)
     session.add(alert)
     return alert
 

@@ -467,6 +467,93 @@ def control_room(
         raise typer.Exit(0)
 
 
+class AlertFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command("alerts")
+def alerts_list(
+    state: Optional[list[str]] = typer.Option(None, "--state", help="firing, acknowledged, resolved (repeatable)."),
+    fmt: AlertFormat = typer.Option(AlertFormat.table, "--format"),
+    db: Optional[str] = DB_OPT,
+):
+    """List alerts (json: rule, state, severity, soc2_control, labels, first/last seen, count, evidence)."""
+    from auditbook import alerts as core
+    from auditbook.cloudtrail import evidence_records
+    from auditbook.store.db import open_engine
+    for s in state or []:
+        if s not in core.STATES:
+            raise UserError(f"--state: {s!r} is not one of {', '.join(core.STATES)}")
+    engine = open_engine(db)
+    rows = core.list_alerts(engine, tuple(state) if state else None)
+    if fmt == AlertFormat.json:
+        from auditbook.store.query import evidence_body
+        docs = []
+        for a in rows:
+            if a["rule"] == core.REGRESSED:
+                evidence = [{"sha256": h, "body": evidence_body(engine, h)} for h in a["evidence"]]
+            else:
+                evidence = evidence_records(engine, a)
+            docs.append({"id": a["id"], "rule": a["rule"], "state": a["state"], "severity": a["severity"],
+                         "soc2_control": a["soc2_control"], "labels": a["labels"], "summary": a["summary"],
+                         "first_seen": a["first_seen"].isoformat(), "last_seen": a["last_seen"].isoformat(),
+                         "count": a["count"], "acknowledged_by": a["acknowledged_by"], "evidence": evidence})
+        sys.stdout.write(json.dumps(docs, indent=1, default=str) + "\n")
+        return
+    table = Table(title=f"Alerts ({len(rows)})")
+    for col in ("id", "state", "severity", "rule", "soc2", "labels", "count", "last seen"):
+        table.add_column(col)
+    for a in rows:
+        table.add_row(str(a["id"]), a["state"], a["severity"], escape(a["rule"]), escape(a["soc2_control"]),
+                      escape(", ".join(f"{k}={v}" for k, v in a["labels"].items())), str(a["count"]),
+                      a["last_seen"].strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+@app.command()
+def watch(
+    bucket: Optional[list[str]] = typer.Option(None, "--bucket", help="A CloudTrail bucket to read (repeatable)."),
+    prefix: str = typer.Option("", "--prefix", help="Only keys under this prefix (e.g. AWSLogs/)."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Alerting rules (default: the bundled alerts.yml)."),
+    interval: int = typer.Option(60, "--interval", min=5, help="Seconds between cycles."),
+    once: bool = typer.Option(False, "--once", help="Run one cycle and exit (for cron)."),
+    notify: Optional[Path] = typer.Option(None, "--notify", help="notify.yml: Slack, PagerDuty and Jira channels."),
+    db: Optional[str] = DB_OPT,
+):
+    """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify; on a loop."""
+    import time as _time
+
+    import boto3
+
+    from auditbook.rules import load_rules
+    from auditbook.store.db import open_engine
+    from auditbook.watch import cycle
+    load_rules(rules)  # a bad rules file stops here, in one line
+    from auditbook.notify import load_channels
+    channels = load_channels(notify) if notify else []
+    engine = open_engine(db)
+    clients = {}
+
+    def s3_for(name):
+        if "s3" not in clients:
+            clients["s3"] = boto3.client("s3")
+        return clients["s3"]
+    while True:
+        result = cycle(engine, s3_for, list(bucket or []), rules, prefix, channels=channels)
+        for name, r in result.ingest.items():
+            out.print(f"{escape(name)}: {r.files} new files ({r.skipped} read before), {r.records} records, "
+                      f"{r.matches} matches, {r.fired} alerts raised, {r.records / max(r.seconds, 1e-9):,.0f} records/s")
+            for key, reason in r.bad_files:
+                err.print(f"[yellow]evidence gap[/yellow] {escape(name)}/{escape(key)}: {escape(reason)}")
+        out.print(f"posture rules raised {result.posture_fired}; {result.resolved} alerts resolved; "
+                  + (f"notifications sent {result.notifications['sent']}, failed {result.notifications['failed']}; "
+                     if result.notifications else "") + f"cycle {result.seconds:.1f} s")
+        if once:
+            return
+        _time.sleep(interval)
+
+
 @app.command()
 def demo(
     port: int = typer.Option(5055, "--port", help="Port for the local moto server (127.0.0.1)."),

@@ -13,7 +13,7 @@ from auditbook.errors import UserError
 
 DEFAULT_URL = "sqlite:///var/auditbook.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0004"  # the newest file in migrations/versions (a test keeps the two equal)
+HEAD_REVISION = "0006"  # the newest file in migrations/versions (a test keeps the two equal)
 
 
 def resolve_url(url: Optional[str] = None) -> str:

@@ -225,3 +225,47 @@ class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON)
+
+
+class CloudTrailObject(Base):
+    """A CloudTrail log file read into the store (once: its matches and this row commit together)."""
+    __tablename__ = "cloudtrail_objects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    etag: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    records: Mapped[int] = mapped_column(Integer)
+    read_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_cloudtrail_object", "bucket", "key", unique=True),)
+
+
+class CloudTrailMatch(Base):
+    """A CloudTrail record that matched an event rule: the evidence behind its alerts, and the
+    window counts' memory across watch cycles."""
+    __tablename__ = "cloudtrail_matches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    labels_key: Mapped[str] = mapped_column(String(600))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str] = mapped_column(String(100))
+    record: Mapped[dict] = mapped_column(JSON)
+    __table_args__ = (Index("ix_cloudtrail_match_window", "rule", "labels_key", "at"),
+                      Index("ix_cloudtrail_match_event", "rule", "event_id", unique=True))
+
+
+class Notification(Base):
+    """One notification to Slack, PagerDuty or Jira: what, where, and how it went (after retries)."""
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    event: Mapped[str] = mapped_column(String(20))  # trigger, acknowledge, resolve, create
+    object_type: Mapped[str] = mapped_column(String(20))
+    object_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10))  # sent, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    response: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_notification_object", "channel", "object_type", "object_id", "event"),)

@@ -1,0 +1,104 @@
+"""`auditbook watch`: one cycle reads new CloudTrail log files from the trail buckets, evaluates the
+event rules on them and the posture rules on the latest run, and resolves what has gone quiet. Run it
+on a loop (`--interval`) for a service, or once (`--once`) from cron."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auditbook.alerts import OPEN_STATES, fire, resolve
+from auditbook.cloudtrail import IngestResult, ingest_bucket, load_windows, resolve_quiet
+from auditbook.rules import Rule, load_rules
+from auditbook.store.models import Alert, RecordBlob, ResourceState, Run
+
+
+@dataclass
+class CycleResult:
+    ingest: dict = field(default_factory=dict)  # bucket -> IngestResult
+    posture_fired: int = 0
+    resolved: int = 0
+    notifications: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _latest_run(session: Session) -> Optional[int]:
+    return session.scalar(select(Run.id).order_by(Run.id.desc()).limit(1))
+
+
+def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = None) -> tuple[int, int]:
+    """Posture rules over the latest run's resources: (fired, resolved)."""
+    import json
+    import zlib
+
+    from auditbook.expressions import AuditFunctions, compile_expression, options, truthy
+    now = now or dt.datetime.now(dt.timezone.utc)
+    fired = resolved = 0
+    with Session(engine) as session, session.begin():
+        run_id = _latest_run(session)
+        if run_id is None:
+            return 0, 0
+        for rule in (r for r in rules if r.kind == "posture"):
+            parsed = compile_expression(rule.condition)
+            opts = options(AuditFunctions(now, lambda t, f: []))
+            matching = {}
+            rows = session.execute(select(ResourceState.account, ResourceState.region, ResourceState.arn,
+                                          ResourceState.resource_id, ResourceState.record_sha256)
+                                   .where(ResourceState.resource_type == rule.resource_type,
+                                          ResourceState.first_run <= run_id, ResourceState.last_run >= run_id))
+            for account, region, arn, rid, sha in rows:
+                body = session.get(RecordBlob, sha)
+                data = json.loads(zlib.decompress(body.body)) if body else {}
+                try:
+                    hit = truthy(parsed.search(data, options=opts))
+                except Exception:  # a record the condition cannot be applied to is not a match
+                    hit = False
+                if hit:
+                    labels = {"resource_type": rule.resource_type, "account": account, "region": region,
+                              "resource": arn or rid}
+                    matching[tuple(sorted(labels.items()))] = labels
+            for labels in matching.values():
+                alert = fire(session, rule=rule.name, labels=labels, severity=rule.severity,
+                             soc2_control=rule.soc2_control, summary=rule.summary, at=now)
+                fired += alert.id is None  # new (not yet flushed), not a repeat
+            open_alerts = session.scalars(select(Alert).where(Alert.rule == rule.name, Alert.state.in_(OPEN_STATES))).all()
+            for alert in open_alerts:
+                if tuple(sorted((alert.labels or {}).items())) not in matching:
+                    resolved += resolve(session, rule.name, dict(alert.labels), now)
+    return fired, resolved
+
+
+def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_path: Optional[Path] = None,
+          prefix: str = "", now: Optional[dt.datetime] = None, parse_workers: int = 0,
+          channels: Optional[list] = None) -> CycleResult:
+    """`parse_workers` > 0: log files are parsed in that many processes (for large backlogs)."""
+    t0 = time.perf_counter()
+    rules = load_rules(rules_path)
+    out = CycleResult()
+    windows = load_windows(engine, rules)
+    pool = None
+    if parse_workers > 0:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+        pool = ProcessPoolExecutor(parse_workers, mp_context=get_context("spawn"))
+    try:
+        for bucket in buckets:
+            out.ingest[bucket] = ingest_bucket(engine, s3_for(bucket), bucket, rules, prefix, windows, pool=pool,
+                                               rules_path=str(rules_path) if rules_path else None)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    out.resolved += resolve_quiet(engine, rules, now)
+    fired, resolved = evaluate_posture(engine, rules, now)
+    out.posture_fired, out.resolved = fired, out.resolved + resolved
+    if channels:
+        from auditbook.notify import dispatch
+        out.notifications = dispatch(engine, channels)
+    out.seconds = time.perf_counter() - t0
+    return out

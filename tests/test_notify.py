@@ -1,0 +1,115 @@
+"""Notifications against fake Slack, PagerDuty and Jira servers on 127.0.0.1 (pytest-httpserver):
+the payloads, PagerDuty's trigger/acknowledge/resolve under one dedup key, retries with backoff, a
+failure recorded without stopping anything, nothing sent twice."""
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug import Response
+
+from auditbook import alerts, incidents
+from auditbook.auth import Actor
+from auditbook.notify import Channel, dispatch, load_channels
+from auditbook.store.db import open_engine
+from auditbook.store.models import Notification
+
+ANALYST = Actor("ana", "analyst")
+
+
+@pytest.fixture
+def engine(tmp_path):
+    e = open_engine(f"sqlite:///{tmp_path}/n.db")
+    now = dt.datetime.now(dt.timezone.utc)
+    with Session(e) as s, s.begin():
+        alerts.fire(s, rule="RootAccountUsage", labels={"account": "111122223333"}, severity="critical",
+                    soc2_control="CC6.1,CC7.2", summary="the root user was used", at=now, evidence=["e1"])
+        alerts.fire(s, rule="IAMPolicyChanged", labels={"principal": "arn:aws:iam::1:user/x"}, severity="medium",
+                    soc2_control="CC6.3", summary="an IAM policy was changed", at=now)
+    return e
+
+
+def _rows(engine):
+    with Session(engine) as s:
+        return [(n.channel, n.event, n.object_id, n.status, n.attempts) for n in s.scalars(select(Notification).order_by(Notification.id))]
+
+
+def test_slack_and_pagerduty_lifecycle(engine, httpserver, monkeypatch):
+    monkeypatch.setenv("PD_KEY", "routing-key-123")
+    httpserver.expect_request("/slack", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/pd", method="POST").respond_with_json({"status": "success"}, status=202)
+    channels = [Channel(name="soc", kind="slack", url=httpserver.url_for("/slack"), min_severity="high"),
+                Channel(name="pd", kind="pagerduty", url=httpserver.url_for("/pd"), routing_key_env="PD_KEY")]
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 3, "failed": 0}
+    bodies = [(r.path, r.get_json()) for r, _ in httpserver.log]
+    slack = [b for p, b in bodies if p == "/slack"]
+    assert len(slack) == 1 and slack[0]["text"].startswith("[CRITICAL] RootAccountUsage: the root user was used")
+    pd = [b for p, b in bodies if p == "/pd"]
+    assert {b["event_action"] for b in pd} == {"trigger"} and all(b["routing_key"] == "routing-key-123" for b in pd)
+    root = next(b for b in pd if "RootAccountUsage" in b["payload"]["summary"])
+    assert root["payload"]["severity"] == "critical" and root["payload"]["source"] == "111122223333"
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 0, "failed": 0}  # nothing twice
+    alert = next(a for a in alerts.list_alerts(engine) if a["rule"] == "RootAccountUsage")
+    alerts.acknowledge(engine, ANALYST, alert["id"], alert["version"])
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 1, "failed": 0}
+    with Session(engine) as s, s.begin():
+        alerts.resolve(s, "RootAccountUsage", {"account": "111122223333"}, dt.datetime.now(dt.timezone.utc))
+    dispatch(engine, channels, backoff=0.01)
+    pd = [r.get_json() for r, _ in httpserver.log if r.path == "/pd"]
+    actions = [b["event_action"] for b in pd if b["dedup_key"] == root["dedup_key"]]
+    assert actions == ["trigger", "acknowledge", "resolve"]
+
+
+def test_retries_with_backoff_then_success_and_failures_recorded(engine, httpserver):
+    answers = iter([Response("busy", 503), Response("busy", 503), Response("ok", 200)])
+    httpserver.expect_request("/flaky").respond_with_handler(lambda req: next(answers))
+    httpserver.expect_request("/down").respond_with_data("no", status=500)
+    channels = [Channel(name="flaky", kind="slack", url=httpserver.url_for("/flaky"), min_severity="critical"),
+                Channel(name="down", kind="slack", url=httpserver.url_for("/down"), min_severity="critical")]
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 1, "failed": 1}
+    rows = _rows(engine)
+    assert ("flaky", "trigger", "1", "sent", 3) in rows
+    failed = [r for r in rows if r[0] == "down"]
+    assert failed == [("down", "trigger", "1", "failed", 4)]
+    with Session(engine) as s:
+        assert "HTTP 500" in s.scalars(select(Notification.last_error).where(Notification.channel == "down")).first()
+    # a failed delivery is tried again next cycle (and still never stops the engine)
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 0, "failed": 1}
+
+
+def test_unreachable_endpoint_and_missing_secret_are_recorded(engine, monkeypatch):
+    from auditbook.demo import free_port
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    channels = [Channel(name="gone", kind="slack", url=f"http://127.0.0.1:{free_port()}/x", min_severity="critical"),
+                Channel(name="pd", kind="pagerduty", url="http://127.0.0.1:9/x", routing_key_env="NO_SUCH_KEY",
+                        min_severity="critical")]
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 0, "failed": 2}
+    rows = {r[0]: r for r in _rows(engine)}
+    assert rows["gone"][3:] == ("failed", 4) and rows["pd"][3:] == ("failed", 0)
+
+
+def test_jira_issue_per_incident(engine, httpserver, monkeypatch):
+    monkeypatch.setenv("JIRA_USER", "bot@corp.example")
+    monkeypatch.setenv("JIRA_TOKEN", "t0ken")
+    httpserver.expect_request("/rest/api/2/issue", method="POST").respond_with_json({"key": "SEC-1"}, status=201)
+    inc = incidents.create(engine, ANALYST, title="Root used from an unknown IP", severity="critical")
+    channels = [Channel(name="jira", kind="jira", url=httpserver.url_for("/"), project="SEC",
+                        user_env="JIRA_USER", token_env="JIRA_TOKEN")]
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 1, "failed": 0}
+    request = httpserver.log[0][0]
+    body = request.get_json()
+    assert body["fields"]["project"] == {"key": "SEC"} and f"[auditbook #{inc['id']}]" in body["fields"]["summary"]
+    import base64
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"bot@corp.example:t0ken").decode()
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 0, "failed": 0}
+
+
+def test_notify_file_validation(tmp_path):
+    from auditbook.errors import UserError
+    path = tmp_path / "notify.yml"
+    path.write_text("channels:\n  - name: pd\n    kind: pagerduty\n    url: http://127.0.0.1/x\n")
+    with pytest.raises(UserError, match="channel pd: routing_key_env: required for PagerDuty"):
+        load_channels(path)
+    path.write_text("channels:\n  - name: x\n    kind: teams\n")
+    with pytest.raises(UserError, match=r"channels\.0\.kind"):
+        load_channels(path)
