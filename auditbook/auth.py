@@ -2,7 +2,7 @@
 first, so a hidden button is never the only guard.
 
   viewer   read posture, alerts, incidents, evidence
-  analyst  viewer + create and work incidents, acknowledge alerts
+  analyst  viewer + create and work incidents, acknowledge alerts, run containment runbooks
   admin    analyst + exceptions and settings
   auditor  read-only, with packets and evidence
   wall     the wall view only (a read-only token for the security-room screen)
@@ -19,8 +19,8 @@ ROLES = ("viewer", "analyst", "admin", "auditor", "wall")
 READ = {"view_posture", "view_alerts", "view_incidents", "view_evidence"}
 PERMISSIONS: dict[str, set[str]] = {
     "viewer": READ,
-    "analyst": READ | {"create_incident", "update_incident", "note_incident", "acknowledge_alert"},
-    "admin": READ | {"create_incident", "update_incident", "note_incident", "acknowledge_alert",
+    "analyst": READ | {"create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook"},
+    "admin": READ | {"create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook",
                      "view_packets", "manage_exceptions", "manage_settings"},
     "auditor": READ | {"view_packets"},
     "wall": {"view_wall"},

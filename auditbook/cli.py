@@ -546,12 +546,92 @@ def watch(
                       f"{r.matches} matches, {r.fired} alerts raised, {r.records / max(r.seconds, 1e-9):,.0f} records/s")
             for key, reason in r.bad_files:
                 err.print(f"[yellow]evidence gap[/yellow] {escape(name)}/{escape(key)}: {escape(reason)}")
+        for e in result.escalated:
+            err.print(f"[red]escalated[/red] incident {e['incident']}: {e['sla']} SLA breached")
         out.print(f"posture rules raised {result.posture_fired}; {result.resolved} alerts resolved; "
                   + (f"notifications sent {result.notifications['sent']}, failed {result.notifications['failed']}; "
                      if result.notifications else "") + f"cycle {result.seconds:.1f} s")
         if once:
             return
         _time.sleep(interval)
+
+
+runbook_app = typer.Typer(help="Containment runbooks: a dry run first; --yes runs it and writes the result to the incident.")
+app.add_typer(runbook_app, name="runbook")
+
+
+def _runbook(incident: int, plan, clients: dict, yes: bool, db: Optional[str]) -> None:
+    import getpass
+
+    from auditbook.auth import Actor
+    from auditbook.runbooks import execute
+    from auditbook.store.db import open_engine
+    engine = open_engine(db)
+    out.print(f"{plan.runbook} on {escape(plan.target)} — the calls it makes:")
+    for line in plan.lines():
+        out.print(f"  {escape(line)}")
+    if not yes:
+        out.print("dry run: nothing was changed. Run again with --yes to do it.")
+        return
+    # the CLI operator holds the AWS credentials; it acts as an analyst (the control room checks its users' roles)
+    result = execute(engine, Actor(f"{getpass.getuser()} (cli)", "analyst"), incident, plan, clients, confirm=True)
+    out.print(f"done; recorded on incident {incident}" +
+              (f" (quarantine group {result['quarantine_group']})" if result.get("quarantine_group") else ""))
+
+
+@runbook_app.command("quarantine-instance")
+def runbook_quarantine(instance: str = typer.Option(..., "--instance"), incident: int = typer.Option(..., "--incident"),
+                       region: Optional[str] = typer.Option(None, "--region"), yes: bool = typer.Option(False, "--yes"),
+                       db: Optional[str] = DB_OPT):
+    """Swap an EC2 instance's security groups for a deny-all quarantine group (the old ones are recorded)."""
+    import boto3
+
+    from auditbook.runbooks import plan_quarantine
+    ec2 = boto3.client("ec2", region_name=region)
+    _runbook(incident, plan_quarantine(ec2, instance), {"ec2": ec2}, yes, db)
+
+
+@runbook_app.command("deactivate-access-key")
+def runbook_deactivate(user: str = typer.Option(..., "--user"), key: str = typer.Option(..., "--key"),
+                       incident: int = typer.Option(..., "--incident"), yes: bool = typer.Option(False, "--yes"),
+                       db: Optional[str] = DB_OPT):
+    """Deactivate an IAM user's access key."""
+    import boto3
+
+    from auditbook.runbooks import plan_deactivate_key
+    iam = boto3.client("iam")
+    _runbook(incident, plan_deactivate_key(iam, user, key), {"iam": iam}, yes, db)
+
+
+@runbook_app.command("disable-console-login")
+def runbook_disable_login(user: str = typer.Option(..., "--user"), incident: int = typer.Option(..., "--incident"),
+                          yes: bool = typer.Option(False, "--yes"), db: Optional[str] = DB_OPT):
+    """Remove an IAM user's console password (login profile)."""
+    import boto3
+
+    from auditbook.runbooks import plan_disable_login
+    iam = boto3.client("iam")
+    _runbook(incident, plan_disable_login(iam, user), {"iam": iam}, yes, db)
+
+
+@app.command()
+def exporter(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(9108, "--port"),
+             db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
+    """Serve posture, alert, denied-access and key-rotation metrics for Prometheus (/metrics)."""
+    import time as _time
+
+    from prometheus_client import start_http_server
+
+    from auditbook.catalog import load_catalog
+    from auditbook.exporter import registry
+    from auditbook.store.db import open_engine
+    start_http_server(port, addr=host, registry=registry(open_engine(db), load_catalog(catalog)))
+    out.print(f"metrics on http://{host}:{port}/metrics — Ctrl-C stops it")
+    try:
+        while True:
+            _time.sleep(3600)
+    except KeyboardInterrupt:
+        return
 
 
 @app.command()

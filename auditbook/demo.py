@@ -129,6 +129,7 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
         console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --format json")
         if packet:
             demo_packet(quarter, db, demo_dir, console)
+            demo_cloudtrail(ids, result.db_url, console)
             demo_incident(result.db_url, console)
         console.print("planted violations and what the demo simulates: docs/demo.md")
         if keep_running:
@@ -142,14 +143,41 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
     return result.run_id
 
 
+DEMO_TRAIL_BUCKET = "simulated-cloudtrail-logs"
+
+
+def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
+    """SIMULATED CloudTrail log files for the last hour in a bucket of the log archive account —
+    normal traffic, a burst of denied calls, root usage, a sign-in without MFA, a security group
+    opened to the world, CloudTrail stopped, a key scheduled for deletion, a policy changed — and one
+    `watch` cycle over them."""
+    import datetime as dt
+
+    from auditbook import trailgen
+    from auditbook.alerts import list_alerts
+    from auditbook.demo_quarter import _session
+    from auditbook.store.db import open_engine
+    from auditbook.watch import cycle
+    s3 = _session(ids["audit-logs"]).client("s3")
+    # a bucket of its own: the real log archive's policy admits only CloudTrail over TLS
+    s3.create_bucket(Bucket=DEMO_TRAIL_BUCKET)
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    written = trailgen.upload(s3, DEMO_TRAIL_BUCKET, trailgen.files(ids["staging"], "us-east-1", start, 12, 400))
+    result = cycle(open_engine(db_url), lambda b: s3, [DEMO_TRAIL_BUCKET])
+    r = result.ingest[DEMO_TRAIL_BUCKET]
+    console.print(f"SIMULATED CloudTrail: {written} log files, {r.records} records read by `auditbook watch`; "
+                  f"{len(list_alerts(open_engine(db_url), ('firing',)))} alerts firing "
+                  f"(.venv/bin/auditbook alerts --db {db_url})")
+
+
 def demo_incident(db_url: str, console) -> None:
-    """A SIMULATED incident opened from the quarter's still-firing regression alert, so the control
+    """A SIMULATED incident opened from a firing alert (the root sign-in, if any), so the control
     room's incident list and wall screen have something to show."""
     from auditbook import alerts, incidents
     from auditbook.auth import Actor
     from auditbook.store.db import open_engine
     engine = open_engine(db_url)
-    firing = alerts.list_alerts(engine, ("firing",))
+    firing = sorted(alerts.list_alerts(engine, ("firing",)), key=lambda a: a["rule"] != "RootAccountUsage")
     if not firing:
         return
     alert = firing[0]

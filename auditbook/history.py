@@ -395,3 +395,29 @@ def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.dat
                     "manual_missing_or_expired": sum(1 for s in states.get(control.id, []) if s != "current"),
                     **{s.lower(): counts[s] for s in STATUS_ORDER}})
     return out
+
+
+INCIDENT_CRITERIA = ("CC7.3", "CC7.4", "CC7.5")  # evaluating, responding to and recovering from incidents
+
+
+def incidents_in_period(engine, period: Period, criterion: Optional[str] = None) -> list[dict]:
+    """Incidents open at any time in the period (created by its end, not closed before its start),
+    each with its timeline from the audit trail. With `criterion`: those linked to it, or all of them
+    for the incident-response criteria (CC7.3–CC7.5)."""
+    from auditbook.audit import trail
+    from auditbook.incidents import list_incidents, sla_state, sla_targets
+    start = dt.datetime.combine(period.start, dt.time(), dt.timezone.utc)
+    end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    targets = sla_targets(engine)
+    out = []
+    for inc in sorted(list_incidents(engine), key=lambda i: i["id"]):
+        if inc["created_at"] >= end or (inc["closed_at"] is not None and inc["closed_at"] < start):
+            continue
+        linked = {l["ref"] for l in inc["links"] if l["kind"] == "criterion"}
+        if criterion and criterion not in INCIDENT_CRITERIA and criterion not in linked:
+            continue
+        state = sla_state(inc, targets, min(end, dt.datetime.now(dt.timezone.utc)))
+        out.append({**inc, "acknowledge_breached": state.acknowledge_breached,
+                    "resolve_breached": state.resolve_breached,
+                    "timeline": trail(engine, "incident", inc["id"])})
+    return out

@@ -249,3 +249,33 @@ def add_link(engine, actor: Actor, incident_id: int, version: int, kind: str, re
     except _Stale:
         raise Conflict(get(engine, incident_id))
     return get(engine, incident_id)
+
+
+SYSTEM = Actor("auditbook", "system")
+
+
+def escalate_breaches(engine, at: Optional[dt.datetime] = None) -> list[dict]:
+    """Active incidents past an SLA target are escalated once per target: an entry on the timeline
+    and an IncidentSLABreached alert (which the notification channels page out)."""
+    from sqlalchemy.orm import Session as _Session
+
+    from auditbook.alerts import fire
+    from auditbook.audit import trail
+    at = at or now()
+    targets = sla_targets(engine)
+    out = []
+    for inc in list_incidents(engine, ACTIVE):
+        state = sla_state(inc, targets, at)
+        done = {e["note"] for e in trail(engine, "incident", inc["id"]) if e["action"] == "escalate"}
+        for kind, breached, due in (("acknowledge", state.acknowledge_breached, state.acknowledge_due),
+                                    ("resolve", state.resolve_breached, state.resolve_due)):
+            note = f"{kind} SLA breached (due {due:%Y-%m-%d %H:%M} UTC): escalated"
+            if not breached or note in done:
+                continue
+            with _Session(engine) as session, session.begin():
+                record(session, SYSTEM, "escalate", "incident", inc["id"], note=note, at=at)
+                fire(session, rule="IncidentSLABreached", labels={"incident": str(inc["id"]), "sla": kind},
+                     severity=inc["severity"], soc2_control="CC7.4", at=at,
+                     summary=f"incident {inc['id']} ({inc['title'][:80]}) missed its {kind} target")
+            out.append({"incident": inc["id"], "sla": kind})
+    return out

@@ -24,6 +24,7 @@ class CycleResult:
     posture_fired: int = 0
     resolved: int = 0
     notifications: dict = field(default_factory=dict)
+    escalated: list = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -97,6 +98,8 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     out.resolved += resolve_quiet(engine, rules, now)
     fired, resolved = evaluate_posture(engine, rules, now)
     out.posture_fired, out.resolved = fired, out.resolved + resolved
+    from auditbook.incidents import escalate_breaches
+    out.escalated = escalate_breaches(engine, now)
     if channels:
         from auditbook.notify import dispatch
         out.notifications = dispatch(engine, channels)

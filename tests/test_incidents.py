@@ -26,9 +26,9 @@ def engine(tmp_path):
 EXPECTED = {  # the rule table of docs/control-room.md, written out independently of auth.py
     "viewer": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall"},
     "analyst": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall",
-                "create_incident", "update_incident", "note_incident", "acknowledge_alert"},
+                "create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook"},
     "admin": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall", "view_packets",
-              "create_incident", "update_incident", "note_incident", "acknowledge_alert",
+              "create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook",
               "manage_exceptions", "manage_settings"},
     "auditor": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall", "view_packets"},
     "wall": {"view_wall"},
@@ -208,3 +208,17 @@ def test_pass_to_fail_raises_an_alert_that_resolves_when_fixed(aws, tmp_path):
     assert after["state"] == "resolved" and after["resolved_at"] is not None
     inc = incidents.from_alert(engine, ANALYST, fired[0]["id"])
     assert ("alert", str(fired[0]["id"])) in {(l["kind"], l["ref"]) for l in inc["links"]}
+
+
+def test_sla_breach_escalates_once_with_an_alert(engine):
+    with freeze_time("2026-11-01 10:00:00"):
+        inc = incidents.create(engine, ANALYST, title="Root login from abroad", severity="critical")
+    at = dt.datetime(2026, 11, 1, 10, 20, tzinfo=dt.timezone.utc)  # 20 min: acknowledge target (15) missed
+    assert incidents.escalate_breaches(engine, at) == [{"incident": inc["id"], "sla": "acknowledge"}]
+    assert incidents.escalate_breaches(engine, at) == []  # once
+    notes = [e["note"] for e in trail(engine, "incident", inc["id"]) if e["action"] == "escalate"]
+    assert notes == ["acknowledge SLA breached (due 2026-11-01 10:15 UTC): escalated"]
+    fired = [a for a in alerts.list_alerts(engine) if a["rule"] == "IncidentSLABreached"]
+    assert [(a["labels"], a["severity"]) for a in fired] == [({"incident": str(inc["id"]), "sla": "acknowledge"}, "critical")]
+    later = dt.datetime(2026, 11, 1, 15, 0, tzinfo=dt.timezone.utc)  # 5 h: resolve target (4 h) missed too
+    assert incidents.escalate_breaches(engine, later) == [{"incident": inc["id"], "sla": "resolve"}]

@@ -23,6 +23,20 @@ def store(tmp_path_factory):
     db = f"sqlite:///{root}/store.db"
     runs = build_store(db)
     catalog = small_catalog(root / "catalog.yaml")
+    from freezegun import freeze_time
+
+    from auditbook import incidents
+    from auditbook.auth import Actor
+    from auditbook.store.db import open_engine
+    engine, ana = open_engine(db), Actor("ana", "analyst")
+    with freeze_time("2026-07-03 09:00:00"):
+        inc = incidents.create(engine, ana, title="open-data bucket was public", severity="high",
+                               links=[{"kind": "criterion", "ref": "CC6.6"}])
+    with freeze_time("2026-07-03 11:00:00"):
+        incidents.update(engine, ana, inc["id"], 1, status="investigating")
+        incidents.add_note(engine, ana, inc["id"], "public access block put back")
+    with freeze_time("2026-07-04 09:00:00"):
+        incidents.update(engine, ana, inc["id"], 2, status="resolved")
     return {"root": root, "db": db, "runs": runs, "catalog": catalog}
 
 
@@ -132,7 +146,7 @@ def test_packet_layout_manifest_and_verify(store, keys, packet):
     paths = {f["path"] for f in manifest["files"]}
     assert {"index.html", "criteria/CC6.6.html", "criteria/CC1.1.html", "criteria/A1.2.html", "assets/plotly.min.js",
             "assets/notebook.css", "notebooks/CC6.6.ipynb", "data/runs.json", "data/CC6.6-population.csv",
-            "data/catalog.yaml"} <= paths
+            "data/catalog.yaml", "data/incidents.json"} <= paths
     assert any(p.startswith("evidence/") for p in paths)
     on_disk = {p.relative_to(packet).as_posix() for p in packet.rglob("*") if p.is_file()}
     assert on_disk == paths | {"manifest.json", "manifest.sig"}
@@ -145,6 +159,15 @@ def test_packet_layout_manifest_and_verify(store, keys, packet):
     assert (packet / "documents" / sha / "code-of-conduct <v7>.txt").read_bytes() == CONDUCT
     page = (packet / "criteria" / "CC1.1.html").read_text()
     assert sha in page and "code-of-conduct &lt;v7&gt;.txt" in page and "2026-07-02" in page
+    # incidents are evidence for CC7.3-CC7.5: on the index, on the CC6.6 page they link to, in data/
+    saved = json.loads((packet / "data" / "incidents.json").read_text())
+    assert [i["title"] for i in saved] == ["open-data bucket was public"]
+    assert [e["action"] for e in saved[0]["timeline"]] == ["create", "update", "note", "update"]
+    assert saved[0]["acknowledge_breached"] is True  # 2 h to leave "open", the high target is 1 h
+    assert "open-data bucket was public" in (packet / "index.html").read_text()
+    cc66 = (packet / "criteria" / "CC6.6.html").read_text()
+    assert "open-data bucket was public" in cc66 and "public access block put back" in cc66
+    assert "No incidents for A1.2 in the period" in (packet / "criteria" / "A1.2.html").read_text()
     r = cli("verify", str(packet), "--public-key", str(keys["pub"]))
     assert (r.returncode, r.stdout.strip()) == (0, "valid"), r.stderr
 

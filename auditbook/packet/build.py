@@ -235,6 +235,9 @@ def build_packet(*, period: Period, out: Path, signer, db: Optional[str] = None,
             overview(engine, catalog, pruns, today=today), indent=1, sort_keys=True, default=_json_default))
         if catalog.path and Path(catalog.path).is_file():
             shutil.copyfile(catalog.path, tmp / "data" / "catalog.yaml")
+        from auditbook.history import incidents_in_period
+        (tmp / "data" / "incidents.json").write_text(json.dumps(
+            incidents_in_period(engine, period), indent=1, sort_keys=True, default=_json_default))
         timings["evidence and data"] = time.perf_counter() - t
         t = time.perf_counter()
         entries = file_entries(tmp)

@@ -1,0 +1,100 @@
+"""Containment runbooks under moto: the dry run lists the exact calls and changes nothing; running
+needs confirmation and the analyst role; the result (and what was replaced) is on the timeline."""
+import pytest
+
+from auditbook import incidents
+from auditbook.audit import trail
+from auditbook.auth import Actor, PermissionDenied
+from auditbook.errors import UserError
+from auditbook.runbooks import QUARANTINE_GROUP, execute, plan_deactivate_key, plan_disable_login, plan_quarantine
+from auditbook.store.db import open_engine
+
+ANALYST, VIEWER = Actor("ana", "analyst"), Actor("vic", "viewer")
+
+
+@pytest.fixture
+def setup(aws, tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/r.db")
+    inc = incidents.create(engine, ANALYST, title="Compromised host", severity="critical")
+    ec2, iam = aws.client("ec2"), aws.client("iam")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    instance = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, SubnetId=subnet,
+                                 SecurityGroupIds=[web])["Instances"][0]["InstanceId"]
+    iam.create_user(UserName="leaky")
+    key = iam.create_access_key(UserName="leaky")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="leaky", Password="Sup3r-secret-pass!")
+    return {"engine": engine, "incident": inc["id"], "ec2": ec2, "iam": iam, "instance": instance, "web": web,
+            "key": key, "clients": {"ec2": ec2, "iam": iam}}
+
+
+def _groups(ec2, instance):
+    found = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    return sorted(g["GroupId"] for g in found["SecurityGroups"])
+
+
+def test_quarantine_dry_run_then_confirmed(setup):
+    s = setup
+    plan = plan_quarantine(s["ec2"], s["instance"])
+    assert [c["operation"] for c in plan.calls] == ["create_security_group", "revoke_security_group_egress",
+                                                    "modify_instance_attribute"]
+    assert plan.before["security_groups"] == [s["web"]]
+    assert _groups(s["ec2"], s["instance"]) == [s["web"]]  # the dry run changed nothing
+    with pytest.raises(UserError, match="not confirmed"):
+        execute(s["engine"], ANALYST, s["incident"], plan, s["clients"], confirm=False)
+    with pytest.raises(PermissionDenied):
+        execute(s["engine"], VIEWER, s["incident"], plan, s["clients"], confirm=True)
+    assert _groups(s["ec2"], s["instance"]) == [s["web"]]
+    out = execute(s["engine"], ANALYST, s["incident"], plan, s["clients"], confirm=True)
+    qsg = out["quarantine_group"]
+    assert _groups(s["ec2"], s["instance"]) == [qsg]
+    group = s["ec2"].describe_security_groups(GroupIds=[qsg])["SecurityGroups"][0]
+    assert group["GroupName"] == QUARANTINE_GROUP and group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    entry = [e for e in trail(s["engine"], "incident", s["incident"]) if e["action"] == "runbook"][0]
+    assert entry["before"]["security_groups"] == [s["web"]] and entry["actor"] == "ana"
+    assert "quarantine-instance on " in entry["note"] and entry["note"].endswith("done")
+    # a second host reuses the quarantine group
+    again = plan_quarantine(s["ec2"], s["instance"])
+    assert [c["operation"] for c in again.calls] == ["modify_instance_attribute"]
+
+
+def test_deactivate_key_and_disable_login(setup):
+    s = setup
+    plan = plan_deactivate_key(s["iam"], "leaky", s["key"])
+    assert plan.lines() == [f"iam:update_access_key {{'UserName': 'leaky', 'AccessKeyId': '{s['key']}', 'Status': 'Inactive'}}"]
+    execute(s["engine"], ANALYST, s["incident"], plan, s["clients"], confirm=True)
+    assert s["iam"].list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    login = plan_disable_login(s["iam"], "leaky")
+    execute(s["engine"], ANALYST, s["incident"], login, s["clients"], confirm=True)
+    with pytest.raises(UserError, match="has no console login"):
+        plan_disable_login(s["iam"], "leaky")
+    notes = [e["note"] for e in trail(s["engine"], "incident", s["incident"]) if e["action"] == "runbook"]
+    assert notes == [f"deactivate-access-key on leaky/{s['key']}: done", "disable-console-login on leaky: done"]
+    with pytest.raises(UserError, match="is not an access key of leaky"):
+        plan_deactivate_key(s["iam"], "leaky", "AKIANOTAKEY000000000")
+
+
+def test_a_failing_call_is_recorded_on_the_timeline(setup):
+    s = setup
+    plan = plan_deactivate_key(s["iam"], "leaky", s["key"])
+    s["iam"].delete_access_key(UserName="leaky", AccessKeyId=s["key"])  # gone between plan and run
+    with pytest.raises(UserError, match="update_access_key failed"):
+        execute(s["engine"], ANALYST, s["incident"], plan, s["clients"], confirm=True)
+    entry = [e for e in trail(s["engine"], "incident", s["incident"]) if e["action"] == "runbook"][0]
+    assert "FAILED" in entry["note"] and entry["after"]["error"]
+
+
+def test_cli_dry_run_then_yes(setup):
+    from typer.testing import CliRunner
+    from auditbook.cli import app
+    s = setup
+    db = str(s["engine"].url)
+    r = CliRunner().invoke(app, ["runbook", "deactivate-access-key", "--user", "leaky", "--key", s["key"],
+                                 "--incident", str(s["incident"]), "--db", db])
+    assert r.exit_code == 0 and "iam:update_access_key" in r.output and "dry run: nothing was changed" in r.output
+    assert s["iam"].list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Active"
+    r = CliRunner().invoke(app, ["runbook", "deactivate-access-key", "--user", "leaky", "--key", s["key"],
+                                 "--incident", str(s["incident"]), "--yes", "--db", db])
+    assert r.exit_code == 0 and f"recorded on incident {s['incident']}" in r.output
+    assert s["iam"].list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
