@@ -19,7 +19,7 @@ from auditbook.store.models import Alert, FindingState
 REGRESSED = "CheckRegressed"
 OPEN_STATES = ("firing", "acknowledged")
 MAX_EVIDENCE = 200  # evidence ids kept on one alert (the newest)
-STATES = ("firing", "acknowledged", "resolved")
+STATES = ("pending", "firing", "acknowledged", "resolved")  # pending: a posture rule's `for` not yet over
 
 
 class StaleAlert(Exception):

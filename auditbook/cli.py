@@ -519,6 +519,8 @@ def watch(
     interval: int = typer.Option(60, "--interval", min=5, help="Seconds between cycles."),
     once: bool = typer.Option(False, "--once", help="Run one cycle and exit (for cron)."),
     notify: Optional[Path] = typer.Option(None, "--notify", help="notify.yml: Slack, PagerDuty and Jira channels."),
+    lookup_events: Optional[list[str]] = typer.Option(None, "--lookup-events", metavar="REGION",
+                                                      help="Also read CloudTrail LookupEvents in REGION (repeatable)."),
     db: Optional[str] = DB_OPT,
 ):
     """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify; on a loop."""
@@ -540,7 +542,8 @@ def watch(
             clients["s3"] = boto3.client("s3")
         return clients["s3"]
     while True:
-        result = cycle(engine, s3_for, list(bucket or []), rules, prefix, channels=channels)
+        lookups = [boto3.client("cloudtrail", region_name=r) for r in lookup_events or []]
+        result = cycle(engine, s3_for, list(bucket or []), rules, prefix, channels=channels, lookup_clients=lookups)
         for name, r in result.ingest.items():
             out.print(f"{escape(name)}: {r.files} new files ({r.skipped} read before), {r.records} records, "
                       f"{r.matches} matches, {r.fired} alerts raised, {r.records / max(r.seconds, 1e-9):,.0f} records/s")

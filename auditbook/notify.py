@@ -37,16 +37,22 @@ class Channel(BaseModel):
     user_env: Optional[str] = None          # Jira user (e-mail)
     token_env: Optional[str] = None         # Jira API token
     min_severity: Literal["low", "medium", "high", "critical"] = "low"
+    _secrets: dict = {}  # from notify.yml's secrets_file: consulted when the environment lacks a name
+
+    def _lookup(self, name: Optional[str]) -> Optional[str]:
+        if not name:
+            return None
+        return os.environ.get(name) or (str(self._secrets[name]) if name in self._secrets else None)
 
     def endpoint(self) -> str:
-        url = self.url or (os.environ.get(self.url_env) if self.url_env else None)
+        url = self.url or self._lookup(self.url_env)
         if not url:
             raise UserError(f"notify: channel {self.name}: url: set url, or the variable {self.url_env or 'url_env'}")
         return url
 
     def secret(self, field: str) -> str:
         name = getattr(self, field)
-        value = os.environ.get(name) if name else None
+        value = self._lookup(name)
         if not value:
             raise UserError(f"notify: channel {self.name}: {field}: the variable {name or '(unset)'} is empty")
         return value
@@ -54,6 +60,7 @@ class Channel(BaseModel):
 
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    secrets_file: Optional[str] = None  # a YAML mapping of secret names to values (mode 0600), beside the env
     channels: list[Channel] = Field(default_factory=list)
 
 
@@ -68,7 +75,17 @@ def load_channels(path: Path) -> list[Channel]:
     except ValidationError as exc:
         loc, message = first_error(exc)
         raise UserError(f"{path}: {'.'.join(str(x) for x in loc)}: {message}")
+    secrets: dict = {}
+    if parsed.secrets_file:
+        target = (Path(path).parent / parsed.secrets_file) if not Path(parsed.secrets_file).is_absolute() else Path(parsed.secrets_file)
+        try:
+            secrets = yaml.safe_load(target.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"{path}: secrets_file: {target}: cannot read: {getattr(exc, 'strerror', None) or 'not YAML'}")
+        if not isinstance(secrets, dict):
+            raise UserError(f"{path}: secrets_file: {target}: not a mapping of names to values")
     for ch in parsed.channels:
+        ch._secrets = secrets
         if ch.kind == "pagerduty" and not ch.routing_key_env:
             raise UserError(f"{path}: channel {ch.name}: routing_key_env: required for PagerDuty")
         if ch.kind == "jira" and not (ch.project and ch.user_env and ch.token_env):

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auditbook.alerts import OPEN_STATES, fire, resolve
+from auditbook.alerts import OPEN_STATES, dedup_key
 from auditbook.cloudtrail import IngestResult, ingest_bucket, load_windows, resolve_quiet
 from auditbook.rules import Rule, load_rules
 from auditbook.store.models import Alert, RecordBlob, ResourceState, Run
@@ -64,19 +64,39 @@ def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = Non
                               "resource": arn or rid}
                     matching[tuple(sorted(labels.items()))] = labels
             for labels in matching.values():
-                alert = fire(session, rule=rule.name, labels=labels, severity=rule.severity,
-                             soc2_control=rule.soc2_control, summary=rule.summary, at=now)
-                fired += alert.id is None  # new (not yet flushed), not a repeat
-            open_alerts = session.scalars(select(Alert).where(Alert.rule == rule.name, Alert.state.in_(OPEN_STATES))).all()
+                fired += _raise(session, rule, labels, now)
+            open_alerts = session.scalars(select(Alert).where(Alert.rule == rule.name,
+                                                              Alert.state.in_(OPEN_STATES + ("pending",)))).all()
             for alert in open_alerts:
                 if tuple(sorted((alert.labels or {}).items())) not in matching:
-                    resolved += resolve(session, rule.name, dict(alert.labels), now)
+                    alert.state, alert.resolved_at, alert.version = "resolved", now, alert.version + 1
+                    resolved += 1
     return fired, resolved
+
+
+def _raise(session: Session, rule: Rule, labels: dict, now: dt.datetime) -> int:
+    """A posture condition holds for a resource: with `for`, the alert is pending until it has held
+    that long, then fires. Returns 1 when an alert starts firing."""
+    key = dedup_key(rule.name, labels)
+    alert = session.scalars(select(Alert).where(Alert.dedup_key == key,
+                                                Alert.state.in_(OPEN_STATES + ("pending",)))).first()
+    if alert is None:
+        state = "pending" if rule.for_seconds else "firing"
+        session.add(Alert(rule=rule.name, dedup_key=key, state=state, severity=rule.severity,
+                          soc2_control=rule.soc2_control, labels=labels, summary=rule.summary, first_seen=now,
+                          last_seen=now, count=1, evidence=[], version=1))
+        return int(state == "firing")
+    alert.last_seen, alert.count, alert.version = now, alert.count + 1, alert.version + 1
+    first = alert.first_seen if alert.first_seen.tzinfo else alert.first_seen.replace(tzinfo=dt.timezone.utc)
+    if alert.state == "pending" and (now - first).total_seconds() >= rule.for_seconds:
+        alert.state = "firing"
+        return 1
+    return 0
 
 
 def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_path: Optional[Path] = None,
           prefix: str = "", now: Optional[dt.datetime] = None, parse_workers: int = 0,
-          channels: Optional[list] = None) -> CycleResult:
+          channels: Optional[list] = None, lookup_clients: Optional[list] = None) -> CycleResult:
     """`parse_workers` > 0: log files are parsed in that many processes (for large backlogs)."""
     t0 = time.perf_counter()
     rules = load_rules(rules_path)
@@ -94,6 +114,9 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    from auditbook.cloudtrail import ingest_lookup
+    for client in lookup_clients or []:
+        out.ingest[f"lookup_events {client.meta.region_name}"] = ingest_lookup(engine, client, rules, windows, now)
     now = now or dt.datetime.now(dt.timezone.utc)
     out.resolved += resolve_quiet(engine, rules, now)
     fired, resolved = evaluate_posture(engine, rules, now)

@@ -278,3 +278,43 @@ def test_identity_provider_detection(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv, env = command("sqlite:////tmp/x.db", "0.0.0.0", 8600)  # allowed once sign-in is configured
     assert argv[argv.index("--server.address") + 1] == "0.0.0.0" and env["AUDITBOOK_DB"] == "sqlite:////tmp/x.db"
+
+
+def test_analyst_runs_a_containment_runbook_from_the_incident(app, store, monkeypatch):
+    """Dry run first (the calls listed, nothing changed), then confirm; the timeline records it."""
+    from moto import mock_aws
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        import boto3
+        iam = boto3.client("iam")
+        iam.create_user(UserName="leaky")
+        key = iam.create_access_key(UserName="leaky")["AccessKey"]["AccessKeyId"]
+        inc = incidents.create(store["engine"], ANALYST, title="Key leaked in a public repo", severity="critical")
+        at = app(local_role="analyst")
+        at.session_state["incident"] = inc["id"]
+        at.run()
+        at.switch_page("views/incidents.py").run()
+        _no_errors(at)
+        next(s for s in at.selectbox if s.label == "Runbook").select("deactivate-access-key").run()
+        next(t for t in at.text_input if t.label == "IAM user").input("leaky")
+        next(t for t in at.text_input if t.label == "Access key id").input(key)
+        next(b for b in at.button if b.label == "Dry run").click().run()
+        _no_errors(at)
+        assert any("iam:update_access_key" in c.value for c in at.code)
+        assert iam.list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Active"
+        next(b for b in at.button if b.label == "Confirm and run").click().run()
+        _no_errors(at)
+        assert iam.list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    from auditbook.audit import trail
+    entry = [e for e in trail(store["engine"], "incident", inc["id"]) if e["action"] == "runbook"][0]
+    assert entry["note"] == f"deactivate-access-key on leaky/{key}: done" and entry["role"] == "analyst"
+
+
+def test_viewer_sees_no_runbooks(app, store):
+    at = app(local_role="viewer")
+    at.session_state["incident"] = store["incident"]
+    at.run()
+    at.switch_page("views/incidents.py").run()
+    _no_errors(at)
+    assert not [b for b in at.button if b.label in ("Dry run", "Confirm and run")]

@@ -206,3 +206,54 @@ def test_alerts_command_json_carries_the_cloudtrail_records(trail):
     assert all(e["userIdentity"]["arn"].endswith("user/intruder") for e in denied["evidence"])
     r = CliRunner().invoke(app, ["alerts", "--state", "exploded", "--db", db])
     assert r.exit_code != 0
+
+
+def _lookup_page(records):
+    return {"Events": [{"EventId": r["eventID"], "EventName": r["eventName"], "CloudTrailEvent": json.dumps(r)}
+                       for r in records]}
+
+
+def test_lookup_events_where_the_endpoint_has_it(tmp_path):
+    """moto has no LookupEvents: botocore's Stubber answers with the AWS API reference's shapes."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+    from auditbook.cloudtrail import ingest_lookup
+    engine = open_engine(f"sqlite:///{tmp_path}/l.db")
+    client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    rows = trailgen.incidents(now - dt.timedelta(minutes=10), ACCOUNT, REGION)
+    with Stubber(client) as stub:
+        stub.add_response("lookup_events", _lookup_page(rows[:9]), {"StartTime": ANY, "EndTime": ANY})
+        result = ingest_lookup(engine, client, load_rules(), now=now)
+        assert result.records == 9 and result.bad_files == []
+        assert {"UnauthorizedDataAccess", "RootAccountUsage"} <= set(_firing(engine))
+        # the next page overlaps the last: the root sign-in is not counted twice
+        stub.add_response("lookup_events", _lookup_page(rows[8:]), {"StartTime": ANY, "EndTime": ANY})
+        ingest_lookup(engine, client, load_rules(), now=now + dt.timedelta(minutes=1))
+        stub.add_client_error("lookup_events", service_error_code="UnknownOperationException", http_status_code=400)
+        gap = ingest_lookup(engine, client, load_rules(), now=now + dt.timedelta(minutes=2))
+    firing = _firing(engine)
+    assert firing["RootAccountUsage"]["count"] == 1
+    assert set(firing) == SHIPPED - {"EncryptionKeyRotationOverdue", "CheckRegressed"}
+    assert gap.bad_files and gap.bad_files[0][1].startswith("UnknownOperationException")
+
+
+def test_posture_rule_for_keeps_it_pending_until_it_has_held(aws, tmp_path):
+    import yaml
+    from auditbook.scan import run_scan
+    from auditbook.watch import evaluate_posture
+    aws.client("kms").create_key(Description="k")
+    db = f"sqlite:///{tmp_path}/f.db"
+    run_scan(regions="us-east-1", db=db, criterion="CC6.1")
+    engine = open_engine(db)
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "p", "rules": [{
+        "alert": "KeyNotRotating", "expr": 'posture("aws.kms.key", "customer_symmetric && !rotation_enabled")',
+        "for": "1d", "labels": {"severity": "low", "soc2_control": "CC6.1"}, "annotations": {"summary": "no rotation"}}]}]}))
+    rules = load_rules(path)
+    t0 = dt.datetime.now(dt.timezone.utc)
+    assert evaluate_posture(engine, rules, t0) == (0, 0)
+    assert [a["state"] for a in alerts.list_alerts(engine)] == ["pending"]
+    assert evaluate_posture(engine, rules, t0 + dt.timedelta(hours=12))[0] == 0
+    assert evaluate_posture(engine, rules, t0 + dt.timedelta(days=1, minutes=1))[0] == 1
+    assert [a["state"] for a in alerts.list_alerts(engine)] == ["firing"]

@@ -113,3 +113,18 @@ def test_notify_file_validation(tmp_path):
     path.write_text("channels:\n  - name: x\n    kind: teams\n")
     with pytest.raises(UserError, match=r"channels\.0\.kind"):
         load_channels(path)
+
+
+def test_secrets_from_a_secrets_file_when_the_environment_has_none(engine, httpserver, tmp_path, monkeypatch):
+    monkeypatch.delenv("PD_KEY_FILE_ONLY", raising=False)
+    httpserver.expect_request("/pd", method="POST").respond_with_json({"status": "success"}, status=202)
+    (tmp_path / "secrets.yml").write_text("PD_KEY_FILE_ONLY: from-the-file\n")
+    (tmp_path / "notify.yml").write_text(
+        f"secrets_file: secrets.yml\nchannels:\n  - name: pd\n    kind: pagerduty\n    url: {httpserver.url_for('/pd')}\n"
+        "    routing_key_env: PD_KEY_FILE_ONLY\n    min_severity: critical\n")
+    channels = load_channels(tmp_path / "notify.yml")
+    assert dispatch(engine, channels, backoff=0.01) == {"sent": 1, "failed": 0}
+    assert httpserver.log[0][0].get_json()["routing_key"] == "from-the-file"
+    with Session(engine) as s:  # the outcome is stored, never the secret
+        assert all("from-the-file" not in (n.response or "") + (n.last_error or "")
+                   for n in s.scalars(select(Notification)))

@@ -135,6 +135,49 @@ if ctx.actor.can("update_incident"):
             except (PermissionDenied, UserError) as exc:
                 st.error(str(exc))
 
+if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
+    with st.expander("Containment runbooks"):
+        st.caption("A dry run lists the exact AWS calls; nothing changes until you confirm. The result goes on "
+                   "this incident's timeline. Uses the AWS credentials of the control room's process.")
+        book = st.selectbox("Runbook", ["quarantine-instance", "deactivate-access-key", "disable-console-login"])
+        c1, c2 = st.columns(2)
+        target = c1.text_input("Instance id" if book == "quarantine-instance" else "IAM user")
+        extra = c2.text_input("Region" if book == "quarantine-instance" else
+                              ("Access key id" if book == "deactivate-access-key" else "(not used)"))
+        plan_key = f"runbook-plan-{inc['id']}"
+        if st.button("Dry run"):
+            import boto3
+
+            from auditbook import runbooks
+            try:
+                if book == "quarantine-instance":
+                    client = boto3.client("ec2", region_name=extra or None)
+                    plan = runbooks.plan_quarantine(client, target.strip())
+                    clients = {"ec2": client}
+                elif book == "deactivate-access-key":
+                    client = boto3.client("iam")
+                    plan, clients = runbooks.plan_deactivate_key(client, target.strip(), extra.strip()), {"iam": client}
+                else:
+                    client = boto3.client("iam")
+                    plan, clients = runbooks.plan_disable_login(client, target.strip()), {"iam": client}
+                st.session_state[plan_key] = (plan, clients)
+            except UserError as exc:
+                st.error(str(exc))
+        staged = st.session_state.get(plan_key)
+        if staged:
+            plan, clients = staged
+            st.text(f"{plan.runbook} on {plan.target} will call:")
+            st.code("\n".join(plan.lines()))
+            if st.button("Confirm and run", type="primary"):
+                from auditbook import runbooks
+                try:
+                    runbooks.execute(ctx.engine, ctx.actor, inc["id"], plan, clients, confirm=True)
+                    st.session_state.pop(plan_key, None)
+                    st.success(f"{plan.runbook} done; recorded on the timeline.")
+                except (PermissionDenied, UserError) as exc:
+                    st.session_state.pop(plan_key, None)
+                    st.error(str(exc))
+
 st.subheader("Timeline")
 for entry in reversed(trail(ctx.engine, "incident", inc["id"])):
     head = f"{ui.when(entry['at'])} · {entry['actor']} ({entry['role']}) · {entry['action']}"
