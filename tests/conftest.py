@@ -94,3 +94,12 @@ def inject(monkeypatch):
 
     monkeypatch.setattr(awsclients.ClientCache, "client", client)
     return faults.append
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 for the whole session (tests/pgserver.py)."""
+    from tests.pgserver import PostgresServer
+    server = PostgresServer().start()
+    yield server
+    server.stop()

@@ -45,6 +45,8 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 def open_engine(url: Optional[str] = None, migrate: bool = True) -> Engine:
     url = resolve_url(url)
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # the driver we ship (psycopg 3)
     try:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
