@@ -67,6 +67,7 @@ def scan(
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
     from auditbook.scan import run_scan
+    from auditbook.store.db import redacted
 
     if accounts and org:
         raise UserError("--accounts and --org cannot be used together")
@@ -91,7 +92,7 @@ def scan(
               f"{len(result.collection.records)} resources, {result.collection.calls} API calls, "
               f"{result.seconds:.1f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}, "
               f"EXCEPTED {counts['EXCEPTED']}")
-    out.print(f"store: {result.db_url}")
+    out.print(f"store: {redacted(result.db_url)}")
     out.print(f"run id: {result.run_id}")
 
 
@@ -455,12 +456,12 @@ def control_room(
     import subprocess
 
     from auditbook.app_server import command
-    from auditbook.store.db import absolute_url, open_engine, resolve_url
+    from auditbook.store.db import absolute_url, open_engine, redacted, resolve_url
     url = absolute_url(resolve_url(db))
     open_engine(url)  # a bad store URL is reported here, in one line, before anything starts
     argv, env = command(url, host, port, local_role=local_role, catalog=str(catalog) if catalog else None,
                         exceptions=str(exceptions) if exceptions else None)
-    out.print(f"control room on http://{host}:{port} (store {url}); Ctrl-C stops it")
+    out.print(f"control room on http://{host}:{port} (store {redacted(url)}); Ctrl-C stops it")
     try:
         raise typer.Exit(subprocess.call(argv, env=env))
     except KeyboardInterrupt:

@@ -62,3 +62,39 @@ def test_concurrent_incident_writers_on_postgres(postgres):
     [t.join() for t in threads]
     assert sorted(results) == ["conflict"] * 5 + ["ok"]
     assert incidents.get(engine, inc["id"])["version"] == 2
+
+
+def test_packet_from_postgres_never_carries_the_store_password(postgres, aws, tmp_path):
+    """The server trusts local connections, so any password works — and none may reach the packet."""
+    from pathlib import Path
+
+    from auditbook.packet.build import build_packet
+    from auditbook.packet.manifest import verify_packet
+    from auditbook.packet.signing import Ed25519Signer, keygen, load_public_key
+    from auditbook.period import parse_period
+    from auditbook.scan import run_scan
+    from tests.packet_store import small_catalog
+    url = postgres.database().replace("postgres@", "postgres:Sup3rS3cretPw@").replace("+psycopg", "")
+    aws.client("s3").create_bucket(Bucket="pg-packet")
+    run_scan(regions="us-east-1", db=url, criterion="CC6.6", at=dt.datetime(2026, 7, 1, 6, tzinfo=dt.timezone.utc))
+    keygen(str(tmp_path / "k"))
+    result = build_packet(period=parse_period(start="2026-07-01", end="2026-07-01"), out=tmp_path / "p",
+                          signer=Ed25519Signer(tmp_path / "k.key"), db=url,
+                          catalog_path=Path(small_catalog(tmp_path / "c.yaml")), workers=1)
+    assert result.failed == [] and result.runs == 1
+    assert verify_packet(tmp_path / "p", public_key=load_public_key(tmp_path / "k.pub")).valid
+    leaked = [p for p in (tmp_path / "p").rglob("*") if p.is_file() and b"Sup3rS3cretPw" in p.read_bytes()]
+    assert leaked == []
+    assert "***" in (tmp_path / "p" / "manifest.json").read_text()
+
+
+def test_store_errors_and_output_never_show_the_password(postgres, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    exe = str(Path(sys.executable).with_name("auditbook"))
+    bad = f"postgresql://postgres:Sup3rS3cretPw@127.0.0.1:{postgres.port}/no_such_database"
+    r = subprocess.run([exe, "findings", "--db", bad], capture_output=True, text=True, env={**os.environ})
+    assert r.returncode == 2 and "cannot open" in r.stderr and "Sup3rS3cretPw" not in r.stderr + r.stdout
+    assert "postgres:***@" in r.stderr

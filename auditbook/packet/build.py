@@ -36,7 +36,7 @@ from auditbook.history import overview, period_runs
 from auditbook.packet.manifest import FORMAT, MANIFEST, SIGNATURE, canonical_bytes, file_entries, manifest_sha256
 from auditbook.packet.signing import dumps_signature
 from auditbook.period import Period
-from auditbook.store.db import absolute_url, open_engine, resolve_url
+from auditbook.store.db import absolute_url, open_engine, redacted, resolve_url
 from auditbook.store.models import (Document, Evidence, FindingState, ManualEvidence, Packet, ResourceState,
                                     Run)
 
@@ -77,7 +77,7 @@ def _previous(engine, period: Period, previous_dir: Optional[Path]) -> Optional[
         return row.manifest_sha256 if row else None
 
 
-def _criterion_batch(jobs: list[tuple[str, dict]], root: str, notebook: str) -> list[dict]:
+def _criterion_batch(jobs: list[tuple[str, dict]], root: str, notebook: str, db_url: str) -> list[dict]:
     """Worker: run a batch of criterion notebooks on one kernel, write their pages; returns outcomes."""
     import nbformat
 
@@ -85,7 +85,7 @@ def _criterion_batch(jobs: list[tuple[str, dict]], root: str, notebook: str) -> 
     from auditbook.packet.render import notebook_html
     root_path = Path(root)
     out = []
-    with NotebookRunner(cwd=root_path) as runner:
+    with NotebookRunner(cwd=root_path, env={"AUDITBOOK_DB": db_url}) as runner:
         for criterion, params in jobs:
             t0 = time.perf_counter()
             done = runner.run(Path(notebook), params)
@@ -96,14 +96,15 @@ def _criterion_batch(jobs: list[tuple[str, dict]], root: str, notebook: str) -> 
     return out
 
 
-def _run_notebooks(jobs: list[tuple[str, dict]], root: Path, notebook: Path, workers: int,
+def _run_notebooks(jobs: list[tuple[str, dict]], root: Path, notebook: Path, workers: int, db_url: str,
                    on_progress: Optional[Callable[[str], None]]) -> list[dict]:
     if workers <= 1 or len(jobs) < 2:
-        return _criterion_batch(jobs, str(root), str(notebook))
+        return _criterion_batch(jobs, str(root), str(notebook), db_url)
     batches = [jobs[i::workers] for i in range(workers)]
     results: list[dict] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for outcome in pool.map(_criterion_batch, batches, [str(root)] * workers, [str(notebook)] * workers):
+        for outcome in pool.map(_criterion_batch, batches, [str(root)] * workers, [str(notebook)] * workers,
+                                [db_url] * workers):
             results += outcome
             if on_progress:
                 on_progress(f"{len(results)}/{len(jobs)} criterion notebooks")
@@ -197,7 +198,9 @@ def build_packet(*, period: Period, out: Path, signer, db: Optional[str] = None,
         from auditbook.packet.render import notebook_html, write_assets
         write_assets(tmp / "assets")
         common = {"period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
-                  "db": absolute_url(resolve_url(db)),
+                  # the store reaches the kernels through their environment, never as a parameter: the
+                  # executed notebooks go into the packet, and a URL may carry a password
+                  "db": None,
                   "catalog": str(Path(catalog.path).resolve()) if catalog.path else None,
                   "packet_dir": ".", "today": today.isoformat()}  # kernels run in the packet folder
         jobs = [(c.id, {**common, "criterion": c.id, "collect": False}) for c in catalog.controls]
@@ -205,11 +208,12 @@ def build_packet(*, period: Period, out: Path, signer, db: Optional[str] = None,
         from auditbook.packet.execute import NotebookRunner
         import nbformat
         # the index's kernel starts and imports while the criterion notebooks run
-        index_runner = NotebookRunner(cwd=tmp)
+        db_url = absolute_url(resolve_url(db))
+        index_runner = NotebookRunner(cwd=tmp, env={"AUDITBOOK_DB": db_url})
         warming = threading.Thread(target=lambda: index_runner.start().warm(), daemon=True)
         warming.start()
         try:
-            outcomes = _run_notebooks(jobs, tmp, folder / "control.ipynb", workers, on_progress)
+            outcomes = _run_notebooks(jobs, tmp, folder / "control.ipynb", workers, db_url, on_progress)
         except BaseException:
             warming.join()
             index_runner.stop()
@@ -246,7 +250,7 @@ def build_packet(*, period: Period, out: Path, signer, db: Optional[str] = None,
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "period": period.as_dict(), "catalog_sha256": catalog.sha256, "framework": catalog.framework,
             "runs": pruns.ids, "simulated_runs": [r.id for r in pruns.runs if r.simulated],
-            "parameters": {"db": resolve_url(db), "catalog": catalog.path, "today": today.isoformat(),
+            "parameters": {"db": redacted(resolve_url(db)), "catalog": catalog.path, "today": today.isoformat(),
                            "criteria": len(jobs)},
             "criteria": [{"criterion": c.id, "page": f"criteria/{c.id}.html",
                           "notebook": f"notebooks/{c.id}.ipynb",

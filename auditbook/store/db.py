@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +19,15 @@ HEAD_REVISION = "0006"  # the newest file in migrations/versions (a test keeps t
 
 def resolve_url(url: Optional[str] = None) -> str:
     return url or os.environ.get("AUDITBOOK_DB") or DEFAULT_URL
+
+
+def redacted(url: str) -> str:
+    """A store URL fit to print or to keep: the password hidden."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def absolute_url(url: str) -> str:
@@ -52,9 +62,9 @@ def open_engine(url: Optional[str] = None, migrate: bool = True) -> Engine:
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True)
     except (ArgumentError, ValueError) as exc:
-        raise UserError(f"--db: {url!r} is not a usable database URL ({exc})")
+        raise UserError(f"--db: {redacted(url)!r} is not a usable database URL")
     except ModuleNotFoundError as exc:
-        raise UserError(f"--db: {url!r} needs the driver {exc.name!r}, which is not installed")
+        raise UserError(f"--db: {redacted(url)!r} needs the driver {exc.name!r}, which is not installed")
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if migrate:
@@ -62,7 +72,7 @@ def open_engine(url: Optional[str] = None, migrate: bool = True) -> Engine:
             if current_revision(engine) != HEAD_REVISION:
                 upgrade(engine)
         except OperationalError as exc:
-            raise UserError(f"--db: cannot open {url!r}: {str(exc.orig).splitlines()[0]}")
+            raise UserError(f"--db: cannot open {redacted(url)!r}: {str(exc.orig).splitlines()[0]}")
     return engine
 
 
