@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from auditbook.audit import now, record
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
+from auditbook.store.db import utc as _utc
 from auditbook.store.models import Alert, FindingState
 
 REGRESSED = "CheckRegressed"
@@ -26,12 +27,6 @@ class StaleAlert(Exception):
     def __init__(self, current: dict):
         super().__init__(f"alert {current['id']} changed meanwhile (now {current['state']}); nothing was saved")
         self.current = current
-
-
-def _utc(value):
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 def as_dict(a: Alert) -> dict:

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from auditbook import __version__
-from auditbook.errors import ScanAborted, UserError, first_error
+from auditbook.errors import ScanAborted, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="auditbook: continuous SOC 2 evidence for AWS.")

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
-from auditbook.alerts import OPEN_STATES, dedup_key, fire
+from auditbook.alerts import dedup_key, fire
 from auditbook.rules import Rule
+from auditbook.store.db import utc
 from auditbook.store.models import Alert, CloudTrailMatch, CloudTrailObject
 
 LOG_KEY = re.compile(r"(?:^|/)AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/[^/]+\.json\.gz$")
@@ -111,12 +112,11 @@ def load_windows(engine, rules: list[Rule]) -> Windows:
                                     .order_by(CloudTrailMatch.at.desc()).limit(1))
             if newest is None:
                 continue
-            newest = newest.replace(tzinfo=dt.timezone.utc) if newest.tzinfo is None else newest
+            newest = utc(newest)
             since = newest - dt.timedelta(seconds=rule.window)
             for key, at in session.execute(select(CloudTrailMatch.labels_key, CloudTrailMatch.at)
                                            .where(CloudTrailMatch.rule == rule.name, CloudTrailMatch.at >= since)):
-                at = at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at
-                bisect.insort(windows.times[(rule.name, key)], at.timestamp())
+                bisect.insort(windows.times[(rule.name, key)], utc(at).timestamp())
     return windows
 
 

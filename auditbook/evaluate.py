@@ -194,12 +194,21 @@ def criterion_status(counts: dict, needs_evidence: bool) -> str:
 def summarise(catalog: Catalog, findings: list[Finding], needs_evidence: set[str] | None = None) -> list[dict]:
     """Per criterion: counts of PASS / FAIL / ERROR / EXCEPTED over its automated checks, and its status
     (NEEDS_EVIDENCE when required manual evidence is missing or expired)."""
+    return _summary(catalog, ((f.controls, f.status) for f in findings), needs_evidence)
+
+
+def summarise_stored(catalog: Catalog, rows: list[dict], needs_evidence: set[str] | None = None) -> list[dict]:
+    """summarise() over findings as the store gives them back (dicts)."""
+    return _summary(catalog, ((r["controls"], r["status"]) for r in rows), needs_evidence)
+
+
+def _summary(catalog: Catalog, pairs, needs_evidence: set[str] | None) -> list[dict]:
     needs_evidence = needs_evidence or set()
     counts = {c.id: {"PASS": 0, "FAIL": 0, "ERROR": 0, "EXCEPTED": 0} for c in catalog.controls}
-    for f in findings:
-        for cid in f.controls:
+    for controls, status in pairs:
+        for cid in controls:
             if cid in counts:
-                counts[cid][f.status] += 1
+                counts[cid][status] += 1
     out = []
     for c in catalog.controls:
         checks = len(catalog.checks_for(c.id))

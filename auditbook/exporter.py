@@ -2,9 +2,6 @@
 last rotation time, read from the store at every scrape (prometheus-client custom collector)."""
 from __future__ import annotations
 
-import datetime as dt
-import json
-import zlib
 from collections import Counter
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -14,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from auditbook.catalog import Catalog
 from auditbook.cloudtrail import parse_time
-from auditbook.store.models import Alert, CloudTrailMatch, CriterionCount, RecordBlob, ResourceState, Run
+from auditbook.store.db import utc
+from auditbook.store.models import Alert, CloudTrailMatch, CriterionCount, Run
+from auditbook.store.query import records_at
 
 DENIED_RULE = "UnauthorizedDataAccess"
 
@@ -35,24 +34,19 @@ class StoreCollector:
                                          "Last rotation (or creation) of each customer-managed KMS key",
                                          labels=["account", "region", "key"])
             if run is not None:
-                at = run.started_at
-                last.add_metric([], (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).timestamp())
+                last.add_metric([], utc(run.started_at).timestamp())
                 counts = Counter((category.get(c.criterion, "unknown"), c.status) for c in session.scalars(
                     select(CriterionCount).where(CriterionCount.run_id == run.id)))
                 for (cat, status), n in sorted(counts.items()):
                     criteria.add_metric([cat, status], n)
                 for status, n in sorted((run.counts or {}).items()):
                     findings.add_metric([status], n)
-                for account, region, rid, sha in session.execute(
-                        select(ResourceState.account, ResourceState.region, ResourceState.resource_id,
-                               ResourceState.record_sha256).where(ResourceState.resource_type == "aws.kms.key",
-                                                                   ResourceState.first_run <= run.id,
-                                                                   ResourceState.last_run >= run.id)):
-                    blob = session.get(RecordBlob, sha)
-                    data = json.loads(zlib.decompress(blob.body)) if blob else {}
+                for key in records_at(session, run.id, "aws.kms.key"):
+                    data = key["data"]
                     when = data.get("last_rotated") or data.get("CreationDate")
                     if data.get("customer_symmetric") and when:
-                        rotation.add_metric([account, region, rid], parse_time(str(when)).timestamp())
+                        rotation.add_metric([key["account"], key["region"], key["resource_id"]],
+                                            parse_time(str(when)).timestamp())
             denied = CounterMetricFamily("auditbook_unauthorized_access_attempts",
                                          "Denied API calls (AccessDenied / UnauthorizedOperation) read from CloudTrail",
                                          labels=["principal"])

@@ -16,16 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditbook.catalog import Catalog, Check
-from auditbook.evaluate import SCOPE_WIDE, criterion_status
+from auditbook.evaluate import criterion_status
 from auditbook.manual import evidence_status
 from auditbook.period import Period
+from auditbook.store.db import utc as _utc
 from auditbook.store.models import FindingState, GapRow, ManualEvidence, ResourceState, Run, RunScope
 
 STATUS_ORDER = ("FAIL", "ERROR", "EXCEPTED", "PASS")
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from auditbook.audit import now, record
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
+from auditbook.store.db import utc as _utc
 from auditbook.store.models import Alert, Incident
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -42,12 +43,6 @@ class Conflict(Exception):
         super().__init__(f"incident {current['id']} was changed by someone else (now version {current['version']}); "
                          "nothing was saved — review its current state and try again")
         self.current = current
-
-
-def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 def as_dict(row: Incident) -> dict:

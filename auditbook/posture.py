@@ -11,15 +11,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from auditbook.catalog import Catalog
-from auditbook.evaluate import summarise
+from auditbook.evaluate import summarise_stored
+from auditbook.store.db import utc as _utc
 from auditbook.store.models import CriterionCount, ResourceState, Run, RunScope
 from auditbook.store.query import findings_for_run
 
 STATUSES = ("PASS", "FAIL", "ERROR", "EXCEPTED", "NEEDS_EVIDENCE")
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 def latest_run(engine) -> Optional[dict]:
@@ -38,10 +35,8 @@ def backfill_counts(engine, catalog: Catalog) -> int:
         have = set(session.scalars(select(CriterionCount.run_id).distinct()))
         missing = [(r.id, r.parameters) for r in session.execute(select(Run.id, Run.parameters)) if r.id not in have]
     for run_id, params in missing:
-        from types import SimpleNamespace
-        rows = findings_for_run(engine, run_id)
-        summary = summarise(catalog, [SimpleNamespace(controls=r["controls"], status=r["status"]) for r in rows],
-                            set((params or {}).get("needs_evidence") or []))
+        summary = summarise_stored(catalog, findings_for_run(engine, run_id),
+                                   set((params or {}).get("needs_evidence") or []))
         with Session(engine) as session, session.begin():
             session.add_all([CriterionCount(run_id=run_id, criterion=s["control"], passed=s["PASS"], failed=s["FAIL"],
                                             errors=s["ERROR"], excepted=s.get("EXCEPTED", 0), status=s["status"])

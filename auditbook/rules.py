@@ -115,7 +115,7 @@ def _matcher(rule: str, text: str) -> tuple[str, str, object]:
 
 
 def _split_matchers(text: str) -> list[str]:
-    parts, depth, current, quoted = [], 0, "", False
+    parts, current, quoted = [], "", False
     for ch in text:
         if ch == '"' and not current.endswith("\\"):
             quoted = not quoted

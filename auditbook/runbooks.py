@@ -5,7 +5,6 @@ replaced, so it can be undone — to the incident's timeline."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session

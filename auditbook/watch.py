@@ -13,9 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditbook.alerts import OPEN_STATES, dedup_key
-from auditbook.cloudtrail import IngestResult, ingest_bucket, load_windows, resolve_quiet
+from auditbook.cloudtrail import ingest_bucket, load_windows, resolve_quiet
 from auditbook.rules import Rule, load_rules
-from auditbook.store.models import Alert, RecordBlob, ResourceState, Run
+from auditbook.store.db import utc
+from auditbook.store.models import Alert, Run
+from auditbook.store.query import records_at
 
 
 @dataclass
@@ -34,9 +36,6 @@ def _latest_run(session: Session) -> Optional[int]:
 
 def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = None) -> tuple[int, int]:
     """Posture rules over the latest run's resources: (fired, resolved)."""
-    import json
-    import zlib
-
     from auditbook.expressions import AuditFunctions, compile_expression, options, truthy
     now = now or dt.datetime.now(dt.timezone.utc)
     fired = resolved = 0
@@ -48,20 +47,14 @@ def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = Non
             parsed = compile_expression(rule.condition)
             opts = options(AuditFunctions(now, lambda t, f: []))
             matching = {}
-            rows = session.execute(select(ResourceState.account, ResourceState.region, ResourceState.arn,
-                                          ResourceState.resource_id, ResourceState.record_sha256)
-                                   .where(ResourceState.resource_type == rule.resource_type,
-                                          ResourceState.first_run <= run_id, ResourceState.last_run >= run_id))
-            for account, region, arn, rid, sha in rows:
-                body = session.get(RecordBlob, sha)
-                data = json.loads(zlib.decompress(body.body)) if body else {}
+            for res in records_at(session, run_id, rule.resource_type):
                 try:
-                    hit = truthy(parsed.search(data, options=opts))
+                    hit = truthy(parsed.search(res["data"], options=opts))
                 except Exception:  # a record the condition cannot be applied to is not a match
                     hit = False
                 if hit:
-                    labels = {"resource_type": rule.resource_type, "account": account, "region": region,
-                              "resource": arn or rid}
+                    labels = {"resource_type": rule.resource_type, "account": res["account"],
+                              "region": res["region"], "resource": res["arn"] or res["resource_id"]}
                     matching[tuple(sorted(labels.items()))] = labels
             for labels in matching.values():
                 fired += _raise(session, rule, labels, now)
@@ -87,8 +80,7 @@ def _raise(session: Session, rule: Rule, labels: dict, now: dt.datetime) -> int:
                           last_seen=now, count=1, evidence=[], version=1))
         return int(state == "firing")
     alert.last_seen, alert.count, alert.version = now, alert.count + 1, alert.version + 1
-    first = alert.first_seen if alert.first_seen.tzinfo else alert.first_seen.replace(tzinfo=dt.timezone.utc)
-    if alert.state == "pending" and (now - first).total_seconds() >= rule.for_seconds:
+    if alert.state == "pending" and (now - utc(alert.first_seen)).total_seconds() >= rule.for_seconds:
         alert.state = "firing"
         return 1
     return 0

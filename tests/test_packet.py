@@ -118,7 +118,6 @@ def store_engine(store):
 
 
 def test_criterion_scan_collects_only_what_its_checks_need(store):
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from auditbook.catalog import load_catalog

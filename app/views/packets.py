@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 import ui
 from auditbook.errors import UserError
-from auditbook.packet.manifest import verify_packet
+from auditbook.packet.manifest import manifest_sha256, verify_packet
 from auditbook.packet.signing import load_public_key
 from auditbook.store.models import Packet
 
@@ -41,14 +41,9 @@ def check(path: str, manifest: str, key_file: str) -> str:
     result = verify_packet(folder, public_key=load_public_key(Path(key_file)))
     if not result.valid:
         return "INVALID: " + "; ".join(result.problems[:3])
-    if result.manifest is not None and ui_digest(folder) != manifest:
+    if result.manifest is not None and manifest_sha256(folder) != manifest:
         return "INVALID: the manifest is not the one recorded when the packet was built"
     return "valid"
-
-
-def ui_digest(folder: Path) -> str:
-    from auditbook.packet.manifest import manifest_sha256
-    return manifest_sha256(folder)
 
 
 for row in rows:

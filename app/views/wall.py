@@ -54,18 +54,18 @@ def screen():
     open_incidents = incidents.list_incidents(ctx.engine, incidents.ACTIVE)
     active = alerts.list_alerts(ctx.engine, alerts.OPEN_STATES)
     left, right = st.columns(2)
-    with left:
-        st.markdown(f'<div class="ab-row" data-testid="wall-incidents"><b>{len(open_incidents)} open incidents</b></div>',
-                    unsafe_allow_html=True)
-        for inc in open_incidents[:6]:
-            st.markdown(f'<div class="ab-row">#{inc["id"]} [{ui.h(inc["severity"])}] {ui.h(inc["status"])} — '
-                        f'{ui.h(short(inc["title"]))}</div>', unsafe_allow_html=True)
-    with right:
-        st.markdown(f'<div class="ab-row" data-testid="wall-alerts"><b>{len(active)} active alerts</b></div>',
-                    unsafe_allow_html=True)
-        for a in active[:6]:
-            st.markdown(f'<div class="ab-row">[{ui.h(a["severity"])}] {ui.h(a["rule"])} — '
-                        f'{ui.h(short(a["summary"]))}</div>', unsafe_allow_html=True)
+    listing(left, "wall-incidents", f"{len(open_incidents)} open incidents",
+            [f'#{i["id"]} [{i["severity"]}] {i["status"]} — {short(i["title"])}' for i in open_incidents[:6]])
+    listing(right, "wall-alerts", f"{len(active)} active alerts",
+            [f'[{a["severity"]}] {a["rule"]} — {short(a["summary"])}' for a in active[:6]])
+
+
+def listing(column, testid: str, heading: str, lines: list[str]) -> None:
+    """A heading and up to six lines in one wall column (every line escaped)."""
+    with column:
+        st.markdown(f'<div class="ab-row" data-testid="{testid}"><b>{ui.h(heading)}</b></div>', unsafe_allow_html=True)
+        for line in lines:
+            st.markdown(f'<div class="ab-row">{ui.h(line)}</div>', unsafe_allow_html=True)
 
 
 screen()

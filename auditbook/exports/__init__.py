@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Optional
 
 from auditbook.catalog import Catalog
-from auditbook.evaluate import summarise
+from auditbook.evaluate import summarise_stored
 
 
 @dataclass
@@ -25,8 +24,7 @@ class RunView:
 
     def summary(self) -> list[dict]:
         needs = set((self.run.parameters or {}).get("needs_evidence") or [])
-        findings = [SimpleNamespace(controls=r["controls"], status=r["status"]) for r in self.rows]
-        return summarise(self.catalog, findings, needs)
+        return summarise_stored(self.catalog, self.rows, needs)
 
 
 def load_view(engine, run_id: int, catalog: Catalog, rows: Optional[list[dict]] = None) -> RunView:

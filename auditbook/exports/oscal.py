@@ -2,7 +2,6 @@
 criterion), built and validated with compliance-trestle's models."""
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from trestle.oscal import OSCAL_VERSION
@@ -11,6 +10,7 @@ from trestle.oscal import common as oc
 
 from auditbook import __version__
 from auditbook.exports import RunView
+from auditbook.store.db import utc
 
 NAMESPACE = uuid.UUID("6f0b8a1e-6f4b-4a55-9d0e-7b1d7a3c2a10")  # auditbook's uuid5 namespace
 
@@ -19,13 +19,9 @@ def _uuid(*parts) -> str:
     return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def to_oscal(view: RunView) -> dict:
     run = view.run
-    start, end = _aware(run.started_at), _aware(run.finished_at)
+    start, end = utc(run.started_at), utc(run.finished_at)
     observations, by_control = [], {}
     for row in view.rows:
         obs_id = _uuid(run.id, row["check"], row["account"], row["resource"])

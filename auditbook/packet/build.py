@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from auditbook import __version__
 from auditbook.catalog import load_catalog
 from auditbook.errors import UserError
-from auditbook.history import overview, period_runs
+from auditbook.history import PeriodRuns, overview, period_runs
 from auditbook.packet.manifest import FORMAT, MANIFEST, SIGNATURE, canonical_bytes, file_entries, manifest_sha256
 from auditbook.packet.signing import dumps_signature
 from auditbook.period import Period
@@ -111,28 +111,25 @@ def _run_notebooks(jobs: list[tuple[str, dict]], root: Path, notebook: Path, wor
     return results
 
 
-def _evidence_hashes(session: Session, lo: int, hi: int, run_ids: list[int]) -> set[str]:
-    import bisect
+def _evidence_hashes(session: Session, pruns: PeriodRuns) -> set[str]:
+    """The evidence behind every resource and finding interval that a run of the period observed."""
+    lo, hi = pruns.ids[0], pruns.ids[-1]
     hashes: set[str] = set()
-
-    def touches(first: int, last: int) -> bool:
-        i = bisect.bisect_left(run_ids, first)
-        return i < len(run_ids) and run_ids[i] <= last
     for model in (ResourceState, FindingState):
         q = select(model.first_run, model.last_run, model.evidence).where(model.last_run >= lo, model.first_run <= hi)
         for first, last, evidence in session.execute(q):
-            if touches(first, last):
+            if pruns.in_period(first, last):
                 hashes.update(evidence or [])
     return hashes
 
 
-def _copy_evidence(engine, root: Path, run_ids: list[int]) -> int:
-    if not run_ids:
+def _copy_evidence(engine, root: Path, pruns: PeriodRuns) -> int:
+    if not pruns.runs:
         return 0
     target = root / "evidence"
     target.mkdir()
     with Session(engine) as session:
-        hashes = sorted(_evidence_hashes(session, run_ids[0], run_ids[-1], run_ids))
+        hashes = sorted(_evidence_hashes(session, pruns))
         for i in range(0, len(hashes), 500):
             for sha, body in session.execute(select(Evidence.sha256, Evidence.body)
                                              .where(Evidence.sha256.in_(hashes[i:i + 500]))):
@@ -231,7 +228,7 @@ def build_packet(*, period: Period, out: Path, signer, db: Optional[str] = None,
         (tmp / "index.html").write_text(notebook_html(index.nb, "", f"Audit packet {period.label}"), encoding="utf-8")
         timings["index notebook"] = time.perf_counter() - t
         t = time.perf_counter()
-        evidence_files = _copy_evidence(engine, tmp, pruns.ids)
+        evidence_files = _copy_evidence(engine, tmp, pruns)
         documents = _copy_documents(engine, tmp, period)
         runs = _runs_data(engine, pruns.ids)
         (tmp / "data" / "runs.json").write_text(json.dumps(runs, indent=1, sort_keys=True, default=_json_default))

@@ -1,6 +1,7 @@
 """Opening the store: URL resolution and Alembic migrations to head."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -19,6 +20,13 @@ HEAD_REVISION = "0006"  # the newest file in migrations/versions (a test keeps t
 
 def resolve_url(url: Optional[str] = None) -> str:
     return url or os.environ.get("AUDITBOOK_DB") or DEFAULT_URL
+
+
+def utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
+    """A timestamp read from the store, aware in UTC (SQLite returns them naive; they are stored in UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 def redacted(url: str) -> str:
@@ -61,7 +69,7 @@ def open_engine(url: Optional[str] = None, migrate: bool = True) -> Engine:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True)
-    except (ArgumentError, ValueError) as exc:
+    except (ArgumentError, ValueError):
         raise UserError(f"--db: {redacted(url)!r} is not a usable database URL")
     except ModuleNotFoundError as exc:
         raise UserError(f"--db: {redacted(url)!r} needs the driver {exc.name!r}, which is not installed")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from auditbook.errors import UserError
 from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE
-from auditbook.store.models import Evidence, FindingState, GapRow, ResourceState, Run, RunScope
+from auditbook.store.models import Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run, RunScope
 
 
 def resolve_run(engine: Engine, run: str = "latest") -> Run:
@@ -77,6 +77,23 @@ def _resource_evidence_at(session: Session, run_id: int, types: Optional[set] = 
         q = q.where(ResourceState.resource_type.in_(sorted(types)))
     rows = session.execute(q)
     return {(r.resource_type, r.account, r.scope_region, r.resource_id): r.evidence for r in rows}
+
+
+def records_at(session: Session, run_id: int, resource_type: str) -> list[dict]:
+    """The resources of a type observed in a run, each with its normalised record (the record blobs
+    are read 500 at a time, not one query per resource)."""
+    rows = session.execute(select(ResourceState.account, ResourceState.region, ResourceState.resource_id,
+                                  ResourceState.arn, ResourceState.record_sha256)
+                           .where(ResourceState.resource_type == resource_type,
+                                  ResourceState.first_run <= run_id, ResourceState.last_run >= run_id)).all()
+    shas = sorted({r.record_sha256 for r in rows})
+    bodies = {}
+    for i in range(0, len(shas), 500):
+        for sha, body in session.execute(select(RecordBlob.sha256, RecordBlob.body)
+                                         .where(RecordBlob.sha256.in_(shas[i:i + 500]))):
+            bodies[sha] = json.loads(zlib.decompress(body))
+    return [{"account": r.account, "region": r.region, "resource_id": r.resource_id, "arn": r.arn,
+             "data": bodies.get(r.record_sha256, {})} for r in rows]
 
 
 def gaps_for_run(engine: Engine, run_id: int) -> list[dict]:
