@@ -29,10 +29,10 @@ else:
     st.session_state["ab_pages"] = names  # what this role can reach (each page checks again)
     chosen = st.navigation([pages[name] for name in names])
     with st.sidebar:
-        st.caption(f"Signed in as {ui.esc(ctx.actor.name)} · role **{ctx.actor.role}**")
+        st.caption(f"Signed in as {ui.md(ctx.actor.name)} · role **{ctx.actor.role}**")
         if ctx.mode == "local":
             st.caption("Local single-user mode: no identity provider is configured, so the control room "
-                       "listens on 127.0.0.1 only.")
+                       "listens on 127.0.0.1 only and opens with the link (and its token) `auditbook app` printed.")
         elif ctx.mode == "oidc" and st.button("Sign out"):
             st.logout()
     if ctx.mode == "local":

@@ -1,8 +1,10 @@
 """Shared by every page of the control room: who is using it (OIDC through st.login, a wall token,
 or the local single-user mode), the store and catalog, cached reads, and safe rendering.
 
-Untrusted strings (resource names, tags, notes) are shown with st.text, st.dataframe, st.json or
-through `esc` — never as raw markdown or HTML."""
+Untrusted strings (resource names, tags, notes, file content, error messages quoting them) are shown
+with st.text, st.dataframe, st.json or st.code; inside markdown (st.caption, st.markdown, and the
+alerts st.error / warning / info / success, which render markdown) through `md`, or `say`; inside an
+HTML block through `h`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,22 +17,32 @@ from typing import Optional
 
 import streamlit as st
 
-from auditbook.auth import Actor, PermissionDenied, role_for, token_matches
+from auditbook.auth import Actor, PermissionDenied, SignInRefused, signed_in_actor, token_matches
 
 STATUS_COLOUR = {"PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#bf8700", "EXCEPTED": "#8250df",
                  "NEEDS_EVIDENCE": "#0969da", "NO_DATA": "#6e7781"}
 TILE_COLOUR = {"green": "#1a7f37", "amber": "#bf8700", "red": "#cf222e"}
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every one may be backslash-escaped in markdown
 
 
-def esc(text) -> str:
-    """Text safe inside st.markdown / st.caption: HTML-escaped and markdown-inert."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=True))
+def md(text) -> str:
+    """Text shown literally inside markdown (st.markdown, st.caption, alerts): every ASCII punctuation
+    character backslash-escaped, so no emphasis, link, image, HTML, heading, list or table can start
+    (`O'Brien` stays `O'Brien`; `&` is escaped like the rest, so `&amp;` shows as typed)."""
+    return _ASCII_PUNCTUATION.sub(r"\\\1", str(text))
 
 
 def h(text) -> str:
-    """Text safe inside an HTML block (st.markdown with unsafe_allow_html: no markdown is parsed there)."""
-    return html.escape(str(text), quote=True)
+    """Text safe inside an HTML block (st.markdown with unsafe_allow_html). Line breaks become
+    character references too: a blank line would end the HTML block and start markdown again."""
+    return html.escape(str(text), quote=True).replace("\r", "&#13;").replace("\n", "&#10;")
+
+
+def say(kind: str, message) -> None:
+    """An alert (error, warning, info or success) whose message is shown as plain text."""
+    if kind not in ("error", "warning", "info", "success"):
+        raise ValueError(f"unknown alert kind {kind!r}")
+    getattr(st, kind)(md(message))
 
 
 @dataclass
@@ -43,16 +55,23 @@ class Context:
 
 
 def _secrets() -> dict:
+    """st.secrets as a dict; {} when there is no secrets.toml at all (the local single-user mode). A
+    secrets.toml that cannot be read is an error, never the local mode."""
+    from streamlit.errors import StreamlitSecretNotFoundError
+
+    from auditbook.app_server import secrets_files
     try:
         return {k: st.secrets[k] for k in st.secrets.keys()}
-    except Exception:  # no secrets.toml: the local single-user mode
+    except StreamlitSecretNotFoundError:
+        if any(path.exists() for path in secrets_files()):
+            raise
         return {}
 
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str):
     from auditbook.store.db import open_engine
-    return open_engine(url)
+    return open_engine(url, create=False)
 
 
 @st.cache_resource(show_spinner=False)
@@ -80,14 +99,14 @@ def resolve() -> Optional[Context]:
             if st.button("Sign in"):
                 st.login()
             st.stop()
-        email = st.user.get("email")
-        role = role_for(email, dict(settings.get("roles", {}) or {}), default=settings.get("default_role"))
-        if role is None:
-            st.error("Your account has no role in auditbook. Ask an administrator to add you.")
+        try:
+            actor = signed_in_actor(st.user.to_dict(), settings)
+        except SignInRefused as exc:
+            say("error", exc)
             if st.button("Sign out"):
                 st.logout()
             st.stop()
-        return Context(Actor(str(email), role), "oidc", db, engine, catalog)
+        return Context(actor, "oidc", db, engine, catalog)
     role = os.environ.get("AUDITBOOK_LOCAL_ROLE", "admin")
     if role not in ("viewer", "analyst", "admin", "auditor", "wall"):
         role = "viewer"
@@ -109,7 +128,7 @@ def require(action: str) -> Context:
 
 
 def denied(exc: PermissionDenied) -> None:
-    st.error(str(exc))
+    say("error", exc)
 
 
 def when(value: Optional[dt.datetime]) -> str:

@@ -1,18 +1,19 @@
 """Which AWS accounts a scan covers: the current credentials, an accounts file, or an organisation."""
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import yaml
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.awsclients import ClientCache
-from auditbook.errors import ScanAborted, UserError, first_duplicate
+from auditbook.errors import ScanAborted, UserError, field_path, first_duplicate, first_error, name_of, shown
+from auditbook.yamlfile import load_yaml
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Target:
 
 class AccountEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^\d{12}$")
+    id: str = Field(pattern=r"^[0-9]{12}$")
     role: Optional[str] = None
     external_id: Optional[str] = None
     name: Optional[str] = None
@@ -99,36 +100,29 @@ def assumed_target(clients: ClientCache, account: str, name: str, role: str,
 
 
 def load_accounts_file(path: Path) -> AccountsFile:
+    """Read and validate an accounts file: one-line UserError naming the file, entry and field.
+    An account listed twice is refused too."""
+    raw = load_yaml(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}:{where} is not valid YAML")
-    try:
-        return AccountsFile.model_validate(raw)
+        spec = AccountsFile.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = first["loc"]
-        field_name = ".".join(str(p) for p in loc)
+        loc, message = first_error(exc)
+        field_name = field_path(loc) or "(document)"
         if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
-            entries = (raw or {}).get("accounts") or []
+            entries = raw.get("accounts") or []
             entry = entries[loc[1]] if loc[1] < len(entries) else {}
             ident = entry.get("id") if isinstance(entry, dict) else None
-            field_name = f"accounts[{loc[1]}]" + (f" (id {ident})" if ident else "") + (
-                f" field {'.'.join(str(p) for p in loc[2:])}" if len(loc) > 2 else "")
-        value = first.get("input")
-        value_text = f" value {value!r}" if not isinstance(value, (dict, list)) else ""
-        raise UserError(f"{path}: {field_name}:{value_text} {first['msg']}")
-
-
-def targets_from_file(clients: ClientCache, path: Path) -> list[Target]:
-    spec = load_accounts_file(path)
+            field_name = f"accounts[{loc[1]}]" + (f" (id {name_of(ident)})" if ident else "") + (
+                f" field {field_path(loc[2:])}" if len(loc) > 2 else "")
+        raise UserError(f"{path}: {field_name}: {message}")
     dupe = first_duplicate(e.id for e in spec.accounts)
     if dupe:
         raise UserError(f"{path}: accounts: id {dupe} is listed twice")
+    return spec
+
+
+def targets_from_file(clients: ClientCache, spec: AccountsFile, path: Path) -> list[Target]:
+    """The accounts of a validated accounts file (`load_accounts_file`), each reached (or not)."""
     current = current_target(clients) if any(not e.role for e in spec.accounts) else None
     for entry in spec.accounts:
         if not entry.role and current.account != entry.id:
@@ -165,15 +159,23 @@ def targets_from_org(clients: ClientCache, role: str) -> list[Target]:
         return list(pool.map(reach, active))
 
 
+def parse_regions(regions: Optional[str]) -> Optional[list[str]]:
+    """--regions as a list of region names; None for "all" or none given (resolved with AWS)."""
+    if not regions or regions.strip().lower() == "all":
+        return None
+    out = [r.strip() for r in regions.split(",") if r.strip()]
+    bad = [r for r in out if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+){2,4}", r)]
+    if bad or not out:
+        raise UserError(f"--regions: {shown(bad[0] if bad else regions)} is not a region name")
+    return out
+
+
 def resolve_regions(targets: list[Target], regions: Optional[str], clients: ClientCache) -> list[str]:
     """A comma-separated list, "all" (every region enabled for the first reachable account),
     or the session's default region (us-east-1 when none is configured)."""
-    if regions and regions.strip().lower() != "all":
-        out = [r.strip() for r in regions.split(",") if r.strip()]
-        bad = [r for r in out if not all(part.isalnum() for part in r.split("-")) or r.count("-") < 2]
-        if bad:
-            raise UserError(f"--regions: {bad[0]!r} is not a region name")
-        return out
+    listed = parse_regions(regions)
+    if listed is not None:
+        return listed
     if regions:
         reachable = next((t for t in targets if t.credentials), None)
         if reachable is None:

@@ -5,6 +5,7 @@ next. It resolves when that finding stops failing."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Optional
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from auditbook.store.models import Alert, FindingState
 REGRESSED = "CheckRegressed"
 OPEN_STATES = ("firing", "acknowledged")
 MAX_EVIDENCE = 200  # evidence ids kept on one alert (the newest)
+MAX_KEY = 600  # the length of alerts.dedup_key and cloudtrail_matches.labels_key
 STATES = ("pending", "firing", "acknowledged", "resolved")  # pending: a posture rule's `for` not yet over
 
 
@@ -38,7 +40,13 @@ def as_dict(a: Alert) -> dict:
 
 
 def dedup_key(rule: str, labels: dict) -> str:
-    return rule + "|" + "|".join(f"{k}={labels[k]}" for k in sorted(labels))
+    """rule|label=value|… — cut to fit its column (MAX_KEY) with the SHA-256 of the whole key, so a
+    long principal (an IAM path may be 512 characters) still names one alert."""
+    key = rule + "|" + "|".join(f"{k}={labels[k]}" for k in sorted(labels))
+    if len(key) <= MAX_KEY:
+        return key
+    tail = "|sha256=" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key[:MAX_KEY - len(tail)] + tail
 
 
 def fire(session: Session, *, rule: str, labels: dict, severity: str, soc2_control: str, summary: str,

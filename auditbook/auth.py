@@ -12,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional, Sequence
+
+from auditbook.errors import UserError
 
 ROLES = ("viewer", "analyst", "admin", "auditor", "wall")
+SIGN_IN_ROLES = ("admin", "analyst", "auditor", "viewer")  # roles a sign-in can map to, most powerful first
 
 READ = {"view_posture", "view_alerts", "view_incidents", "view_evidence"}
 PERMISSIONS: dict[str, set[str]] = {
@@ -31,7 +34,9 @@ for _role in ROLES:
 ACTIONS = sorted(set().union(*PERMISSIONS.values()))
 
 
-class PermissionDenied(Exception):
+class PermissionDenied(UserError):
+    """A role may not do something: one line, exit 2 on the command line, an error on the page."""
+
     def __init__(self, actor: "Actor", action: str):
         super().__init__(f"{actor.name} ({actor.role}) may not {action.replace('_', ' ')}")
         self.actor, self.action = actor, action
@@ -55,16 +60,55 @@ def authorize(actor: Optional[Actor], action: str) -> None:
 
 def role_for(email: Optional[str], mapping: dict[str, list[str]], default: Optional[str] = "viewer") -> Optional[str]:
     """A signed-in user's role from the configured mapping {role: [emails or @domains]}; the most
-    powerful match wins (admin > analyst > auditor > viewer)."""
+    powerful match wins (admin > analyst > auditor > viewer). `@example.com` matches exactly the
+    domain after the address's last `@` (not `evilexample.com`, `example.com.evil` or subdomains)."""
     if not email:
         return None
     email = email.strip().lower()
-    for role in ("admin", "analyst", "auditor", "viewer"):
+    domain = email.rpartition("@")[2] if "@" in email else None
+    for role in SIGN_IN_ROLES:
         for entry in mapping.get(role, []) or []:
             entry = str(entry).strip().lower()
-            if entry == email or (entry.startswith("@") and email.endswith(entry)):
+            if entry == email or (domain is not None and entry == "@" + domain):
                 return role
     return default
+
+
+
+class SignInRefused(Exception):
+    """Why a signed-in identity gets no role (one line, shown to the user as plain text)."""
+
+
+def _is_true(claim) -> bool:
+    return claim is True or (isinstance(claim, str) and claim.strip().lower() == "true")  # some IdPs send "true"
+
+
+def verified_email(claims: Mapping, trusted_issuers: Sequence[str] = ()) -> str:
+    """The e-mail address of an OpenID Connect identity, only if the identity provider vouches for it:
+    `email_verified` true, or absent from an issuer named in `trusted_issuers` (one known not to send
+    the claim). An explicit `email_verified: false` is refused whatever the issuer."""
+    email = claims.get("email")
+    if not isinstance(email, str) or not email.strip():
+        raise SignInRefused("Your identity provider sent no e-mail address, so auditbook cannot give you a role.")
+    verified = claims.get("email_verified")
+    if _is_true(verified) or (verified is None and str(claims.get("iss", "")) in set(trusted_issuers)):
+        return email.strip()
+    raise SignInRefused("Your identity provider does not vouch that your e-mail address is verified, so "
+                        "auditbook gives it no role. Verify it with your identity provider, then sign in again.")
+
+
+def signed_in_actor(claims: Mapping, settings: Mapping) -> Actor:
+    """The actor for an OpenID Connect sign-in, from [auditbook] settings: roles, default_role and
+    issuers_without_email_verified."""
+    trusted = settings.get("issuers_without_email_verified") or []
+    email = verified_email(claims, [trusted] if isinstance(trusted, str) else [str(t) for t in trusted])
+    default = settings.get("default_role")
+    if default is not None and default not in SIGN_IN_ROLES:
+        raise SignInRefused(f"[auditbook] default_role: {default!r} is not one of {', '.join(SIGN_IN_ROLES)}.")
+    role = role_for(email, dict(settings.get("roles", {}) or {}), default=default)
+    if role is None:
+        raise SignInRefused("Your account has no role in auditbook. Ask an administrator to add you.")
+    return Actor(email, role)
 
 
 def token_matches(given: Optional[str], expected_sha256: Optional[str]) -> bool:

@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 from typing import Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditbook.checkfuncs import CHECK_FUNCTIONS
-from auditbook.errors import UserError, first_error
+from auditbook.checkfuncs import CHECK_FUNCTIONS, takes_one_record
+from auditbook.errors import UserError, field_path, first_error, name_of, shown
 from auditbook.expressions import analyse, compile_expression
 from auditbook.registry import resource_types
+from auditbook.yamlfile import parse_yaml, read_text
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "controls.yaml"
 
@@ -93,13 +93,14 @@ class Catalog(Strict):
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:
     loc, message = first_error(exc)
-    return ".".join(str(p) for p in loc) or "(document)", message
+    return field_path(loc) or "(document)", message
 
 
 def _validate_items(kind: str, items, model, where: str):
     out = []
     for index, item in enumerate(items or []):
-        label = f"{kind} {item.get('id')}" if isinstance(item, dict) and item.get("id") else f"{kind} #{index + 1}"
+        ident = item.get("id") if isinstance(item, dict) else None
+        label = f"{kind} {name_of(ident)}" if ident else f"{kind} #{index + 1}"
         if not isinstance(item, dict):
             raise CatalogError(f"{where}: {label}: must be a mapping")
         try:
@@ -114,14 +115,12 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
     """Read and validate a catalog; raises CatalogError with one line on the first mistake."""
     path = Path(path or DEFAULT_PATH)
     try:
-        raw_bytes = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read: {exc.strerror}")
-    try:
-        raw = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CatalogError(f"{path}: not valid YAML" + (f" at line {mark.line + 1}" if mark else ""))
+        text = read_text(path)
+        raw = parse_yaml(text, path)
+    except CatalogError:
+        raise
+    except UserError as exc:
+        raise CatalogError(str(exc)) from None
     if not isinstance(raw, dict):
         raise CatalogError(f"{path}: must be a mapping with version, framework, controls and checks")
     for key in ("controls", "checks"):
@@ -136,7 +135,7 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
         field_name, msg = _first_error(exc)
         raise CatalogError(f"{path}: field {field_name}: {msg}")
     _cross_check(catalog, str(path))
-    catalog.sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    catalog.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()  # the file's bytes: it is UTF-8
     catalog.path = str(path)
     return catalog
 
@@ -156,13 +155,16 @@ def _cross_check(catalog: Catalog, where: str) -> None:
         check_ids.add(check.id)
         for cid in check.controls:
             if cid not in seen:
-                raise CatalogError(f"{label}: field controls: unknown criterion {cid!r}")
+                raise CatalogError(f"{label}: field controls: unknown criterion {shown(cid)}")
         if check.resource not in types:
-            raise CatalogError(f"{label}: field resource: unknown resource type {check.resource!r}")
+            raise CatalogError(f"{label}: field resource: unknown resource type {shown(check.resource)}")
         if (check.expect is None) == (check.function is None):
             raise CatalogError(f"{label}: field expect: give exactly one of expect or function")
         if check.function is not None and check.function not in CHECK_FUNCTIONS:
-            raise CatalogError(f"{label}: field function: no registered function {check.function!r}")
+            raise CatalogError(f"{label}: field function: no registered function {shown(check.function)}")
+        if check.function is not None and not takes_one_record(CHECK_FUNCTIONS[check.function]):
+            raise CatalogError(f"{label}: field function: {shown(check.function)} must take exactly one "
+                               "argument (the resource record)")
         read_types = {check.resource}
         for field_name in ("applies", "expect"):
             text = getattr(check, field_name)
@@ -174,20 +176,20 @@ def _cross_check(catalog: Catalog, where: str) -> None:
                 raise CatalogError(f"{label}: field {field_name}: {exc}")
             for rtype in analyse(parsed).types:
                 if rtype not in types:
-                    raise CatalogError(f"{label}: field {field_name}: values() names unknown resource type {rtype!r}")
+                    raise CatalogError(f"{label}: field {field_name}: values() names unknown resource type {shown(rtype)}")
                 read_types.add(rtype)
         for account in check.accounts:
-            if not re.match(r"^\d{12}$", account):
-                raise CatalogError(f"{label}: field accounts: {account!r} is not a 12-digit account id")
+            if not re.fullmatch(r"[0-9]{12}", account):
+                raise CatalogError(f"{label}: field accounts: {shown(account)} is not a 12-digit account id")
         for key, values in check.tags.items():
             if not values:
-                raise CatalogError(f"{label}: field tags.{key}: list at least one value")
+                raise CatalogError(f"{label}: field tags.{name_of(key)}: list at least one value")
         if check.tags and not types[check.resource].tags:
             raise CatalogError(f"{label}: field tags: {check.resource} records carry no tags")
         declared = {a for t in read_types for a in types[t].actions()}
         for action in check.actions:
-            if not re.match(r"^[a-z0-9-]+:[A-Za-z0-9*]+$", action):
-                raise CatalogError(f"{label}: field actions: {action!r} is not an IAM action")
+            if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", action):
+                raise CatalogError(f"{label}: field actions: {shown(action)} is not an IAM action")
             if action not in declared:
-                raise CatalogError(f"{label}: field actions: {action!r} is not made by the collectors of "
+                raise CatalogError(f"{label}: field actions: {shown(action)} is not made by the collectors of "
                                    f"{', '.join(sorted(read_types))} (they make {', '.join(sorted(declared))})")

@@ -16,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from auditbook import __version__
-from auditbook.errors import ScanAborted, UserError
+from auditbook.auth import PermissionDenied
+from auditbook.errors import ScanAborted, UserError, one_line, shown
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="auditbook: continuous SOC 2 evidence for AWS.")
@@ -109,13 +110,11 @@ def findings(
     from auditbook.store.db import open_engine
     from auditbook.store.query import findings_for_run, resolve_run
 
-    engine = open_engine(db)
+    engine = open_engine(db, create=False)
     run_row = resolve_run(engine, run)
     rows = findings_for_run(engine, run_row.id)
-    if status:
-        wanted = status.upper()
-        if wanted not in ("PASS", "FAIL", "ERROR", "EXCEPTED"):
-            raise UserError(f"--status: {status!r} is not PASS, FAIL, ERROR or EXCEPTED")
+    wanted = _status_filter(status)
+    if wanted:
         rows = [r for r in rows if r["status"] == wanted]
     if fmt in (Format.ocsf, Format.asff, Format.oscal):
         sys.stdout.write(json.dumps(_export(engine, run_row.id, rows, fmt, catalog), indent=2) + "\n")
@@ -139,6 +138,29 @@ def findings(
             table.add_row(f"[{style[r['status']]}]{r['status']}", r["severity"], r["check"], r["account"],
                           r["region"], escape(r["resource"]), escape(r["message"]))
         out.print(table)
+
+
+def _status_filter(status: Optional[str]) -> Optional[str]:
+    """--status as a finding status (None: every status)."""
+    if not status:
+        return None
+    if status.upper() not in ("PASS", "FAIL", "ERROR", "EXCEPTED"):
+        raise UserError(f"--status: {shown(status)} is not PASS, FAIL, ERROR or EXCEPTED")
+    return status.upper()
+
+
+def _operator(role: str):
+    """The person at the terminal, as an actor of `role`: the CLI's writes are authorised and
+    recorded like every other front end's."""
+    import getpass
+    import os
+
+    from auditbook.auth import Actor
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        name = f"uid {os.getuid()}"
+    return Actor(f"{name} (cli)", role)
 
 
 def _export(engine, run_id: int, rows: list[dict], fmt: Format, catalog: Optional[Path]):
@@ -179,19 +201,23 @@ def export_securityhub(
     from auditbook.store.db import open_engine
     from auditbook.store.query import resolve_run
 
-    engine = open_engine(db)
+    wanted = _status_filter(status)
+    engine = open_engine(db, create=False)
     run_row = resolve_run(engine, run)
     view = load_view(engine, run_row.id, load_catalog(catalog))
-    if status:
-        view.rows = [r for r in view.rows if r["status"] == status.upper()]
-    session = new_session(profile_name=profile)
-    region = region or session.region_name or "us-east-1"
+    if wanted:
+        view.rows = [r for r in view.rows if r["status"] == wanted]
     try:
-        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
-        result = import_to_security_hub(session.client("securityhub", region_name=region),
-                                        to_asff(view, importer_account=account, importer_region=region))
+        session = new_session(profile_name=profile)
+        region = region or session.region_name or "us-east-1"
+        sts, hub = session.client("sts", region_name=region), session.client("securityhub", region_name=region)
+    except (BotoCoreError, ValueError) as exc:  # no such profile, a malformed region name
+        raise UserError(f"--region/--profile: {one_line(str(exc))}")
+    try:
+        account = sts.get_caller_identity()["Account"]
+        result = import_to_security_hub(hub, to_asff(view, importer_account=account, importer_region=region))
     except (ClientError, BotoCoreError) as exc:
-        raise ScanAborted(f"Security Hub import failed: {exc}")
+        raise ScanAborted(f"Security Hub import failed: {one_line(str(exc))}")
     out.print(f"run {run_row.id}: {result['imported']} finding(s) imported into Security Hub "
               f"({account}, {region}); {len(result['failed'])} failed")
     for failure in result["failed"][:10]:
@@ -245,8 +271,8 @@ def evidence_add(
 
     cat = load_catalog(catalog)
     effective = parse_date(effective_date, "--effective-date")
-    row = add_evidence(open_engine(db), cat, criterion, file, effective=effective, owner=owner, item=item,
-                       uploaded_by=uploaded_by)
+    row = add_evidence(open_engine(db, writable=True), cat, criterion, file, effective=effective, owner=owner,
+                       item=item, uploaded_by=uploaded_by)
     lapses = f"lapses {row.expires_on}" if row.expires_on else "does not lapse (per event)"
     out.print(f"{escape(row.criterion)} / {escape(row.item)}: {escape(row.filename)} sha256 {row.sha256[:16]}…, "
               f"effective {row.effective_date}, {lapses}")
@@ -268,7 +294,7 @@ def evidence_list(
     from auditbook.store.db import open_engine
 
     day = parse_date(on, "--on") if on else dt.date.today()
-    rows = evidence_status(open_engine(db), load_catalog(catalog), day)
+    rows = evidence_status(open_engine(db, create=False), load_catalog(catalog), day)
     if due:
         rows = [r for r in rows if r.state != "current"]
     if fmt == "json":
@@ -342,7 +368,7 @@ def exceptions_add(
 
     entry = add_exception({"id": exception_id, "check": check, "owner": owner, "justification": justification,
                            "approver": approver, "expires": expires, "account": account, "resource": resource},
-                          {c.id for c in load_catalog(catalog).checks}, file)
+                          {c.id for c in load_catalog(catalog).checks}, file, actor=_operator("admin"))
     out.print(f"added {escape(entry.id)}: {escape(check)} until {entry.expires}")
 
 
@@ -351,7 +377,7 @@ def exceptions_remove(exception_id: str = typer.Argument(..., metavar="ID"), fil
     """Remove an exception."""
     from auditbook.exceptions import remove_exception
 
-    remove_exception(exception_id, file)
+    remove_exception(exception_id, file, actor=_operator("admin"))
     out.print(f"removed {escape(exception_id)}")
 
 
@@ -395,9 +421,11 @@ def packet(
     from auditbook.packet.build import build_packet
     from auditbook.packet.signing import parse_signer
     from auditbook.period import parse_period
+    from auditbook.store.db import open_engine
 
     chosen = parse_period(period, start, end)
     sign = parse_signer(signer)  # checked before anything runs
+    open_engine(db, create=False, writable=True)  # the store must exist, and take the packet's record at the end
     result = build_packet(period=chosen, out=out_dir, signer=sign, db=db, catalog_path=catalog,
                           previous_dir=previous, workers=workers, notebooks=notebooks,
                           on_progress=lambda m: err.print(f"  {escape(m)}"))
@@ -416,7 +444,14 @@ def keygen(out_prefix: str = typer.Option("auditbook", "--out", metavar="PREFIX"
                                           help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.")):
     """Make an Ed25519 key pair for signing packets."""
     from auditbook.packet.signing import keygen as make
-    private, public = make(out_prefix)
+    try:
+        private, public = make(out_prefix)
+    except (OSError, ValueError) as exc:  # an unwritable folder, a full disk, a NUL in the name
+        key = Path(f"{out_prefix}.key")
+        if key.is_file() and not Path(f"{out_prefix}.pub").exists():
+            key.unlink()  # keygen never overwrites, so this half pair is the one just made: leave nothing half-written
+        raise UserError(f"--out: cannot write {shown(getattr(exc, 'filename', None) or out_prefix)}: "
+                        f"{getattr(exc, 'strerror', None) or exc}")
     out.print(f"private key {escape(str(private))} (keep it secret), public key {escape(str(public))} (give it to auditors)")
 
 
@@ -437,8 +472,8 @@ def verify(
     if result.valid:
         out.print("valid")
         return
-    for problem in result.problems:
-        err.print(f"invalid: {escape(problem)}")
+    for problem in result.problems:  # already escaped, one line each: printed as they are (no rich markup)
+        sys.stderr.write(f"invalid: {problem}\n")
     raise typer.Exit(1)
 
 
@@ -449,23 +484,17 @@ def control_room(
     local_role: str = typer.Option("admin", "--local-role",
                                    help="Role of the single local user when no identity provider is configured."),
     exceptions: Optional[Path] = typer.Option(None, "--exceptions", help="Exception register the admin page edits."),
+    public_host: Optional[str] = typer.Option(None, "--public-host",
+                                              help="Host name users reach the control room by (e.g. behind a proxy); "
+                                                   "requests naming another host than it or a loopback name are refused."),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
 ):
-    """Start the Streamlit control room on the store the CLI uses."""
-    import subprocess
-
-    from auditbook.app_server import command
-    from auditbook.store.db import absolute_url, open_engine, redacted, resolve_url
-    url = absolute_url(resolve_url(db))
-    open_engine(url)  # a bad store URL is reported here, in one line, before anything starts
-    argv, env = command(url, host, port, local_role=local_role, catalog=str(catalog) if catalog else None,
-                        exceptions=str(exceptions) if exceptions else None)
-    out.print(f"control room on http://{host}:{port} (store {redacted(url)}); Ctrl-C stops it")
-    try:
-        raise typer.Exit(subprocess.call(argv, env=env))
-    except KeyboardInterrupt:
-        raise typer.Exit(0)
+    """Start the Streamlit control room on the store the CLI uses: prints the link to open (with its
+    one-time-per-start token in local mode), then this process becomes the server."""
+    from auditbook.app_server import serve
+    serve(db, host, port, local_role=local_role, catalog=str(catalog) if catalog else None,
+          exceptions=str(exceptions) if exceptions else None, public_host=public_host)
 
 
 class AlertFormat(str, Enum):
@@ -485,8 +514,8 @@ def alerts_list(
     from auditbook.store.db import open_engine
     for s in state or []:
         if s not in core.STATES:
-            raise UserError(f"--state: {s!r} is not one of {', '.join(core.STATES)}")
-    engine = open_engine(db)
+            raise UserError(f"--state: {shown(s)} is not one of {', '.join(core.STATES)}")
+    engine = open_engine(db, create=False)
     rows = core.list_alerts(engine, tuple(state) if state else None)
     if fmt == AlertFormat.json:
         from auditbook.store.query import evidence_body
@@ -517,7 +546,7 @@ def watch(
     bucket: Optional[list[str]] = typer.Option(None, "--bucket", help="A CloudTrail bucket to read (repeatable)."),
     prefix: str = typer.Option("", "--prefix", help="Only keys under this prefix (e.g. AWSLogs/)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Alerting rules (default: the bundled alerts.yml)."),
-    interval: int = typer.Option(60, "--interval", min=5, help="Seconds between cycles."),
+    interval: int = typer.Option(60, "--interval", min=5, max=86400, help="Seconds between cycles."),
     once: bool = typer.Option(False, "--once", help="Run one cycle and exit (for cron)."),
     notify: Optional[Path] = typer.Option(None, "--notify", help="notify.yml: Slack, PagerDuty and Jira channels."),
     lookup_events: Optional[list[str]] = typer.Option(None, "--lookup-events", metavar="REGION",
@@ -527,29 +556,31 @@ def watch(
     """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify; on a loop."""
     import time as _time
 
-    import boto3
-
+    from auditbook.notify import load_channels
     from auditbook.rules import load_rules
+    from auditbook.runbooks import aws_client
     from auditbook.store.db import open_engine
     from auditbook.watch import cycle
     load_rules(rules)  # a bad rules file stops here, in one line
-    from auditbook.notify import load_channels
     channels = load_channels(notify) if notify else []
-    engine = open_engine(db)
+    engine = open_engine(db, writable=True)
+    lookups = [aws_client("cloudtrail", r) for r in lookup_events or []]  # a bad region stops here
     clients = {}
 
     def s3_for(name):
         if "s3" not in clients:
-            clients["s3"] = boto3.client("s3")
+            clients["s3"] = aws_client("s3")
         return clients["s3"]
     while True:
-        lookups = [boto3.client("cloudtrail", region_name=r) for r in lookup_events or []]
         result = cycle(engine, s3_for, list(bucket or []), rules, prefix, channels=channels, lookup_clients=lookups)
         for name, r in result.ingest.items():
             out.print(f"{escape(name)}: {r.files} new files ({r.skipped} read before), {r.records} records, "
                       f"{r.matches} matches, {r.fired} alerts raised, {r.records / max(r.seconds, 1e-9):,.0f} records/s")
             for key, reason in r.bad_files:
                 err.print(f"[yellow]evidence gap[/yellow] {escape(name)}/{escape(key)}: {escape(reason)}")
+        for rule_name, resource, reason in result.posture_gaps:
+            err.print(f"[yellow]evidence gap[/yellow] posture rule {escape(rule_name)} on {escape(resource)}: "
+                      f"{escape(reason)} (not evaluated)")
         for e in result.escalated:
             err.print(f"[red]escalated[/red] incident {e['incident']}: {e['sla']} SLA breached")
         out.print(f"posture rules raised {result.posture_fired}; {result.resolved} alerts resolved; "
@@ -560,17 +591,19 @@ def watch(
         _time.sleep(interval)
 
 
+INCIDENT_OPT = typer.Option(..., "--incident", min=1, max=2**63 - 1, help="The incident (its id) the runbook answers.")
 runbook_app = typer.Typer(help="Containment runbooks: a dry run first; --yes runs it and writes the result to the incident.")
 app.add_typer(runbook_app, name="runbook")
 
 
-def _runbook(incident: int, plan, clients: dict, yes: bool, db: Optional[str]) -> None:
-    import getpass
-
-    from auditbook.auth import Actor
-    from auditbook.runbooks import execute
+def _runbook(incident: int, service: str, region: Optional[str], make_plan, yes: bool, db: Optional[str]) -> None:
+    """Check the store and the incident, plan with a `service` client (the dry run), and run with --yes."""
+    from auditbook.runbooks import active_incident, aws_client, execute
     from auditbook.store.db import open_engine
-    engine = open_engine(db)
+    engine = open_engine(db, create=False, writable=yes)  # the incident is in an existing store
+    active_incident(engine, incident)  # before any AWS call
+    client = aws_client(service, region)
+    plan = make_plan(client)
     out.print(f"{plan.runbook} on {escape(plan.target)} — the calls it makes:")
     for line in plan.lines():
         out.print(f"  {escape(line)}")
@@ -578,48 +611,39 @@ def _runbook(incident: int, plan, clients: dict, yes: bool, db: Optional[str]) -
         out.print("dry run: nothing was changed. Run again with --yes to do it.")
         return
     # the CLI operator holds the AWS credentials; it acts as an analyst (the control room checks its users' roles)
-    result = execute(engine, Actor(f"{getpass.getuser()} (cli)", "analyst"), incident, plan, clients, confirm=True)
+    result = execute(engine, _operator("analyst"), incident, plan, {service: client}, confirm=True)
     out.print(f"done; recorded on incident {incident}" +
               (f" (quarantine group {result['quarantine_group']})" if result.get("quarantine_group") else ""))
 
 
 @runbook_app.command("quarantine-instance")
-def runbook_quarantine(instance: str = typer.Option(..., "--instance"), incident: int = typer.Option(..., "--incident"),
+def runbook_quarantine(instance: str = typer.Option(..., "--instance"), incident: int = INCIDENT_OPT,
                        region: Optional[str] = typer.Option(None, "--region"), yes: bool = typer.Option(False, "--yes"),
                        db: Optional[str] = DB_OPT):
     """Swap an EC2 instance's security groups for a deny-all quarantine group (the old ones are recorded)."""
-    import boto3
-
     from auditbook.runbooks import plan_quarantine
-    ec2 = boto3.client("ec2", region_name=region)
-    _runbook(incident, plan_quarantine(ec2, instance), {"ec2": ec2}, yes, db)
+    _runbook(incident, "ec2", region, lambda ec2: plan_quarantine(ec2, instance), yes, db)
 
 
 @runbook_app.command("deactivate-access-key")
 def runbook_deactivate(user: str = typer.Option(..., "--user"), key: str = typer.Option(..., "--key"),
-                       incident: int = typer.Option(..., "--incident"), yes: bool = typer.Option(False, "--yes"),
+                       incident: int = INCIDENT_OPT, yes: bool = typer.Option(False, "--yes"),
                        db: Optional[str] = DB_OPT):
     """Deactivate an IAM user's access key."""
-    import boto3
-
     from auditbook.runbooks import plan_deactivate_key
-    iam = boto3.client("iam")
-    _runbook(incident, plan_deactivate_key(iam, user, key), {"iam": iam}, yes, db)
+    _runbook(incident, "iam", None, lambda iam: plan_deactivate_key(iam, user, key), yes, db)
 
 
 @runbook_app.command("disable-console-login")
-def runbook_disable_login(user: str = typer.Option(..., "--user"), incident: int = typer.Option(..., "--incident"),
+def runbook_disable_login(user: str = typer.Option(..., "--user"), incident: int = INCIDENT_OPT,
                           yes: bool = typer.Option(False, "--yes"), db: Optional[str] = DB_OPT):
     """Remove an IAM user's console password (login profile)."""
-    import boto3
-
     from auditbook.runbooks import plan_disable_login
-    iam = boto3.client("iam")
-    _runbook(incident, plan_disable_login(iam, user), {"iam": iam}, yes, db)
+    _runbook(incident, "iam", None, lambda iam: plan_disable_login(iam, user), yes, db)
 
 
 @app.command()
-def exporter(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(9108, "--port"),
+def exporter(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(9108, "--port", min=0, max=65535),
              db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
     """Serve posture, alert, denied-access and key-rotation metrics for Prometheus (/metrics)."""
     import time as _time
@@ -629,7 +653,11 @@ def exporter(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.
     from auditbook.catalog import load_catalog
     from auditbook.exporter import registry
     from auditbook.store.db import open_engine
-    start_http_server(port, addr=host, registry=registry(open_engine(db), load_catalog(catalog)))
+    metrics = registry(open_engine(db, create=False), load_catalog(catalog))
+    try:
+        start_http_server(port, addr=host, registry=metrics)
+    except OSError as exc:  # address in use, not an address of this host
+        raise UserError(f"--host/--port: cannot listen on {shown(host)}:{port}: {exc.strerror or exc}")
     out.print(f"metrics on http://{host}:{port}/metrics — Ctrl-C stops it")
     try:
         while True:
@@ -640,12 +668,12 @@ def exporter(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.
 
 @app.command()
 def demo(
-    port: int = typer.Option(5055, "--port", help="Port for the local moto server (127.0.0.1)."),
+    port: int = typer.Option(5055, "--port", min=0, max=65535, help="Port for the local moto server (127.0.0.1)."),
     db: Optional[str] = typer.Option("sqlite:///var/demo/auditbook.db", "--db", help="Store for the demo run."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the moto server running at the end."),
     packet: bool = typer.Option(True, "--packet/--no-packet",
                                 help="Simulate the last quarter of daily scans and build its signed packet."),
-    app_port: int = typer.Option(8501, "--app-port", help="Port of the control room started at the end (0: do not start it)."),
+    app_port: int = typer.Option(8501, "--app-port", min=0, max=65535, help="Port of the control room started at the end (0: do not start it)."),
 ):
     """Start a local moto server, build the simulated organisation, simulate a quarter of daily scans,
     scan it today, build the signed audit packet of the simulated quarter, and start the control room."""
@@ -663,27 +691,32 @@ def version():
 def main():
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as n
+        if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into Exit(130) under standalone_mode=False
+            sys.stderr.write("interrupted: nothing was written\n")
+            sys.exit(130)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except UserError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+    except typer.TyperException as exc:
+        # click's usage errors (typer vendors click: they are not click.ClickException): the usage
+        # line, a hint and "Error: …"; exit 2
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            sys.stderr.write(f"Error: {one_line(exc.format_message())}\n")
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("aborted: nothing was written\n")
+        sys.exit(1)
+    except (UserError, PermissionDenied) as exc:
+        sys.stderr.write(f"error: {one_line(str(exc))}\n")
         sys.exit(2)
     except ScanAborted as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {one_line(str(exc))}\n")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: nothing was written\n")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click's own usage errors come through here
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
 
 
 if __name__ == "__main__":

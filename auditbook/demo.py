@@ -139,7 +139,7 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
     finally:
         server.stop()
     if app_port:
-        serve_control_room(result.db_url, app_port, console)
+        serve_control_room(result.db_url, app_port)
     return result.run_id
 
 
@@ -188,21 +188,12 @@ def demo_incident(db_url: str, console) -> None:
     console.print(f"SIMULATED incident {made['id']} opened from alert {alert['id']} ({alert['rule']})")
 
 
-def serve_control_room(db_url: str, port: int, console) -> None:
-    """The control room in the foreground, on 127.0.0.1, until Ctrl-C."""
-    import subprocess
-
-    from auditbook.app_server import command
+def serve_control_room(db_url: str, port: int) -> None:
+    """The control room in the foreground, on 127.0.0.1, until Ctrl-C: this process becomes the server
+    (exec), so a signal reaches the server itself. It prints the link to open (with its token)."""
+    from auditbook.app_server import serve
     from auditbook.store.db import absolute_url
-    if port_in_use(port):
-        raise UserError(f"--app-port: 127.0.0.1:{port} is already in use (is another control room running?)")
-    argv, env = command(absolute_url(db_url), "127.0.0.1", port)
-    console.print(f"control room: http://127.0.0.1:{port}  (wall screen: http://127.0.0.1:{port}/?view=wall) "
-                  "— Ctrl-C stops it")
-    try:
-        subprocess.call(argv, env=env)
-    except KeyboardInterrupt:
-        pass
+    serve(absolute_url(db_url), "127.0.0.1", port, option="--app-port")
 
 
 def demo_packet(quarter, db: Optional[str], demo_dir: Path, console) -> Path:

@@ -1,8 +1,43 @@
 """Errors that end a command with one clear line and exit code 2."""
+from __future__ import annotations
+
+import re
+
+SHOWN_CHARS = 80  # a value quoted in a message is cut to this many characters
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.*-]{1,80}$")
 
 
 class UserError(Exception):
     """Bad input from the user: a file, a field, a value. Printed as one line, exit 2."""
+
+
+class ScanAborted(Exception):
+    """The scan cannot know its own scope (e.g. the organisation cannot be listed)."""
+
+
+def one_line(text: str) -> str:
+    """The text as one printable line: line breaks, tabs, terminal escapes and other control or
+    format characters (e.g. bidirectional overrides) each become a space."""
+    return "".join(ch if ch.isprintable() else " " for ch in str(text))
+
+
+def shown(value, limit: int = SHOWN_CHARS) -> str:
+    """A value from hostile input, fit to quote in a one-line message: its repr (escapes every
+    control character), cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def name_of(value) -> str:
+    """A key or id from hostile input as it appears in a message: as is when it is a plain name
+    (letters, digits, . _ - *), else quoted and cut like `shown`."""
+    text = str(value)
+    return text if _PLAIN_NAME.match(text) else shown(value)
+
+
+def field_path(loc) -> str:
+    """A pydantic error location (`('checks', 3, 'severity')`) as `checks.3.severity`."""
+    return ".".join(name_of(part) for part in loc)
 
 
 def first_error(exc) -> tuple[tuple, str]:
@@ -10,8 +45,8 @@ def first_error(exc) -> tuple[tuple, str]:
     offending value (left out for a missing field or a whole mapping/list)."""
     err = exc.errors()[0]
     value = err.get("input")
-    shown = "" if err["type"] == "missing" or isinstance(value, (dict, list)) else f" (value {value!r})"
-    return tuple(err["loc"]), f"{err['msg']}{shown}"
+    show = err["type"] != "missing" and not isinstance(value, (dict, list))
+    return tuple(err["loc"]), one_line(err["msg"]) + (f" (value {shown(value)})" if show else "")
 
 
 def first_duplicate(values) -> object:
@@ -20,7 +55,3 @@ def first_duplicate(values) -> object:
     for value in values:
         (dupes if value in seen else seen).add(value)
     return min(dupes) if dupes else None
-
-
-class ScanAborted(Exception):
-    """The scan cannot know its own scope (e.g. the organisation cannot be listed)."""

@@ -44,15 +44,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def redact(value: Any) -> Any:
-    """Copy of value with secret fields replaced, at any depth."""
+def redact(value: Any, keys: frozenset = SECRET_KEYS) -> Any:
+    """Copy of value with the values of secret fields (names in `keys`, lower case) replaced, at any
+    depth. API evidence uses SECRET_KEYS; CloudTrail records add a few names of their own
+    (redact_cloudtrail, below)."""
     if isinstance(value, dict):
         return {
-            k: (REDACTED if k.lower() in SECRET_KEYS and v not in (None, "", [], {}) else redact(v))
+            k: (REDACTED if str(k).lower() in keys and v not in (None, "", [], {}) else redact(v, keys))
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, keys) for v in value]
     return value
 
 
@@ -70,3 +72,19 @@ def canonical(value: Any) -> bytes:
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# CloudTrail records (auditbook.cloudtrail) are evidence too: the same names, plus a few that only
+# appear in CloudTrail's requestParameters / responseElements, and Parameter Store's `value` (a
+# parameter's content) in every record of ssm.amazonaws.com.
+CLOUDTRAIL_SECRET_KEYS = SECRET_KEYS | frozenset(
+    k.lower() for k in ("ServicePassword", "SecretHash", "AccessToken", "RefreshToken", "IdToken",
+                        "AuthParameters", "ChallengeResponses")
+)
+PARAMETER_STORE_KEYS = CLOUDTRAIL_SECRET_KEYS | {"value"}
+
+
+def redact_cloudtrail(record: Any) -> Any:
+    """A CloudTrail record as it may be stored, shown or exported: secrets replaced, at any depth."""
+    source = record.get("eventSource") if isinstance(record, dict) else None
+    return redact(record, PARAMETER_STORE_KEYS if source == "ssm.amazonaws.com" else CLOUDTRAIL_SECRET_KEYS)

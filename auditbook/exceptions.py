@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditbook.errors import UserError, first_duplicate, first_error
+from auditbook.auth import Actor, authorize
+from auditbook.errors import UserError, field_path, first_duplicate, first_error, name_of, shown
+from auditbook.yamlfile import YamlDate, load_yaml
 
 DEFAULT_PATH = Path("exceptions.yaml")
 EXCEPTED = "EXCEPTED"
@@ -24,19 +26,12 @@ class ExceptionEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     check: str = Field(min_length=3)
-    account: str = Field(default="*", pattern=r"^(\*|\d{12})$")
+    account: str = Field(default="*", pattern=r"^(\*|[0-9]{12})$")
     resource: str = Field(default="*", min_length=1)  # fnmatch pattern over the ARN/id or the name
     owner: str = Field(min_length=2)
     justification: str = Field(min_length=10)
     approver: str = Field(min_length=2)
-    expires: dt.date
-
-    @field_validator("expires", mode="before")
-    @classmethod
-    def _date(cls, value):
-        if isinstance(value, dt.datetime):
-            return value.date()
-        return value
+    expires: YamlDate  # YYYY-MM-DD (a YAML timestamp counts by its date)
 
     def in_force(self, on: dt.date) -> bool:
         return on <= self.expires
@@ -54,27 +49,29 @@ class Register(BaseModel):
 
 def _one_line(path: Path, raw: dict, exc: ValidationError) -> str:
     loc, message = first_error(exc)
-    where = "exceptions"
+    where = f"field {field_path(loc)}" if loc else "(document)"
     if len(loc) >= 2 and loc[0] == "exceptions" and isinstance(loc[1], int):
         entries = raw.get("exceptions") or []
         entry = entries[loc[1]] if loc[1] < len(entries) and isinstance(entries[loc[1]], dict) else {}
-        where = f"exception {entry.get('id') or '#' + str(loc[1] + 1)}"
+        where = f"exception {name_of(entry['id']) if entry.get('id') else '#' + str(loc[1] + 1)}"
         if len(loc) > 2:
-            where += f": field {'.'.join(str(p) for p in loc[2:])}"
+            where += f": field {field_path(loc[2:])}"
     return f"{path}: {where}: {message}"
 
 
-def load_register(path: Optional[Path] = None, *, required: bool = False) -> Register:
+def load_register(path: Optional[Path] = None, *, required: bool = False,
+                  known_checks: Optional[set[str]] = None) -> Register:
+    """The register at `path` (none there: empty, or a UserError when `required`). With
+    `known_checks` (the catalog's check ids), an exception for any other check is refused: it
+    would silently never match."""
     path = Path(path or DEFAULT_PATH)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         if required:
             raise UserError(f"{path}: no such exceptions file")
         return Register()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"{path}: not valid YAML" + (f" at line {mark.line + 1}" if mark else ""))
+    raw = load_yaml(path)
+    if raw is None:
+        return Register()
     if not isinstance(raw, dict):
         raise UserError(f"{path}: must be a mapping with a list `exceptions`")
     try:
@@ -84,6 +81,10 @@ def load_register(path: Optional[Path] = None, *, required: bool = False) -> Reg
     dupe = first_duplicate(e.id for e in register.exceptions)
     if dupe:
         raise UserError(f"{path}: exception {dupe}: field id: duplicate id")
+    for entry in register.exceptions:
+        if known_checks is not None and entry.check not in known_checks:
+            raise UserError(f"{path}: exception {entry.id}: field check: {shown(entry.check)} is not a check "
+                            "in the catalog")
     return register
 
 
@@ -91,11 +92,19 @@ def save_register(register: Register, path: Optional[Path] = None) -> None:
     """Write atomically (a temporary file renamed over the old one): never half-written."""
     path = Path(path or DEFAULT_PATH)
     data = {"exceptions": [e.model_dump(mode="json") for e in register.exceptions]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".exceptions-", suffix=".yaml")
-    with os.fdopen(fd, "w") as fh:
-        fh.write("# auditbook exception register: see docs/exceptions.md\n")
-        yaml.safe_dump(data, fh, sort_keys=False, allow_unicode=True)
-    os.replace(tmp, path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".exceptions-",
+                                   suffix=".yaml")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror}")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# auditbook exception register: see docs/exceptions.md\n")
+            yaml.safe_dump(data, fh, sort_keys=False, allow_unicode=True)
+        os.replace(tmp, path)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise UserError(f"{path}: cannot write: {exc.strerror}")
 
 
 def apply_exceptions(findings: list, register: Register, on: Optional[dt.date] = None) -> list:
@@ -115,22 +124,20 @@ def apply_exceptions(findings: list, register: Register, on: Optional[dt.date] =
     return out
 
 
-def add_exception(fields: dict, known_checks: set[str], path: Optional[Path] = None, *, actor=None,
+def add_exception(fields: dict, known_checks: set[str], path: Optional[Path] = None, *, actor: Actor,
                   engine=None) -> ExceptionEntry:
     """Validate and append an exception; refused (one line) without owner, justification, approver or
-    expiry, for an unknown check, or for an id in use. With `actor`: authorised as manage_exceptions
-    and recorded in the store's audit trail (`engine`)."""
-    if actor is not None:
-        from auditbook.auth import authorize
-        authorize(actor, "manage_exceptions")
-    register = load_register(path)
+    expiry, for an unknown check, or for an id in use. `actor` must hold manage_exceptions; with
+    `engine`, the change is recorded in the store's audit trail."""
+    authorize(actor, "manage_exceptions")
+    register = load_register(path, known_checks=known_checks)
     try:
         entry = ExceptionEntry(**fields)
     except ValidationError as exc:
         loc, message = first_error(exc)
-        raise UserError(f"--{loc[0]}: {message}")
+        raise UserError(f"--{field_path(loc)}: {message}")
     if entry.check not in known_checks:
-        raise UserError(f"--check: {entry.check!r} is not a check in the catalog")
+        raise UserError(f"--check: {shown(entry.check)} is not a check in the catalog")
     if any(e.id == entry.id for e in register.exceptions):
         raise UserError(f"{entry.id}: an exception with this id exists")
     register.exceptions.append(entry)
@@ -139,21 +146,20 @@ def add_exception(fields: dict, known_checks: set[str], path: Optional[Path] = N
     return entry
 
 
-def remove_exception(exception_id: str, path: Optional[Path] = None, *, actor=None, engine=None) -> None:
-    if actor is not None:
-        from auditbook.auth import authorize
-        authorize(actor, "manage_exceptions")
+def remove_exception(exception_id: str, path: Optional[Path] = None, *, actor: Actor, engine=None) -> None:
+    """Remove an exception by id; `actor` must hold manage_exceptions (recorded with `engine`)."""
+    authorize(actor, "manage_exceptions")
     register = load_register(path, required=True)
     gone = [e for e in register.exceptions if e.id == exception_id]
     if not gone:
-        raise UserError(f"{exception_id}: no such exception")
+        raise UserError(f"{name_of(exception_id)}: no such exception")
     register.exceptions = [e for e in register.exceptions if e.id != exception_id]
     save_register(register, path)
     _audit(engine, actor, "remove", exception_id, before=gone[0].model_dump(mode="json"))
 
 
-def _audit(engine, actor, action: str, exception_id: str, **change) -> None:
-    if engine is None or actor is None:
+def _audit(engine, actor: Actor, action: str, exception_id: str, **change) -> None:
+    if engine is None:
         return
     from sqlalchemy.orm import Session
 

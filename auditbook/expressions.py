@@ -16,6 +16,8 @@ import jmespath
 from jmespath import exceptions as jexc
 from jmespath import functions as jfun
 
+from auditbook.errors import one_line
+
 EXTRA_FUNCTIONS = ("days_since", "days_until", "values")
 KNOWN_FUNCTIONS = frozenset(jfun.Functions.FUNCTION_TABLE) | frozenset(EXTRA_FUNCTIONS)
 
@@ -54,6 +56,7 @@ class Analysis:
     fields: set[str] = field(default_factory=set)
     types: set[str] = field(default_factory=set)
     functions: set[str] = field(default_factory=set)
+    calls: set[tuple[str, int]] = field(default_factory=set)  # (function, number of arguments)
 
 
 def _walk(node: dict, out: Analysis, top: bool) -> None:
@@ -63,6 +66,7 @@ def _walk(node: dict, out: Analysis, top: bool) -> None:
         out.fields.add(node["value"])
     if kind == "function_expression":
         out.functions.add(node["value"])
+        out.calls.add((node["value"], len(children)))
         if node["value"] == "values" and children and children[0].get("type") == "literal":
             out.types.add(str(children[0].get("value")))
     if kind in ("subexpression", "index_expression"):
@@ -88,13 +92,29 @@ def compile_expression(text: str):
     """Parse a JMESPath expression; raises ValueError with a short reason if it is invalid."""
     try:
         parsed = jmespath.compile(text)
-    except (jexc.ParseError, jexc.LexerError) as exc:
-        raise ValueError(f"invalid JMESPath ({str(exc).splitlines()[0]})") from None
-    info = analyse(parsed)
+        info = analyse(parsed)
+    except jexc.JMESPathError as exc:  # parse and lexer errors, an empty expression
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"invalid JMESPath ({one_line(first)[:200]})") from None
+    except RecursionError:
+        raise ValueError("invalid JMESPath (nested too deeply)") from None
     unknown = info.functions - KNOWN_FUNCTIONS
     if unknown:
         raise ValueError(f"unknown function {sorted(unknown)[0]}()")
+    for name, count in sorted(info.calls):
+        problem = _arity_problem(name, count)
+        if problem:
+            raise ValueError(f"{name}() {problem}, not {count}")
     return parsed
+
+
+def _arity_problem(name: str, count: int) -> str:
+    """Why `count` arguments do not fit the function's signature ("" when they do): jmespath checks
+    arity only when it calls the function, so a wrong count would fail on every record."""
+    signature = AuditFunctions.FUNCTION_TABLE[name]["signature"]
+    if signature and signature[-1].get("variadic"):
+        return "" if count >= len(signature) else f"takes at least {len(signature)} argument(s)"
+    return "" if count == len(signature) else f"takes {len(signature)} argument(s)"
 
 
 def analyse(parsed) -> Analysis:

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditbook.catalog import Catalog
-from auditbook.errors import UserError
+from auditbook.errors import UserError, shown
 from auditbook.store.models import Document, ManualEvidence
+from auditbook.yamlfile import read_bytes
 
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12, "per-event": None}
 MAX_BYTES = 50 * 2**20
@@ -39,7 +40,7 @@ def parse_date(text: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise UserError(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
+        raise UserError(f"{option}: {shown(text)} is not a date (YYYY-MM-DD)")
 
 
 def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effective: dt.date, owner: str,
@@ -48,14 +49,14 @@ def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effect
     """Store the file and its record; every input is checked before anything is written."""
     control = next((c for c in catalog.controls if c.id == criterion), None)
     if control is None:
-        raise UserError(f"CRITERION: {criterion!r} is not a criterion in the catalog")
+        raise UserError(f"CRITERION: {shown(criterion)} is not a criterion in the catalog")
     if not control.manual_evidence:
         raise UserError(f"CRITERION: {criterion} requires no manual evidence")
     if item:
         found = [m for m in control.manual_evidence if m.name.lower() == item.strip().lower()]
         if not found:
             names = "; ".join(m.name for m in control.manual_evidence)
-            raise UserError(f"--item: {item!r} is not required by {criterion} (it requires: {names})")
+            raise UserError(f"--item: {shown(item)} is not required by {criterion} (it requires: {names})")
         required = found[0]
     elif len(control.manual_evidence) == 1:
         required = control.manual_evidence[0]
@@ -68,13 +69,11 @@ def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effect
         raise UserError(f"--effective-date: {effective} is in the future")
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"FILE: {path}: cannot read: {exc.strerror}")
+        data = read_bytes(path, max_bytes=MAX_BYTES)  # a regular file (a FIFO would block), read up to the limit
+    except UserError as exc:
+        raise UserError(f"FILE: {exc}") from None
     if not data:
         raise UserError(f"FILE: {path}: is empty")
-    if len(data) > MAX_BYTES:
-        raise UserError(f"FILE: {path}: larger than {MAX_BYTES // 2**20} MB")
     sha = hashlib.sha256(data).hexdigest()
     with Session(engine) as session, session.begin():
         if session.get(Document, sha) is None:

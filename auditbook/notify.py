@@ -2,25 +2,33 @@
 with a dedup key) and Jira REST (an issue per incident), configured in `notify.yml` by URL plus
 secrets read from the environment. Each delivery is retried with exponential backoff and recorded
 (`notifications`: sent or failed, attempts, last error); a failure never stops the engine. A
-delivery that succeeded is never repeated."""
+delivery that succeeded is never repeated.
+
+A channel's URL, routing key, user and token are secrets: they are sent to the channel and nowhere
+else. A failure is stored as its class (`ConnectionError`, `HTTP 500: …`), never as the exception's
+text (requests names the URL in it), and whatever a server answers is stored with every form of
+those secrets cut out."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Literal, Optional
+from urllib.parse import quote, urlsplit
 
 import requests
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auditbook.errors import UserError, first_error
+from auditbook.errors import UserError, field_path, first_duplicate, first_error, name_of, one_line
 from auditbook.store.models import Notification
+from auditbook.yamlfile import load_yaml
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 PD_SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
@@ -44,10 +52,20 @@ class Channel(BaseModel):
             return None
         return os.environ.get(name) or (str(self._secrets[name]) if name in self._secrets else None)
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not is_http_url(value):
+            raise ValueError("not an http(s) URL")
+        return value
+
     def endpoint(self) -> str:
         url = self.url or self._lookup(self.url_env)
         if not url:
             raise UserError(f"notify: channel {self.name}: url: set url, or the variable {self.url_env or 'url_env'}")
+        if not is_http_url(url):  # the value is a secret: the message names the variable only
+            raise UserError(f"notify: channel {self.name}: url_env: the variable {self.url_env} does not hold "
+                            "an http(s) URL")
         return url
 
     def secret(self, field: str) -> str:
@@ -55,7 +73,19 @@ class Channel(BaseModel):
         value = self._lookup(name)
         if not value:
             raise UserError(f"notify: channel {self.name}: {field}: the variable {name or '(unset)'} is empty")
+        if not value.isprintable():
+            raise UserError(f"notify: channel {self.name}: {field}: the variable {name} holds control characters")
         return value
+
+
+def is_http_url(url: str) -> bool:
+    """An http(s) URL with a host, printable, without spaces (what requests can send without raising)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 — raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
 
 
 class _File(BaseModel):
@@ -63,27 +93,33 @@ class _File(BaseModel):
     secrets_file: Optional[str] = None  # a YAML mapping of secret names to values (mode 0600), beside the env
     channels: list[Channel] = Field(default_factory=list)
 
+    @field_validator("secrets_file")
+    @classmethod
+    def _plain_path(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not (value.strip() and value.isprintable()):
+            raise ValueError("not a file name (empty, or holds control or format characters)")
+        return value
+
 
 def load_channels(path: Path) -> list[Channel]:
+    """notify.yml (auditbook.yamlfile: a regular file, bounded, dates kept as text, no aliases) and
+    its secrets file; any problem is one line naming the file and the field."""
+    raw = load_yaml(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: the top level must be a mapping (secrets_file, channels), not a {type(raw).__name__}")
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
         parsed = _File.model_validate(raw)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}")
-    except yaml.YAMLError:
-        raise UserError(f"{path}: not YAML")
     except ValidationError as exc:
         loc, message = first_error(exc)
-        raise UserError(f"{path}: {'.'.join(str(x) for x in loc)}: {message}")
-    secrets: dict = {}
-    if parsed.secrets_file:
-        target = (Path(path).parent / parsed.secrets_file) if not Path(parsed.secrets_file).is_absolute() else Path(parsed.secrets_file)
-        try:
-            secrets = yaml.safe_load(target.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UserError(f"{path}: secrets_file: {target}: cannot read: {getattr(exc, 'strerror', None) or 'not YAML'}")
-        if not isinstance(secrets, dict):
-            raise UserError(f"{path}: secrets_file: {target}: not a mapping of names to values")
+        raise UserError(f"{path}: {field_path(loc) or 'top level'}: {message}")
+    names = [ch.name for ch in parsed.channels]
+    twice = first_duplicate(names)
+    if twice is not None:
+        second = [i for i, name in enumerate(names) if name == twice][1]
+        raise UserError(f"{path}: channels.{second}.name: {twice!r} is used twice (names must be unique)")
+    secrets = _load_secrets(Path(path), parsed.secrets_file) if parsed.secrets_file else {}
     for ch in parsed.channels:
         ch._secrets = secrets
         if ch.kind == "pagerduty" and not ch.routing_key_env:
@@ -93,17 +129,61 @@ def load_channels(path: Path) -> list[Channel]:
     return parsed.channels
 
 
-def _post(url: str, body: dict, *, auth=None, attempts: int = 4, backoff: float = 0.5, timeout: float = 10) -> tuple[int, str, int]:
-    """(HTTP status, response text, attempts). Retries connection errors, 429 and 5xx with backoff."""
+def _load_secrets(path: Path, name: str) -> dict:
+    """The secrets file: a mapping of names to text. Its messages name keys and lines, never a value."""
+    target = Path(name) if Path(name).is_absolute() else path.parent / name
+    try:
+        raw = load_yaml(target)
+    except UserError as exc:  # keep the file and line; drop the parser's detail, which may quote a value
+        raise UserError(f"{path}: secrets_file: " + re.sub(r"(not valid YAML(?: at line \d+)?): .*$", r"\1", str(exc)))
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: secrets_file: {target}: not a mapping of names to values")
+    for key, value in raw.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise UserError(f"{path}: secrets_file: {target}: {name_of(key)}: the value must be text "
+                            "(quote it: YAML reads 0123 as a number)")
+    return raw
+
+
+def secret_forms(values) -> list[str]:
+    """Every form in which a secret may come back in a server's answer: as is, URL-quoted, and, for a
+    URL, its path (a Slack webhook's secret part); for a (user, token) pair, its Basic credentials."""
+    forms: set[str] = set()
+    for value in values:
+        if isinstance(value, tuple):
+            forms.add(base64.b64encode(":".join(value).encode("latin-1", "replace")).decode())  # as requests sends it
+            forms.update(value)
+            continue
+        forms.update({value, quote(value, safe=""), quote(value)})
+        if is_http_url(value) and len(urlsplit(value).path) > 1:
+            forms.add(urlsplit(value).path)
+    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
+
+def scrub(text: str, forms, limit: int) -> str:
+    """The first `limit` characters of text with every form of a secret cut out (one cut at the limit
+    leaves no half of a secret)."""
+    text = text[:limit + 1024]
+    for form in forms:
+        text = text.replace(form, "***")
+    return text[:limit]
+
+
+def _post(url: str, body: dict, *, auth=None, attempts: int = 4, backoff: float = 0.5, timeout: float = 10,
+          hidden: tuple = ()) -> tuple[int, str, int]:
+    """(HTTP status, response text with `hidden` cut out, attempts). Retries connection errors, 429 and
+    5xx with backoff. A failure is recorded by its class: requests' messages name the URL."""
     last = None
     for attempt in range(1, attempts + 1):
         try:
             resp = requests.post(url, json=body, auth=auth, timeout=timeout)
             if resp.status_code < 500 and resp.status_code != 429:
-                return resp.status_code, resp.text[:2000], attempt
-            last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-        except requests.RequestException as exc:
-            last = f"{type(exc).__name__}: {exc}"
+                return resp.status_code, scrub(resp.text, hidden, 2000), attempt
+            last = f"HTTP {resp.status_code}: {one_line(scrub(resp.text, hidden, 200))}"
+        except (requests.RequestException, ValueError) as exc:  # ValueError: a header or URL requests refuses
+            last = type(exc).__name__
         if attempt < attempts:
             time.sleep(backoff * 2 ** (attempt - 1))
     raise _Failed(last or "failed", attempts)
@@ -131,14 +211,15 @@ def _record(engine, ch: Channel, event: str, object_type: str, object_id, status
 
 
 def _deliver(engine, ch: Channel, event: str, object_type: str, object_id, url: str, body: dict, auth=None,
-             backoff: float = 0.5) -> str:
+             backoff: float = 0.5, secrets: tuple = ()) -> str:
+    hidden = tuple(secret_forms([url, *secrets] + ([auth] if auth else [])))
     try:
-        status, text, attempts = _post(url, body, auth=auth, backoff=backoff)
+        status, text, attempts = _post(url, body, auth=auth, backoff=backoff, hidden=hidden)
     except _Failed as exc:
         _record(engine, ch, event, object_type, object_id, "failed", exc.attempts, str(exc))
         return "failed"
     if status >= 400:
-        _record(engine, ch, event, object_type, object_id, "failed", attempts, f"HTTP {status}: {text[:200]}")
+        _record(engine, ch, event, object_type, object_id, "failed", attempts, f"HTTP {status}: {one_line(text[:200])}")
         return "failed"
     _record(engine, ch, event, object_type, object_id, "sent", attempts, response=text)
     return "sent"
@@ -166,7 +247,8 @@ def notify_alert(engine, ch: Channel, alert: dict, backoff: float = 0.5) -> Opti
         body = {"text": f"[{alert['severity'].upper()}] {alert['rule']}: {alert['summary']} ({labels}) — SOC 2 "
                         f"{alert['soc2_control']}"}
         return _deliver(engine, ch, event, "alert", alert["id"], ch.endpoint(), body, backoff=backoff)
-    body = {"routing_key": ch.secret("routing_key_env"), "event_action": event, "dedup_key": dedup(alert)}
+    routing_key = ch.secret("routing_key_env")
+    body = {"routing_key": routing_key, "event_action": event, "dedup_key": dedup(alert)}
     if event == "trigger":
         body["payload"] = {"summary": f"{alert['rule']}: {alert['summary']} ({labels})"[:1024],
                            "source": alert["labels"].get("account") or "auditbook",
@@ -174,7 +256,8 @@ def notify_alert(engine, ch: Channel, alert: dict, backoff: float = 0.5) -> Opti
                            "component": alert["labels"].get("resource") or alert["labels"].get("principal") or "",
                            "custom_details": {"labels": alert["labels"], "soc2_control": alert["soc2_control"],
                                               "first_seen": alert["first_seen"].isoformat(), "count": alert["count"]}}
-    return _deliver(engine, ch, event, "alert", alert["id"], ch.endpoint(), body, backoff=backoff)
+    return _deliver(engine, ch, event, "alert", alert["id"], ch.endpoint(), body, backoff=backoff,
+                    secrets=(routing_key,))
 
 
 def notify_incident(engine, ch: Channel, incident: dict, backoff: float = 0.5) -> Optional[str]:

@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from auditbook.errors import UserError
+from auditbook.errors import UserError, shown
 from auditbook.manual import add_months
 
-QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
+QUARTER = re.compile(r"([0-9]{4})-?Q([1-4])", re.IGNORECASE)
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)  # room for a day's arithmetic either side
+MAX_DAYS = 3 * 366  # a period of at most three years
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,12 @@ def previous_quarter(today: dt.date) -> Period:
 
 def _date(text: str, option: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
-        raise UserError(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
+        raise UserError(f"{option}: {shown(text)} is not a date (YYYY-MM-DD)")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise UserError(f"{option}: {day} is not between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def parse_period(period: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None) -> Period:
@@ -50,13 +55,17 @@ def parse_period(period: Optional[str] = None, start: Optional[str] = None, end:
     if period and (start or end):
         raise UserError("--period: give either --period or --from/--to, not both")
     if period:
-        m = QUARTER.match(period.strip())
+        m = QUARTER.fullmatch(period.strip())
         if not m:
-            raise UserError(f"--period: {period!r} is not a quarter like 2026Q4")
+            raise UserError(f"--period: {shown(period)} is not a quarter like 2026Q4")
+        if not FIRST_DAY.year <= int(m.group(1)) <= LAST_DAY.year:
+            raise UserError(f"--period: {shown(period)}: the year is not between {FIRST_DAY.year} and {LAST_DAY.year}")
         return quarter(int(m.group(1)), int(m.group(2)))
     if not (start and end):
         raise UserError("--period: give --period YYYYQn, or both --from and --to")
     first, last = _date(start, "--from"), _date(end, "--to")
     if last < first:
         raise UserError(f"--to: {last} is before --from {first}")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise UserError(f"--to: {first}..{last} is {(last - first).days + 1} days; a period is at most {MAX_DAYS}")
     return Period(first, last, f"{first}..{last}")

@@ -18,39 +18,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditbook.errors import UserError, first_error
+from auditbook.errors import UserError, field_path, first_error, name_of, shown
+from auditbook.yamlfile import load_yaml
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts.yml"
 EVENT_FIELDS = ("eventName", "eventSource", "errorCode", "principal", "userType", "account", "region",
                 "sourceIP", "mfa", "loginResult", "worldOpen", "eventType", "readOnly")
 CHEAP_FIELDS = ("eventName", "eventSource", "errorCode", "userType")  # read without normalising a record
 SEVERITIES = ("critical", "high", "medium", "low")
-DURATION = re.compile(r"^(\d+)([smhd])$")
+DURATION = re.compile(r"([0-9]+)([smhd])")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_SECONDS = 366 * 86400  # a window or a `for` of at most a year
 EVENT_EXPR = re.compile(r"^count_over_time\(events\{(?P<m>.*)\}\[(?P<w>[^\]]+)\]\)"
-                        r"(?:\s+by\s+\((?P<by>[^)]*)\))?\s*(?P<op>>=|>)\s*(?P<n>\d+)$")
+                        r"(?:\s+by\s+\((?P<by>[^)]*)\))?\s*(?P<op>>=|>)\s*(?P<n>[0-9]{1,9})\Z")
 POSTURE_EXPR = re.compile(r'^posture\(\s*"(?P<type>[a-z0-9_.]+)"\s*,\s*"(?P<cond>(?:[^"\\]|\\.)+)"\s*\)$')
 MATCHER = re.compile(r'^\s*(?P<f>[A-Za-z]+)\s*(?P<op>=~|!~|!=|=)\s*"(?P<v>(?:[^"\\]|\\.)*)"\s*$')
 
 
 def seconds(text: str) -> int:
-    m = DURATION.match(str(text).strip())
+    m = DURATION.fullmatch(str(text).strip())
     if not m:
-        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h or 1d")
-    return int(m.group(1)) * UNITS[m.group(2)]
+        raise ValueError(f"{shown(text)} is not a duration like 30s, 5m, 1h or 1d")
+    digits = m.group(1).lstrip("0") or "0"
+    value = int(digits) * UNITS[m.group(2)] if len(digits) <= 12 else MAX_SECONDS + 1
+    if value > MAX_SECONDS:
+        raise ValueError(f"{shown(text)} is longer than the {MAX_SECONDS // 86400}d allowed")
+    return value
 
 
 class _Labels(BaseModel):
     model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str]  # further labels: text, as in Prometheus
     severity: str
     soc2_control: str = Field(min_length=2)
 
 
 class _Annotations(BaseModel):
     model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str]
     summary: str = Field(min_length=3)
 
 
@@ -102,15 +109,15 @@ class Rule:
 def _matcher(rule: str, text: str) -> tuple[str, str, object]:
     m = MATCHER.match(text)
     if not m:
-        raise UserError(f"rule {rule}: expr: matcher {text.strip()!r} is not field=\"value\" (=, !=, =~, !~)")
+        raise UserError(f"rule {rule}: expr: matcher {shown(text.strip())} is not field=\"value\" (=, !=, =~, !~)")
     name, op, value = m.group("f"), m.group("op"), m.group("v").replace('\\"', '"')
     if name not in EVENT_FIELDS:
-        raise UserError(f"rule {rule}: expr: field {name!r} is not one of {', '.join(EVENT_FIELDS)}")
+        raise UserError(f"rule {rule}: expr: field {shown(name)} is not one of {', '.join(EVENT_FIELDS)}")
     if op in ("=~", "!~"):
         try:
             return name, op, re.compile(f"(?:{value})$")
-        except re.error as exc:
-            raise UserError(f"rule {rule}: expr: regex {value!r} of {name} is invalid: {exc}")
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise UserError(f"rule {rule}: expr: regex {shown(value)} of {name} is invalid: {exc}")
     return name, op, value
 
 
@@ -154,10 +161,10 @@ def _rule(raw: dict, where: str) -> Rule:
         parsed = _Rule.model_validate(raw)
     except ValidationError as exc:
         loc, message = first_error(exc)
-        label = name or "(unnamed)"
-        raise UserError(f"{where}: rule {label}: {'.'.join(str(x) for x in loc) or 'rule'}: {message}")
+        label = name_of(name) if name else "(unnamed)"
+        raise UserError(f"{where}: rule {label}: {field_path(loc) or 'rule'}: {message}")
     if parsed.labels.severity not in SEVERITIES:
-        raise UserError(f"{where}: rule {parsed.alert}: labels.severity: {parsed.labels.severity!r} is not one of "
+        raise UserError(f"{where}: rule {parsed.alert}: labels.severity: {shown(parsed.labels.severity)} is not one of "
                         f"{', '.join(SEVERITIES)}")
     try:
         for_seconds = seconds(parsed.for_)
@@ -174,7 +181,7 @@ def _rule(raw: dict, where: str) -> Rule:
             by = tuple(b.strip() for b in (m.group("by") or "").split(",") if b.strip())
             for b in by:
                 if b not in EVENT_FIELDS:
-                    raise UserError(f"rule {parsed.alert}: expr: by ({b}) is not one of {', '.join(EVENT_FIELDS)}")
+                    raise UserError(f"rule {parsed.alert}: expr: by ({name_of(b)}) is not one of {', '.join(EVENT_FIELDS)}")
             try:
                 window = seconds(m.group("w"))
             except ValueError as exc:
@@ -190,35 +197,29 @@ def _rule(raw: dict, where: str) -> Rule:
             from auditbook.expressions import compile_expression
             from auditbook.registry import resource_types
             if m.group("type") not in resource_types():
-                raise UserError(f"rule {parsed.alert}: expr: {m.group('type')!r} is not a resource type")
+                raise UserError(f"rule {parsed.alert}: expr: {shown(m.group('type'))} is not a resource type")
             condition = m.group("cond").replace('\\"', '"')
             try:
                 compile_expression(condition)
             except Exception as exc:  # jmespath's parse errors and our unknown-function check
-                raise UserError(f"rule {parsed.alert}: expr: condition {condition!r}: {exc}")
+                raise UserError(f"rule {parsed.alert}: expr: condition {shown(condition)}: {exc}")
             return Rule(kind="posture", resource_type=m.group("type"), condition=condition, **base)
         if expr == "check_regressed()":
             return Rule(kind="regressed", **base)
     except UserError as exc:
         raise UserError(f"{where}: {exc}")
-    raise UserError(f"{where}: rule {parsed.alert}: expr: {expr[:80]!r} is not count_over_time(events{{…}}[window]) "
+    raise UserError(f"{where}: rule {parsed.alert}: expr: {shown(expr)} is not count_over_time(events{{…}}[window]) "
                     "by (…) > N, posture(\"type\", \"condition\") or check_regressed()")
 
 
 def load_rules(path: Optional[Path] = None) -> list[Rule]:
     path = Path(path or DEFAULT_RULES)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"{path}: not YAML" + (f" (line {mark.line + 1})" if mark else ""))
+    raw = load_yaml(path)
     try:
         parsed = _File.model_validate(raw)
     except ValidationError as exc:
         loc, message = first_error(exc)
-        raise UserError(f"{path}: {'.'.join(str(x) for x in loc)}: {message}")
+        raise UserError(f"{path}: {field_path(loc) or '(document)'}: {message}")
     rules, seen = [], set()
     for group in parsed.groups:
         for raw_rule in group.rules:

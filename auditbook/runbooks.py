@@ -4,14 +4,18 @@ explicit confirmation and the analyst (or admin) role, and writes what it did â€
 replaced, so it can be undone â€” to the incident's timeline."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session
 
 from auditbook.audit import record
 from auditbook.auth import Actor, authorize
-from auditbook.errors import UserError
+from auditbook.awsclients import new_session
+from auditbook.errors import UserError, name_of, one_line, shown
+from auditbook.incidents import ACTIVE
 from auditbook.incidents import get as get_incident
 
 QUARANTINE_GROUP = "auditbook-quarantine"
@@ -32,17 +36,50 @@ def _call(service: str, operation: str, **params) -> dict:
     return {"service": service, "operation": operation, "params": params}
 
 
-def plan_quarantine(ec2, instance_id: str) -> Plan:
+def aws_error(exc: Exception) -> str:
+    """A botocore error as one line: the error code and message AWS gave, or botocore's own text
+    (no credentials, no region, endpoint unreachable...)."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return one_line(f"{err.get('Code', 'error')}: {err.get('Message', '')}".rstrip(": "))
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def aws_client(service: str, region: Optional[str] = None):
+    """A client for a runbook's calls, with the process's AWS credentials, in `region` (default: the
+    configured region, else us-east-1). A bad region or AWS configuration is a one-line UserError."""
     try:
+        session = new_session()
+        return session.client(service, region_name=region or session.region_name or "us-east-1")
+    except (BotoCoreError, ValueError) as exc:  # botocore refuses a malformed region name with ValueError
+        raise UserError(f"--region: {shown(region)}: {aws_error(exc)}" if region else
+                        f"AWS configuration: {aws_error(exc)}") from None
+
+
+@contextmanager
+def _aws(option: str, subject: str):
+    """AWS calls made while planning: any botocore error is a one-line UserError naming the input."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise UserError(f"{option}: {name_of(subject)}: {aws_error(exc)}") from None
+
+
+def plan_quarantine(ec2, instance_id: str) -> Plan:
+    with _aws("--instance", instance_id):
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    except ClientError as exc:
-        raise UserError(f"--instance: {instance_id}: {exc.response['Error']['Code']}")
-    instance = reservations[0]["Instances"][0]
-    vpc = instance["VpcId"]
+        instances = [i for r in reservations for i in r.get("Instances", [])]
+        if not instances:
+            raise UserError(f"--instance: {name_of(instance_id)}: no such instance")
+        instance = instances[0]
+        vpc = instance.get("VpcId")
+        if not vpc:
+            raise UserError(f"--instance: {name_of(instance_id)}: not in a VPC (no security groups to swap)")
+        existing = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                         {"Name": "group-name", "Values": [QUARANTINE_GROUP]}])
     groups = sorted({g["GroupId"] for ni in instance.get("NetworkInterfaces", []) for g in ni.get("Groups", [])}
                     | {g["GroupId"] for g in instance.get("SecurityGroups", [])})
-    existing = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                     {"Name": "group-name", "Values": [QUARANTINE_GROUP]}])["SecurityGroups"]
+    existing = existing["SecurityGroups"]
     plan = Plan("quarantine-instance", instance_id, before={"security_groups": groups, "vpc": vpc})
     if existing:
         qsg = existing[0]["GroupId"]
@@ -60,13 +97,11 @@ def plan_quarantine(ec2, instance_id: str) -> Plan:
 
 
 def plan_deactivate_key(iam, user: str, access_key_id: str) -> Plan:
-    try:
+    with _aws("--user", user):
         keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-    except ClientError as exc:
-        raise UserError(f"--user: {user}: {exc.response['Error']['Code']}")
     match = [k for k in keys if k["AccessKeyId"] == access_key_id]
     if not match:
-        raise UserError(f"--key: {access_key_id} is not an access key of {user}")
+        raise UserError(f"--key: {name_of(access_key_id)} is not an access key of {name_of(user)}")
     return Plan("deactivate-access-key", f"{user}/{access_key_id}", before={"status": match[0]["Status"]},
                 calls=[_call("iam", "update_access_key", UserName=user, AccessKeyId=access_key_id, Status="Inactive")])
 
@@ -75,32 +110,37 @@ def plan_disable_login(iam, user: str) -> Plan:
     try:
         profile = iam.get_login_profile(UserName=user)["LoginProfile"]
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code == "NoSuchEntity":
-            raise UserError(f"--user: {user} has no console login to disable")
-        raise UserError(f"--user: {user}: {code}")
+        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            raise UserError(f"--user: {name_of(user)} has no console login to disable") from None
+        raise UserError(f"--user: {name_of(user)}: {aws_error(exc)}") from None
+    except BotoCoreError as exc:
+        raise UserError(f"--user: {name_of(user)}: {aws_error(exc)}") from None
     return Plan("disable-console-login", user, before={"login_profile_created": str(profile.get("CreateDate"))},
                 calls=[_call("iam", "delete_login_profile", UserName=user)])
 
 
+def active_incident(engine, incident_id: int) -> dict:
+    """The incident a runbook answers: it must exist and still be worked on (open, investigating or
+    contained), or a UserError says why not."""
+    incident = get_incident(engine, incident_id)
+    if incident["status"] not in ACTIVE:
+        raise UserError(f"incident {incident_id} is {incident['status']}: runbooks run only on an active "
+                        f"incident ({', '.join(ACTIVE)})")
+    return incident
+
+
 def execute(engine, actor: Actor, incident_id: int, plan: Plan, clients: dict, *, confirm: bool) -> dict:
-    """Run a plan: needs confirm=True and a role that may run runbooks; the outcome (success or the
-    failing call) goes to the incident's timeline either way."""
+    """Run a plan: needs confirm=True, a role that may run runbooks and an incident still active
+    (open, investigating or contained); the outcome (success or the failing call) goes to the
+    incident's timeline either way. Every failure is a one-line UserError (or PermissionDenied)."""
     authorize(actor, "run_runbook")
-    get_incident(engine, incident_id)  # the incident must exist
+    active_incident(engine, incident_id)
     if not confirm:
         raise UserError("runbook: not confirmed: review the dry run, then confirm (--yes)")
-    done, values, error = [], {}, None
-    for call in plan.calls:
-        params = {k: _fill(v, values) for k, v in call["params"].items()}
-        try:
-            response = getattr(clients[call["service"]], call["operation"])(**params)
-        except (ClientError, BotoCoreError) as exc:
-            error = f"{call['service']}:{call['operation']} failed: {exc}"
-            break
-        if call["operation"] == "create_security_group":
-            values["quarantine_group"] = response["GroupId"]
-        done.append({"call": f"{call['service']}:{call['operation']}", "params": params})
+    missing = sorted({c["service"] for c in plan.calls} - set(clients))
+    if missing:
+        raise UserError(f"runbook {plan.runbook}: no {', '.join(missing)} client to make its calls with")
+    done, values, error = _run_calls(plan, clients)
     values.setdefault("quarantine_group", plan.before.get("quarantine_group"))
     outcome = {"runbook": plan.runbook, "target": plan.target, "calls": done, "error": error,
                "before": plan.before, "quarantine_group": values.get("quarantine_group")}
@@ -111,6 +151,22 @@ def execute(engine, actor: Actor, incident_id: int, plan: Plan, clients: dict, *
     if error:
         raise UserError(f"runbook {plan.runbook}: {error} (recorded on incident {incident_id})")
     return outcome
+
+
+def _run_calls(plan: Plan, clients: dict) -> tuple[list[dict], dict, Optional[str]]:
+    """Make the plan's calls in order, stopping at the first that fails: (calls done, values the
+    calls produced, the failure as one line or None)."""
+    done, values = [], {}
+    for call in plan.calls:
+        params = {k: _fill(v, values) for k, v in call["params"].items()}
+        try:
+            response = getattr(clients[call["service"]], call["operation"])(**params)
+        except (ClientError, BotoCoreError) as exc:
+            return done, values, f"{call['service']}:{call['operation']} failed: {aws_error(exc)}"
+        if call["operation"] == "create_security_group":
+            values["quarantine_group"] = response["GroupId"]
+        done.append({"call": f"{call['service']}:{call['operation']}", "params": params})
+    return done, values, None
 
 
 def _fill(value, values: dict):

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from botocore.exceptions import BotoCoreError
+
 from auditbook import __version__
-from auditbook.accounts import current_target, resolve_regions, targets_from_file, targets_from_org
+from auditbook.accounts import (current_target, load_accounts_file, parse_regions, resolve_regions,
+                                targets_from_file, targets_from_org)
 from auditbook.alerts import sync_regressions
 from auditbook.awsclients import ClientCache
 from auditbook.catalog import Catalog, load_catalog
 from auditbook.collect import Collection, Runner, planned_jobs
-from auditbook.errors import UserError
+from auditbook.errors import UserError, one_line, shown
 from auditbook.evaluate import Finding, evaluate, summarise
 from auditbook.exceptions import apply_exceptions, load_register
 from auditbook.expressions import analyse, compile_expression
@@ -57,7 +60,7 @@ def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:
     or the store would take the missing findings for resolved ones."""
     unknown = sorted(check_ids - {c.id for c in catalog.checks})
     if unknown:
-        raise UserError(f"checks: {unknown[0]!r} is not a check in the catalog")
+        raise UserError(f"checks: {shown(unknown[0])} is not a check in the catalog")
     chosen = set(check_ids)
     while True:
         types = {t.name for t in needed_types(catalog, chosen)}
@@ -65,6 +68,14 @@ def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:
         if not more:
             return catalog.model_copy(update={"checks": [c for c in catalog.checks if c.id in chosen]})
         chosen |= more
+
+
+def client_cache(pool: int, profile: Optional[str]) -> ClientCache:
+    """The scan's AWS clients; a profile that does not exist (or a broken AWS config) is one line."""
+    try:
+        return ClientCache(pool=pool, profile=profile)
+    except BotoCoreError as exc:
+        raise UserError(f"{'--profile' if profile else 'AWS configuration'}: {one_line(str(exc))}")
 
 
 def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = None,
@@ -77,18 +88,21 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     """`criterion`: collect and evaluate only what that criterion's checks need. `at` and `simulated`
     are for the demo's simulated quarter: the run is stamped `at` and labelled with `simulated`."""
     limit_malloc_arenas()
-    catalog = load_catalog(catalog_path)  # validated before anything touches AWS or the store
+    catalog = load_catalog(catalog_path)  # every input is validated before anything touches AWS or the store
+    accounts_spec = load_accounts_file(accounts_file) if accounts_file else None
+    parse_regions(regions)
+    register = load_register(exceptions_path, required=exceptions_path is not None,
+                             known_checks={c.id for c in catalog.checks})
     if criterion is not None:
         if criterion not in {c.id for c in catalog.controls}:
-            raise UserError(f"criterion: {criterion!r} is not a criterion in the catalog")
+            raise UserError(f"criterion: {shown(criterion)} is not a criterion in the catalog")
         catalog = closed_checks(catalog, {c.id for c in catalog.checks_for(criterion)})
-    register = load_register(exceptions_path, required=exceptions_path is not None)
-    engine = open_engine(db)
+    engine = open_engine(db, writable=True)  # a store that cannot take the run is refused before collecting
     started = at or dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    clients = ClientCache(pool=workers * 2, profile=profile)
+    clients = client_cache(workers * 2, profile)
     if accounts_file:
-        targets = targets_from_file(clients, accounts_file)
+        targets = targets_from_file(clients, accounts_spec, accounts_file)
     elif org_role:
         targets = targets_from_org(clients, org_role)
     else:

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditbook.alerts import OPEN_STATES, dedup_key
-from auditbook.cloudtrail import ingest_bucket, load_windows, resolve_quiet
+from auditbook.cloudtrail import ingest_bucket, load_windows, max_inflated, resolve_quiet
+from auditbook.errors import one_line
 from auditbook.rules import Rule, load_rules
 from auditbook.store.db import utc
 from auditbook.store.models import Alert, Run
@@ -24,6 +25,7 @@ from auditbook.store.query import records_at
 class CycleResult:
     ingest: dict = field(default_factory=dict)  # bucket -> IngestResult
     posture_fired: int = 0
+    posture_gaps: list = field(default_factory=list)  # (rule, resource, why its condition could not be evaluated)
     resolved: int = 0
     notifications: dict = field(default_factory=dict)
     escalated: list = field(default_factory=list)
@@ -34,8 +36,13 @@ def _latest_run(session: Session) -> Optional[int]:
     return session.scalar(select(Run.id).order_by(Run.id.desc()).limit(1))
 
 
-def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = None) -> tuple[int, int]:
-    """Posture rules over the latest run's resources: (fired, resolved)."""
+def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = None,
+                     gaps: Optional[list] = None) -> tuple[int, int]:
+    """Posture rules over the latest run's resources: (fired, resolved). A resource the condition
+    cannot be evaluated on (a value of the wrong type) is not a match, and is added to `gaps`
+    as (rule, resource, reason)."""
+    from jmespath.exceptions import JMESPathError
+
     from auditbook.expressions import AuditFunctions, compile_expression, options, truthy
     now = now or dt.datetime.now(dt.timezone.utc)
     fired = resolved = 0
@@ -50,8 +57,10 @@ def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = Non
             for res in records_at(session, run_id, rule.resource_type):
                 try:
                     hit = truthy(parsed.search(res["data"], options=opts))
-                except Exception:  # a record the condition cannot be applied to is not a match
+                except (JMESPathError, ValueError, TypeError) as exc:
                     hit = False
+                    if gaps is not None:
+                        gaps.append((rule.name, res["arn"] or res["resource_id"], one_line(f"{type(exc).__name__}: {exc}")[:300]))
                 if hit:
                     labels = {"resource_type": rule.resource_type, "account": res["account"],
                               "region": res["region"], "resource": res["arn"] or res["resource_id"]}
@@ -92,6 +101,7 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     """`parse_workers` > 0: log files are parsed in that many processes (for large backlogs)."""
     t0 = time.perf_counter()
     rules = load_rules(rules_path)
+    cap = max_inflated()  # a bad AUDITBOOK_CLOUDTRAIL_MAX_MB stops here, in one line
     out = CycleResult()
     windows = load_windows(engine, rules)
     pool = None
@@ -102,7 +112,8 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     try:
         for bucket in buckets:
             out.ingest[bucket] = ingest_bucket(engine, s3_for(bucket), bucket, rules, prefix, windows, pool=pool,
-                                               rules_path=str(rules_path) if rules_path else None)
+                                               rules_path=str(rules_path) if rules_path else None, cap=cap,
+                                               window=4 * parse_workers)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -111,7 +122,7 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
         out.ingest[f"lookup_events {client.meta.region_name}"] = ingest_lookup(engine, client, rules, windows, now)
     now = now or dt.datetime.now(dt.timezone.utc)
     out.resolved += resolve_quiet(engine, rules, now)
-    fired, resolved = evaluate_posture(engine, rules, now)
+    fired, resolved = evaluate_posture(engine, rules, now, out.posture_gaps)
     out.posture_fired, out.resolved = fired, out.resolved + resolved
     from auditbook.incidents import escalate_breaches
     out.escalated = escalate_breaches(engine, now)

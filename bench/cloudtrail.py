@@ -56,7 +56,7 @@ def child(bucket: str, db: str, workers: str) -> None:
     stop.set()
     r = result.ingest[bucket]
     peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) // 1024
-    print(json.dumps({"records": r.records, "files": r.files, "matches": r.matches, "fired": r.fired,
+    print(json.dumps({"records": r.records, "files": r.files, "matches": r.matches, "fired": r.fired, "gaps": len(r.gaps),
                       "wall_s": round(wall, 2), "records_per_s": round(r.records / wall), "peak_rss_mb": peak,
                       "parse_workers_peak_rss_mb_total": worker_peak[0]}))
 

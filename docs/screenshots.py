@@ -23,24 +23,27 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
     port = free_port()
-    proc = start(absolute_url(args.db), port=port, local_role="viewer")
+    server = start(absolute_url(args.db), port=port, local_role="viewer")
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                        args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1440, "height": 1300})
-            page.goto(f"http://127.0.0.1:{port}/")
+                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                              "--disable-component-update"])
+            context = browser.new_context(viewport={"width": 1440, "height": 1300})
+            page = context.new_page()
+            page.goto(server.url)  # the link `auditbook app` prints: its token becomes a cookie
             page.locator(".js-plotly-plot").first.wait_for(timeout=30000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ROOT / "docs" / "img" / "posture.png"))
-            wall = browser.new_page(viewport={"width": 1920, "height": 1080})
-            wall.goto(f"http://127.0.0.1:{port}/?view=wall")
+            wall = context.new_page()
+            wall.set_viewport_size({"width": 1920, "height": 1080})
+            wall.goto(f"{server.base}/?view=wall")
             wall.locator("[data-tile]").first.wait_for(timeout=30000)
             wall.wait_for_timeout(1500)
             wall.screenshot(path=str(ROOT / "docs" / "img" / "wall.png"))
             browser.close()
     finally:
-        stop(proc)
+        stop(server)
     print("wrote docs/img/posture.png and docs/img/wall.png")
 
 

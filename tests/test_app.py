@@ -2,6 +2,7 @@
 untrusted strings, and the incident and alert flows. The store comes from real scans under moto
 (tests/packet_store.py: it includes a PASS -> FAIL regression, so an alert is firing)."""
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -54,11 +55,16 @@ def app(store, monkeypatch):
         at = AppTest.from_file(ENTRY, default_timeout=60)
         if role:
             at.secrets = SECRETS
-            at.user = {"email": EMAIL[role], "is_logged_in": True}
+            at.user = {"email": EMAIL[role], "email_verified": True, "is_logged_in": True}
         for k, v in (query or {}).items():
             at.query_params[k] = v
         return at
     return make
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of markdown written through ui.md (backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def _no_errors(at):
@@ -138,9 +144,9 @@ def test_oidc_sign_in_required_and_unknown_users_refused(app):
     assert [b.label for b in at.button] == ["Sign in"] and not at.dataframe
     at = app()
     at.secrets = SECRETS
-    at.user = {"email": "stranger@elsewhere.example", "is_logged_in": True}
+    at.user = {"email": "stranger@elsewhere.example", "email_verified": True, "is_logged_in": True}
     at.run()
-    assert "no role in auditbook" in at.error[0].value and not at.dataframe
+    assert "no role in auditbook" in shown(at.error[0].value) and not at.dataframe
 
 
 def test_wall_token_shows_only_the_wall(app):
@@ -269,15 +275,16 @@ def test_app_command_refuses_to_listen_beyond_loopback_without_an_identity_provi
 
 
 def test_identity_provider_detection(tmp_path, monkeypatch):
-    from auditbook.app_server import command, identity_provider_configured
+    from auditbook.app_server import identity_provider_configured, prepare
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert not identity_provider_configured(tmp_path)
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text('[auth]\nredirect_uri = "https://x/oauth2callback"\n')
     assert identity_provider_configured(tmp_path)
     monkeypatch.chdir(tmp_path)
-    argv, env = command("sqlite:////tmp/x.db", "0.0.0.0", 8600)  # allowed once sign-in is configured
-    assert argv[argv.index("--server.address") + 1] == "0.0.0.0" and env["AUDITBOOK_DB"] == "sqlite:////tmp/x.db"
+    launch = prepare("sqlite:////tmp/x.db", "0.0.0.0", 8600)  # allowed once sign-in is configured
+    assert launch.argv[launch.argv.index("--server.address") + 1] == "0.0.0.0"
+    assert launch.env["AUDITBOOK_DB"] == "sqlite:////tmp/x.db" and launch.token is None
 
 
 def test_analyst_runs_a_containment_runbook_from_the_incident(app, store, monkeypatch):

@@ -35,11 +35,18 @@ def test_issue_checks_are_mapped():
     assert len(cat.checks) >= 30
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes shared objects out in full: the catalog loader refuses YAML aliases."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def _write(tmp_path, mutate):
     raw = yaml.safe_load(DEFAULT_PATH.read_text())
     mutate(raw)
     path = tmp_path / "controls.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    path.write_text(yaml.dump(raw, Dumper=_NoAliases, sort_keys=False))
     return path
 
 
@@ -129,3 +136,67 @@ def test_registered_function_check(tmp_path):
     finally:
         CHECK_FUNCTIONS.pop("bucket_name_has_env", None)
     assert Path(DEFAULT_PATH).exists()
+
+
+def _function_check(tmp_path, name):
+    def mutate(r):
+        c = _check(r, "s3-versioning")
+        c.pop("expect")
+        c["function"] = name
+    return _write(tmp_path, mutate)
+
+
+@pytest.mark.parametrize("fn", [lambda record, context: True, lambda: True, lambda *, record: True])
+def test_check_function_of_the_wrong_arity_is_refused_at_load(tmp_path, fn):
+    from auditbook.checkfuncs import CHECK_FUNCTIONS
+    CHECK_FUNCTIONS["wrong_arity"] = fn  # put there directly, as a plugin could
+    try:
+        with pytest.raises(CatalogError) as err:
+            load_catalog(_function_check(tmp_path, "wrong_arity"))
+    finally:
+        CHECK_FUNCTIONS.pop("wrong_arity", None)
+    assert "check s3-versioning: field function: 'wrong_arity' must take exactly one argument" in str(err.value)
+
+
+def test_check_function_with_optional_arguments_is_accepted(tmp_path):
+    from auditbook.checkfuncs import CHECK_FUNCTIONS, check_function
+    check_function("optional_extra")(lambda record, strict=False: True)
+    try:
+        assert load_catalog(_function_check(tmp_path, "optional_extra")).checks
+    finally:
+        CHECK_FUNCTIONS.pop("optional_extra", None)
+
+
+def test_registering_a_check_function_of_the_wrong_arity_fails_at_once():
+    from auditbook.checkfuncs import CHECK_FUNCTIONS, check_function
+    with pytest.raises(TypeError, match="exactly one argument"):
+        check_function("two_args")(lambda record, context: True)
+    assert "two_args" not in CHECK_FUNCTIONS
+
+
+@pytest.mark.parametrize("expression,message", [
+    ("days_since(Name, Name) > `1`", "days_since() takes 1 argument(s), not 2"),
+    ("contains(values('aws.s3.bucket'), Name)", "values() takes 2 argument(s), not 1"),
+    ("length(Name) > `1` && starts_with(Name)", "starts_with() takes 2 argument(s), not 1"),
+    ("merge() == `{}`", "merge() takes at least 1 argument(s), not 0"),
+])
+def test_expression_function_of_the_wrong_arity_is_refused(tmp_path, expression, message):
+    path = _write(tmp_path, lambda r: _check(r, "s3-versioning").update(applies=expression))
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    assert f"check s3-versioning: field applies: {message}" in str(err.value)
+
+
+def test_impossible_date_in_the_catalog_is_a_field_error(tmp_path):
+    path = tmp_path / "controls.yaml"
+    path.write_text(DEFAULT_PATH.read_text().replace("version: 1", "version: 2026-02-30", 1))
+    with pytest.raises(CatalogError) as err:
+        load_catalog(path)
+    assert str(err.value) == f"{path}: field version: Input should be 1 (value '2026-02-30')"
+
+
+def test_catalog_digest_is_of_the_file_bytes(tmp_path):
+    import hashlib
+    path = tmp_path / "controls.yaml"
+    path.write_bytes(DEFAULT_PATH.read_bytes())
+    assert load_catalog(path).sha256 == hashlib.sha256(DEFAULT_PATH.read_bytes()).hexdigest()

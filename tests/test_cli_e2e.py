@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import boto3
 import pytest
@@ -72,9 +71,9 @@ def test_scan_org_discovery(server, tmp_path):
 
 
 @pytest.mark.parametrize("content,expected", [
-    ("accounts:\n  - id: '12345'\n    role: Auditor\n", "accounts[0] (id 12345) field id: value '12345'"),
+    ("accounts:\n  - id: '12345'\n    role: Auditor\n", "accounts[0] (id 12345) field id: String should match pattern"),
     ("accounts:\n  - id: '123456789012'\n    rolle: X\n", "accounts[0] (id 123456789012) field rolle"),
-    ("accounts: [\n", "is not valid YAML"),
+    ("accounts: [\n", "not valid YAML at line 2"),
     ("accounts: []\n", "accounts:"),
 ])
 def test_bad_accounts_file(server, tmp_path, content, expected):
@@ -89,6 +88,8 @@ def test_bad_accounts_file(server, tmp_path, content, expected):
 
 
 def test_findings_without_runs(tmp_path):
+    from auditbook.store.db import open_engine
+    open_engine(f"sqlite:///{tmp_path}/empty.db")  # a store, with no run in it
     proc = _run(["findings", "--db", f"sqlite:///{tmp_path}/empty.db"], {}, tmp_path)
     assert proc.returncode == 2 and "no runs in the store" in proc.stderr
 
@@ -97,6 +98,8 @@ def test_bad_region_and_run(tmp_path, server):
     srv, env, _ = server
     proc = _run(["scan", "--regions", "us east", "--db", f"sqlite:///{tmp_path}/r.db"], env, tmp_path)
     assert proc.returncode == 2 and "--regions" in proc.stderr
+    assert not (tmp_path / "r.db").exists()  # refused before the store was created
+    from auditbook.store.db import open_engine
+    open_engine(f"sqlite:///{tmp_path}/r.db")
     proc = _run(["findings", "--run", "abc", "--db", f"sqlite:///{tmp_path}/r.db"], env, tmp_path)
     assert proc.returncode == 2 and "--run" in proc.stderr
-    assert Path(tmp_path).exists()

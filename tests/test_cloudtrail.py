@@ -114,6 +114,7 @@ def test_a_bad_log_file_is_an_evidence_gap_and_is_not_marked_read(trail):
     key = f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2026/11/01/{ACCOUNT}_CloudTrail_{REGION}_20261101T0000Z_x.json.gz"
     trail["s3"].put_object(Bucket="org-trail", Key=key, Body=b"not gzip at all")
     trail["s3"].put_object(Bucket="org-trail", Key="AWSLogs/unrelated/readme.txt", Body=b"ignored")
+    trail["s3"].put_object(Bucket="org-trail", Key=key.replace("_x.json", "_\x1b[2J.json"), Body=b"not written by CloudTrail")
     result = _run(trail).ingest["org-trail"]
     assert result.files == 0 and [k for k, _ in result.bad_files] == [key]
     assert _run(trail).ingest["org-trail"].bad_files  # still reported next cycle: never silently skipped
@@ -257,3 +258,364 @@ def test_posture_rule_for_keeps_it_pending_until_it_has_held(aws, tmp_path):
     assert evaluate_posture(engine, rules, t0 + dt.timedelta(hours=12))[0] == 0
     assert evaluate_posture(engine, rules, t0 + dt.timedelta(days=1, minutes=1))[0] == 1
     assert [a["state"] for a in alerts.list_alerts(engine)] == ["firing"]
+
+
+# --- hostile log files: a bad record, a bomb, a file that is not CloudTrail is an evidence gap ---------------
+
+def _log_key(at: dt.datetime, tag: str) -> str:
+    return (f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{at:%Y/%m/%d}/"
+            f"{ACCOUNT}_CloudTrail_{REGION}_{at:%Y%m%dT%H%MZ}_{tag}.json.gz")
+
+
+def _gz(records) -> bytes:
+    return gzip.compress(json.dumps({"Records": records}).encode())
+
+
+def _root_call(at: dt.datetime, name: str = "ListUsers", **kw) -> dict:
+    return trailgen.record(at, ACCOUNT, REGION, "iam.amazonaws.com", name, user_type="Root", user="root", **kw)
+
+
+def _matches(engine) -> list:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from auditbook.store.models import CloudTrailMatch
+    with Session(engine) as s:
+        return list(s.scalars(select(CloudTrailMatch).order_by(CloudTrailMatch.id)))
+
+
+def _hostile_records(at: dt.datetime) -> tuple[list, dict]:
+    """A file's records: one good root call (index 5) among records of every wrong shape. -> (records, the
+    indices that must be gaps with a word their reason names)."""
+    good = _root_call(at)
+    bad = lambda **kw: {**_root_call(at), **kw}  # noqa: E731
+    no_time = _root_call(at)
+    del no_time["eventTime"]
+    no_id_1, no_id_2 = _root_call(at), _root_call(at)
+    del no_id_1["eventID"], no_id_2["eventID"]
+    records = [1, "x", None, [], no_time, good,
+               bad(eventTime=None), bad(eventTime=12345), bad(eventTime="garbage"), bad(eventTime="2026-02-30T00:00:00Z"),
+               bad(eventTime="2026-01-01T00:00:00"), bad(eventTime="2999-01-01T00:00:00Z"),
+               bad(eventName=["ListUsers"]), bad(errorCode={"code": "AccessDenied"}), bad(userIdentity=["Root"]),
+               bad(userIdentity={"type": "Root", "arn": 7}), no_id_1, no_id_2, bad(eventID="e" * 101),
+               bad(userIdentity={"type": "Root", "arn": "arn:aws:iam::1:root\x1b[2J"}),
+               bad(requestParameters=_nested(200))]
+    expect = {0: "object", 1: "object", 2: "object", 3: "object", 4: "eventTime", 6: "eventTime", 7: "eventTime",
+              8: "eventTime", 9: "eventTime", 10: "eventTime", 11: "eventTime", 12: "eventName", 13: "errorCode",
+              14: "userIdentity", 15: "userIdentity.arn", 16: "eventID", 17: "eventID", 18: "eventID",
+              19: "userIdentity.arn", 20: "nested"}
+    return records, expect
+
+
+def _nested(depth: int):
+    value: object = "deep"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_bad_record_is_a_gap_and_the_rest_of_the_file_and_every_later_file_are_read(trail, workers):
+    at = trail["start"]
+    records, expect = _hostile_records(at + dt.timedelta(minutes=5))
+    s3 = trail["s3"]
+    s3.put_object(Bucket="org-trail", Key=_log_key(at, "a"), Body=_gz([_root_call(at)]))
+    hostile = _log_key(at + dt.timedelta(minutes=5), "b")
+    s3.put_object(Bucket="org-trail", Key=hostile, Body=_gz(records))
+    s3.put_object(Bucket="org-trail", Key=_log_key(at + dt.timedelta(minutes=10), "c"),
+                  Body=_gz([_root_call(at + dt.timedelta(minutes=10))]))
+    result = cycle(trail["engine"], lambda b: s3, ["org-trail"], parse_workers=workers).ingest["org-trail"]
+    assert result.files == 3 and result.records == 2 + len(records)
+    gaps = {g.index: g.reason for g in result.gaps}
+    assert all(g.source == hostile for g in result.gaps) and sorted(gaps) == sorted(expect)
+    for index, word in expect.items():
+        assert word in gaps[index], (index, gaps[index])
+        assert "\n" not in gaps[index] and "\x1b" not in gaps[index] and len(gaps[index]) < 300
+    assert [m.event_id for m in _matches(trail["engine"])].count(records[5]["eventID"]) == 1
+    assert len(_matches(trail["engine"])) == 3  # a, the good record of b, c
+    assert _firing(trail["engine"])["RootAccountUsage"]["count"] == 3
+    # the file is read: its gaps are kept with it, and the next cycle goes on with the next file
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from auditbook.store.models import CloudTrailObject
+    with Session(trail["engine"]) as s:
+        kept = s.scalar(select(CloudTrailObject.gaps).where(CloudTrailObject.key == hostile))
+    assert sorted(g["index"] for g in kept) == sorted(expect)
+    s3.put_object(Bucket="org-trail", Key=_log_key(at + dt.timedelta(minutes=15), "d"),
+                  Body=_gz([_root_call(at + dt.timedelta(minutes=15))]))
+    again = _run(trail).ingest["org-trail"]
+    assert (again.files, again.skipped, again.gaps) == (1, 3, [])
+    assert _firing(trail["engine"])["RootAccountUsage"]["count"] == 4
+
+
+def _bomb(inflated: int) -> bytes:
+    """Valid JSON (a Records list, then spaces) that inflates to `inflated` bytes from a few KB."""
+    import zlib
+    head = json.dumps({"Records": [_root_call(dt.datetime.now(dt.timezone.utc))]}).encode()[:-1]
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [z.compress(head)]
+    block = b" " * 2**20
+    for _ in range(inflated // len(block)):
+        parts.append(z.compress(block))
+    parts.append(z.compress(b"}") + z.flush())
+    return b"".join(parts)
+
+
+def _corrupt_deflate() -> bytes:
+    body = bytearray(_gz([_root_call(dt.datetime.now(dt.timezone.utc)) for _ in range(50)]))
+    for i in range(40, 60):
+        body[i] ^= 0xFF
+    return bytes(body)
+
+
+@pytest.mark.parametrize("body, reason", [
+    (_bomb(4 * 2**20), "more than"),
+    (gzip.compress(b'{"Records": [' + b"{}," * 300_000 + b"{}]}"), "too dense"),  # under the cap, GBs once parsed
+    (b"not gzip at all", "not gzip"),
+    (gzip.compress(b"{nope"), "not JSON"),
+    (gzip.compress(b'[{"Records": []}]'), "Records"),
+    (gzip.compress(b'{"Records": {"a": 1}}'), "Records"),
+    (gzip.compress(b'{"records": []}'), "Records"),
+    (gzip.compress(b'{"Records": []}')[:-9], "truncated"),
+    (_corrupt_deflate(), "not gzip"),
+    (gzip.compress(b'{"Records": []}') + b"trailing junk", "not gzip"),
+    (gzip.compress('{"Records": []}'.encode("utf-16")), "not JSON"),
+    (gzip.compress(b'{"Records": [' + b"[" * 5000 + b"]" * 5000 + b"]}"), "not JSON"),
+], ids=["bomb", "dict-bomb", "not-gzip", "not-json", "top-list", "records-object", "no-records", "truncated", "corrupt-deflate",
+        "trailing-junk", "utf16", "deep"])
+def test_a_hostile_file_is_a_gap_between_two_good_ones(trail, monkeypatch, body, reason):
+    monkeypatch.setenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", "1")
+    at = trail["start"]
+    s3 = trail["s3"]
+    s3.put_object(Bucket="org-trail", Key=_log_key(at, "a"), Body=_gz([_root_call(at)]))
+    hostile = _log_key(at + dt.timedelta(minutes=5), "b")
+    s3.put_object(Bucket="org-trail", Key=hostile, Body=body)
+    s3.put_object(Bucket="org-trail", Key=_log_key(at + dt.timedelta(minutes=10), "c"),
+                  Body=_gz([_root_call(at + dt.timedelta(minutes=10))]))
+    result = _run(trail).ingest["org-trail"]
+    assert result.files == 2 and result.records == 2 and len(_matches(trail["engine"])) == 2
+    assert [(g.source, g.index) for g in result.gaps] == [(hostile, None)]
+    assert reason in result.gaps[0].reason and "\n" not in result.gaps[0].reason
+    s3.put_object(Bucket="org-trail", Key=_log_key(at + dt.timedelta(minutes=15), "d"),
+                  Body=_gz([_root_call(at + dt.timedelta(minutes=15))]))
+    again = _run(trail).ingest["org-trail"]
+    assert again.files == 1 and [g.source for g in again.gaps] == [hostile]  # reported again, blocks nothing
+
+
+def test_the_inflated_size_cap_is_configurable_and_checked(trail, monkeypatch):
+    from auditbook.cloudtrail import DEFAULT_MAX_INFLATED, max_inflated
+    monkeypatch.delenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", raising=False)
+    assert max_inflated() == DEFAULT_MAX_INFLATED >= 200 * 2**20  # well above a real file (~50 MB)
+    monkeypatch.setenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", "8")
+    assert max_inflated() == 8 * 2**20
+    for bad in ("0", "-1", "lots", "1e9", "99999999"):
+        monkeypatch.setenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", bad)
+        with pytest.raises(UserError, match="AUDITBOOK_CLOUDTRAIL_MAX_MB"):
+            max_inflated()
+    # a compressed file already larger than the cap is a gap without being downloaded and inflated
+    monkeypatch.setenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", "1")
+    import os
+    key = _log_key(trail["start"], "big")
+    trail["s3"].put_object(Bucket="org-trail", Key=key, Body=os.urandom(2**20 + 10))
+    gaps = _run(trail).ingest["org-trail"].gaps
+    assert [(g.source, g.index) for g in gaps] == [(key, None)] and "compressed" in gaps[0].reason
+
+
+def test_an_object_that_cannot_be_fetched_is_a_gap_and_blocks_nothing(trail):
+    from botocore.exceptions import ClientError
+    at = trail["start"]
+    s3 = trail["s3"]
+    for tag, minutes in (("a", 0), ("b", 5), ("c", 10)):
+        s3.put_object(Bucket="org-trail", Key=_log_key(at + dt.timedelta(minutes=minutes), tag),
+                      Body=_gz([_root_call(at + dt.timedelta(minutes=minutes))]))
+    denied = _log_key(at + dt.timedelta(minutes=5), "b")
+    real = s3.get_object
+
+    def get_object(**kw):  # a log file encrypted with a KMS key this reader may not use
+        if kw["Key"] == denied:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "kms:Decrypt denied"}}, "GetObject")
+        return real(**kw)
+    s3.get_object = get_object
+    result = _run(trail).ingest["org-trail"]
+    assert result.files == 2 and [(g.source, g.index) for g in result.gaps] == [(denied, None)]
+    assert result.gaps[0].reason.startswith("AccessDenied")
+    s3.get_object = real
+    assert _run(trail).ingest["org-trail"].files == 1  # read once it can be
+
+
+def test_a_long_principal_keeps_the_dedup_key_within_its_column():
+    from auditbook.alerts import MAX_KEY, dedup_key
+    long = "arn:aws:iam::111122223333:user/" + "p/" * 300 + "someone"
+    key = dedup_key("UnauthorizedDataAccess", {"principal": long})
+    assert len(key) <= MAX_KEY == 600
+    assert key != dedup_key("UnauthorizedDataAccess", {"principal": long + "x"})
+    assert dedup_key("R", {"a": "1"}) == "R|a=1"  # short keys unchanged
+
+
+# --- secrets in CloudTrail records: redacted before they are stored, shown, exported or sent ---------------
+
+PASSWORD, PARAMETER = "Pw-0f-the-n3w-l0gin!", "ssm-SecureString-v4lue-77"
+
+
+def _secret_records(at: dt.datetime) -> list[dict]:
+    return [_root_call(at, "CreateLoginProfile", request={"userName": "bob", "password": PASSWORD,
+                                                          "passwordResetRequired": True}),
+            trailgen.record(at + dt.timedelta(seconds=1), ACCOUNT, REGION, "ssm.amazonaws.com", "PutParameter",
+                            user_type="Root", user="root",
+                            request={"name": "/prod/db", "type": "SecureString", "value": PARAMETER, "overwrite": True})]
+
+
+def test_secrets_in_cloudtrail_records_never_reach_the_store_alerts_or_notifications(trail, httpserver, monkeypatch):
+    from auditbook.evidence import REDACTED, canonical, digest
+    from auditbook.notify import Channel
+    monkeypatch.setenv("PD_KEY", "k")
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/pd", method="POST").respond_with_json({"status": "success"}, status=202)
+    at = trail["start"]
+    trail["s3"].put_object(Bucket="org-trail", Key=_log_key(at, "s"), Body=_gz(_secret_records(at)))
+    channels = [Channel(name="soc", kind="slack", url=httpserver.url_for("/hook")),
+                Channel(name="pd", kind="pagerduty", url=httpserver.url_for("/pd"), routing_key_env="PD_KEY")]
+    result = cycle(trail["engine"], lambda b: trail["s3"], ["org-trail"], channels=channels)
+    assert result.ingest["org-trail"].matches == 2 and result.notifications["sent"] == 2
+    stored = _matches(trail["engine"])
+    assert [m.record["requestParameters"].get("password") or m.record["requestParameters"].get("value")
+            for m in stored] == [REDACTED, REDACTED]
+    assert all(m.record_sha256 == digest(canonical(m.record)) for m in stored)  # the hash of what was stored
+    assert stored[1].record["requestParameters"]["name"] == "/prod/db"  # only the secret goes
+    from typer.testing import CliRunner
+    from auditbook.cli import app
+    r = CliRunner().invoke(app, ["alerts", "--format", "json", "--db", str(trail["engine"].url)])
+    assert r.exit_code == 0 and "CreateLoginProfile" in r.output and REDACTED in r.output
+    sent = " ".join(req.get_data(as_text=True) for req, _ in httpserver.log)
+    trail["engine"].dispose()
+    stored_bytes = b"".join(p.read_bytes() for p in trail["tmp"].glob("s.db*"))
+    assert b"PutParameter" in stored_bytes  # the records are in these bytes ...
+    for secret in (PASSWORD, PARAMETER):  # ... and the secrets are not
+        assert secret.encode() not in stored_bytes and secret not in r.output and secret not in sent
+
+
+def test_lookup_events_hostile_records_are_gaps_and_secrets_are_redacted(tmp_path):
+    import boto3
+    from botocore.stub import ANY, Stubber
+    from auditbook.cloudtrail import ingest_lookup
+    from auditbook.evidence import REDACTED
+    engine = open_engine(f"sqlite:///{tmp_path}/l.db")
+    client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    good = _secret_records(now - dt.timedelta(minutes=5))
+    bad_time = {**_root_call(now), "eventTime": "yesterday"}
+    page = {"Events": [{"EventId": "e1", "CloudTrailEvent": "[1, 2]"}, {"EventId": "e2", "CloudTrailEvent": "{nope"},
+                       {"EventId": "e3", "CloudTrailEvent": json.dumps(bad_time)},
+                       {"EventId": "e4", "CloudTrailEvent": json.dumps({**_root_call(now), "eventName": {"x": 1}})},
+                       {"EventId": "e5"}]
+            + _lookup_page(good)["Events"]}
+    with Stubber(client) as stub:
+        stub.add_response("lookup_events", page, {"StartTime": ANY, "EndTime": ANY})
+        result = ingest_lookup(engine, client, load_rules(), now=now)
+    assert result.records == 7 and result.matches == 2
+    reasons = {g.index: g.reason for g in result.gaps}
+    assert sorted(reasons) == [0, 1, 2, 3, 4]
+    assert "object" in reasons[0] and "not JSON" in reasons[1] and "eventTime" in reasons[2]
+    assert "eventName" in reasons[3] and "CloudTrailEvent" in reasons[4]
+    records = [m.record for m in _matches(engine)]
+    assert [r["requestParameters"].get("password") or r["requestParameters"].get("value") for r in records] == [REDACTED] * 2
+
+
+def test_a_posture_condition_that_cannot_be_evaluated_on_a_resource_is_a_gap_not_silence(aws, tmp_path):
+    import yaml
+    from auditbook.scan import run_scan
+    from auditbook.watch import evaluate_posture
+    aws.client("kms").create_key(Description="not a date")
+    db = f"sqlite:///{tmp_path}/g.db"
+    run_scan(regions="us-east-1", db=db, criterion="CC6.1")
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "p", "rules": [{
+        "alert": "OddRule", "expr": 'posture("aws.kms.key", "days_since(Description) > `1`")',
+        "labels": {"severity": "low", "soc2_control": "CC6.1"}, "annotations": {"summary": "odd"}}]}]}))
+    gaps: list = []
+    assert evaluate_posture(open_engine(db), load_rules(path), gaps=gaps) == (0, 0)
+    assert [(rule, reason.split(":")[0]) for rule, _resource, reason in gaps] == [("OddRule", "ValueError")]
+
+
+def test_migration_0007_redacts_records_stored_before_and_hashes_them(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from auditbook.evidence import REDACTED, canonical, digest
+    from auditbook.store.db import alembic_config
+    url = f"sqlite:///{tmp_path}/old.db"
+    old = create_engine(url)
+    with old.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+    at = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
+    with old.begin() as conn:
+        for n, record in enumerate(_secret_records(at)):
+            conn.execute(text("INSERT INTO cloudtrail_matches (rule, labels_key, at, event_id, record) "
+                              "VALUES ('RootAccountUsage', 'k', :at, :id, :record)"),
+                         {"at": at, "id": f"e{n}", "record": json.dumps(record)})
+    old.dispose()
+    engine = open_engine(url)  # migrates to head
+    rows = _matches(engine)
+    assert [r.record["requestParameters"].get("password") or r.record["requestParameters"].get("value")
+            for r in rows] == [REDACTED, REDACTED]
+    assert all(r.record_sha256 == digest(canonical(r.record)) for r in rows)
+    engine.dispose()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("old.db*"))
+    assert b"CreateLoginProfile" in raw and PASSWORD.encode() not in raw and PARAMETER.encode() not in raw
+
+
+def test_hostile_records_and_a_long_principal_on_postgres(postgres, aws):
+    """PostgreSQL enforces what SQLite does not (column lengths, no NUL in text): a hostile file must
+    still be gaps and data there, and a 600-character principal an alert."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="org-trail")
+    engine = open_engine(postgres.database())
+    at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    records, expect = _hostile_records(at)
+    long_user = "/".join(["p" * 60] * 10) + "/intruder"  # an IAM path may be 512 characters, a name 64
+    denied = [trailgen.record(at + dt.timedelta(seconds=i), ACCOUNT, REGION, "s3.amazonaws.com", "GetObject",
+                              user=long_user, error="AccessDenied") for i in range(6)]
+    nul = {**_root_call(at), "userAgent": "agent\x00with a NUL", "eventID": "e" * 100}
+    s3.put_object(Bucket="org-trail", Key=_log_key(at, "b"), Body=_gz(records + denied + [nul]))
+    result = cycle(engine, lambda b: s3, ["org-trail"]).ingest["org-trail"]
+    assert result.files == 1 and sorted(g.index for g in result.gaps) == sorted(expect)
+    firing = _firing(engine)
+    principal = firing["UnauthorizedDataAccess"]["labels"]["principal"]
+    assert principal.endswith("/intruder") and len(principal) > 600
+    assert len(firing["UnauthorizedDataAccess"]["dedup_key"]) <= 600
+    assert firing["RootAccountUsage"]["count"] == 2
+
+
+def test_watch_prints_each_gap_on_one_line_and_a_bad_cap_stops_it(trail):
+    from typer.testing import CliRunner
+    from auditbook.cli import app
+    at = trail["start"]
+    records, expect = _hostile_records(at)
+    hostile = _log_key(at, "b")
+    trail["s3"].put_object(Bucket="org-trail", Key=hostile, Body=_gz(records))
+    db = str(trail["engine"].url)
+    r = CliRunner().invoke(app, ["watch", "--once", "--bucket", "org-trail", "--db", db])
+    assert r.exit_code == 0, r.output
+    gaps = [line for line in r.output.splitlines() if "evidence gap" in line]
+    assert len(gaps) == len(expect) and all(f"{hostile} record " in line for line in gaps)
+    assert "\x1b[2J" not in r.output and "Traceback" not in r.output
+    import os
+    exe = str(Path(sys.executable).with_name("auditbook"))
+    r = subprocess.run([exe, "watch", "--once", "--bucket", "org-trail", "--db", db], capture_output=True, text=True,
+                       env={**os.environ, "AUDITBOOK_CLOUDTRAIL_MAX_MB": "lots"})
+    assert r.returncode == 2 and "AUDITBOOK_CLOUDTRAIL_MAX_MB: 'lots'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_with_a_pool_files_are_fetched_as_the_workers_need_them_not_all_at_once(trail, monkeypatch):
+    """Executor.map submits every call up front: a backlog's bodies would all sit in memory at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    import auditbook.cloudtrail as ct
+    trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 12, 20))
+    fetched, seen_at_commit = [], []
+    real_fetch, real_process = ct.fetch, ct.process_records
+    monkeypatch.setattr(ct, "fetch", lambda *a: fetched.append(a[2]) or real_fetch(*a))
+    monkeypatch.setattr(ct, "process_records", lambda *a, **k: seen_at_commit.append(len(fetched)) or real_process(*a, **k))
+    with ThreadPoolExecutor(1) as pool:
+        result = ct.ingest_bucket(trail["engine"], trail["s3"], "org-trail", load_rules(), pool=pool, window=2)
+    assert result.files == 12 and len(fetched) == 12
+    assert seen_at_commit[0] <= 3 and all(n <= i + 3 for i, n in enumerate(seen_at_commit))

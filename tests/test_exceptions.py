@@ -100,3 +100,56 @@ def test_scan_records_exceptions_in_force_and_cli_edits_the_register(aws, tmp_pa
     rows = [r for r in findings_for_run(open_engine(db), result.run_id)
             if r["check"] == "s3-versioning" and r["resource_name"] == "legacy-assets"]
     assert [r["status"] for r in rows] == ["FAIL"]
+
+
+ENTRY_YAML = ("exceptions:\n  - id: EX-3\n    check: s3-versioning\n    owner: alice\n    approver: ciso\n"
+              "    justification: rebuilt from git on every deploy\n    expires: {expires}\n")
+
+
+@pytest.mark.parametrize("expires", ["2026-02-30", "2026-13-45", "0000-01-01", "2026-01-01 10:00:00 +99:00"])
+def test_impossible_expiry_date_is_one_line_naming_the_field(tmp_path, expires):
+    path = tmp_path / "exceptions.yaml"
+    path.write_text(ENTRY_YAML.format(expires=expires))
+    with pytest.raises(UserError) as err:
+        load_register(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: exception EX-3: field expires: ") and expires in text and "\n" not in text
+
+
+@pytest.mark.parametrize("expires", ["2027-01-31", "'2027-01-31'", "2027-01-31 10:00:00", "2027-01-31T23:59:59Z",
+                                     "2027-01-31 10:00:00 -5"])
+def test_expiry_dates_accepted_before_are_still_accepted(tmp_path, expires):
+    path = tmp_path / "exceptions.yaml"
+    path.write_text(ENTRY_YAML.format(expires=expires))
+    assert load_register(path).exceptions[0].expires == dt.date(2027, 1, 31)
+
+
+def test_an_exception_for_an_unknown_check_is_refused_on_load(tmp_path):
+    path = tmp_path / "exceptions.yaml"
+    path.write_text(ENTRY_YAML.format(expires="2027-01-31").replace("s3-versioning", "s3-versoning"))
+    assert load_register(path).exceptions  # without the catalog's checks there is nothing to compare with
+    with pytest.raises(UserError) as err:
+        load_register(path, known_checks={"s3-versioning"})
+    assert str(err.value) == f"{path}: exception EX-3: field check: 's3-versoning' is not a check in the catalog"
+
+
+def test_register_writes_need_an_authorised_actor(tmp_path):
+    from auditbook.auth import Actor, PermissionDenied
+    from auditbook.exceptions import add_exception, remove_exception
+    path = tmp_path / "exceptions.yaml"
+    fields = {"id": "EX-5", "check": "s3-versioning", "owner": "alice", "approver": "ciso",
+              "justification": "rebuilt from git on every deploy", "expires": "2027-01-31"}
+    with pytest.raises(TypeError):
+        add_exception(fields, {"s3-versioning"}, path)  # no actor: not a default any more
+    for actor in (None, Actor("vic", "viewer"), Actor("ana", "analyst")):
+        with pytest.raises(PermissionDenied):
+            add_exception(fields, {"s3-versioning"}, path, actor=actor)
+    assert not path.exists()
+    add_exception(fields, {"s3-versioning"}, path, actor=Actor("root", "admin"))
+    with pytest.raises(TypeError):
+        remove_exception("EX-5", path)
+    with pytest.raises(PermissionDenied):
+        remove_exception("EX-5", path, actor=Actor("ana", "analyst"))
+    remove_exception("EX-5", path, actor=Actor("root", "admin"))
+    assert load_register(path).exceptions == []
+

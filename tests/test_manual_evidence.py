@@ -90,3 +90,22 @@ def test_cli_add_and_list_due(tmp_path):
     bad = runner.invoke(app, ["evidence", "add", "CC1.2", str(doc), "--item", "Board charter", "--owner", "chair",
                               "--effective-date", "June", "--db", db])
     assert bad.exit_code != 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "too big"])
+def test_evidence_file_must_be_a_regular_file_of_bounded_size(engine, tmp_path, kind):
+    import os
+
+    from auditbook.manual import MAX_BYTES
+    path = tmp_path / "doc"
+    if kind == "fifo":
+        os.mkfifo(path)  # reading it would block for ever
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        with open(path, "wb") as fh:
+            fh.truncate(MAX_BYTES + 1)  # sparse: refused by its size, never read
+    with pytest.raises(UserError, match=f"FILE: {path}: .*(not a regular file|more than)"):
+        add_evidence(engine, load_catalog(), "CC1.2", path, effective=dt.date(2026, 10, 1), owner="secretary",
+                     item=ITEM)
+    assert _state(engine, dt.date(2026, 11, 1)).state == "missing"

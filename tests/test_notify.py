@@ -128,3 +128,101 @@ def test_secrets_from_a_secrets_file_when_the_environment_has_none(engine, https
     with Session(engine) as s:  # the outcome is stored, never the secret
         assert all("from-the-file" not in (n.response or "") + (n.last_error or "")
                    for n in s.scalars(select(Notification)))
+
+
+# --- secrets of a channel never reach the store, and notify.yml is hostile input ---------------------------
+
+HOOK_PATH = "/services/T0SECRET/B0SECRET/xoxSECRETwebhook"
+ROUTING_KEY = "R0UTING-KEY-SECRET-1234567890ab"
+
+
+def _stored_text(engine) -> str:
+    with Session(engine) as s:
+        return " ".join(f"{n.last_error} {n.response}" for n in s.scalars(select(Notification)))
+
+
+def test_a_failure_keeps_the_channel_and_error_class_never_the_url_or_key(engine, httpserver, monkeypatch, tmp_path):
+    from auditbook.demo import free_port
+    # an unreachable webhook: requests' ConnectionError names the whole URL
+    monkeypatch.setenv("SLACK_HOOK", f"http://127.0.0.1:{free_port()}{HOOK_PATH}")
+    monkeypatch.setenv("PD_KEY", ROUTING_KEY)
+    monkeypatch.setenv("JIRA_USER", "bot@corp.example")
+    monkeypatch.setenv("JIRA_TOKEN", "J1RA-T0KEN-SECRET")
+    # a server that echoes what it got (the URL, the routing key in the body) in its error, and in a success
+    echo = lambda req: Response(f"bad {req.url} {req.get_data(as_text=True)} {req.headers.get('Authorization')}", 500)  # noqa: E731
+    httpserver.expect_request("/pd-echo").respond_with_handler(echo)
+    httpserver.expect_request("/ok-echo").respond_with_handler(
+        lambda req: Response(f"ok {req.get_data(as_text=True)} {req.url}", 202))
+    httpserver.expect_request("/rest/api/2/issue").respond_with_handler(echo)
+    incidents.create(engine, ANALYST, title="t", severity="critical")
+    channels = [Channel(name="soc", kind="slack", url_env="SLACK_HOOK", min_severity="critical"),
+                Channel(name="pd", kind="pagerduty", url=httpserver.url_for("/pd-echo"), routing_key_env="PD_KEY",
+                        min_severity="critical"),
+                Channel(name="pd-ok", kind="pagerduty", url=httpserver.url_for("/ok-echo"), routing_key_env="PD_KEY",
+                        min_severity="critical"),
+                Channel(name="jira", kind="jira", url=httpserver.url_for("/"), project="SEC", user_env="JIRA_USER",
+                        token_env="JIRA_TOKEN")]
+    assert dispatch(engine, channels, backoff=0.001) == {"sent": 1, "failed": 3}
+    with Session(engine) as s:
+        errors = {n.channel: n.last_error for n in s.scalars(select(Notification))}
+        answer = s.scalar(select(Notification.response).where(Notification.channel == "pd-ok"))
+    assert errors["soc"] == "ConnectionError" and errors["pd"].startswith("HTTP 500")
+    assert answer.startswith("ok ") and "***" in answer and "event_action" in answer  # kept, the key cut out
+    stored = _stored_text(engine)
+    assert "/services/" not in stored and "T0SECRET" not in stored and ROUTING_KEY not in stored
+    assert "J1RA-T0KEN-SECRET" not in stored and "bot@corp.example" not in stored
+    engine.dispose()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("n.db*"))
+    for secret in (b"xoxSECRETwebhook", ROUTING_KEY.encode(), b"J1RA-T0KEN-SECRET"):
+        assert secret not in raw
+
+
+@pytest.mark.parametrize("value", ["not a url", "ftp://127.0.0.1/x", "http://", "http://127.0.0.1/\nInjected: 1",
+                                   "https://[::1/x"])
+def test_a_bad_url_in_the_environment_is_a_failure_naming_the_variable_not_the_value(engine, monkeypatch, value):
+    monkeypatch.setenv("SLACK_HOOK", value)
+    channels = [Channel(name="soc", kind="slack", url_env="SLACK_HOOK", min_severity="critical")]
+    assert dispatch(engine, channels, backoff=0.001) == {"sent": 0, "failed": 1}
+    with Session(engine) as s:
+        error = s.scalars(select(Notification.last_error)).one()
+    assert "SLACK_HOOK" in error and value not in error and "\n" not in error
+
+
+def _load_error(path, text) -> str:
+    from auditbook.errors import UserError
+    path.write_text(text)
+    with pytest.raises(UserError) as info:
+        load_channels(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+def test_notify_file_hostile_values_get_one_line(tmp_path):
+    path = tmp_path / "notify.yml"
+    assert "channels.0.min_severity" in _load_error(
+        path, "channels:\n  - name: soc\n    kind: slack\n    url_env: X\n    min_severity: 2026-02-30\n")
+    assert "2026-02-30" in _load_error(
+        path, "channels:\n  - name: soc\n    kind: slack\n    url_env: X\n    when: 2026-02-30\n")
+    message = _load_error(path, "channels:\n  - {name: soc, kind: slack, url_env: X}\n  - {name: soc, kind: pagerduty, "
+                                "url: 'http://127.0.0.1/x', routing_key_env: K}\n")
+    assert "channels.1.name" in message and "'soc'" in message and "twice" in message
+    assert "top level" in _load_error(path, "- name: soc\n")
+    assert "aliases" in _load_error(path, "a: &x [1]\nchannels: *x\n")
+
+
+def test_notify_secrets_file_dates_stay_text_and_values_are_never_echoed(engine, httpserver, tmp_path, monkeypatch):
+    monkeypatch.delenv("PD_DATE_KEY", raising=False)
+    httpserver.expect_request("/pd", method="POST").respond_with_json({"status": "success"}, status=202)
+    (tmp_path / "secrets.yml").write_text("PD_DATE_KEY: 2026-02-30\n")
+    path = tmp_path / "notify.yml"
+    path.write_text(f"secrets_file: secrets.yml\nchannels:\n  - name: pd\n    kind: pagerduty\n"
+                    f"    url: {httpserver.url_for('/pd')}\n    routing_key_env: PD_DATE_KEY\n    min_severity: critical\n")
+    assert dispatch(engine, load_channels(path), backoff=0.001) == {"sent": 1, "failed": 0}
+    assert httpserver.log[0][0].get_json()["routing_key"] == "2026-02-30"
+    (tmp_path / "secrets.yml").write_text("PD_DATE_KEY: [s3cr3t-in-a-list]\n")
+    message = _load_error(path, path.read_text())
+    assert "PD_DATE_KEY" in message and "s3cr3t" not in message
+    (tmp_path / "secrets.yml").write_text("- s3cr3t-at-the-top\n")
+    message = _load_error(path, path.read_text())
+    assert "secrets.yml" in message and "s3cr3t" not in message

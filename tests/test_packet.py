@@ -1,6 +1,7 @@
 """Type II history, the signed offline packet, `auditbook verify` and its tamper cases, the chain,
 KMS signing, a failing notebook, bad input, and the packet in a real headless Chromium with the
 network blocked. The store is built by real scans under moto (tests/packet_store.py)."""
+import contextlib
 import datetime as dt
 import json
 import os
@@ -191,14 +192,45 @@ def _copy(packet, tmp_path):
     return target
 
 
+def _resign(p, keys, edit):
+    from auditbook.packet.manifest import canonical_bytes
+    from auditbook.packet.signing import Ed25519Signer, dumps_signature
+    manifest = json.loads((p / "manifest.json").read_bytes())
+    edit(manifest)
+    raw = canonical_bytes(manifest)
+    (p / "manifest.json").write_bytes(raw)
+    (p / "manifest.sig").write_bytes(dumps_signature(Ed25519Signer(keys["key"]).sign(raw)))
+
+
+def _outside(p, name):
+    """Move a file of the packet out of it; a symlink to it takes its place (the same bytes)."""
+    outside = p.parent / name.replace("/", "-")
+    (p / name).rename(outside)
+    (p / name).symlink_to(outside)
+
+
+def _listed_twice(manifest):
+    runs = next(f for f in manifest["files"] if f["path"] == "data/runs.json")
+    manifest["files"].append({**runs, "sha256": "0" * 64})
+
+
 @pytest.mark.parametrize("case, expected", [
-    ("changed", "changed file: criteria/CC6.6.html"),
-    ("missing", "missing file: data/runs.json"),
-    ("extra", "extra file: criteria/notes.html"),
+    ("changed", "changed file: 'criteria/CC6.6.html'"),
+    ("missing", "missing file: 'data/runs.json'"),
+    ("extra", "extra file: 'criteria/notes.html'"),
     ("manifest", "signature: does not match"),
     ("wrong-key", "signature: does not match"),
-    ("no-signature", "missing file: manifest.sig"),
-    ("evidence", "changed file: evidence/"),
+    ("no-signature", "missing file: 'manifest.sig'"),
+    ("evidence", "changed file: 'evidence/"),
+    # hostile packets
+    ("manifest-symlink", "not a regular file: 'manifest.json' (a symlink)"),
+    ("signature-symlink", "not a regular file: 'manifest.sig' (a symlink)"),
+    ("manifest-fifo", "not a regular file: 'manifest.json' (a FIFO)"),
+    ("unsigned-malformed", "signature: does not match"),
+    ("listed-twice", "manifest: 'data/runs.json' is listed more than once"),
+    ("empty-folder", "extra folder: 'criteria/drafts'"),
+    ("page-symlink", "not a regular file: 'criteria/CC6.6.html' (a symlink)"),
+    ("newline-name", r"extra file: 'criteria/x\ninvalid: none\nvalid'"),
 ])
 def test_tampering_is_detected(packet, keys, tmp_path, case, expected):
     p = _copy(packet, tmp_path)
@@ -220,10 +252,29 @@ def test_tampering_is_detected(packet, keys, tmp_path, case, expected):
     elif case == "evidence":
         ev = sorted(p.glob("evidence/*.json"))[0]
         ev.write_bytes(ev.read_bytes() + b" ")
+    elif case in ("manifest-symlink", "signature-symlink"):
+        _outside(p, "manifest.json" if case == "manifest-symlink" else "manifest.sig")
+    elif case == "manifest-fifo":
+        (p / "manifest.json").unlink()
+        os.mkfifo(p / "manifest.json")
+    elif case == "unsigned-malformed":  # deep nesting, an entry without sha256: never parsed, never a traceback
+        manifest = json.loads((p / "manifest.json").read_bytes())
+        del manifest["files"][0]["sha256"]
+        manifest["previous_manifest_sha256"] = {"not": "a string"}
+        (p / "manifest.json").write_text(json.dumps(manifest)[:-1] + ',"x":' + "[" * 100000 + "]" * 100000 + "}")
+    elif case == "listed-twice":
+        _resign(p, keys, _listed_twice)
+    elif case == "empty-folder":
+        (p / "criteria" / "drafts").mkdir()
+    elif case == "page-symlink":
+        _outside(p, "criteria/CC6.6.html")
+    elif case == "newline-name":
+        (p / "criteria" / "x\ninvalid: none\nvalid").write_text("forged")
     r = cli("verify", str(p), "--public-key", str(key))
     assert r.returncode == 1
-    assert "valid" != r.stdout.strip()
+    assert "valid" not in [line.strip() for line in (r.stdout + r.stderr).splitlines()]
     assert expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and all(line.startswith("invalid: ") for line in r.stderr.splitlines())
 
 
 def test_chain_across_periods(store, keys, tmp_path):
@@ -243,7 +294,7 @@ def test_chain_across_periods(store, keys, tmp_path):
     assert any(p.startswith("chain:") for p in bad.problems)
     (tmp_path / "q1" / "index.html").write_text("rewritten")
     r = cli("verify", str(tmp_path / "q2"), "--public-key", str(keys["pub"]), "--previous", str(tmp_path / "q1"))
-    assert r.returncode == 1 and "previous packet: changed file: index.html" in r.stderr
+    assert r.returncode == 1 and "previous packet: changed file: 'index.html'" in r.stderr
 
 
 def test_kms_signed_packet_verifies_with_kms_and_offline(store, tmp_path, monkeypatch):
@@ -315,6 +366,92 @@ def test_existing_packet_is_never_overwritten(store, keys, packet):
             "--db", store["db"], "--catalog", store["catalog"])
     assert r.returncode == 2 and "already exists and is not empty" in r.stderr
     assert (packet / "manifest.json").read_bytes() == before
+
+
+@contextlib.contextmanager
+def _read_only(folder):
+    """A folder nobody can create anything in, root included (chattr +i), undone afterwards."""
+    if os.geteuid() == 0:
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
+            pytest.skip("root, and no chattr +i on this filesystem")
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("is-a-file", "--out: {out} exists and is not a folder"),
+    ("parent-missing", "--out: folder {parent} does not exist"),
+    ("parent-read-only", "--out: cannot create a folder in {parent}: "),
+])
+def test_an_unusable_out_is_one_line_before_any_notebook_runs(store, keys, tmp_path, case, message):
+    parent = tmp_path / "packets"
+    parent.mkdir()
+    out = parent / "q3"
+    if case == "is-a-file":
+        out.write_text("not a folder")
+    elif case == "parent-missing":
+        parent.rmdir()
+    with _read_only(parent) if case == "parent-read-only" else contextlib.nullcontext():
+        r = cli("packet", "--from", PERIOD[0], "--to", PERIOD[1], "--out", str(out), "--signer", f"ed25519:{keys['key']}",
+                "--db", store["db"], "--catalog", store["catalog"])
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: " + message.format(out=out, parent=parent)), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "criterion notebooks" not in r.stderr and "Traceback" not in r.stderr  # before any notebook ran
+    if parent.exists():
+        assert [p.name for p in parent.iterdir()] == (["q3"] if case == "is-a-file" else [])
+
+
+@pytest.mark.parametrize("case, message", [
+    ("fifo", "--previous: {manifest}: not a regular file (a FIFO)"),
+    ("symlink", "--previous: {manifest}: not a regular file (a symlink)"),
+    ("huge", "--previous: {manifest}: larger than"),
+    ("missing", "--previous: {previous} has no manifest.json"),
+])
+def test_a_hostile_previous_packet_is_refused_before_building(store, keys, tmp_path, case, message):
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    manifest = previous / "manifest.json"
+    if case == "fifo":
+        os.mkfifo(manifest)
+    elif case == "symlink":
+        manifest.symlink_to("/etc/hostname")
+    elif case == "huge":
+        with open(manifest, "wb") as fh:
+            fh.truncate(2**30)
+    r = subprocess.run([EXE, "packet", "--from", PERIOD[0], "--to", PERIOD[1], "--out", str(tmp_path / "p"),
+                        "--signer", f"ed25519:{keys['key']}", "--db", store["db"], "--catalog", store["catalog"],
+                        "--previous", str(previous)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: " + message.format(manifest=manifest, previous=previous)), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "p").exists()
+
+
+def test_workers_start_whatever_the_parents_main_module_is(store, keys, tmp_path, monkeypatch):
+    """Regression: the build's process pool used multiprocessing's spawn, which re-imports the parent's
+    __main__ in every worker; under Streamlit's AppTest __main__ was app/control_room.py, whose
+    `import ui` fails in a child (BrokenProcessPool in `make test`)."""
+    import types
+
+    from auditbook.packet.build import build_packet
+    from auditbook.packet.signing import Ed25519Signer
+    from auditbook.period import parse_period
+    script = tmp_path / "control_room.py"
+    script.write_text("import ui_module_that_only_the_parent_can_import\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    fake_main.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    result = build_packet(period=parse_period(start=PERIOD[0], end=PERIOD[1]), out=tmp_path / "p",
+                          signer=Ed25519Signer(keys["key"]), db=store["db"], catalog_path=Path(store["catalog"]),
+                          workers=2)
+    assert result.failed == [] and result.criteria == 3
 
 
 def test_verify_needs_a_key_and_a_folder(packet, tmp_path):

@@ -98,3 +98,57 @@ def test_cli_dry_run_then_yes(setup):
                                  "--incident", str(s["incident"]), "--yes", "--db", db])
     assert r.exit_code == 0 and f"recorded on incident {s['incident']}" in r.output
     assert s["iam"].list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+
+
+def test_execute_refuses_an_incident_no_longer_active(setup):
+    s = setup
+    plan = plan_deactivate_key(s["iam"], "leaky", s["key"])
+    current = incidents.get(s["engine"], s["incident"])
+    incidents.update(s["engine"], ANALYST, s["incident"], current["version"], status="resolved")
+    with pytest.raises(UserError, match=f"incident {s['incident']} is resolved: runbooks run only on an active"):
+        execute(s["engine"], ANALYST, s["incident"], plan, s["clients"], confirm=True)
+    assert s["iam"].list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Active"
+    assert not [e for e in trail(s["engine"], "incident", s["incident"]) if e["action"] == "runbook"]
+    with pytest.raises(UserError, match="no incident 999"):
+        execute(s["engine"], ANALYST, 999, plan, s["clients"], confirm=True)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask 169.254.169.254
+
+
+def test_every_plan_without_credentials_is_a_one_line_user_error(aws, no_credentials):
+    from auditbook.runbooks import aws_client
+    ec2, iam = aws_client("ec2"), aws_client("iam")
+    for plan in (lambda: plan_quarantine(ec2, "i-0123456789abcdef0"), lambda: plan_deactivate_key(iam, "leaky", "AKIA1"),
+                 lambda: plan_disable_login(iam, "leaky")):
+        with pytest.raises(UserError) as err:
+            plan()
+        assert "NoCredentialsError: Unable to locate credentials" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_call_failing_for_want_of_credentials_is_recorded(setup, monkeypatch, tmp_path):
+    from auditbook.runbooks import aws_client
+    s = setup
+    plan = plan_deactivate_key(s["iam"], "leaky", s["key"])
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(UserError, match="update_access_key failed: NoCredentialsError"):
+        execute(s["engine"], ANALYST, s["incident"], plan, {"iam": aws_client("iam")}, confirm=True)
+    entry = [e for e in trail(s["engine"], "incident", s["incident"]) if e["action"] == "runbook"][0]
+    assert "FAILED" in entry["note"] and "NoCredentialsError" in entry["after"]["error"]
+
+
+def test_unknown_instance_and_bad_region(setup):
+    from auditbook.runbooks import aws_client
+    with pytest.raises(UserError, match="--instance: i-0000000000000dead: InvalidInstanceID.NotFound"):
+        plan_quarantine(setup["ec2"], "i-0000000000000dead")
+    with pytest.raises(UserError, match="--region: 'us east'"):
+        aws_client("ec2", "us east")

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auditbook.scan import run_scan
-from auditbook.store.db import open_engine
+from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
 from auditbook.store.models import Base, FindingState
 from auditbook.store.query import findings_for_run
 from tests.conftest import Fault
@@ -101,3 +101,56 @@ def test_evidence_of_a_past_run_is_the_evidence_then(aws, tmp_path):
         return [b["Status"] for b in bodies if isinstance(b, dict) and "Status" in b and set(b) <= {"Status", "MFADelete"}]
     assert versioning_evidence(r1.run_id) == []  # GetBucketVersioning answered {} then
     assert versioning_evidence(r2.run_id) == ["Enabled"]
+
+
+def test_read_only_opening_never_creates_a_store(tmp_path):
+    import pytest
+
+    from auditbook.errors import UserError
+    missing = tmp_path / "no" / "such.db"
+    with pytest.raises(UserError, match="--db: no store at"):
+        open_engine(f"sqlite:///{missing}", create=False)
+    assert not missing.parent.exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")  # SQLite takes an empty file for an empty database
+    with pytest.raises(UserError, match="holds no auditbook tables"):
+        open_engine(f"sqlite:///{empty}", create=False)
+    open_engine(f"sqlite:///{tmp_path}/made.db")  # writing commands still create it
+    assert open_engine(f"sqlite:///{tmp_path}/made.db", create=False).dialect.name == "sqlite"
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path):
+    import pytest
+
+    from auditbook.errors import UserError
+    notes = tmp_path / "notes.txt"
+    notes.write_text("some notes\n" * 200)
+    with pytest.raises(UserError) as err:
+        open_engine(f"sqlite:///{notes}")
+    assert "file is not a database" in str(err.value) and "\n" not in str(err.value)
+    assert notes.read_text() == "some notes\n" * 200  # untouched
+
+
+def test_a_read_only_store_is_refused_for_writing_at_once(tmp_path):
+    import pytest
+
+    from auditbook.errors import UserError
+    open_engine(f"sqlite:///{tmp_path}/s.db")
+    url = f"sqlite:///file:{tmp_path}/s.db?mode=ro&uri=true"
+    assert current_revision(open_engine(url, create=False)) == HEAD_REVISION  # reading works
+    with pytest.raises(UserError, match="cannot write .* attempt to write a readonly database"):
+        open_engine(url, writable=True)
+    assert not list(tmp_path.glob("file:*"))  # the URI form is not taken for a folder name
+
+
+def test_run_ids_beyond_64_bits_are_refused(tmp_path):
+    import pytest
+
+    from auditbook.errors import UserError
+    from auditbook.store.query import resolve_run
+    engine = open_engine(f"sqlite:///{tmp_path}/r.db")
+    for run in ("9" * 25, str(2**63), "-1", "1.0", "١"):
+        with pytest.raises(UserError, match="--run: .* is not a run id"):
+            resolve_run(engine, run)
+    with pytest.raises(UserError, match=f"--run: no run {2**63 - 1} in the store"):
+        resolve_run(engine, str(2**63 - 1))

@@ -34,9 +34,9 @@ if ctx.actor.can("acknowledge_alert") and alert["state"] == "firing":
                 st.success(f"Alert {alert['id']} acknowledged.")
                 st.rerun()
             except alerts.StaleAlert as exc:
-                st.warning(str(exc))
+                ui.say("warning", exc)
             except (PermissionDenied, UserError) as exc:
-                st.error(str(exc))
+                ui.say("error", exc)
 if ctx.actor.can("create_incident"):
     with right:
         if st.button("Open an incident from this alert", key=f"inc-{alert['id']}"):
@@ -44,4 +44,4 @@ if ctx.actor.can("create_incident"):
                 made = incidents.from_alert(ctx.engine, ctx.actor, alert["id"])
                 st.success(f"Incident {made['id']} opened.")
             except (PermissionDenied, UserError) as exc:
-                st.error(str(exc))
+                ui.say("error", exc)

@@ -50,7 +50,7 @@ if ctx.actor.can("create_incident"):
                     st.success(f"Incident {made['id']} created.")
                     st.rerun()
                 except (PermissionDenied, UserError) as exc:
-                    st.error(str(exc))
+                    ui.say("error", exc)
 
 everything = incidents.list_incidents(ctx.engine)
 if not everything:
@@ -71,8 +71,8 @@ c.metric("Time to acknowledge", str(state.time_to_acknowledge).split(".")[0] if 
          delta="breached" if state.acknowledge_breached else None, delta_color="inverse")
 d.metric("Time to resolve", str(state.time_to_resolve).split(".")[0] if state.time_to_resolve else "—",
          delta="breached" if state.resolve_breached else None, delta_color="inverse")
-st.caption(f"Assignee: {ui.esc(inc['assignee'] or 'nobody')} · opened {ui.when(inc['created_at'])} by "
-           f"{ui.esc(inc['created_by'])} · acknowledge by {ui.when(state.acknowledge_due)} · resolve by "
+st.caption(f"Assignee: {ui.md(inc['assignee'] or 'nobody')} · opened {ui.when(inc['created_at'])} by "
+           f"{ui.md(inc['created_by'])} · acknowledge by {ui.when(state.acknowledge_due)} · resolve by "
            f"{ui.when(state.resolve_due)} · version {inc['version']}")
 if inc["description"]:
     st.text(inc["description"])
@@ -81,7 +81,7 @@ if inc["links"]:
 
 conflict = st.session_state.pop("incident_conflict", None)
 if conflict:
-    st.error(conflict)
+    ui.say("error", conflict)
 
 # the version this user last saw: a save is checked against it, not against what the rerun that
 # handles the click reads, so a change made by someone else in between is never overwritten
@@ -106,7 +106,7 @@ if ctx.actor.can("update_incident"):
                 st.session_state[seen_key] = exc.current["version"]  # what the page shows after the rerun
                 st.rerun()
             except (PermissionDenied, UserError) as exc:
-                st.error(str(exc))
+                ui.say("error", exc)
 st.session_state[seen_key] = inc["version"]
 if ctx.actor.can("note_incident"):
     with st.form(f"note-{inc['id']}", clear_on_submit=True):
@@ -116,7 +116,7 @@ if ctx.actor.can("note_incident"):
                 incidents.add_note(ctx.engine, ctx.actor, inc["id"], note)
                 st.rerun()
             except (PermissionDenied, UserError) as exc:
-                st.error(str(exc))
+                ui.say("error", exc)
 
 if ctx.actor.can("update_incident"):
     with st.form(f"link-{inc['id']}", clear_on_submit=True):
@@ -133,7 +133,20 @@ if ctx.actor.can("update_incident"):
                 st.session_state[seen_key] = exc.current["version"]
                 st.rerun()
             except (PermissionDenied, UserError) as exc:
-                st.error(str(exc))
+                ui.say("error", exc)
+
+
+def dry_run(book: str, target: str, extra: str) -> tuple:
+    """The plan of a containment runbook (no change made) and the clients to run it with."""
+    from auditbook import runbooks
+    if book == "quarantine-instance":
+        client = runbooks.aws_client("ec2", extra or None)
+        return runbooks.plan_quarantine(client, target), {"ec2": client}
+    client = runbooks.aws_client("iam")
+    if book == "deactivate-access-key":
+        return runbooks.plan_deactivate_key(client, target, extra), {"iam": client}
+    return runbooks.plan_disable_login(client, target), {"iam": client}
+
 
 if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
     with st.expander("Containment runbooks"):
@@ -146,23 +159,10 @@ if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
                               ("Access key id" if book == "deactivate-access-key" else "(not used)"))
         plan_key = f"runbook-plan-{inc['id']}"
         if st.button("Dry run"):
-            import boto3
-
-            from auditbook import runbooks
             try:
-                if book == "quarantine-instance":
-                    client = boto3.client("ec2", region_name=extra or None)
-                    plan = runbooks.plan_quarantine(client, target.strip())
-                    clients = {"ec2": client}
-                elif book == "deactivate-access-key":
-                    client = boto3.client("iam")
-                    plan, clients = runbooks.plan_deactivate_key(client, target.strip(), extra.strip()), {"iam": client}
-                else:
-                    client = boto3.client("iam")
-                    plan, clients = runbooks.plan_disable_login(client, target.strip()), {"iam": client}
-                st.session_state[plan_key] = (plan, clients)
-            except UserError as exc:
-                st.error(str(exc))
+                st.session_state[plan_key] = dry_run(book, target.strip(), extra.strip())
+            except UserError as exc:  # AWS errors and failed preconditions, in one line
+                ui.say("error", exc)
         staged = st.session_state.get(plan_key)
         if staged:
             plan, clients = staged
@@ -176,7 +176,7 @@ if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
                     st.success(f"{plan.runbook} done; recorded on the timeline.")
                 except (PermissionDenied, UserError) as exc:
                     st.session_state.pop(plan_key, None)
-                    st.error(str(exc))
+                    ui.say("error", exc)
 
 st.subheader("Timeline")
 for entry in reversed(trail(ctx.engine, "incident", inc["id"])):

@@ -30,7 +30,7 @@ with st.form("sla"):
             settings.put(ctx.engine, ctx.actor, "sla", {k: {kk: int(vv) for kk, vv in v.items()} for k, v in edited.items()})
             st.success("Saved.")
         except (PermissionDenied, UserError) as exc:
-            st.error(str(exc))
+            ui.say("error", exc)
 
 st.subheader("Wall screen")
 wall = settings.get(ctx.engine, "wall")
@@ -42,18 +42,18 @@ with st.form("wall"):
             settings.put(ctx.engine, ctx.actor, "wall", {"stale_after_hours": int(hours), "refresh_seconds": int(refresh)})
             st.success("Saved.")
         except (PermissionDenied, UserError) as exc:
-            st.error(str(exc))
+            ui.say("error", exc)
 
 st.subheader("Exceptions")
 path = Path(os.environ.get("AUDITBOOK_EXCEPTIONS", "exceptions.yaml"))
-st.caption(f"Register: {ui.esc(path)}")
+st.caption(f"Register: {ui.md(path)}")
 try:
     register = load_register(path)
     if register.exceptions:
         st.dataframe(pd.DataFrame([e.model_dump(mode="json") for e in register.exceptions]), hide_index=True,
                      width="stretch")
 except UserError as exc:
-    st.error(str(exc))
+    ui.say("error", exc)
     register = None
 with st.form("exception", clear_on_submit=True):
     c1, c2 = st.columns(2)
@@ -66,14 +66,14 @@ with st.form("exception", clear_on_submit=True):
     if st.form_submit_button("Add exception"):
         try:
             add_exception(fields, {c.id for c in ctx.catalog.checks}, path, actor=ctx.actor, engine=ctx.engine)
-            st.success(f"Exception {fields['id']} added.")
+            ui.say("success", f"Exception {fields['id']} added.")
         except (PermissionDenied, UserError) as exc:
-            st.error(str(exc))
+            ui.say("error", exc)
 if register and register.exceptions:
     gone = st.selectbox("Remove exception", [""] + [e.id for e in register.exceptions])
     if gone and st.button("Remove"):
         try:
             remove_exception(gone, path, actor=ctx.actor, engine=ctx.engine)
-            st.success(f"Exception {gone} removed.")
+            ui.say("success", f"Exception {gone} removed.")
         except (PermissionDenied, UserError) as exc:
-            st.error(str(exc))
+            ui.say("error", exc)

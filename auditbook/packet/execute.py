@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,17 @@ def _one_line(exc: BaseException) -> str:
     return f"{name}: {value}"[:500]
 
 
+class PacketKernelManager(KernelManager):
+    """Starts `auditbook.packet.kernel` (ipykernel that dies with this process) with this Python."""
+
+    def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
+        return [sys.executable, "-P", "-m", "auditbook.packet.kernel", "-f", os.path.realpath(self.connection_file),
+                *(extra_arguments or [])]
+
+
 class NotebookRunner:
-    """A kernel kept alive across notebooks. Use as a context manager."""
+    """A kernel kept alive across notebooks. Use as a context manager. The kernel dies with the
+    thread that launched it (see lifeline): launch from a thread that outlives the runner."""
 
     def __init__(self, cwd: Path, timeout: Optional[int] = 600, env: Optional[dict] = None):
         self.cwd = Path(cwd)
@@ -49,10 +59,21 @@ class NotebookRunner:
         self.kc = None
 
     def start(self) -> "NotebookRunner":
+        if self.km is None:
+            self.launch()
+        if self.kc is None:
+            self.connect()
+        return self
+
+    def launch(self) -> "NotebookRunner":
+        """Start the kernel process (fast); `connect` waits until it is ready (slow)."""
         # local sockets (not TCP) in a private folder: nothing listens on the network
         self._sockets = tempfile.mkdtemp(prefix="auditbook-kernel-")
-        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(self._sockets, "k"))
+        self.km = PacketKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(self._sockets, "k"))
         self.km.start_kernel(cwd=str(self.cwd), env={**os.environ, **(self.env or {})})
+        return self
+
+    def connect(self) -> "NotebookRunner":
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
@@ -68,7 +89,7 @@ class NotebookRunner:
             shutil.rmtree(self._sockets, ignore_errors=True)
 
     def __enter__(self):
-        return self if self.kc is not None else self.start()
+        return self.start()
 
     def __exit__(self, *exc):
         self.stop()

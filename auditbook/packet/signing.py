@@ -13,14 +13,16 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from auditbook.errors import UserError
+from auditbook.packet.tree import Refused, read_bounded
 
 ED25519 = "ed25519"
 KMS_ECDSA = "kms-ecdsa-sha256"
+MAX_KEY_BYTES = 64 * 2**10
 
 
 def kms_statement(manifest: bytes) -> bytes:
@@ -55,13 +57,10 @@ class Ed25519Signer:
     algorithm = ED25519
 
     def __init__(self, keyfile: Path):
-        try:
-            data = Path(keyfile).read_bytes()
-        except OSError as exc:
-            raise UserError(f"--signer: {keyfile}: cannot read: {exc.strerror}")
+        data = read_key_file(keyfile, "--signer")
         try:
             key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise UserError(f"--signer: {keyfile}: not an unencrypted PEM private key")
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             raise UserError(f"--signer: {keyfile}: not an Ed25519 key (make one with `auditbook keygen`)")
@@ -109,25 +108,38 @@ def parse_signer(text: str):
     raise UserError(f"--signer: {text!r} is not ed25519:KEYFILE or kms:KEY_ARN")
 
 
-def load_public_key(path: Path):
+def read_key_file(path: Path, option: str) -> bytes:
+    """A key file's bytes: a regular file (a FIFO or device would block or never end), at most
+    MAX_KEY_BYTES. A symlink is followed (the key is the user's own file, not the packet's)."""
     try:
-        data = Path(path).read_bytes()
+        return read_bounded(str(path), MAX_KEY_BYTES, follow_symlinks=True)
+    except Refused as why:
+        raise UserError(f"{option}: {path}: not usable as a key file ({why})")
     except OSError as exc:
-        raise UserError(f"--public-key: {path}: cannot read: {exc.strerror}")
+        raise UserError(f"{option}: {path}: cannot read: {exc.strerror}")
+
+
+def load_public_key(path: Path):
+    data = read_key_file(path, "--public-key")
     try:
         return serialization.load_pem_public_key(data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise UserError(f"--public-key: {path}: not a PEM public key")
 
 
 def check_signature(manifest: bytes, sig: dict, *, public_key=None, kms_key: Optional[str] = None,
                     kms_client=None) -> Optional[str]:
-    """None when the signature is good; otherwise why not, in one line."""
+    """None when the signature is good; otherwise why not, in one line. `sig` comes from the packet:
+    nothing of it is printed unescaped."""
+    algorithm, encoded = sig.get("algorithm"), sig.get("signature")
+    if not isinstance(algorithm, str) or not isinstance(encoded, str):
+        return "signature: 'manifest.sig' is malformed (needs the strings algorithm and signature)"
+    if algorithm not in (ED25519, KMS_ECDSA):
+        return f"signature: unknown algorithm {algorithm[:40]!r} in 'manifest.sig'"
     try:
-        signature = base64.b64decode(sig["signature"], validate=True)
-        algorithm = sig["algorithm"]
-    except (KeyError, TypeError, ValueError):
-        return "signature: manifest.sig is malformed"
+        signature = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return "signature: 'manifest.sig' is malformed (the signature is not base64)"
     if kms_key is not None:
         if algorithm != KMS_ECDSA:
             return f"signature: made with {algorithm}, not a KMS key"

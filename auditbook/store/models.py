@@ -237,6 +237,7 @@ class CloudTrailObject(Base):
     size: Mapped[int] = mapped_column(Integer)
     records: Mapped[int] = mapped_column(Integer)
     read_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    gaps: Mapped[Optional[list]] = mapped_column(JSON, nullable=True)  # [{index, reason}]: records not read
     __table_args__ = (Index("ix_cloudtrail_object", "bucket", "key", unique=True),)
 
 
@@ -249,7 +250,8 @@ class CloudTrailMatch(Base):
     labels_key: Mapped[str] = mapped_column(String(600))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     event_id: Mapped[str] = mapped_column(String(100))
-    record: Mapped[dict] = mapped_column(JSON)
+    record: Mapped[dict] = mapped_column(JSON)  # redacted (auditbook.evidence.redact_cloudtrail)
+    record_sha256: Mapped[str] = mapped_column(String(64))  # of the canonical JSON of `record`, as stored
     __table_args__ = (Index("ix_cloudtrail_match_window", "rule", "labels_key", "at"),
                       Index("ix_cloudtrail_match_event", "rule", "event_id", unique=True))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Iterable, Optional
 
@@ -9,9 +10,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditbook.errors import UserError
+from auditbook.errors import UserError, shown
 from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE
 from auditbook.store.models import Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run, RunScope
+
+MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every store
 
 
 def resolve_run(engine: Engine, run: str = "latest") -> Run:
@@ -21,8 +24,8 @@ def resolve_run(engine: Engine, run: str = "latest") -> Run:
             if found is None:
                 raise UserError("no runs in the store yet: run `auditbook scan` first")
             return found
-        if not str(run).isdigit():
-            raise UserError(f"--run: {run!r} is not a run id (a number) or 'latest'")
+        if not re.fullmatch(r"[0-9]{1,19}", str(run)) or int(run) > MAX_ID:
+            raise UserError(f"--run: {shown(run)} is not a run id (a number up to {MAX_ID}) or 'latest'")
         found = session.get(Run, int(run))
         if found is None:
             raise UserError(f"--run: no run {run} in the store")
