@@ -22,6 +22,7 @@ REGRESSED = "CheckRegressed"
 OPEN_STATES = ("firing", "acknowledged")
 MAX_EVIDENCE = 200  # evidence ids kept on one alert (the newest)
 MAX_KEY = 600  # the length of alerts.dedup_key and cloudtrail_matches.labels_key
+MAX_CONTROLS = Alert.__table__.c.soc2_control.type.length  # alerts.soc2_control (rules are held to it at load)
 STATES = ("pending", "firing", "acknowledged", "resolved")  # pending: a posture rule's `for` not yet over
 
 
@@ -76,6 +77,20 @@ def resolve(session: Session, rule: str, labels: dict, at: dt.datetime) -> int:
     return done.rowcount
 
 
+def fit_controls(controls: list) -> tuple[str, str]:
+    """A check's criteria for alerts.soc2_control: (as many whole ids as fit the column, the note the
+    summary carries naming every one when some did not fit)."""
+    joined = ",".join(controls)
+    if len(joined) <= MAX_CONTROLS:
+        return joined, ""
+    kept: list = []
+    for control in controls:
+        if len(",".join(kept + [control])) > MAX_CONTROLS:
+            break
+        kept.append(control)
+    return ",".join(kept), f" (SOC 2 criteria: {', '.join(controls)})"
+
+
 def _labels(row) -> dict:
     return {"check": row.check_id, "account": row.account, "region": row.region,
             "resource_type": row.resource_type, "resource": row.resource}
@@ -98,10 +113,11 @@ def sync_regressions(engine, run_id: int, at: dt.datetime) -> dict:
         for k, new in started.items():
             old = ended.get(k)
             if new.status == "FAIL" and old is not None and old.status == "PASS":
+                controls, all_controls = fit_controls(list(new.controls or []))
                 fire(session, rule=REGRESSED, labels=_labels(new), severity=new.severity,
-                     soc2_control=",".join(new.controls or []), at=at, evidence=new.evidence,
+                     soc2_control=controls, at=at, evidence=new.evidence,
                      summary=f"{new.check_id} passed in the previous run and fails now on "
-                             f"{new.resource_name or new.resource} ({new.account}, {new.region})")
+                             f"{new.resource_name or new.resource} ({new.account}, {new.region}){all_controls}")
                 fired += 1
         for k, old in ended.items():
             new = started.get(k)

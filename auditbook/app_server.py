@@ -6,12 +6,20 @@ The guard (ASGI middleware of the st.App in app/launcher.py) refuses:
   name now resolves to 127.0.0.1 still sends its own name);
 - an `Origin` that is not the request's own host (another site's page opening our WebSocket);
 - in local single-user mode (no identity provider), any request without the per-start token: the URL
-  `auditbook app` prints carries it once (`/?token=…`), the guard moves it into an HttpOnly,
-  SameSite=Strict cookie and redirects to the URL without it. The token reaches the server through
-  its environment only (never argv or a file).
+  `auditbook app` prints carries it once (`/?token=…`), the guard sets an HttpOnly, SameSite=Strict
+  session cookie and redirects to the URL without it. The token reaches the server through its
+  environment only (never argv or a file).
+
+The cookie holds an HMAC of the token, not the token (the printed link cannot be recovered from it),
+and has no Max-Age: it ends with the browser session, and is worthless once the server stops (the
+next start draws a new token). Browsers send a cookie for 127.0.0.1 to every port of 127.0.0.1, so a
+process of another local user listening there, that the operator's browser visits, receives it and
+can use the control room until it stops: on a shared machine use an identity provider, or run the
+control room in its own network namespace or container (docs/security.md).
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import os
@@ -36,6 +44,8 @@ LAUNCHER = APP_DIR / "launcher.py"
 ROLES = ("viewer", "analyst", "admin", "auditor")
 TOKEN_ENV = "AUDITBOOK_APP_TOKEN"
 PUBLIC_HOST_ENV = "AUDITBOOK_PUBLIC_HOST"
+LISTEN_HOST_ENV = "AUDITBOOK_LISTEN_HOST"
+WILDCARDS = ("0.0.0.0", "::", "[::]")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 HEALTH_PATH = "/_stcore/health"  # answers "ok" without the token (readiness probes)
 MAX_UPLOAD_MB = 1  # the only upload is a public key (packets page)
@@ -83,9 +93,12 @@ def checked_host(value, where: str) -> str:
     return text
 
 
-def allowed_hosts(secrets_: dict, public_host: Optional[str] = None) -> list[str]:
-    """Loopback names, the host of [auth] redirect_uri, [auditbook] public_host and --public-host."""
+def allowed_hosts(secrets_: dict, public_host: Optional[str] = None, listen_host: Optional[str] = None) -> list[str]:
+    """Loopback names, the --host address listened on (unless a wildcard: its link names 127.0.0.1 or
+    the public host), the host of [auth] redirect_uri, [auditbook] public_host and --public-host."""
     hosts = list(LOOPBACK_NAMES)
+    if listen_host and listen_host not in WILDCARDS:
+        hosts.append(checked_host(listen_host, "--host"))
     redirect = (secrets_.get("auth") or {}).get("redirect_uri")
     if redirect:
         hosts.append(checked_host(urlsplit(str(redirect)).hostname or "", "[auth] redirect_uri"))
@@ -130,10 +143,10 @@ def prepare(db: str, host: str = "127.0.0.1", port: int = 8501, *, local_role: s
         raise UserError(f"--host: {host} is not 127.0.0.1; without an identity provider ([auth] in "
                         ".streamlit/secrets.toml) the control room only listens on 127.0.0.1")
     public = checked_host(public_host, "--public-host") if public_host else None
-    allowed_hosts(settings)  # a bad redirect_uri or [auditbook] public_host is reported before the start
+    allowed_hosts(settings, listen_host=host)  # a bad --host, redirect_uri or public_host is reported before the start
     token = secrets.token_urlsafe(32) if local else None
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, PUBLIC_HOST_ENV)}
-    env.update({"AUDITBOOK_DB": db, "AUDITBOOK_LOCAL_ROLE": local_role})
+    env.update({"AUDITBOOK_DB": db, "AUDITBOOK_LOCAL_ROLE": local_role, LISTEN_HOST_ENV: host})
     if token:
         env[TOKEN_ENV] = token
     if public:
@@ -146,7 +159,7 @@ def prepare(db: str, host: str = "127.0.0.1", port: int = 8501, *, local_role: s
             "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none",
             "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--logger.hideWelcomeMessage", "true"]
-    shown_host = host if host not in ("0.0.0.0", "::") else public or "127.0.0.1"
+    shown_host = host if host not in WILDCARDS else public or "127.0.0.1"
     if ":" in shown_host and not shown_host.startswith("["):
         shown_host = f"[{shown_host}]"
     url = f"http://{shown_host}:{port}/" + (f"?token={token}" if token else "")
@@ -234,7 +247,7 @@ def guard_middleware() -> list:
     from starlette.middleware.trustedhost import TrustedHostMiddleware
     settings = read_secrets()
     token = os.environ.pop(TOKEN_ENV, None)  # not inherited by anything the app starts
-    hosts = allowed_hosts(settings, os.environ.get(PUBLIC_HOST_ENV))
+    hosts = allowed_hosts(settings, os.environ.get(PUBLIC_HOST_ENV), os.environ.get(LISTEN_HOST_ENV))
     return [Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False),
             Middleware(AccessGuard, token=token, require_token="auth" not in settings)]
 
@@ -264,7 +277,7 @@ class AccessGuard:
         if scope["type"] == "http" and any(k == "token" for k, _ in query):
             await self._exchange(scope, query)(scope, receive, send)
             return
-        if self._matches(cookie_parser(headers.get("cookie", "")).get(self.cookie_name(scope))):
+        if self._cookie_matches(cookie_parser(headers.get("cookie", "")).get(self.cookie_name(scope))):
             await self.app(scope, receive, send)
             return
         await PlainTextResponse("auditbook control room: open it with the link `auditbook app` printed "
@@ -272,6 +285,9 @@ class AccessGuard:
 
     def _matches(self, given: Optional[str]) -> bool:
         return bool(self.token and given) and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _cookie_matches(self, given: Optional[str]) -> bool:
+        return bool(self.token and given) and hmac.compare_digest(given.encode(), cookie_value(self.token).encode())
 
     @staticmethod
     def cookie_name(scope) -> str:
@@ -288,9 +304,16 @@ class AccessGuard:
         rest = urlencode([(k, v) for k, v in query if k != "token"])
         path = "/" + scope["path"].lstrip("/\\")  # never "//host": no open redirect
         response = RedirectResponse(quote(path) + (f"?{rest}" if rest else ""), status_code=303)
-        response.set_cookie(self.cookie_name(scope), self.token, httponly=True, samesite="strict", path="/")
+        response.set_cookie(self.cookie_name(scope), cookie_value(self.token), httponly=True, samesite="strict",
+                            path="/")  # no max_age or expires: a session cookie
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def cookie_value(token: str) -> str:
+    """What the token cookie holds: HMAC-SHA256 of a fixed label under the token. It opens the control
+    room while this server runs, but does not give back the token (the printed link)."""
+    return hmac.new(token.encode(), b"auditbook control-room cookie", hashlib.sha256).hexdigest()
 
 
 def _same_origin(origin: str, host: Optional[str]) -> bool:

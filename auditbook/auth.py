@@ -16,6 +16,7 @@ from typing import Mapping, Optional, Sequence
 
 from auditbook.errors import UserError
 
+MAX_ACTOR = 200
 ROLES = ("viewer", "analyst", "admin", "auditor", "wall")
 SIGN_IN_ROLES = ("admin", "analyst", "auditor", "viewer")  # roles a sign-in can map to, most powerful first
 
@@ -46,6 +47,10 @@ class PermissionDenied(UserError):
 class Actor:
     name: str
     role: str
+
+    def __post_init__(self):
+        if not self.name or len(self.name) > MAX_ACTOR:  # the audit trail's actor column holds 200 characters
+            raise UserError(f"user name: {len(self.name)} characters; 1 to {MAX_ACTOR} are allowed")
 
     def can(self, action: str) -> bool:
         return action in PERMISSIONS.get(self.role, set())

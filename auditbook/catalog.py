@@ -35,7 +35,7 @@ class Strict(BaseModel):
 
 
 class ManualEvidence(Strict):
-    name: str = Field(min_length=3)
+    name: str = Field(min_length=3, max_length=200)  # stored as ManualEvidence.item: String(200)
     cadence: Cadence
     description: Optional[str] = None
 

@@ -394,12 +394,9 @@ def controls_doc(catalog: Optional[Path] = CATALOG_OPT):
 def collectors_doc(path: Path = typer.Argument(Path("docs/collectors.md"))):
     """Print the given collectors doc with its resource-type section regenerated from the registry."""
     from auditbook.docgen import splice_collectors_md
+    from auditbook.yamlfile import read_text
 
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}")
-    sys.stdout.write(splice_collectors_md(text))
+    sys.stdout.write(splice_collectors_md(read_text(path), str(path)))  # a regular UTF-8 file of bounded size
 
 
 @app.command()
@@ -464,11 +461,12 @@ def verify(
 ):
     """Check a packet: the signature, every file, and the chain. Prints "valid" or what failed."""
     from auditbook.packet.manifest import verify_packet
-    from auditbook.packet.signing import load_public_key
+    from auditbook.packet.signing import kms_client_for, load_public_key
     if (public_key is None) == (kms is None):
         raise UserError("--public-key: give exactly one of --public-key FILE or --kms KEY_ARN")
     key = load_public_key(public_key) if public_key else None
-    result = verify_packet(directory, public_key=key, kms_key=kms, previous=previous)
+    client = kms_client_for(kms, "--kms") if kms is not None else None  # a malformed key or region stops here
+    result = verify_packet(directory, public_key=key, kms_key=kms, previous=previous, kms_client=client)
     if result.valid:
         out.print("valid")
         return
@@ -587,6 +585,8 @@ def watch(
                   + (f"notifications sent {result.notifications['sent']}, failed {result.notifications['failed']}; "
                      if result.notifications else "") + f"cycle {result.seconds:.1f} s")
         if once:
+            if result.unread_sources:  # a bucket not listed / LookupEvents failed: nothing of it was read
+                raise typer.Exit(1)
             return
         _time.sleep(interval)
 

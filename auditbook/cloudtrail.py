@@ -7,14 +7,15 @@ label set in a sliding window (auditbook.rules).
 
 Every file is hostile until read: it is inflated as a stream up to a cap (a gzip bomb stops there),
 and a file that is not gzip, not JSON or not `{"Records": [...]}` is an evidence gap (not marked
-read, reported every cycle). Inside a file, a record of the wrong shape is a gap (file, index,
-reason) and the rest of the file is read. A matching record is stored redacted
-(auditbook.evidence.redact_cloudtrail) with the SHA-256 of what was stored."""
+read, reported every cycle; noted with its ETag so an unchanged bad file is not fetched again).
+Inside a file, a record of the wrong shape is a gap (file, index, reason), and so is one dated after
+the file was delivered; the rest of the file is read. A bucket that cannot be listed is a gap too.
+A matching record is stored redacted (auditbook.evidence.redact_cloudtrail) with the SHA-256 of
+what was stored."""
 from __future__ import annotations
 
 import bisect
 import datetime as dt
-import re
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -26,15 +27,14 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from auditbook.alerts import dedup_key, fire
-from auditbook.cloudtrail_records import (DEFAULT_MAX_INFLATED, FUTURE_SLACK, MAX_DEPTH, MAX_ENV, BadFile,  # noqa: F401
-                                          BadRecord, Gap, GapLog, cheap_fields, event_id, event_time, max_inflated,
-                                          normalise, read_log, stored_form, too_deep)
+from auditbook.cloudtrail_records import (DEFAULT_MAX_INFLATED, FUTURE_SLACK, LOG_KEY, MAX_DEPTH,  # noqa: F401
+                                          MAX_ENV, BadFile, BadRecord, Gap, GapLog, aws_reason, cheap_fields,
+                                          delivered_at, event_id, event_time, fetch, latest_event_time, list_log_keys,
+                                          max_inflated, normalise, read_log, stored_form, too_deep)
 from auditbook.errors import one_line
 from auditbook.rules import Rule
 from auditbook.store.db import utc
 from auditbook.store.models import Alert, CloudTrailMatch, CloudTrailObject
-
-LOG_KEY = re.compile(r"(?:^|/)AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/[^/]+\.json\.gz$")
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -47,16 +47,15 @@ class Windows:
     times: dict = field(default_factory=lambda: defaultdict(list))
 
     def add(self, rule: Rule, key: str, at: float) -> int:
+        """Remember a matching record at `at`; -> how many are in its window (at - window, at]. Only
+        times before this record's window are forgotten (memory stays flat as input grows): never
+        relative to the newest time seen, which one record dated ahead would make everything else."""
         seen = self.times[(rule.name, key)]
         bisect.insort(seen, at)
-        # forget what has left the window of the newest record (memory stays flat as input grows)
-        newest = seen[-1]
-        cut = bisect.bisect_left(seen, newest - rule.window)
+        cut = bisect.bisect_left(seen, at - rule.window)
         if cut:
             del seen[:cut]
-        lo = bisect.bisect_left(seen, at - rule.window)
-        hi = bisect.bisect_right(seen, at)
-        return hi - lo
+        return bisect.bisect_right(seen, at)
 
 
 @dataclass
@@ -68,6 +67,7 @@ class IngestResult:
     fired: int = 0
     seconds: float = 0.0
     gaps: list = field(default_factory=list)  # Gap: evidence gaps, never silently dropped
+    source_error: Optional[str] = None  # why the source could not be read at all (a bucket not listed)
 
     @property
     def bad_files(self) -> list[tuple[str, str]]:
@@ -79,9 +79,12 @@ def _labels(rule: Rule, event: dict) -> dict:
     return {b: event.get(b, "") for b in rule.by}
 
 
-def load_windows(engine, rules: list[Rule]) -> Windows:
-    """Window memory from the matches already stored (the newest window of each rule)."""
+def load_windows(engine, rules: list[Rule], now: Optional[dt.datetime] = None) -> Windows:
+    """Window memory from the matches already stored: each rule's window before its newest match, or
+    before now if that is earlier (a record dated a little ahead does not move the window past the
+    records about to be read)."""
     windows = Windows()
+    now = now or dt.datetime.now(dt.timezone.utc)
     with Session(engine) as session:
         for rule in rules:
             if rule.kind != "events":
@@ -90,8 +93,7 @@ def load_windows(engine, rules: list[Rule]) -> Windows:
                                     .order_by(CloudTrailMatch.at.desc()).limit(1))
             if newest is None:
                 continue
-            newest = utc(newest)
-            since = newest - dt.timedelta(seconds=rule.window)
+            since = min(utc(newest), now) - dt.timedelta(seconds=rule.window)
             for key, at in session.execute(select(CloudTrailMatch.labels_key, CloudTrailMatch.at)
                                            .where(CloudTrailMatch.rule == rule.name, CloudTrailMatch.at >= since)):
                 bisect.insort(windows.times[(rule.name, key)], utc(at).timestamp())
@@ -147,11 +149,13 @@ def scan_file_local(body: Optional[bytes], rules: list[Rule], cap: int = DEFAULT
 
 
 def process_records(session: Session, found: Iterable[tuple[int, dict]], rules: list[Rule], windows: Windows,
-                    source: str = "", now: Optional[dt.datetime] = None) -> tuple[int, int, list[Gap]]:
+                    source: str = "", now: Optional[dt.datetime] = None,
+                    delivered: Optional[dt.datetime] = None) -> tuple[int, int, list[Gap]]:
     """Match prefiltered records (index, record) against the event rules, store each match (redacted,
-    with its hash), fire alerts. A record of the wrong shape is a gap. -> (matches, fired, gaps)"""
+    with its hash), fire alerts. A record of the wrong shape is a gap, and so is one dated after the
+    file was `delivered` (or after now). -> (matches, fired, gaps)"""
     event_rules = [r for r in rules if r.kind == "events"]
-    latest = (now or dt.datetime.now(dt.timezone.utc)) + FUTURE_SLACK
+    latest = latest_event_time(now or dt.datetime.now(dt.timezone.utc), delivered)
     matches = fired = 0
     stored: set = set()
     log = GapLog(source)
@@ -183,39 +187,6 @@ def process_records(session: Session, found: Iterable[tuple[int, dict]], rules: 
     return matches, fired, log.gaps()
 
 
-def list_log_keys(s3, bucket: str, prefix: str = "") -> list[tuple[str, str, int]]:
-    """(key, etag, size) of every CloudTrail log file in the bucket, in key (time) order. A key with
-    control or format characters is not one CloudTrail wrote (it would reach a terminal as is)."""
-    out = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if LOG_KEY.search(obj["Key"]) and obj["Key"].isprintable():
-                out.append((obj["Key"], obj.get("ETag", "").strip('"'), obj.get("Size", 0)))
-    return sorted(out)
-
-
-def fetch(s3, bucket: str, key: str, size: int, cap: int) -> tuple[Optional[bytes], Optional[str]]:
-    """(the object's bytes, None) or (None, why it cannot be read): more than the cap compressed
-    is refused unread; a denied or failed GetObject (e.g. a KMS key this reader may not use) is a gap."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    if size > cap:
-        return None, f"{size:,} bytes compressed, more than the {cap:,}-byte cap ({MAX_ENV})"
-    try:
-        stream = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            body = stream.read(cap + 1)
-        finally:
-            stream.close()
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        return None, one_line(f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}")[:300]
-    except BotoCoreError as exc:
-        return None, one_line(f"{type(exc).__name__}: {exc}")[:300]
-    if len(body) > cap:
-        return None, f"more than the {cap:,}-byte cap compressed ({MAX_ENV})"
-    return body, None
-
-
 def _windowed(pool, fn, calls: Iterable[tuple], window: int):
     """fn(*args) for each call in the pool, results in order, with at most `window` calls submitted
     and not yet consumed: a backlog's files are fetched as the workers need them, not all held in
@@ -229,22 +200,77 @@ def _windowed(pool, fn, calls: Iterable[tuple], window: int):
         yield pending.popleft().result()
 
 
+def _known_objects(engine, bucket: str) -> dict:
+    """key -> (etag, size, unreadable) of each log file of the bucket already in the store."""
+    with Session(engine) as session:
+        return {key: (etag, size, unreadable) for key, etag, size, unreadable in session.execute(
+            select(CloudTrailObject.key, CloudTrailObject.etag, CloudTrailObject.size, CloudTrailObject.unreadable)
+            .where(CloudTrailObject.bucket == bucket))}
+
+
+def _still_unreadable(known: Optional[tuple], etag: str, size: int, cap: int) -> Optional[str]:
+    """Why a file found unreadable before still is — the same object (ETag and size), and a cap no
+    larger than then — without fetching it again; None when it must be read."""
+    if known is None or known[2] is None:
+        return None
+    old_etag, old_size, unreadable = known
+    if (old_etag, old_size) != (etag, size) or cap > unreadable.get("cap", 0):
+        return None
+    return f"{unreadable.get('reason', 'unreadable')} (the same object as before: not fetched again)"
+
+
+def _mark(session: Session, bucket: str, key: str, etag: str, size: int, records: int, gaps: list,
+          unreadable: Optional[dict]) -> None:
+    """The file's row in cloudtrail_objects: read (with the gaps of its records), or unreadable."""
+    row = session.scalar(select(CloudTrailObject).where(CloudTrailObject.bucket == bucket,
+                                                        CloudTrailObject.key == key))
+    if row is None:
+        row = CloudTrailObject(bucket=bucket, key=key)
+        session.add(row)
+    row.etag, row.size, row.records, row.unreadable = etag, size, records, unreadable
+    row.read_at = dt.datetime.now(dt.timezone.utc)
+    row.gaps = [{"index": g.index, "reason": g.reason} for g in gaps] or None
+
+
+def _todo(engine, s3, bucket: str, prefix: str, cap: int, result: IngestResult) -> list[tuple[str, str, int]]:
+    """The bucket's log files to read now; a file unreadable before and unchanged is reported from
+    the store (not fetched again), a bucket that cannot be listed is an evidence gap."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    try:
+        listed = list_log_keys(s3, bucket, prefix)
+    except (ClientError, BotoCoreError) as exc:
+        result.source_error = f"cannot list the bucket: {aws_reason(exc)}"
+        result.gaps.append(Gap(bucket, None, result.source_error))
+        return []
+    known, todo = _known_objects(engine, bucket), []
+    result.skipped = sum(1 for _etag, _size, unreadable in known.values() if unreadable is None)
+    for key, etag, size in listed:
+        if key in known and known[key][2] is None:
+            continue
+        why = _still_unreadable(known.get(key), etag, size, cap)
+        if why:
+            result.gaps.append(Gap(key, None, why))
+        else:
+            todo.append((key, etag, size))
+    return todo
+
+
 def ingest_bucket(engine, s3, bucket: str, rules: list[Rule], prefix: str = "", windows: Optional[Windows] = None,
                   pool=None, rules_path: Optional[str] = None, cap: Optional[int] = None,
-                  window: int = 8) -> IngestResult:
+                  window: int = 8, now: Optional[dt.datetime] = None) -> IngestResult:
     """Read the bucket's new log files in key (time) order. With `pool` (a process pool), files are
     decompressed, parsed and prefiltered in the pool while this process fetches and commits, at most
-    `window` files ahead of the one being committed. A file that cannot be read is a gap (not marked
-    read: reported again next cycle); a file that can is marked read with the gaps of its bad records."""
+    `window` files ahead of the one being committed. A file that cannot be fetched is a gap, tried
+    again next cycle; one whose content cannot be read is a gap noted with its ETag (reported again
+    every cycle, fetched again only once it changes); a file that can is marked read with the gaps
+    of its bad records."""
     t0 = time.perf_counter()
     cap = cap or max_inflated()
+    now = now or dt.datetime.now(dt.timezone.utc)
     result = IngestResult()
-    windows = windows or load_windows(engine, rules)
-    with Session(engine) as session:
-        done = {k for (k,) in session.execute(select(CloudTrailObject.key).where(CloudTrailObject.bucket == bucket))}
-    todo = [item for item in list_log_keys(s3, bucket, prefix) if item[0] not in done]
+    windows = windows or load_windows(engine, rules, now)
+    todo = _todo(engine, s3, bucket, prefix, cap, result)
     keys = [key for key, _etag, _size in todo]
-    result.skipped = len(done)
     unfetched: dict = {}
 
     def bodies():
@@ -259,16 +285,17 @@ def ingest_bucket(engine, s3, bucket: str, rules: list[Rule], prefix: str = "", 
     else:
         scanned = (scan_file_local(body, rules, cap, key) for body, key in zip(bodies(), keys))
     for (key, etag, size), (n, found, gaps, error) in zip(todo, scanned):
-        error = unfetched.get(key) or error
-        if error:
-            result.gaps.append(Gap(key, None, error))
+        if key in unfetched:  # a failed GetObject may pass: tried again next cycle
+            result.gaps.append(Gap(key, None, unfetched[key]))
             continue
         with Session(engine) as session, session.begin():
-            m, f, bad = process_records(session, found, rules, windows, key)
+            if error:
+                _mark(session, bucket, key, etag, size, 0, [], {"reason": error, "cap": cap})
+                result.gaps.append(Gap(key, None, error))
+                continue
+            m, f, bad = process_records(session, found, rules, windows, key, now, delivered_at(key))
             gaps = sorted(gaps + bad, key=lambda g: (g.index is None, g.index or 0))
-            session.add(CloudTrailObject(bucket=bucket, key=key, etag=etag, size=size, records=n,
-                                         read_at=dt.datetime.now(dt.timezone.utc),
-                                         gaps=[{"index": g.index, "reason": g.reason} for g in gaps] or None))
+            _mark(session, bucket, key, etag, size, n, gaps, None)
         result.files += 1
         result.records += n
         result.matches += m
@@ -334,8 +361,8 @@ def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] 
     from auditbook.store.models import Setting
     t0 = time.perf_counter()
     result = IngestResult()
-    windows = windows or load_windows(engine, rules)
     now = now or dt.datetime.now(dt.timezone.utc)
+    windows = windows or load_windows(engine, rules, now)
     key, source = f"lookup:{client.meta.region_name}", f"lookup_events {client.meta.region_name}"
     with Session(engine) as session:
         row = session.get(Setting, key)
@@ -353,8 +380,8 @@ def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] 
             result.fired += f
             result.gaps += sorted(log.gaps() + bad + more, key=lambda g: (g.index is None, g.index or 0))
     except (ClientError, BotoCoreError) as exc:
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
-        result.gaps.append(Gap(source, None, one_line(f"{code}: {exc}")[:300]))
+        result.source_error = aws_reason(exc)
+        result.gaps.append(Gap(source, None, result.source_error))
         result.seconds = time.perf_counter() - t0
         return result
     with Session(engine) as session, session.begin():

@@ -26,8 +26,16 @@ MAX_DEPTH = 64  # nesting a stored record may have (real records: under 15)
 MAX_TEXT = 2048  # characters of a field rules match on (an IAM user's ARN: at most ~600)
 MAX_EVENT_ID = 100  # the eventID column (real ids are 36-character UUIDs)
 MAX_GAPS_PER_FILE = 100  # gaps listed one by one for a file; the rest are counted
+MAX_MEMBERS = 16  # gzip members in one log file (CloudTrail writes one)
+INFLATE_STEP = 2**20  # compressed bytes handed to zlib at a time (what it copies at a member's end)
 EARLIEST = dt.datetime(2013, 11, 1, tzinfo=dt.timezone.utc)  # CloudTrail's first day
-FUTURE_SLACK = dt.timedelta(days=1)  # an eventTime later than now plus this is not believed
+# an eventTime later than the log file's delivery time (its key says it, to the minute), or than now,
+# by more than this is not believed: CloudTrail delivers a file after the records in it. The slack
+# covers the minute the name leaves out, clocks apart, and writers that stamp a file with the start
+# of the five minutes it holds (auditbook.trailgen does)
+FUTURE_SLACK = dt.timedelta(minutes=10)
+LOG_KEY = re.compile(r"(?:^|/)AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/[^/]+\.json\.gz$")
+DELIVERED = re.compile(r"_(\d{8}T\d{4}Z)_[^/]*$")  # …_CloudTrail_<region>_YYYYMMDDTHHMMZ_<unique>.json.gz
 
 
 class BadFile(ValueError):
@@ -82,24 +90,74 @@ def max_inflated() -> int:
 
 
 def inflate(body: bytes, cap: int) -> bytes:
-    """Gzip (one member or several) inflated as a stream; more than `cap` bytes is refused as soon
-    as it is reached, so a bomb costs at most `cap` bytes of memory."""
-    parts, size, rest = [], 0, body
-    while True:
-        stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Gzip (at most MAX_MEMBERS members) inflated as a stream; more than `cap` bytes is refused as
+    soon as it is reached, so a bomb costs at most `cap` bytes of memory. zlib is handed at most
+    INFLATE_STEP bytes at a time, so the rest of the body is never copied (many members cost linear time)."""
+    view, parts, pos = memoryview(body), [], 0
+    for _member in range(MAX_MEMBERS):
+        pos = _inflate_member(view, pos, cap, parts)
+        if pos == len(view):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+    raise BadFile(f"more than {MAX_MEMBERS} gzip members (CloudTrail writes one)")
+
+
+def _inflate_member(view: memoryview, pos: int, cap: int, parts: list) -> int:
+    """Inflate the gzip member starting at `pos` into `parts`; -> where the next member starts."""
+    stream, size = zlib.decompressobj(16 + zlib.MAX_WBITS), sum(map(len, parts))
+    while not stream.eof:
+        if pos >= len(view):
+            raise BadFile("not gzip: the stream is truncated")
+        piece = view[pos:pos + INFLATE_STEP]
         try:
-            chunk = stream.decompress(rest, cap - size + 1)
+            chunk = stream.decompress(piece, cap - size + 1)
         except zlib.error as exc:
             raise BadFile(f"not gzip: {exc}")
         size += len(chunk)
         if size > cap:
             raise BadFile(f"inflates to more than {cap:,} bytes, the cap ({MAX_ENV})")
-        if not stream.eof:
-            raise BadFile("not gzip: the stream is truncated")
-        parts.append(chunk)
-        rest = stream.unused_data
-        if not rest:
-            return parts[0] if len(parts) == 1 else b"".join(parts)
+        if chunk:
+            parts.append(chunk)
+        pos += len(piece) - len(stream.unconsumed_tail) - len(stream.unused_data)
+    return pos
+
+
+def list_log_keys(s3, bucket: str, prefix: str = "") -> list[tuple[str, str, int]]:
+    """(key, etag, size) of every CloudTrail log file in the bucket, in key (time) order. A key with
+    control or format characters is not one CloudTrail wrote (it would reach a terminal as is)."""
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if LOG_KEY.search(obj["Key"]) and obj["Key"].isprintable():
+                out.append((obj["Key"], obj.get("ETag", "").strip('"'), obj.get("Size", 0)))
+    return sorted(out)
+
+
+def aws_reason(exc: Exception) -> str:
+    """A botocore error in one line: `Code: message` (ClientError) or `ClassName: text`."""
+    from botocore.exceptions import ClientError
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return one_line(f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}")[:300]
+    return one_line(f"{type(exc).__name__}: {exc}")[:300]
+
+
+def fetch(s3, bucket: str, key: str, size: int, cap: int) -> tuple[Optional[bytes], Optional[str]]:
+    """(the object's bytes, None) or (None, why it cannot be read): more than the cap compressed
+    is refused unread; a denied or failed GetObject (e.g. a KMS key this reader may not use) is a gap."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    if size > cap:
+        return None, f"{size:,} bytes compressed, more than the {cap:,}-byte cap ({MAX_ENV})"
+    try:
+        stream = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            body = stream.read(cap + 1)
+        finally:
+            stream.close()
+    except (ClientError, BotoCoreError) as exc:
+        return None, aws_reason(exc)
+    if len(body) > cap:
+        return None, f"more than the {cap:,}-byte cap compressed ({MAX_ENV})"
+    return body, None
 
 
 def parsed_size(raw: bytes) -> int:
@@ -234,8 +292,26 @@ def normalise(record: dict) -> dict:
     }
 
 
+def delivered_at(key: str) -> Optional[dt.datetime]:
+    """When CloudTrail delivered a log file, from its name (to the minute); None when the name has no
+    valid time."""
+    m = DELIVERED.search(key)
+    try:
+        return dt.datetime.strptime(m.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=dt.timezone.utc) if m else None
+    except ValueError:
+        return None
+
+
+def latest_event_time(now: dt.datetime, delivered: Optional[dt.datetime] = None) -> dt.datetime:
+    """The latest eventTime believed in a file delivered at `delivered` (a time in the future is not
+    believed either), or in a LookupEvents answer at `now`: FUTURE_SLACK past the earlier of the two."""
+    return min(now, delivered or now) + FUTURE_SLACK
+
+
 def event_time(value: Any, latest: dt.datetime) -> dt.datetime:
-    """A record's eventTime, in UTC: ISO 8601 with a time zone, from CloudTrail's start to `latest`."""
+    """A record's eventTime, in UTC: ISO 8601 with a time zone, from CloudTrail's start to `latest`
+    (latest_event_time): a record dated later could not have been in the file, and would hold the
+    windows of the event rules open."""
     if value.__class__ is not str:
         raise BadRecord("eventTime: " + ("missing or null" if value is None else f"{_kind(value)}, not a time"))
     try:
@@ -250,8 +326,11 @@ def event_time(value: Any, latest: dt.datetime) -> dt.datetime:
         at = at.astimezone(dt.timezone.utc)
     except OverflowError:  # year 1 or 9999 shifted by its offset
         at = None
-    if at is None or not EARLIEST <= at <= latest:
-        raise BadRecord(f"eventTime: {shown(value)} is before CloudTrail began or more than a day ahead")
+    if at is None or at < EARLIEST:
+        raise BadRecord(f"eventTime: {shown(value)} is before CloudTrail began or out of range")
+    if at > latest:
+        raise BadRecord(f"eventTime: {shown(value)} is after {latest:%Y-%m-%dT%H:%M}Z, the file's delivery time "
+                        f"(or now) plus {FUTURE_SLACK.seconds // 60} minutes")
     return at
 
 

@@ -1,7 +1,10 @@
 """docs/controls.md, generated from the catalog: criterion → checks → test procedure → manual evidence."""
 from __future__ import annotations
 
+import re
+
 from auditbook.catalog import Catalog
+from auditbook.errors import UserError
 
 HEADER = """# Controls
 
@@ -71,8 +74,13 @@ def render_resource_types_md() -> str:
     return "".join(out)
 
 
-def splice_collectors_md(text: str) -> str:
-    """docs/collectors.md with its generated section replaced (the hand-written parts kept)."""
-    start = text.index("## Resource types")
-    end = text.index("\n## ", start + 3)
-    return text[:start] + render_resource_types_md() + text[end:]
+def splice_collectors_md(text: str, source: str = "docs/collectors.md") -> str:
+    """docs/collectors.md with its generated section (from a line `## Resource types` to the next
+    `## ` heading, or the end) replaced, the hand-written parts kept. `source` names the file in the
+    one-line UserError when it has no such section."""
+    found = re.search(r"^## Resource types", text, re.MULTILINE)
+    if found is None:
+        raise UserError(f"{source}: no '## Resource types' section to regenerate")
+    start = found.start()
+    end = text.find("\n## ", start + 3)
+    return text[:start] + render_resource_types_md() + (text[end:] if end != -1 else "")

@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
 from typing import Any
 
 REDACTED = "***REDACTED***"
@@ -82,9 +83,81 @@ CLOUDTRAIL_SECRET_KEYS = SECRET_KEYS | frozenset(
                         "AuthParameters", "ChallengeResponses")
 )
 PARAMETER_STORE_KEYS = CLOUDTRAIL_SECRET_KEYS | {"value"}
+# Containers of environment variables, arguments and settings (ECS/Batch `environment` and `secrets`,
+# CodeBuild `environmentVariables[Override]`, App Runner `runtimeEnvironmentVariables`, SageMaker and
+# Lambda `Environment`, Amplify `environmentVariables`, Beanstalk `optionSettings`, Glue
+# `defaultArguments`, …): every value in them is redacted, their names kept. In a list of name/value
+# objects the name fields (NAME_KEYS) are kept; in a map the keys are the names.
+ENV_CONTAINERS = frozenset(
+    k.lower() for k in ("environment", "environmentVariables", "environmentVariablesOverride",
+                        "runtimeEnvironmentVariables", "runtimeEnvironmentSecrets", "secrets", "secretOptions",
+                        "optionSettings", "defaultArguments", "arguments", "nonOverridableArguments")
+)
+CLOUDFORMATION_CONTAINERS = ENV_CONTAINERS | {"parameters", "parameteroverrides"}  # a stack's parameters
+NAME_KEYS = frozenset(k.lower() for k in ("name", "parameterKey", "optionName", "namespace", "resourceName"))
+VALUE_KEYS = frozenset(k.lower() for k in ("value", "parameterValue", "optionValue"))
+# a name/value object anywhere whose name says it holds a secret has its value redacted
+SECRET_NAME = re.compile(r"pass|pwd|secret|token|credential|private|auth|api[-_.]?key|access[-_.]?key|"
+                         r"key(?:$|[-_.:/ ])|cookie|session|signature|conn(?:ection)?[-_.]?str|dsn",
+                         re.IGNORECASE)
+# top-level parts of a record that are objects when CloudTrail writes them: text there is redacted
+# whole (JSON in a string would hide every secret name from the rules above)
+CLOUDTRAIL_PAYLOADS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails")
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _env_values(value: Any, named: bool = False) -> Any:
+    """An environment-like container with every value redacted and every name kept (`named`: an
+    element of a list, whose NAME_KEYS fields are names)."""
+    if isinstance(value, dict):
+        return {k: (v if named and str(k).lower() in NAME_KEYS and isinstance(v, str) else _env_values(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_env_values(v, named=True) for v in value]
+    return value if _empty(value) else REDACTED
+
+
+def _secret_named(value: dict) -> bool:
+    return any(str(k).lower() in NAME_KEYS | {"key", "parametername"} and isinstance(v, str) and SECRET_NAME.search(v)
+               for k, v in value.items())
+
+
+def _redact_record(value: Any, keys: frozenset, containers: frozenset) -> Any:
+    if isinstance(value, list):
+        return [_redact_record(v, keys, containers) for v in value]
+    if not isinstance(value, dict):
+        return value
+    secret_value = _secret_named(value)
+    out = {}
+    for k, v in value.items():
+        name = str(k).lower()
+        if _empty(v):
+            out[k] = v
+        elif name in keys or (secret_value and name in VALUE_KEYS):
+            out[k] = REDACTED
+        elif name in containers:
+            out[k] = _env_values(v)
+        else:
+            out[k] = _redact_record(v, keys, containers)
+    return out
 
 
 def redact_cloudtrail(record: Any) -> Any:
-    """A CloudTrail record as it may be stored, shown or exported: secrets replaced, at any depth."""
-    source = record.get("eventSource") if isinstance(record, dict) else None
-    return redact(record, PARAMETER_STORE_KEYS if source == "ssm.amazonaws.com" else CLOUDTRAIL_SECRET_KEYS)
+    """A CloudTrail record as it may be stored, shown or exported: secret fields, the values in
+    environment-like containers and the values of secret-named name/value pairs replaced at any
+    depth; a request or response logged as text replaced whole. eventSource is compared without
+    regard to case."""
+    if not isinstance(record, dict):
+        return redact(record, CLOUDTRAIL_SECRET_KEYS)
+    source = record.get("eventSource")
+    source = source.lower() if isinstance(source, str) else ""
+    keys = PARAMETER_STORE_KEYS if source == "ssm.amazonaws.com" else CLOUDTRAIL_SECRET_KEYS
+    containers = CLOUDFORMATION_CONTAINERS if source == "cloudformation.amazonaws.com" else ENV_CONTAINERS
+    kept = _redact_record(record, keys, containers)
+    for part in CLOUDTRAIL_PAYLOADS:
+        if isinstance(kept.get(part), str) and kept[part]:
+            kept[part] = REDACTED
+    return kept

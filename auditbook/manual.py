@@ -22,6 +22,8 @@ from auditbook.yamlfile import read_bytes
 
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12, "per-event": None}
 MAX_BYTES = 50 * 2**20
+PERSON_CHARS = 200  # ManualEvidence.owner and .uploaded_by: String(200)
+FILENAME_CHARS = 255  # ManualEvidence.filename: String(255)
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -34,6 +36,14 @@ def add_months(day: dt.date, months: int) -> dt.date:
 def expiry(effective: dt.date, cadence: str) -> Optional[dt.date]:
     months = CADENCE_MONTHS[cadence]
     return None if months is None else add_months(effective, months)
+
+
+def bounded(value: str, option: str, limit: int) -> str:
+    """A free-text value that goes into a column of `limit` characters, checked before anything is
+    written (PostgreSQL refuses a longer one mid-transaction)."""
+    if len(value) > limit:
+        raise UserError(f"{option}: {len(value)} characters, more than the {limit} allowed: {shown(value[:40])}…")
+    return value
 
 
 def parse_date(text: str, option: str) -> dt.date:
@@ -65,6 +75,9 @@ def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effect
         raise UserError(f"--item: {criterion} requires several items, name one of: {names}")
     if not owner or not owner.strip():
         raise UserError("--owner: give the person or role who owns this evidence")
+    owner = bounded(owner.strip(), "--owner", PERSON_CHARS)
+    uploaded_by = bounded((uploaded_by or "").strip() or getpass.getuser(), "--uploaded-by (default: the login name)",
+                          PERSON_CHARS)
     if effective > (today or dt.date.today()):
         raise UserError(f"--effective-date: {effective} is in the future")
     path = Path(path)
@@ -74,12 +87,13 @@ def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effect
         raise UserError(f"FILE: {exc}") from None
     if not data:
         raise UserError(f"FILE: {path}: is empty")
+    bounded(path.name, "FILE: the file name", FILENAME_CHARS)
     sha = hashlib.sha256(data).hexdigest()
     with Session(engine) as session, session.begin():
         if session.get(Document, sha) is None:
             session.add(Document(sha256=sha, size=len(data), content=zlib.compress(data, 6)))
         row = ManualEvidence(criterion=criterion, item=required.name, filename=path.name, sha256=sha,
-                             owner=owner.strip(), uploaded_by=uploaded_by or getpass.getuser(),
+                             owner=owner, uploaded_by=uploaded_by,
                              uploaded_at=dt.datetime.now(dt.timezone.utc), effective_date=effective,
                              expires_on=expiry(effective, required.cadence))
         session.add(row)

@@ -5,28 +5,30 @@ secrets read from the environment. Each delivery is retried with exponential bac
 delivery that succeeded is never repeated.
 
 A channel's URL, routing key, user and token are secrets: they are sent to the channel and nowhere
-else. A failure is stored as its class (`ConnectionError`, `HTTP 500: …`), never as the exception's
-text (requests names the URL in it), and whatever a server answers is stored with every form of
-those secrets cut out."""
+else. A failure is stored as its class alone (`ConnectionError`, `HTTP 500`): never the exception's
+text (requests names the URL in it), never what the server answered (it may echo the URL in any
+escaping). A success keeps the server's answer with its escapes undone and every form of those
+secrets cut out."""
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import hashlib
+import html
 import json
 import os
 import re
 import time
 from pathlib import Path
 from typing import Literal, Optional
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auditbook.errors import UserError, field_path, first_duplicate, first_error, name_of, one_line
+from auditbook.errors import UserError, field_path, first_duplicate, first_error, name_of
 from auditbook.store.models import Notification
 from auditbook.yamlfile import load_yaml
 
@@ -162,26 +164,47 @@ def secret_forms(values) -> list[str]:
     return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
 
 
+ANSWER_READ = 65536  # characters of a server's answer looked at (undoing escapes shrinks text at most 6 times)
+ESCAPE_ROUNDS = 8
+ASCII_ESCAPE = re.compile(r"\\u00([0-7][0-9a-fA-F])")
+
+
+def plain_text(text: str) -> Optional[str]:
+    """Text with the escapes a secret may come back in undone, until none is left: JSON's `\\/` and
+    `\\u002f`, percent-escapes in either case, HTML entities; None if some are still left after
+    ESCAPE_ROUNDS rounds."""
+    for _round in range(ESCAPE_ROUNDS):
+        undone = html.unescape(unquote(ASCII_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text.replace("\\/", "/"))))
+        if undone == text:
+            return text
+        text = undone
+    return None
+
+
 def scrub(text: str, forms, limit: int) -> str:
-    """The first `limit` characters of text with every form of a secret cut out (one cut at the limit
-    leaves no half of a secret)."""
-    text = text[:limit + 1024]
+    """The first `limit` characters of text, escapes undone (plain_text), with every form of a secret
+    cut out whatever its case (one cut at the limit leaves no half of a secret); NUL, which
+    PostgreSQL's text refuses, shown as \\0."""
+    text = plain_text(text[:ANSWER_READ])
+    if text is None:
+        return "(not kept: escapes within escapes)"
     for form in forms:
-        text = text.replace(form, "***")
-    return text[:limit]
+        text = re.sub(re.escape(form), "***", text, flags=re.IGNORECASE)
+    return text[:limit].replace("\0", "\\0")
 
 
 def _post(url: str, body: dict, *, auth=None, attempts: int = 4, backoff: float = 0.5, timeout: float = 10,
           hidden: tuple = ()) -> tuple[int, str, int]:
     """(HTTP status, response text with `hidden` cut out, attempts). Retries connection errors, 429 and
-    5xx with backoff. A failure is recorded by its class: requests' messages name the URL."""
+    5xx with backoff. A failure is recorded by its class alone: requests' messages name the URL, and a
+    server's error may echo it."""
     last = None
     for attempt in range(1, attempts + 1):
         try:
             resp = requests.post(url, json=body, auth=auth, timeout=timeout)
             if resp.status_code < 500 and resp.status_code != 429:
                 return resp.status_code, scrub(resp.text, hidden, 2000), attempt
-            last = f"HTTP {resp.status_code}: {one_line(scrub(resp.text, hidden, 200))}"
+            last = f"HTTP {resp.status_code}"
         except (requests.RequestException, ValueError) as exc:  # ValueError: a header or URL requests refuses
             last = type(exc).__name__
         if attempt < attempts:
@@ -218,8 +241,8 @@ def _deliver(engine, ch: Channel, event: str, object_type: str, object_id, url: 
     except _Failed as exc:
         _record(engine, ch, event, object_type, object_id, "failed", exc.attempts, str(exc))
         return "failed"
-    if status >= 400:
-        _record(engine, ch, event, object_type, object_id, "failed", attempts, f"HTTP {status}: {one_line(text[:200])}")
+    if status >= 400:  # the answer is not kept: an error page may echo the URL in any escaping
+        _record(engine, ch, event, object_type, object_id, "failed", attempts, f"HTTP {status}")
         return "failed"
     _record(engine, ch, event, object_type, object_id, "sent", attempts, response=text)
     return "sent"

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.errors import UserError, field_path, first_error, name_of, shown
+from auditbook.store.models import Alert
 from auditbook.yamlfile import load_yaml
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts.yml"
@@ -34,6 +35,9 @@ MAX_SECONDS = 366 * 86400  # a window or a `for` of at most a year
 EVENT_EXPR = re.compile(r"^count_over_time\(events\{(?P<m>.*)\}\[(?P<w>[^\]]+)\]\)"
                         r"(?:\s+by\s+\((?P<by>[^)]*)\))?\s*(?P<op>>=|>)\s*(?P<n>[0-9]{1,9})\Z")
 POSTURE_EXPR = re.compile(r'^posture\(\s*"(?P<type>[a-z0-9_.]+)"\s*,\s*"(?P<cond>(?:[^"\\]|\\.)+)"\s*\)$')
+# the text of a rule that is stored on each of its alerts fits its column (PostgreSQL refuses longer)
+SOC2_CONTROL_MAX = Alert.__table__.c.soc2_control.type.length
+SUMMARY_MAX = 1000  # alerts.summary is Text; PagerDuty takes 1,024 characters of summary in all
 MATCHER = re.compile(r'^\s*(?P<f>[A-Za-z]+)\s*(?P<op>=~|!~|!=|=)\s*"(?P<v>(?:[^"\\]|\\.)*)"\s*$')
 
 
@@ -52,13 +56,13 @@ class _Labels(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, str]  # further labels: text, as in Prometheus
     severity: str
-    soc2_control: str = Field(min_length=2)
+    soc2_control: str = Field(min_length=2, max_length=SOC2_CONTROL_MAX)
 
 
 class _Annotations(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, str]
-    summary: str = Field(min_length=3)
+    summary: str = Field(min_length=3, max_length=SUMMARY_MAX)
 
 
 class _Rule(BaseModel):

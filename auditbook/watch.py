@@ -31,6 +31,12 @@ class CycleResult:
     escalated: list = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def unread_sources(self) -> list[tuple[str, str]]:
+        """(source, why) of each bucket that could not be listed and each LookupEvents call that
+        failed: nothing of it was read this cycle (`watch --once` exits 1)."""
+        return [(name, r.source_error) for name, r in self.ingest.items() if r.source_error]
+
 
 def _latest_run(session: Session) -> Optional[int]:
     return session.scalar(select(Run.id).order_by(Run.id.desc()).limit(1))
@@ -98,12 +104,14 @@ def _raise(session: Session, rule: Rule, labels: dict, now: dt.datetime) -> int:
 def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_path: Optional[Path] = None,
           prefix: str = "", now: Optional[dt.datetime] = None, parse_workers: int = 0,
           channels: Optional[list] = None, lookup_clients: Optional[list] = None) -> CycleResult:
-    """`parse_workers` > 0: log files are parsed in that many processes (for large backlogs)."""
+    """`parse_workers` > 0: log files are parsed in that many processes (for large backlogs). A bucket
+    that cannot be listed is an evidence gap (CycleResult.unread_sources); the others are read."""
     t0 = time.perf_counter()
     rules = load_rules(rules_path)
     cap = max_inflated()  # a bad AUDITBOOK_CLOUDTRAIL_MAX_MB stops here, in one line
     out = CycleResult()
-    windows = load_windows(engine, rules)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    windows = load_windows(engine, rules, now)
     pool = None
     if parse_workers > 0:
         from concurrent.futures import ProcessPoolExecutor
@@ -113,14 +121,13 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
         for bucket in buckets:
             out.ingest[bucket] = ingest_bucket(engine, s3_for(bucket), bucket, rules, prefix, windows, pool=pool,
                                                rules_path=str(rules_path) if rules_path else None, cap=cap,
-                                               window=4 * parse_workers)
+                                               window=4 * parse_workers, now=now)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     from auditbook.cloudtrail import ingest_lookup
     for client in lookup_clients or []:
         out.ingest[f"lookup_events {client.meta.region_name}"] = ingest_lookup(engine, client, rules, windows, now)
-    now = now or dt.datetime.now(dt.timezone.utc)
     out.resolved += resolve_quiet(engine, rules, now)
     fired, resolved = evaluate_posture(engine, rules, now, out.posture_gaps)
     out.posture_fired, out.resolved = fired, out.resolved + resolved

@@ -18,16 +18,36 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BeforeValidator
 
-from auditbook.errors import UserError, one_line
+from auditbook.errors import UserError, one_line, shown
 
 MAX_BYTES = 16 * 2**20
 
 _BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _Loader(_BASE):  # type: ignore[misc, valid-type]
-    """SafeLoader that keeps timestamps as strings and refuses aliases."""
+    """SafeLoader that keeps timestamps as strings, refuses aliases and refuses a key repeated in a
+    mapping (YAML would keep the last one silently: a repeated `expires:` further down an exception
+    would quietly extend it)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue  # `<<:` merges keys that the mapping's own keys may override
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    repeated = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # an unhashable key: the base constructor reports it
+                if repeated:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {shown(key)}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _timestamp_as_text(loader, node):

@@ -17,7 +17,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import text
 
-from auditbook.app_server import HEALTH_PATH, TOKEN_ENV, guard_middleware, prepare, serve, start, stop
+from auditbook.app_server import (HEALTH_PATH, LISTEN_HOST_ENV, TOKEN_ENV, cookie_value, guard_middleware, prepare,
+                                  serve, start, stop)
 from auditbook.demo import free_port
 from auditbook.errors import UserError
 from tests.browser import launch
@@ -76,7 +77,7 @@ def request(port: int, path: str = "/", *, host: str | None = None, headers: dic
 
 
 def cookie(served) -> str:
-    return f"auditbook_token_{served['port']}={served['server'].token}"
+    return f"auditbook_token_{served['port']}={cookie_value(served['server'].token)}"
 
 
 def test_a_foreign_host_is_refused_over_http_and_websocket(served):
@@ -113,10 +114,68 @@ def test_local_mode_needs_the_token_for_every_page_asset_and_stream(served):
     status, headers = request(port, f"/?view=wall&token={token}")
     assert status == 303 and headers["location"] == ["/?view=wall"]  # the token leaves the address bar
     set_cookie = next(c for c in headers["set-cookie"] if c.startswith("auditbook_token_"))
-    assert set_cookie.startswith(f"auditbook_token_{port}={token};")  # one cookie per port
+    assert set_cookie.startswith(f"auditbook_token_{port}={cookie_value(token)};")  # one cookie per port
     assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and "Path=/" in set_cookie
     status, headers = request(port, f"//{FOREIGN}/?token={token}")
     assert status == 303 and headers["location"] == [f"/{FOREIGN}/"]  # never an open redirect
+
+
+def test_the_cookie_gives_back_neither_the_token_nor_a_lasting_key(served):
+    """Cookies are not port-scoped: another local user's listener on 127.0.0.1 that the browser visits
+    receives this one (docs/security.md). What it gets is an HMAC of the token, not the printed link,
+    and a session cookie that the next start of the server makes worthless."""
+    port, token = served["port"], served["server"].token
+    status, headers = request(port, f"/?token={token}")
+    set_cookie = next(c for c in headers["set-cookie"] if c.startswith("auditbook_token_"))
+    value = set_cookie.split(";")[0].split("=", 1)[1]
+    assert status == 303 and value == cookie_value(token) and token not in set_cookie and len(value) == 64
+    assert "max-age" not in set_cookie.lower() and "expires" not in set_cookie.lower()  # ends with the session
+    assert request(port, "/", headers={"Cookie": f"auditbook_token_{port}={token}"})[0] == 403  # the token itself
+    assert request(port, "/", headers={"Cookie": f"auditbook_token_{port}={value}"})[0] == 200
+    assert cookie_value(prepare("sqlite:////tmp/x.db").token) != value  # another start, another cookie
+
+
+def _asgi_get(app, host: str, path: str = "/", query: bytes = b"") -> int:
+    """One HTTP request through an ASGI app in this process (no socket): the response status."""
+    import asyncio
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": query,
+             "server": ("127.0.0.2", 8555), "scheme": "http", "http_version": "1.1", "root_path": "",
+             "headers": [(b"host", host.encode())]}
+    asyncio.run(app(scope, receive, send))
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+def _guarded_page():
+    """A page behind the guard built as app/launcher.py builds it (from this process's environment)."""
+    async def page(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+    app = page
+    for middleware in reversed(guard_middleware()):
+        app = middleware.cls(app, *middleware.args, **middleware.kwargs)
+    return app
+
+
+def test_the_printed_link_of_another_loopback_address_works(home, monkeypatch):
+    """`auditbook app --host 127.0.0.2` (a loopback address, accepted) printed a link the guard
+    refused with 400: the address listened on is an allowed host. Checked in-process (the tests use
+    no address but 127.0.0.1)."""
+    launch_ = prepare("sqlite:////tmp/x.db", "127.0.0.2", 8555)
+    assert launch_.url.startswith("http://127.0.0.2:8555/?token=") and launch_.env[LISTEN_HOST_ENV] == "127.0.0.2"
+    query = f"token={launch_.token}".encode()
+    monkeypatch.setenv(TOKEN_ENV, launch_.token)
+    monkeypatch.setenv(LISTEN_HOST_ENV, launch_.env[LISTEN_HOST_ENV])
+    app = _guarded_page()
+    assert _asgi_get(app, "127.0.0.2:8555", query=query) == 303  # the printed link: cookie and redirect
+    assert _asgi_get(app, "127.0.0.3:8555", query=query) == 400  # not every loopback address: this one
+    assert _asgi_get(app, f"{FOREIGN}:8555", query=query) == 400
 
 
 def test_the_token_reaches_the_server_through_its_environment_only(home, monkeypatch):

@@ -619,3 +619,248 @@ def test_with_a_pool_files_are_fetched_as_the_workers_need_them_not_all_at_once(
         result = ct.ingest_bucket(trail["engine"], trail["s3"], "org-trail", load_rules(), pool=pool, window=2)
     assert result.files == 12 and len(fetched) == 12
     assert seen_at_commit[0] <= 3 and all(n <= i + 3 for i, n in enumerate(seen_at_commit))
+
+
+# --- attack pass: records dated ahead, many-member gzip, unlisted buckets, secrets in name/value pairs ------
+
+def _denied(at: dt.datetime, user: str = "intruder") -> dict:
+    return trailgen.record(at, ACCOUNT, REGION, "s3.amazonaws.com", "GetObject", user=user, error="AccessDenied")
+
+
+def test_a_record_dated_after_its_file_was_delivered_is_a_gap_and_silences_no_rule(trail):
+    """One planted record dated 23 h ahead used to make every genuine record fall out of the window."""
+    now = trail["start"] + dt.timedelta(hours=1)
+    s3 = trail["s3"]
+    planted = _denied(now + dt.timedelta(hours=23))
+    s3.put_object(Bucket="org-trail", Key=_log_key(now - dt.timedelta(hours=2), "planted"), Body=_gz([planted]))
+    burst = [_denied(now - dt.timedelta(minutes=30) + dt.timedelta(seconds=20 * i)) for i in range(8)]
+    s3.put_object(Bucket="org-trail", Key=_log_key(now - dt.timedelta(minutes=25), "genuine"), Body=_gz(burst))
+    result = _run(trail, now=now).ingest["org-trail"]
+    assert [(g.source, g.index) for g in result.gaps] == [(_log_key(now - dt.timedelta(hours=2), "planted"), 0)]
+    assert "eventTime" in result.gaps[0].reason and "delivery" in result.gaps[0].reason
+    denied = _firing(trail["engine"])["UnauthorizedDataAccess"]
+    assert denied["count"] == 3 and planted["eventID"] not in denied["evidence"]
+    # LookupEvents has no delivery time: now (plus the slack) bounds it
+    from auditbook.cloudtrail_records import FUTURE_SLACK, latest_event_time
+    assert latest_event_time(now) == now + FUTURE_SLACK <= now + dt.timedelta(minutes=15)
+    assert latest_event_time(now, now + dt.timedelta(days=1)) == now + FUTURE_SLACK  # a key dated ahead: now
+
+
+def test_a_record_dated_a_little_ahead_does_not_hide_the_genuine_ones_after_it(trail):
+    """Within the slack a record may be dated ahead of its file, but it must not push the window
+    memory past the genuine records — in the cycle it arrives in, or the cycles after."""
+    now = trail["start"] + dt.timedelta(hours=1)
+    s3 = trail["s3"]
+    earlier = [_denied(now - dt.timedelta(minutes=4) + dt.timedelta(seconds=20 * i)) for i in range(5)]
+    ahead = [_root_call(now + dt.timedelta(minutes=4)), _denied(now + dt.timedelta(minutes=4), user="decoy")]
+    s3.put_object(Bucket="org-trail", Key=_log_key(now - dt.timedelta(minutes=2), "a"), Body=_gz(earlier))
+    s3.put_object(Bucket="org-trail", Key=_log_key(now, "b"), Body=_gz(ahead))
+    assert _run(trail, now=now).ingest["org-trail"].gaps == []
+    assert "UnauthorizedDataAccess" not in _firing(trail["engine"])  # five denials: not yet
+    root_login = trailgen.record(now - dt.timedelta(seconds=30), ACCOUNT, REGION, "signin.amazonaws.com",
+                                 "ConsoleLogin", user_type="Root", response={"ConsoleLogin": "Success"},
+                                 extra={"MFAUsed": "Yes"})
+    sixth = _denied(now - dt.timedelta(seconds=20))
+    s3.put_object(Bucket="org-trail", Key=_log_key(now + dt.timedelta(minutes=1), "c"), Body=_gz([root_login, sixth]))
+    _run(trail, now=now + dt.timedelta(minutes=1))
+    firing = _firing(trail["engine"])
+    root = firing["RootAccountUsage"]  # the genuine sign-in after the record dated ahead updates the open alert
+    assert root["count"] == 2 and root_login["eventID"] in root["evidence"]
+    denied = firing["UnauthorizedDataAccess"]  # the sixth denial counts the five stored before it
+    assert denied["labels"]["principal"].endswith("user/intruder") and denied["evidence"] == [sixth["eventID"]]
+
+
+def test_the_delivery_time_is_read_from_the_key_and_a_file_of_five_minutes_stamped_at_its_start_is_believed():
+    from auditbook.cloudtrail_records import delivered_at, event_time, latest_event_time
+    at = dt.datetime(2026, 12, 1, 13, 20, 59, tzinfo=dt.timezone.utc)
+    assert delivered_at(_log_key(at, "x")) == at.replace(second=0)
+    assert delivered_at(_log_key(at, "x").replace("20261201T1320Z", "20261399T2599Z")) is None
+    assert delivered_at("AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/01/odd-name.json.gz") is None
+    # the name says the minute only, and trailgen stamps a file with the start of its five minutes
+    latest = latest_event_time(at + dt.timedelta(days=1), delivered_at(_log_key(at, "x")))
+    assert event_time("2026-12-01T13:25:58Z", latest) and event_time("2026-12-01T13:29:59Z", latest)
+    with pytest.raises(ValueError, match="eventTime: '2026-12-01T13:30:01Z' is after 2026-12-01T13:30Z"):
+        event_time("2026-12-01T13:30:01Z", latest)
+
+
+def test_the_window_counts_the_record_s_own_window_whatever_came_before():
+    from auditbook.cloudtrail import Windows
+    rule = next(r for r in load_rules() if r.name == "UnauthorizedDataAccess")  # 5 minutes
+    windows, t = Windows(), 1_800_000_000.0
+    assert windows.add(rule, "k", t + 3600) == 1  # a record an hour ahead ...
+    assert [windows.add(rule, "k", t + i) for i in range(3)] == [1, 2, 3]  # ... takes nothing from these
+    assert windows.add(rule, "k", t + 400) == 1  # the first three have left its window: forgotten
+    assert windows.times[(rule.name, "k")] == [t + 400, t + 3600]
+
+
+def test_a_file_of_many_gzip_members_is_a_gap_in_linear_time(trail):
+    """Inflating used to copy the rest of the body at each member: 4 MiB of empty members took minutes."""
+    import time
+    from auditbook.cloudtrail_records import BadFile, MAX_MEMBERS, read_log
+    empty, tail = gzip.compress(b"", mtime=0), gzip.compress(b'{"Records": []}', mtime=0)
+    body = empty * (4 * 2**20 // len(empty)) + tail
+    t0 = time.perf_counter()
+    with pytest.raises(BadFile, match=f"more than {MAX_MEMBERS} gzip members"):
+        read_log(body)
+    assert time.perf_counter() - t0 < 0.5
+    # up to MAX_MEMBERS members are gzip as the format allows: read whole, whatever the member boundaries
+    text = json.dumps({"Records": [_root_call(trail["start"])] * 3}).encode()
+    step = -(-len(text) // MAX_MEMBERS)
+    members = [gzip.compress(text[i:i + step]) for i in range(0, len(text), step)]
+    assert len(members) == MAX_MEMBERS and read_log(b"".join(members)) == json.loads(text)["Records"]
+    with pytest.raises(BadFile, match="members"):
+        read_log(b"".join(members) + gzip.compress(b" "))
+    big = gzip.compress(b'{"Records": [' + b" " * (3 * 2**20) + b"]}")  # more than one step of input to zlib
+    t0 = time.perf_counter()
+    assert read_log(empty * (MAX_MEMBERS - 1) + big) == [] and time.perf_counter() - t0 < 0.5
+
+
+def test_an_unchanged_unreadable_file_is_reported_from_the_store_not_fetched_again(trail, monkeypatch):
+    import auditbook.cloudtrail as ct
+    s3, key = trail["s3"], _log_key(trail["start"], "bad")
+    s3.put_object(Bucket="org-trail", Key=key, Body=gzip.compress(b"", mtime=0) * 200_000)
+    fetched = []
+    real = ct.fetch
+    monkeypatch.setattr(ct, "fetch", lambda *a: fetched.append(a[2]) or real(*a))
+    first = _run(trail).ingest["org-trail"]
+    assert fetched == [key] and [(g.source, g.index) for g in first.gaps] == [(key, None)]
+    again = _run(trail).ingest["org-trail"]
+    assert fetched == [key] and again.files == 0 and again.skipped == 0  # not fetched, not counted as read
+    assert [g.source for g in again.gaps] == [key] and "not fetched again" in again.gaps[0].reason
+    assert first.gaps[0].reason in again.gaps[0].reason
+    monkeypatch.setenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", "512")  # a larger cap may read it: fetched again
+    _run(trail)
+    assert fetched == [key, key]
+    s3.put_object(Bucket="org-trail", Key=key, Body=_gz([_root_call(trail["start"])]))  # replaced: a new ETag
+    fixed = _run(trail).ingest["org-trail"]
+    assert fetched == [key] * 3 and (fixed.files, fixed.gaps, fixed.matches) == (1, [], 1)
+    assert _run(trail).ingest["org-trail"].skipped == 1 and fetched == [key] * 3
+
+
+def test_a_bucket_that_cannot_be_listed_is_a_gap_and_the_other_buckets_are_read(trail):
+    trail["s3"].put_object(Bucket="org-trail", Key=_log_key(trail["start"], "a"), Body=_gz([_root_call(trail["start"])]))
+    result = cycle(trail["engine"], lambda b: trail["s3"], ["no-such-bucket", "org-trail"])
+    gone = result.ingest["no-such-bucket"]
+    assert [(g.source, g.index) for g in gone.gaps] == [("no-such-bucket", None)]
+    assert "NoSuchBucket" in gone.gaps[0].reason and "\n" not in gone.gaps[0].reason
+    assert result.ingest["org-trail"].files == 1 and "RootAccountUsage" in _firing(trail["engine"])
+    assert [name for name, _why in result.unread_sources] == ["no-such-bucket"]
+
+
+def test_watch_once_with_an_endpoint_that_does_not_answer_prints_the_gap_not_a_traceback(tmp_path):
+    import os
+    from auditbook.demo import free_port
+    exe = str(Path(sys.executable).with_name("auditbook"))
+    r = subprocess.run([exe, "watch", "--once", "--bucket", "x", "--db", f"sqlite:///{tmp_path}/w.db"],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    assert "Traceback" not in r.stderr and r.returncode == 1, r.stderr
+    gap = [line for line in r.stderr.splitlines() if "evidence gap" in line]
+    assert len(gap) == 1 and "x/x: cannot list the bucket: EndpointConnectionError" in gap[0]
+
+
+SECRETS = ("ecs-env-secret-1", "ghp_codebuild_secret_2", "cfn-secret-3", "ssm-case-secret-4", "string-secret-5",
+           "apprunner-secret-6", "sagemaker-secret-7", "beanstalk-secret-8", "tag-secret-9")
+
+
+def _name_value_secret_records(at: dt.datetime) -> list[dict]:
+    def root(source, name, request):
+        return trailgen.record(at, ACCOUNT, REGION, source, name, user_type="Root", user="root", request=request)
+    login = root("iam.amazonaws.com", "CreateLoginProfile", {})
+    login["requestParameters"] = json.dumps({"userName": "bob", "password": SECRETS[4]})
+    return [
+        root("ecs.amazonaws.com", "RegisterTaskDefinition", {"family": "api", "containerDefinitions": [
+            {"name": "api", "image": "api:1", "environment": [{"name": "DB_PASSWORD", "value": SECRETS[0]}]}]}),
+        root("codebuild.amazonaws.com", "CreateProject", {"name": "build", "environment": {"environmentVariables": [
+            {"name": "GITHUB_TOKEN", "value": SECRETS[1], "type": "PLAINTEXT"}]}}),
+        root("cloudformation.amazonaws.com", "CreateStack", {"stackName": "db", "parameters": [
+            {"parameterKey": "DbPassword", "parameterValue": SECRETS[2]}]}),
+        root("SSM.amazonaws.com", "PutParameter", {"name": "/x", "value": SECRETS[3]}),
+        login,
+        root("apprunner.amazonaws.com", "CreateService", {"sourceConfiguration": {"imageRepository": {
+            "imageConfiguration": {"runtimeEnvironmentVariables": {"NAME": SECRETS[5]}}}}}),
+        root("sagemaker.amazonaws.com", "CreateModel", {"primaryContainer": {"environment": {"API_KEY": SECRETS[6]}}}),
+        root("elasticbeanstalk.amazonaws.com", "CreateEnvironment", {"optionSettings": [
+            {"namespace": "aws:elasticbeanstalk:application:environment", "optionName": "SECRET", "value": SECRETS[7]}]}),
+        root("ec2.amazonaws.com", "CreateTags", {"tagSet": {"items": [{"key": "api-token", "value": SECRETS[8]},
+                                                                      {"key": "team", "value": "payments"}]}}),
+    ]
+
+
+def test_secrets_kept_as_name_value_pairs_never_reach_the_store(trail):
+    from auditbook.evidence import REDACTED, canonical, digest
+    at = trail["start"]
+    trail["s3"].put_object(Bucket="org-trail", Key=_log_key(at, "s"), Body=_gz(_name_value_secret_records(at)))
+    assert _run(trail).ingest["org-trail"].matches == len(SECRETS)
+    stored = {m.record["eventName"]: m.record for m in _matches(trail["engine"])}
+    assert all(digest(canonical(r)) == m.record_sha256 for m in _matches(trail["engine"]) for r in [m.record])
+    ecs = stored["RegisterTaskDefinition"]["requestParameters"]["containerDefinitions"][0]
+    assert ecs["environment"] == [{"name": "DB_PASSWORD", "value": REDACTED}] and ecs["image"] == "api:1"
+    assert stored["CreateStack"]["requestParameters"]["parameters"] == [{"parameterKey": "DbPassword",
+                                                                          "parameterValue": REDACTED}]
+    assert stored["CreateLoginProfile"]["requestParameters"] == REDACTED
+    assert stored["CreateTags"]["requestParameters"]["tagSet"]["items"][1] == {"key": "team", "value": "payments"}
+    trail["engine"].dispose()
+    raw = b"".join(p.read_bytes() for p in trail["tmp"].glob("s.db*"))
+    assert b"RegisterTaskDefinition" in raw and b"DB_PASSWORD" in raw
+    for secret in SECRETS:
+        assert secret.encode() not in raw, secret
+
+
+def test_migration_0008_redacts_name_value_secrets_stored_before(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from auditbook.evidence import canonical, digest
+    from auditbook.store.db import alembic_config
+    url = f"sqlite:///{tmp_path}/old.db"
+    old = create_engine(url)
+    with old.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+    at = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
+    with old.begin() as conn:
+        for n, record in enumerate(_name_value_secret_records(at)):
+            conn.execute(text("INSERT INTO cloudtrail_matches (rule, labels_key, at, event_id, record, record_sha256) "
+                              "VALUES ('RootAccountUsage', 'k', :at, :id, :record, 'x')"),
+                         {"at": at, "id": f"e{n}", "record": json.dumps(record)})
+    old.dispose()
+    engine = open_engine(url)  # migrates to head
+    rows = _matches(engine)
+    assert len(rows) == len(SECRETS) and all(r.record_sha256 == digest(canonical(r.record)) for r in rows)
+    engine.dispose()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("old.db*"))
+    assert b"RegisterTaskDefinition" in raw and not [s for s in SECRETS if s.encode() in raw]
+
+
+def test_a_rule_s_soc2_control_must_fit_its_column_and_a_check_s_criteria_are_fitted(tmp_path):
+    import yaml
+    from auditbook.alerts import MAX_CONTROLS, fit_controls
+    path = tmp_path / "alerts.yml"
+    seven = "CC6.1,CC6.2,CC6.3,CC6.6,CC6.7,CC7.1,CC7.2"
+    rule = {"alert": "LongOne", "expr": 'count_over_time(events{userType="Root"}[1m]) by (account) > 0',
+            "labels": {"severity": "critical", "soc2_control": seven}, "annotations": {"summary": "root used"}}
+    path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [rule]}]}))
+    with pytest.raises(UserError) as info:
+        load_rules(path)
+    assert f"rule LongOne: labels.soc2_control: String should have at most {MAX_CONTROLS} characters" in str(info.value)
+    assert MAX_CONTROLS == 40 and len(seven) == 41
+    rule["labels"]["soc2_control"] = seven[:35]
+    path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [rule]}]}))
+    assert load_rules(path)[0].soc2_control == seven[:35]
+    # CheckRegressed takes a check's criteria from the catalog: as many whole ids as fit, all in the summary
+    assert fit_controls(["CC6.1", "CC7.2"]) == ("CC6.1,CC7.2", "")
+    kept, note = fit_controls(seven.split(",") + ["C1.1"])
+    assert kept == "CC6.1,CC6.2,CC6.3,CC6.6,CC6.7,CC7.1" and note == f" (SOC 2 criteria: {seven.replace(',', ', ')}, C1.1)"
+
+
+def test_a_long_soc2_control_of_a_check_regression_is_stored_on_postgres(postgres):
+    from sqlalchemy.orm import Session
+    from auditbook.alerts import REGRESSED, fire, fit_controls
+    engine = open_engine(postgres.database())
+    controls, note = fit_controls([f"CC{n}.{m}" for n in range(1, 10) for m in range(1, 3)])
+    with Session(engine) as s, s.begin():
+        fire(s, rule=REGRESSED, labels={"check": "c"}, severity="high", soc2_control=controls,
+             summary="regressed" + note, at=dt.datetime.now(dt.timezone.utc))
+    stored = alerts.list_alerts(engine)[0]
+    assert stored["soc2_control"] == controls and "CC9.2" in stored["summary"]

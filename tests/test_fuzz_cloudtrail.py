@@ -117,6 +117,7 @@ def _file_corpus(rng: random.Random):
         else:
             yield bytes(body[: rng.randrange(1, len(body) - 1)]), None
     yield good + b"\0" * 16, None  # trailing zeros after the member
+    yield gzip.compress(b"", mtime=0) * 50_000 + good, None  # members past the bound (quadratic to inflate once)
 
 
 def _check_gaps(gaps, n_records, bad, source):
@@ -150,6 +151,21 @@ def test_cloudtrail_reader_turns_every_malformed_input_into_data(tmp_path):
         if bad is not None:  # every untouched record was stored once for each rule it matches
             assert matches >= sum(rule.test(normalise(r)) for i, r in found if i not in bad for rule in event_rules)
     assert whole_file_gaps >= 50 and stored > 100  # the corpus exercised both sides
+
+
+def test_a_file_cut_into_gzip_members_anywhere_is_read_up_to_the_bound_and_a_gap_past_it():
+    from auditbook.cloudtrail_records import MAX_MEMBERS
+    rng = random.Random(SEED + 3)
+    raw = json.dumps({"Records": _good_records(rng, 30)}).encode()
+    for members in [1, 2, 7, MAX_MEMBERS - 1, MAX_MEMBERS, MAX_MEMBERS + 1, 40] + [rng.randint(1, 60) for _ in range(20)]:
+        cuts = sorted(rng.sample(range(1, len(raw)), members - 1))
+        body = b"".join(gzip.compress(raw[a:b], compresslevel=rng.randint(0, 9))
+                        for a, b in zip([0] + cuts, cuts + [len(raw)]))
+        n, _found, gaps, error = scan_file_local(body, load_rules(), CAP, "f")
+        if members <= MAX_MEMBERS:
+            assert (n, error) == (30, None), members
+        else:
+            assert n == 0 and error == f"more than {MAX_MEMBERS} gzip members (CloudTrail writes one)", members
 
 
 def test_many_bad_records_in_one_file_are_listed_up_to_a_bound_and_counted():

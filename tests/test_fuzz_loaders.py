@@ -262,3 +262,30 @@ def test_hostile_whole_files(tmp_path, kind):
     wrong = [f"{label}: {problem or 'loaded, but must be refused'}" for label, problem, refused in problems
              if problem or not (refused or label in EMPTY_IS_VALID.get(kind, ()))]
     assert not wrong, "\n".join(wrong)
+
+
+def _repeat_key(kind: str) -> tuple[bytes, int, str]:
+    """The valid file with one mapping repeating a key further down (YAML keeps the last one: a
+    repeated `expires` quietly extends an exception): the bytes, the repeated line and the key."""
+    lines = _dump(VALID[kind]).decode().splitlines(keepends=True)
+    if kind == "exceptions":  # the attack: the entry widened to every account and resource, until 2099
+        lines += ["  account: '*'\n", "  resource: '*'\n", "  expires: 2099-12-31\n"]
+        return "".join(lines).encode(), len(lines) - 2, "account"
+    key, _, value = lines[0].partition(":")  # the first top-level key, again at the end
+    lines.append(lines[0] if value.strip() else f"{key}: []\n")
+    return "".join(lines).encode(), len(lines), key
+
+
+@pytest.mark.parametrize("kind", list(LOADERS))
+def test_a_repeated_key_is_refused_naming_file_line_and_key(tmp_path, kind):
+    data, line, key = _repeat_key(kind)
+    path = tmp_path / "repeated.yaml"
+    path.write_bytes(data)
+    with pytest.raises(UserError) as err:
+        LOADERS[kind](path)
+    assert str(err.value) == f"{path}: not valid YAML at line {line}: duplicate key '{key}'"
+
+
+def test_a_merge_key_is_not_a_repeated_key(tmp_path):
+    from auditbook.yamlfile import parse_yaml
+    assert parse_yaml("a: {<<: {x: 1, y: 2}, x: 3}\n", tmp_path / "f.yaml") == {"a": {"x": 3, "y": 2}}

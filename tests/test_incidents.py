@@ -222,3 +222,11 @@ def test_sla_breach_escalates_once_with_an_alert(engine):
     assert [(a["labels"], a["severity"]) for a in fired] == [({"incident": str(inc["id"]), "sla": "acknowledge"}, "critical")]
     later = dt.datetime(2026, 11, 1, 15, 0, tzinfo=dt.timezone.utc)  # 5 h: resolve target (4 h) missed too
     assert incidents.escalate_breaches(engine, later) == [{"incident": inc["id"], "sla": "resolve"}]
+
+
+def test_an_actor_name_longer_than_the_audit_trail_column_is_refused():
+    from auditbook.auth import MAX_ACTOR, Actor
+    from auditbook.errors import UserError
+    assert Actor("a" * MAX_ACTOR, "viewer").name
+    with pytest.raises(UserError, match="200 are allowed"):
+        Actor("a" * (MAX_ACTOR + 1) + "@example.com", "admin")

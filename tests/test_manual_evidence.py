@@ -52,6 +52,8 @@ def test_effective_date_decides_the_period(engine, tmp_path):
     ({"item": "Holiday photos"}, "is not required by CC1.2"),
     ({"owner": " "}, "--owner"),
     ({"effective": dt.date(2030, 1, 1)}, "in the future"),
+    ({"owner": "o" * 201}, "^--owner: 201 characters, more than the 200 allowed: 'ooo"),
+    ({"uploaded_by": "u" * 201}, r"^--uploaded-by \(default: the login name\): 201 characters, more than the 200"),
 ])
 def test_bad_evidence_is_refused_and_nothing_written(engine, tmp_path, kwargs, message):
     doc = tmp_path / "x.txt"
@@ -109,3 +111,39 @@ def test_evidence_file_must_be_a_regular_file_of_bounded_size(engine, tmp_path, 
         add_evidence(engine, load_catalog(), "CC1.2", path, effective=dt.date(2026, 10, 1), owner="secretary",
                      item=ITEM)
     assert _state(engine, dt.date(2026, 11, 1)).state == "missing"
+
+
+def test_free_text_beyond_its_column_is_one_line_on_postgresql(postgres, tmp_path):
+    """PostgreSQL refuses a value longer than its column (DataError, a traceback); SQLite never did."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = postgres.database()
+    engine = open_engine(url)
+    doc = tmp_path / "minutes.txt"
+    doc.write_text("minutes of the board meeting")
+    base = [str(Path(sys.executable).with_name("auditbook")), "evidence", "add", "CC1.2", str(doc), "--item", ITEM,
+            "--effective-date", "2026-01-05", "--db", url]
+    for extra, option in ((["--owner", "o" * 201], "--owner"),
+                          (["--owner", "chair", "--uploaded-by", "u" * 201], "--uploaded-by")):
+        proc = subprocess.run(base + extra, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert proc.stderr.startswith(f"error: {option}") and len(proc.stderr.strip().splitlines()) == 1
+    assert _state(engine, dt.date(2026, 1, 6)).state == "missing"  # nothing written
+    proc = subprocess.run(base + ["--owner", "o" * 200, "--uploaded-by", "u" * 200], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _state(engine, dt.date(2026, 1, 6)).evidence.owner == "o" * 200
+
+
+def test_a_catalog_item_name_beyond_its_column_is_refused(tmp_path):
+    import yaml
+
+    from auditbook.catalog import DEFAULT_PATH
+    raw = yaml.safe_load(DEFAULT_PATH.read_text())
+    next(c for c in raw["controls"] if c["id"] == "CC1.2")["manual_evidence"][0]["name"] = "n" * 201
+    path = tmp_path / "controls.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(UserError, match="control CC1.2: field manual_evidence.0.name: .*at most 200 characters"):
+        load_catalog(path)

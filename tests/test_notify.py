@@ -226,3 +226,46 @@ def test_notify_secrets_file_dates_stay_text_and_values_are_never_echoed(engine,
     (tmp_path / "secrets.yml").write_text("- s3cr3t-at-the-top\n")
     message = _load_error(path, path.read_text())
     assert "secrets.yml" in message and "s3cr3t" not in message
+
+
+@pytest.mark.parametrize("escape", ["json", "percent-lower", "percent-twice", "unicode", "html"])
+def test_a_server_echoing_the_webhook_in_any_escaping_never_gets_it_stored(engine, httpserver, monkeypatch, tmp_path,
+                                                                         escape):
+    """The secret part of a Slack webhook came back JSON-escaped (`\\/`, as PHP and several Java
+    libraries write it) or percent-escaped in lower case, and was stored in last_error / response."""
+    import json as _json
+    from urllib.parse import quote
+    secret = "XyZsEcReTwebhookPart123"
+    hook = httpserver.url_for(f"/services/T000/B000/{secret}")
+    forms = {"json": lambda u: _json.dumps(u).replace("/", "\\/"), "percent-lower": lambda u: quote(u, safe="").lower(),
+             "percent-twice": lambda u: quote(quote(u, safe=""), safe=""), "unicode": lambda u: u.replace("/", "\\u002f"),
+             "html": lambda u: u.replace("/", "&#x2F;")}
+    echoed = forms[escape](hook)
+    monkeypatch.setenv("SLACK_HOOK", hook)
+    monkeypatch.setenv("SLACK_OK", httpserver.url_for(f"/services/T000/B001/{secret}"))
+    httpserver.expect_request(f"/services/T000/B000/{secret}").respond_with_data(f'{{"hook": "{echoed}"}}', status=404)
+    httpserver.expect_request(f"/services/T000/B001/{secret}").respond_with_data(
+        f'ok {forms[escape](httpserver.url_for(f"/services/T000/B001/{secret}"))}', status=200)
+    channels = [Channel(name="soc", kind="slack", url_env="SLACK_HOOK", min_severity="critical"),
+                Channel(name="soc-ok", kind="slack", url_env="SLACK_OK", min_severity="critical")]
+    assert dispatch(engine, channels, backoff=0.001) == {"sent": 1, "failed": 1}
+    with Session(engine) as s:
+        rows = {n.channel: n for n in s.scalars(select(Notification))}
+    assert rows["soc"].last_error == "HTTP 404" and rows["soc"].response is None  # a failure: its class, no text
+    assert rows["soc-ok"].response.startswith("ok ") and "***" in rows["soc-ok"].response
+    stored = _stored_text(engine)
+    assert secret.lower() not in stored.lower() and "services" not in stored
+    engine.dispose()
+    assert secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("n.db*"))
+
+
+def test_scrub_undoes_escapes_before_cutting_and_gives_up_on_endless_ones():
+    from auditbook.notify import scrub, secret_forms
+    forms = secret_forms(["https://hooks.example/services/T/B/s3cretPart"])
+    assert scrub("a https:\\/\\/hooks.example\\/services\\/T\\/B\\/S3CRETPART b", forms, 100) == "a *** b"
+    assert scrub("%2fservices%2Ft%2fb%2Fs3cretPart\0", forms, 100) == "***\\0"
+    assert scrub("x" * 5000, forms, 2000) == "x" * 2000
+    nested = "/services/T/B/s3cretPart"
+    for _ in range(9):
+        nested = nested.replace("%", "%25").replace("/", "%2F")
+    assert "s3cret" not in scrub(nested, forms, 2000)

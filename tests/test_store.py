@@ -1,10 +1,12 @@
 """History as changes of state: unchanged runs add no rows; a change closes one interval and opens
 the next; each run's findings can be rebuilt; a gap leaves earlier state open, not closed."""
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from auditbook.errors import UserError
 from auditbook.scan import run_scan
 from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
 from auditbook.store.models import Base, FindingState
@@ -154,3 +156,64 @@ def test_run_ids_beyond_64_bits_are_refused(tmp_path):
             resolve_run(engine, run)
     with pytest.raises(UserError, match=f"--run: no run {2**63 - 1} in the store"):
         resolve_run(engine, str(2**63 - 1))
+
+
+# --- the store URL: secrets hidden in every spelling; no read-only spelling creates a file -----------
+
+SECRET_URLS = [  # (URL, what must still show); every secret in them is spelled S3C…, its tail RET…
+    ("postgresql://u:S3CretA@127.0.0.1:9/db", "postgresql://u:***@127.0.0.1:9/db"),
+    ("postgresql://u:S3C@RETB@127.0.0.1:9/db", "@127.0.0.1:9/db"),  # an unencoded "@" in the password
+    ("postgresql://u:S3C/RETC@127.0.0.1:9/db", "u:***@127.0.0.1:9/db"),
+    ("postgresql://u:S3C/RETE@127.0.0.1:port/db", "u:***@127.0.0.1:port/db"),  # unparsable: the text fallback
+    ("postgresql://u:S3C%2FRETF@127.0.0.1:9/db", "u:***@"),
+    ("postgresql://127.0.0.1:9/db?password=S3CretG", "postgresql://127.0.0.1:9/db?password=***"),
+    ("postgresql:///db?host=127.0.0.1&password=S3CretH", "host=127.0.0.1"),
+    ("postgresql://u@127.0.0.1:9/db?user=u&password=S3CretI&password=S3CretI2", "user=u"),
+    ("postgresql://u@127.0.0.1:9/db?sslpassword=S3CJ&authToken=S3CK&client_secret=S3CL&sslmode=require",
+     "sslmode=require"),
+    ("postgresql://u@127.0.0.1:port/db?Password=S3CM&x=1", "x=1"),  # unparsable, the secret in the query
+    ("postgresql://u:S3C#RETN@127.0.0.1:9/db", "@127.0.0.1:9/db"),
+    ("sqlite:///x.db?password=S3CretO", "x.db"),
+    ("postgresql:/u:S3CretP@127.0.0.1/db", "postgresql:/u:***@127.0.0.1/db"),  # one slash: unparsable
+    ("u:S3CretQ@127.0.0.1/db", "***@127.0.0.1/db"),  # no scheme at all
+]
+
+
+@pytest.mark.parametrize("url, kept", SECRET_URLS)
+def test_redacted_hides_every_spelling_of_a_password(url, kept):
+    from auditbook.store.db import redacted
+    shown = redacted(url)
+    assert "S3C" not in shown and "RET" not in shown, shown
+    assert kept in shown, shown
+
+
+def test_a_port_that_is_not_a_number_is_one_line_without_the_password():
+    with pytest.raises(UserError) as err:
+        open_engine("postgresql://u:S3C/RETE@127.0.0.1:port/db", create=False)
+    assert "not a usable database URL" in str(err.value) and "S3C" not in str(err.value)
+
+
+@pytest.mark.parametrize("spelling", [
+    "sqlite:///{d}/plain.db?uri=true",  # uri=true without file: is a plain file name to SQLite
+    "sqlite:///file:{d}/asked.db?uri=true&mode=rwc",  # asks SQLite to create it
+    "sqlite:///file:{d}/escaped.db?uri=true&mo%2564e=rwc",
+    "sqlite:///file://{d}/authority.db?uri=true",
+    "sqlite:///file://localhost{d}/localhost.db?uri=true",
+    "sqlite:///file:{d}/cut%2523here.db?uri=true&mode=memory",  # SQLite ignores what follows "#"
+    "sqlite:///file:{d}/vfs.db?uri=true&vfs=unix-none",
+])
+def test_no_spelling_of_a_sqlite_url_creates_a_file_when_reading(tmp_path, spelling):
+    url = spelling.format(d=tmp_path)
+    with pytest.raises(UserError, match="^--db: (no store at|cannot open)"):
+        open_engine(url, create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_uri_spellings_open_an_existing_store_and_keep_read_only(tmp_path):
+    open_engine(f"sqlite:///{tmp_path}/s.db")
+    for url in (f"sqlite:///{tmp_path}/s.db?uri=true", f"sqlite:///file://localhost{tmp_path}/s.db?uri=true&mode=rwc"):
+        assert current_revision(open_engine(url, create=False)) == HEAD_REVISION
+    with pytest.raises(UserError, match="attempt to write a readonly database"):
+        open_engine(f"sqlite:///file:{tmp_path}/s.db?mode=ro&uri=true", create=False, writable=True)
+    with pytest.raises(UserError, match="not a usable database URL"):
+        open_engine("sqlite://?uri=true")  # no file name at all (the driver raised TypeError)

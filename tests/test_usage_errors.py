@@ -270,3 +270,70 @@ def test_scan_checks_every_input_before_the_store_or_aws(tmp_path, args, expecte
     proc = run(["scan", *args, "--db", f"sqlite:///{tmp_path}/s.db"], tmp_path)
     assert_usage_error(proc, expected, max_lines=1)
     assert not (tmp_path / "s.db").exists()
+
+
+# --- the store URL: a secret in any spelling never reaches output or errors; no read creates a file ----
+
+@pytest.mark.parametrize("url", [
+    "postgresql://127.0.0.1:9/db?password=S3CretG",  # libpq and SQLAlchemy send it as the password
+    "postgresql://u@127.0.0.1:9/db?sslpassword=S3CretH&sslmode=disable",
+    "postgresql://u:S3C/RETE@127.0.0.1:port/db",  # a port that is not a number (was a traceback)
+    "postgresql://u:S3C@RETB@127.0.0.1:9/db",  # an unencoded "@" in the password
+    "postgresql://u:S3CretD@127.0.0.1:9/db?password=S3CretI&bogus=1",
+])
+def test_store_url_secrets_never_reach_the_output_or_errors(tmp_path, url):
+    for args in (["findings"], ["scan"], ["evidence", "list"]):
+        proc = run([*args, "--db", url], tmp_path)
+        assert_usage_error(proc, "--db", max_lines=1)
+        assert "S3C" not in proc.stdout + proc.stderr and "RET" not in proc.stdout + proc.stderr, proc.stderr
+
+
+def test_a_read_command_never_creates_a_store_with_uri_true(tmp_path):
+    for url in (f"sqlite:///{tmp_path}/new.db?uri=true", f"sqlite:///file:{tmp_path}/new.db?uri=true&mode=rwc"):
+        assert_usage_error(run(["findings", "--db", url], tmp_path), "no store at", "new.db", max_lines=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- keys and signers: checked before anything runs, one line each ------------------------------------
+
+@pytest.mark.parametrize("prefix", ["", "keys/", "keys", ".", "keys/.."])
+def test_keygen_refuses_an_empty_or_folder_prefix(tmp_path, prefix):
+    (tmp_path / "keys").mkdir()
+    assert_usage_error(run(["keygen", "--out", prefix], tmp_path), "--out", "not a file name prefix", max_lines=1)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keys"]  # no hidden .key / .pub anywhere
+
+
+@pytest.mark.parametrize("key, region, expected", [
+    ("arn:x", "us-east-1", "is not a KMS key ARN"),
+    ("arn:aws:kms:us east-1:123456789012:key/abc", "us-east-1", "is not a KMS key ARN"),
+    ("key id with spaces", "us-east-1", "is not a KMS key ARN"),
+    ("alias/audit", None, "region"),  # no region configured and none in the key
+    ("alias/audit", "us east-1", "alias/audit"),  # a malformed configured region
+])
+def test_kms_key_mistakes_are_one_line_before_any_work(tmp_path, key, region, expected):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUDITBOOK_"))}
+    env.update(OFFLINE, **FAKE_CREDENTIALS)
+    env.pop("AWS_DEFAULT_REGION")
+    if region:
+        env["AWS_DEFAULT_REGION"] = region
+    (tmp_path / "packet").mkdir()
+    for args, option in ((["verify", "packet", "--kms", key], "--kms"),
+                         (["packet", "--period", "2026Q1", "--out", "out", "--signer", f"kms:{key}",
+                           "--db", f"sqlite:///{tmp_path}/none.db"], "--signer")):
+        proc = subprocess.run([BIN, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+        assert_usage_error(proc, option, expected, max_lines=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["packet"]  # no store, no packet folder
+
+
+# --- collectors-doc reads its file like every other input -------------------------------------------
+
+def test_collectors_doc_reads_a_regular_bounded_file_with_its_section(tmp_path):
+    fifo = tmp_path / "fifo.md"
+    os.mkfifo(fifo)  # reading it would block for ever
+    plain = _text(tmp_path, "plain.md", "# Collectors\n\nno generated section here\n")
+    for path, expected in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"),
+                           (plain, "no '## Resource types' section"), (tmp_path / "missing.md", "cannot read")):
+        assert_usage_error(run(["collectors-doc", str(path)], tmp_path), str(path), expected, max_lines=1)
+    last = _text(tmp_path, "last.md", "# Collectors\n\n## Resource types\n\nold\n")  # the section ends the file
+    proc = run(["collectors-doc", str(last)], tmp_path)
+    assert proc.returncode == 0 and "old" not in proc.stdout and "### `aws.s3.bucket`" in proc.stdout

@@ -258,7 +258,7 @@ def build_packet(*, period: Period, out: Path, signer, db: Optional[str] = None,
     pruns = period_runs(engine, period)
     if not pruns.runs:
         raise UserError(f"--period: no runs in the store between {period.start} and {period.end} "
-                        f"({resolve_url(db)}): run `auditbook scan` first")
+                        f"({redacted(resolve_url(db))}): run `auditbook scan` first")
     previous = _previous(engine, period, previous_dir)
     today = today or dt.datetime.now(dt.timezone.utc).date()
     partial = PartialFolder(out)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from auditbook.errors import UserError
+from auditbook.errors import UserError, one_line, shown
 from auditbook.packet.tree import Refused, read_bounded
 
 ED25519 = "ed25519"
@@ -31,6 +32,10 @@ def kms_statement(manifest: bytes) -> bytes:
 
 def keygen(prefix: str) -> tuple[Path, Path]:
     """PREFIX.key (private, PEM, mode 0600) and PREFIX.pub (public, PEM). Never overwrites."""
+    if not prefix or prefix.endswith(("/", os.sep)) or Path(prefix).name in ("", ".", "..") or Path(prefix).is_dir():
+        example = Path(prefix or "keys") / "auditbook"  # never `.key`, `.pub`: hidden files in a folder
+        raise UserError(f"--out: {shown(prefix)} is a folder, not a file name prefix: give one such as "
+                        f"{example} (writes {example}.key and {example}.pub)")
     private, public = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
     for path in (private, public):
         if path.exists():
@@ -72,6 +77,28 @@ class Ed25519Signer:
                 "signature": base64.b64encode(self.key.sign(manifest)).decode()}
 
 
+KMS_ARN = re.compile(r"arn:aws[a-z-]*:kms:(?P<region>[a-z]{2}(-[a-z0-9]+)+):[0-9]{12}:"
+                     r"(key|alias)/[A-Za-z0-9/_+=.@-]{1,256}")
+KMS_NAME = re.compile(r"alias/[A-Za-z0-9/_-]{1,250}|[A-Za-z0-9-]{1,128}")  # a key id (or mrk-…) or an alias name
+
+
+def kms_client_for(key: str, option: str):
+    """A KMS client for KEY (a key or alias ARN, which names its region, or a key id or alias name in
+    the configured region), made now: a malformed key, region or AWS configuration is a one-line
+    UserError before any work is done."""
+    from botocore.exceptions import BotoCoreError
+
+    from auditbook.awsclients import new_session
+    arn = KMS_ARN.fullmatch(key)
+    if arn is None and not KMS_NAME.fullmatch(key):
+        raise UserError(f"{option}: {shown(key)} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), "
+                        "key id or alias/NAME")
+    try:
+        return new_session().client("kms", region_name=arn["region"] if arn else None)
+    except (BotoCoreError, ValueError) as exc:  # no or a malformed region configured, no such profile
+        raise UserError(f"{option}: {shown(key)}: {one_line(str(exc))} (a key ARN names its region)")
+
+
 class KmsSigner:
     algorithm = KMS_ECDSA
 
@@ -79,22 +106,15 @@ class KmsSigner:
         if not key_arn:
             raise UserError("--signer: kms: needs a key ARN or id (kms:arn:aws:kms:…)")
         self.key_arn = key_arn
-        self.client = client
-
-    def _kms(self):
-        if self.client is None:
-            import boto3
-            region = self.key_arn.split(":")[3] if self.key_arn.startswith("arn:") else None
-            self.client = boto3.client("kms", region_name=region)
-        return self.client
+        self.client = client or kms_client_for(key_arn, "--signer: kms")
 
     def sign(self, manifest: bytes) -> dict:
         from botocore.exceptions import BotoCoreError, ClientError
         try:
-            resp = self._kms().sign(KeyId=self.key_arn, Message=kms_statement(manifest), MessageType="RAW",
+            resp = self.client.sign(KeyId=self.key_arn, Message=kms_statement(manifest), MessageType="RAW",
                                     SigningAlgorithm="ECDSA_SHA_256")
         except (ClientError, BotoCoreError) as exc:
-            raise UserError(f"--signer: kms:{self.key_arn}: cannot sign: {exc}")
+            raise UserError(f"--signer: kms:{self.key_arn}: cannot sign: {one_line(str(exc))}")
         return {"algorithm": KMS_ECDSA, "key_id": resp["KeyId"],
                 "signature": base64.b64encode(resp["Signature"]).decode()}
 
@@ -144,9 +164,7 @@ def check_signature(manifest: bytes, sig: dict, *, public_key=None, kms_key: Opt
         if algorithm != KMS_ECDSA:
             return f"signature: made with {algorithm}, not a KMS key"
         from botocore.exceptions import BotoCoreError, ClientError
-        import boto3
-        region = kms_key.split(":")[3] if kms_key.startswith("arn:") else None
-        client = kms_client or boto3.client("kms", region_name=region)
+        client = kms_client or kms_client_for(kms_key, "--kms")
         try:
             ok = client.verify(KeyId=kms_key, Message=kms_statement(manifest), MessageType="RAW",
                                Signature=signature, SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Optional
+from urllib.parse import quote, unquote, urlencode
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
@@ -15,7 +16,7 @@ from auditbook.errors import UserError, one_line, shown
 
 DEFAULT_URL = "sqlite:///var/auditbook.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0007"  # the newest file in migrations/versions (a test keeps the two equal)
+HEAD_REVISION = "0008"  # the newest file in migrations/versions (a test keeps the two equal)
 
 
 def resolve_url(url: Optional[str] = None) -> str:
@@ -29,12 +30,35 @@ def utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
+_SECRET_KEY = re.compile(r"password|secret|token", re.IGNORECASE)  # query keys whose values are secrets
+_SECRET_QUERY = re.compile(r"([?&][^=&#]*(?:password|secret|token)[^=&#]*=)[^&#]*", re.IGNORECASE)
+_AUTHORITY_SECRET = re.compile(r"^([^:/?#@]*:/*[^:/?#@]*):.*@", re.DOTALL)  # greedy: up to the last "@"
+
+
 def redacted(url: str) -> str:
-    """A store URL fit to print or to keep: the password hidden."""
+    """A store URL fit to print or to keep: the password hidden, and so is the value of every query
+    key naming a password, secret or token (`?password=`, `?sslpassword=`: libpq takes them as such).
+    A URL SQLAlchemy cannot parse (or whose host holds an `@`, from a password with an unencoded `@`)
+    keeps nothing between the user name and the last `@`."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+        parsed = None
+    if parsed is None or "@" in (parsed.host or ""):
+        return _redacted_text(url)
+    query = [(key, "***" if _SECRET_KEY.search(key) else value) for key, values in parsed.query.items()
+             for value in (values if isinstance(values, tuple) else (values,))]
+    shown_url = parsed.set(query={}).render_as_string(hide_password=True)
+    return shown_url + ("?" + urlencode(query, safe="*") if query else "")
+
+
+def _redacted_text(url: str) -> str:
+    """redacted() for a URL that does not parse: SCHEME://USER:***@… up to the last `@` (or all
+    that comes before it, when there is no `USER:`), and secret query values hidden."""
+    text, found = _AUTHORITY_SECRET.subn(r"\1:***@", url)
+    if not found and "@" in text:
+        text = "***" + text[text.rindex("@"):]
+    return _SECRET_QUERY.sub(r"\1***", text)
 
 
 def absolute_url(url: str) -> str:
@@ -61,19 +85,49 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 
 def sqlite_file(url: str) -> Optional[Path]:
-    """The file of a SQLite store URL (plain or `file:` URI form); None for any other store."""
+    """The file of a SQLite store URL (plain, or the `file:` URI form with uri=true); None for an
+    in-memory database or any other store."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return None  # create_engine reports it
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
-    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
-        if not database.startswith("file:") or parsed.query.get("mode") == "memory":
-            return None
-        database = database[len("file:"):]
-    return Path(database)
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
+        mode = parsed.query.get("mode")
+        return None if "memory" in (mode if isinstance(mode, tuple) else (mode,)) else _uri_file(database)
+    return Path(database)  # with uri=true too: SQLite reads a name without `file:` as a plain file name
+
+
+def _uri_file(database: str) -> Optional[Path]:
+    """The file a SQLite `file:` URI names, read as SQLite reads it: the path ends at `#`, after an
+    optional empty or `localhost` authority, with %HH escapes decoded; None for `:memory:`."""
+    rest = database[len("file:"):].split("#", 1)[0]
+    if rest.startswith("//"):
+        rest = "/" + rest[2:].partition("/")[2]
+    path = unquote(rest)
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def _never_create(_dialect, _record, cargs, cparams) -> None:
+    """do_connect hook of a read-only command's SQLite engine: the file is opened through a SQLite URI
+    with mode=rw (or the mode=ro/memory asked for), so no spelling of the URL creates a file."""
+    target = cargs[0] if cargs else None
+    if not isinstance(target, str) or target in ("", ":memory:"):
+        return
+    if cparams.get("uri") and target.startswith("file:"):
+        base, _, query = target.split("#", 1)[0].partition("?")  # SQLite ignores what follows `#`
+        params = [p for p in query.split("&") if p]
+        modes = {unquote(p.partition("=")[2]) for p in params if unquote(p.partition("=")[0]) == "mode"}
+        if modes and modes <= {"ro", "memory"}:
+            cargs[0] = base + (f"?{query}" if query else "")
+            return
+        kept = [p for p in params if unquote(p.partition("=")[0]) != "mode"]
+        cargs[0] = base + "?" + "&".join([*kept, "mode=rw"])
+    else:
+        cargs[0] = f"file:{quote(target)}?mode=rw"
+    cparams["uri"] = True
 
 
 def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool = True,
@@ -92,14 +146,18 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         if path is not None and create:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True)
-    except (ArgumentError, ValueError):
-        raise UserError(f"--db: {shown_url} is not a usable database URL")
+        _check_parsed(engine.url)
+    except (ArgumentError, ValueError) as exc:
+        hint = f" ({exc})" if isinstance(exc, UnusableURL) else ""
+        raise UserError(f"--db: {shown_url} is not a usable database URL{hint}")
     except ModuleNotFoundError as exc:
         raise UserError(f"--db: {shown_url} needs the driver {exc.name!r}, which is not installed")
     except OSError as exc:
         raise UserError(f"--db: cannot create the folder of {shown_url}: {exc.strerror}")
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not create:
+            event.listen(engine, "do_connect", _never_create)
     try:
         if migrate:
             revision = current_revision(engine)
@@ -113,6 +171,17 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         reason = one_line(str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__)
         raise UserError(f"--db: cannot {'write' if writable else 'open'} {shown_url}: {reason}")
     return engine
+
+
+class UnusableURL(ValueError):
+    """A URL that parses, but not as meant."""
+
+
+def _check_parsed(parsed) -> None:
+    if "@" in (parsed.host or ""):  # the driver would look the rest of the password up as a host name
+        raise UnusableURL("an '@' in the user name or password must be written %40")
+    if parsed.get_backend_name() == "sqlite" and parsed.database is None and "uri" in parsed.query:
+        raise UnusableURL("a SQLite URI needs a file name")  # the driver would fail with a TypeError
 
 
 def _check_writable(engine: Engine) -> None:

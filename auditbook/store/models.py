@@ -238,6 +238,9 @@ class CloudTrailObject(Base):
     records: Mapped[int] = mapped_column(Integer)
     read_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     gaps: Mapped[Optional[list]] = mapped_column(JSON, nullable=True)  # [{index, reason}]: records not read
+    # {reason, cap}: the file could not be read at all under that inflated-size cap (null: it was read);
+    # it is fetched again only once its etag or size changes, or the cap grows
+    unreadable: Mapped[Optional[dict]] = mapped_column(JSON(none_as_null=True), nullable=True)
     __table_args__ = (Index("ix_cloudtrail_object", "bucket", "key", unique=True),)
 
 
