@@ -3,6 +3,6 @@ control_room.py, behind auditbook's guard on every HTTP and WebSocket request (h
 local token; see auditbook/app_server.py). Start it with `auditbook app`."""
 import streamlit as st
 
-from auditbook.app_server import guard_middleware
+from auditbook.web.server import guard_middleware
 
 app = st.App("control_room.py", middleware=guard_middleware())

@@ -59,7 +59,7 @@ def _secrets() -> dict:
     secrets.toml that cannot be read is an error, never the local mode."""
     from streamlit.errors import StreamlitSecretNotFoundError
 
-    from auditbook.app_server import secrets_files
+    from auditbook.web.server import secrets_files
     try:
         return {k: st.secrets[k] for k in st.secrets.keys()}
     except StreamlitSecretNotFoundError:
@@ -78,7 +78,7 @@ def _engine(url: str):
 def _catalog(path: Optional[str]):
     from pathlib import Path
 
-    from auditbook.catalog import load_catalog
+    from auditbook.catalog.model import load_catalog
     return load_catalog(Path(path) if path else None)
 
 
@@ -157,26 +157,26 @@ def badge(status: str) -> str:
 
 @st.cache_data(ttl=15, show_spinner=False)
 def latest_run(db: str):
-    from auditbook.posture import latest_run as read
+    from auditbook.history.posture import latest_run as read
     return read(_engine(db))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def criteria(db: str, catalog_path: Optional[str], run_id: int):
-    from auditbook.posture import criteria as read
+    from auditbook.history.posture import criteria as read
     return read(_engine(db), _catalog(catalog_path), run_id)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def trend(db: str, catalog_path: Optional[str], run_id: int):
-    from auditbook.posture import backfill_counts, trend as read
+    from auditbook.history.posture import backfill_counts, trend as read
     backfill_counts(_engine(db), _catalog(catalog_path))
     return read(_engine(db), _catalog(catalog_path))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def failing(db: str, catalog_path: Optional[str], run_id: int, criterion: str):
-    from auditbook.posture import failing as read
+    from auditbook.history.posture import failing as read
     return read(_engine(db), _catalog(catalog_path), run_id, criterion)
 
 
@@ -185,5 +185,5 @@ def catalog_path() -> Optional[str]:
 
 
 def staleness_hours(engine) -> float:
-    from auditbook.settings import get
+    from auditbook.monitor.settings import get
     return float(get(engine, "wall")["stale_after_hours"])

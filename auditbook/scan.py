@@ -10,20 +10,20 @@ from typing import Callable, Optional
 from botocore.exceptions import BotoCoreError
 
 from auditbook import __version__
-from auditbook.accounts import (current_target, load_accounts_file, parse_regions, resolve_regions,
+from auditbook.collect.targets import (current_target, load_accounts_file, parse_regions, resolve_regions,
                                 targets_from_file, targets_from_org)
-from auditbook.alerts import sync_regressions
-from auditbook.awsclients import ClientCache
-from auditbook.catalog import Catalog, load_catalog
-from auditbook.collect import Collection, Runner, planned_jobs
+from auditbook.monitor.alerts import sync_regressions
+from auditbook.collect.clients import ClientCache
+from auditbook.catalog.model import Catalog, load_catalog
+from auditbook.collect.runner import Collection, Runner, planned_jobs
 from auditbook.errors import UserError, one_line, shown
-from auditbook.evaluate import Finding, evaluate, summarise
-from auditbook.exceptions import apply_exceptions, load_register
-from auditbook.expressions import analyse, compile_expression
-from auditbook.manual import criteria_needing_evidence
-from auditbook.memory import limit_malloc_arenas
-from auditbook.registry import resource_types
-from auditbook.spec import ResourceType
+from auditbook.evaluate.evaluator import Finding, evaluate, summarise
+from auditbook.evaluate.risk_register import apply_exceptions, load_register
+from auditbook.catalog.expressions import analyse, compile_expression
+from auditbook.evaluate.manual_evidence import criteria_needing_evidence
+from auditbook.collect.memory import limit_malloc_arenas
+from auditbook.collect.registry import resource_types
+from auditbook.collect.spec import ResourceType
 from auditbook.store.db import open_engine, resolve_url
 from auditbook.store.runs import save_run
 

@@ -21,7 +21,7 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from auditbook import trailgen  # noqa: E402
-from auditbook.demo import MotoServer, demo_environment  # noqa: E402
+from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
 
 PER_FILE = 5000
 WORKERS = 2
@@ -29,7 +29,7 @@ WORKERS = 2
 
 def child(bucket: str, db: str, workers: str) -> None:
     from auditbook.store.db import open_engine
-    from auditbook.watch import cycle
+    from auditbook.monitor.watch import cycle
     import threading
 
     import psutil

@@ -23,10 +23,10 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from auditbook.alerts import sync_regressions  # noqa: E402
-from auditbook.catalog import load_catalog  # noqa: E402
-from auditbook.demo import MotoServer, demo_environment  # noqa: E402
-from auditbook.evaluate import summarise  # noqa: E402
+from auditbook.monitor.alerts import sync_regressions  # noqa: E402
+from auditbook.catalog.model import load_catalog  # noqa: E402
+from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
+from auditbook.evaluate.evaluator import summarise  # noqa: E402
 from auditbook.scan import run_scan  # noqa: E402
 from auditbook.store.db import open_engine  # noqa: E402
 from auditbook.store.runs import save_run  # noqa: E402

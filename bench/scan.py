@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from auditbook.demo import MotoServer, demo_environment  # noqa: E402
+from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
 from auditbook.scan import run_scan  # noqa: E402
 
 ROLE = "OrganizationAccountAccessRole"

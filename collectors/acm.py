@@ -1,5 +1,5 @@
 """ACM certificates with their validity."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 ALL_KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"]
 

@@ -1,5 +1,5 @@
 """AWS Backup: plans (with their rules) and vaults (with vault lock), and a per-region summary."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 
 def _plan(plan, _shared):

@@ -1,5 +1,5 @@
 """CloudTrail trails whose home is the region: logging status, event selectors, CloudWatch Logs delivery."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 
 def _s3_data_buckets(selectors: dict) -> list:

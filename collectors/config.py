@@ -1,5 +1,5 @@
 """AWS Config: whether a recorder records every resource type and is running, per region."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 
 def _region(record, _shared):

@@ -1,5 +1,5 @@
 """DynamoDB tables: encryption at rest and point-in-time recovery."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 
 def _table(table, _shared):

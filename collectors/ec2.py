@@ -1,5 +1,5 @@
 """EC2: security groups, network ACLs, VPCs, subnets, instances, EBS volumes / snapshots / defaults, AMIs."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 WORLD = ("0.0.0.0/0", "::/0")
 

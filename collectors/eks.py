@@ -1,5 +1,5 @@
 """EKS clusters: envelope encryption of Kubernetes secrets and control-plane audit logging."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 
 def _cluster(cluster, _shared):

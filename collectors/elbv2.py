@@ -1,5 +1,5 @@
 """Application and network load balancers: listeners with their TLS protocols, and the WAF web ACL."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 MODERN_TLS = {"TLSv1.2", "TLSv1.3"}
 

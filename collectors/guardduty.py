@@ -1,5 +1,5 @@
 """GuardDuty: whether a detector is enabled in each region."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 
 def _region(record, _shared):

@@ -6,7 +6,7 @@ import io
 import json
 from urllib.parse import unquote
 
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
 

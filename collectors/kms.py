@@ -1,5 +1,5 @@
 """KMS keys with their rotation state."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 ROTATABLE = "KeyManager=='CUSTOMER' && KeySpec=='SYMMETRIC_DEFAULT' && Origin=='AWS_KMS' && KeyState=='Enabled'"
 

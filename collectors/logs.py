@@ -2,7 +2,7 @@
 alarms (per account and region)."""
 import re
 
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 # event -> every pattern fragment a metric filter must contain (whitespace and quotes ignored)
 SECURITY_EVENTS = {

@@ -1,6 +1,6 @@
 """RDS database instances, Aurora / Multi-AZ clusters (with the manager of their KMS key) and manual
 snapshots (with who may restore them)."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 
 def _encryption(db, _shared):

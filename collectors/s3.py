@@ -1,7 +1,7 @@
 """S3 buckets (their configuration, not their objects) and the account-level public access block."""
 import json
 
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 PAB_FIELDS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 

@@ -1,5 +1,5 @@
 """Secrets Manager secrets (metadata only: the secret values are never read)."""
-from auditbook.spec import Call, ResourceType
+from auditbook.collect.spec import Call, ResourceType
 
 RESOURCE_TYPES = [
     ResourceType(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from auditbook.app_server import start, stop  # noqa: E402
-from auditbook.demo import free_port  # noqa: E402
+from auditbook.web.server import start, stop  # noqa: E402
+from auditbook.demo.run import free_port  # noqa: E402
 from auditbook.store.db import absolute_url  # noqa: E402
 
 

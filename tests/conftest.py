@@ -26,11 +26,11 @@ def aws():
 
 def collect_current(regions=("us-east-1",), types=None):
     """Collect with the current credentials (in-process moto) and evaluate the bundled catalog."""
-    from auditbook.accounts import current_target
-    from auditbook.awsclients import ClientCache
-    from auditbook.catalog import load_catalog
-    from auditbook.collect import Runner
-    from auditbook.evaluate import evaluate
+    from auditbook.collect.targets import current_target
+    from auditbook.collect.clients import ClientCache
+    from auditbook.catalog.model import load_catalog
+    from auditbook.collect.runner import Runner
+    from auditbook.evaluate.evaluator import evaluate
     from auditbook.scan import needed_types
 
     catalog = load_catalog()
@@ -75,7 +75,7 @@ class Fault:
 @pytest.fixture
 def inject(monkeypatch):
     """inject(Fault(...)) registers the fault on every client the scan creates."""
-    from auditbook import awsclients
+    from auditbook.collect import clients as awsclients
 
     faults = []
     original = awsclients.ClientCache.client

@@ -80,8 +80,8 @@ def _manual_evidence(db: str) -> None:
     import tempfile
     from pathlib import Path
 
-    from auditbook.catalog import load_catalog
-    from auditbook.manual import add_evidence
+    from auditbook.catalog.model import load_catalog
+    from auditbook.evaluate.manual_evidence import add_evidence
     from auditbook.store.db import open_engine
     with tempfile.TemporaryDirectory() as tmp:
         doc = Path(tmp) / "code-of-conduct <v7>.txt"
@@ -92,7 +92,7 @@ def _manual_evidence(db: str) -> None:
 
 def small_catalog(path) -> str:
     """The bundled catalog cut to a few criteria (a packet of it builds in seconds)."""
-    from auditbook.catalog import DEFAULT_PATH
+    from auditbook.catalog.model import DEFAULT_PATH
     raw = yaml.safe_load(DEFAULT_PATH.read_text())
     raw["controls"] = [c for c in raw["controls"] if c["id"] in SUBSET]
     checks = []

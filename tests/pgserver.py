@@ -18,7 +18,7 @@ class PostgresServer:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)")
         self.bin = os.path.dirname(found[-1])
         self.dir = tempfile.mkdtemp(prefix="auditbook-pg-")
-        from auditbook.demo import free_port
+        from auditbook.demo.run import free_port
         self.port = free_port()
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from auditbook import alerts, incidents
+from auditbook.monitor import alerts
+from auditbook.monitor import incidents
 from auditbook.auth import Actor
 from tests.packet_store import EVIL, build_store
 
@@ -225,7 +226,7 @@ def test_analyst_acknowledges_the_regression_alert(app, store):
     next(b for b in at.button if b.label == "Acknowledge").click().run()
     _no_errors(at)
     assert alerts.get(store["engine"], firing[0]["id"])["state"] == "acknowledged"
-    from auditbook.audit import trail
+    from auditbook.store.audit_log import trail
     assert trail(store["engine"], "alert", firing[0]["id"])[0]["actor"].endswith("(local)")
 
 
@@ -275,7 +276,7 @@ def test_app_command_refuses_to_listen_beyond_loopback_without_an_identity_provi
 
 
 def test_identity_provider_detection(tmp_path, monkeypatch):
-    from auditbook.app_server import identity_provider_configured, prepare
+    from auditbook.web.server import identity_provider_configured, prepare
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert not identity_provider_configured(tmp_path)
     (tmp_path / ".streamlit").mkdir()
@@ -313,7 +314,7 @@ def test_analyst_runs_a_containment_runbook_from_the_incident(app, store, monkey
         next(b for b in at.button if b.label == "Confirm and run").click().run()
         _no_errors(at)
         assert iam.list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    from auditbook.audit import trail
+    from auditbook.store.audit_log import trail
     entry = [e for e in trail(store["engine"], "incident", inc["id"]) if e["action"] == "runbook"][0]
     assert entry["note"] == f"deactivate-access-key on leaky/{key}: done" and entry["role"] == "analyst"
 

@@ -17,9 +17,9 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import text
 
-from auditbook.app_server import (HEALTH_PATH, LISTEN_HOST_ENV, TOKEN_ENV, cookie_value, guard_middleware, prepare,
+from auditbook.web.server import (HEALTH_PATH, LISTEN_HOST_ENV, TOKEN_ENV, cookie_value, guard_middleware, prepare,
                                   serve, start, stop)
-from auditbook.demo import free_port
+from auditbook.demo.run import free_port
 from auditbook.errors import UserError
 from tests.browser import launch
 from auditbook.store.db import open_engine
@@ -194,7 +194,7 @@ def test_started_without_a_token_the_local_mode_refuses_everything(query, cookie
     """`streamlit run app/launcher.py` by hand (no token in the environment) fails closed."""
     import asyncio
 
-    from auditbook.app_server import AccessGuard
+    from auditbook.web.server import AccessGuard
     reached, sent = [], []
 
     async def app(scope, receive, send):
@@ -219,7 +219,7 @@ def test_public_host_must_be_a_bare_host_name(home, value):
 
 
 def test_with_an_identity_provider_the_redirect_uri_and_public_host_are_the_allowed_names(home, tmp_path):
-    from auditbook.app_server import allowed_hosts, read_secrets
+    from auditbook.web.server import allowed_hosts, read_secrets
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text(
         '[auth]\nredirect_uri = "https://Auditbook.Example.com/oauth2callback"\n'
@@ -252,7 +252,7 @@ def test_serve_prints_the_link_with_the_token_then_becomes_the_server(home, monk
 
 
 def test_make_demo_prints_the_link_with_the_token(home, monkeypatch, capsys):
-    from auditbook.demo import serve_control_room
+    from auditbook.demo.run import serve_control_room
     seen = {}
 
     def fake_exec(path, argv, env):
@@ -324,7 +324,7 @@ def test_sigterm_stops_the_control_room_and_leaves_no_process(home, entry):
     if entry == "auditbook app":
         argv = [str(Path(sys.executable).with_name("auditbook")), "app", "--db", db, "--port", str(port)]
     else:
-        argv = [sys.executable, "-c", f"from auditbook.app_server import serve; serve({db!r}, port={port})"]
+        argv = [sys.executable, "-c", f"from auditbook.web.server import serve; serve({db!r}, port={port})"]
     proc = subprocess.Popen(argv, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditbook.catalog import DEFAULT_PATH, CatalogError, load_catalog
+from auditbook.catalog.model import DEFAULT_PATH, CatalogError, load_catalog
 
 ALL_CRITERIA = (
     [f"CC1.{i}" for i in range(1, 6)] + [f"CC2.{i}" for i in range(1, 4)] + [f"CC3.{i}" for i in range(1, 5)]
@@ -98,7 +98,7 @@ def test_each_mistake_is_one_line(tmp_path, case):
 def test_cli_validate_bad_catalog_exit_2_no_traceback(tmp_path):
     path = _write(tmp_path, lambda r: _check(r, "s3-versioning").update(expect="versioning_status ==="))
     db = tmp_path / "never.db"
-    proc = subprocess.run([sys.executable, "-m", "auditbook.cli", "scan", "--catalog", str(path),
+    proc = subprocess.run([sys.executable, "-m", "auditbook.cli.main", "scan", "--catalog", str(path),
                            "--db", f"sqlite:///{db}"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -107,7 +107,7 @@ def test_cli_validate_bad_catalog_exit_2_no_traceback(tmp_path):
 
 
 def test_cli_validate_ok():
-    proc = subprocess.run([sys.executable, "-m", "auditbook.cli", "validate"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "auditbook.cli.main", "validate"], capture_output=True, text=True)
     assert proc.returncode == 0 and "61 criteria" in proc.stdout
 
 
@@ -119,7 +119,7 @@ def test_not_yaml(tmp_path):
 
 
 def test_registered_function_check(tmp_path):
-    from auditbook.checkfuncs import CHECK_FUNCTIONS, check_function
+    from auditbook.catalog.functions import CHECK_FUNCTIONS, check_function
     check_function("bucket_name_has_env")(lambda record: record.get("Name", "").startswith(("prod-", "staging-")))
     try:
         def mutate(r):
@@ -127,8 +127,8 @@ def test_registered_function_check(tmp_path):
             c.pop("expect")
             c["function"] = "bucket_name_has_env"
         cat = load_catalog(_write(tmp_path, mutate))
-        from auditbook.evaluate import _Compiled, Evaluator
-        from auditbook.collect import Collection
+        from auditbook.evaluate.evaluator import _Compiled, Evaluator
+        from auditbook.collect.runner import Collection
         ev = Evaluator(cat, Collection())
         check = next(c for c in cat.checks if c.id == "s3-versioning")
         assert ev._test(_Compiled(check), {"Name": "prod-x"})[0] == "PASS"
@@ -148,7 +148,7 @@ def _function_check(tmp_path, name):
 
 @pytest.mark.parametrize("fn", [lambda record, context: True, lambda: True, lambda *, record: True])
 def test_check_function_of_the_wrong_arity_is_refused_at_load(tmp_path, fn):
-    from auditbook.checkfuncs import CHECK_FUNCTIONS
+    from auditbook.catalog.functions import CHECK_FUNCTIONS
     CHECK_FUNCTIONS["wrong_arity"] = fn  # put there directly, as a plugin could
     try:
         with pytest.raises(CatalogError) as err:
@@ -159,7 +159,7 @@ def test_check_function_of_the_wrong_arity_is_refused_at_load(tmp_path, fn):
 
 
 def test_check_function_with_optional_arguments_is_accepted(tmp_path):
-    from auditbook.checkfuncs import CHECK_FUNCTIONS, check_function
+    from auditbook.catalog.functions import CHECK_FUNCTIONS, check_function
     check_function("optional_extra")(lambda record, strict=False: True)
     try:
         assert load_catalog(_function_check(tmp_path, "optional_extra")).checks
@@ -168,7 +168,7 @@ def test_check_function_with_optional_arguments_is_accepted(tmp_path):
 
 
 def test_registering_a_check_function_of_the_wrong_arity_fails_at_once():
-    from auditbook.checkfuncs import CHECK_FUNCTIONS, check_function
+    from auditbook.catalog.functions import CHECK_FUNCTIONS, check_function
     with pytest.raises(TypeError, match="exactly one argument"):
         check_function("two_args")(lambda record, context: True)
     assert "two_args" not in CHECK_FUNCTIONS

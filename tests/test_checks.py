@@ -91,9 +91,9 @@ def test_aws_managed_key_is_not_cmk():
 
 def test_org_trail_covers_member_account():
     """A member account with no trail of its own passes when the organisation trail qualifies."""
-    from auditbook.catalog import load_catalog
-    from auditbook.collect import Collection, Record, Scope
-    from auditbook.evaluate import evaluate
+    from auditbook.catalog.model import load_catalog
+    from auditbook.collect.runner import Collection, Record, Scope
+    from auditbook.evaluate.evaluator import evaluate
     good = {"IsMultiRegionTrail": True, "is_logging": True, "LogFileValidationEnabled": True, "KmsKeyId": "k",
             "IsOrganizationTrail": True, "S3BucketName": "b"}
     col = Collection(records=[Record("aws.cloudtrail.trail", "111111111111", "us-east-1", "t", "arn:t", good,

@@ -8,9 +8,9 @@ import sys
 import boto3
 import pytest
 
-from auditbook.demo import MotoServer, demo_environment
+from auditbook.demo.run import MotoServer, demo_environment
 
-BIN = [sys.executable, "-m", "auditbook.cli"]
+BIN = [sys.executable, "-m", "auditbook.cli.main"]
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from auditbook import alerts, trailgen
-from auditbook.cloudtrail import normalise
+from auditbook.monitor import alerts
+from auditbook.demo import trail as trailgen
+from auditbook.monitor.cloudtrail import normalise
 from auditbook.errors import UserError
-from auditbook.rules import load_rules
+from auditbook.monitor.rules import load_rules
 from auditbook.store.db import open_engine
-from auditbook.watch import cycle
+from auditbook.monitor.watch import cycle
 
 ACCOUNT, REGION = "111122223333", "us-east-1"
 SHIPPED = {"UnauthorizedDataAccess", "RootAccountUsage", "ConsoleLoginWithoutMFA", "SecurityGroupOpenedToWorld",
@@ -80,7 +81,7 @@ def test_five_denials_are_not_an_alert_but_six_are(trail):
 
 def test_files_are_read_once_and_a_crash_mid_file_leaves_nothing(trail, monkeypatch):
     trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 4, 200))
-    import auditbook.cloudtrail as ct
+    import auditbook.monitor.cloudtrail as ct
     real = ct.normalise
     calls = {"n": 0}
 
@@ -151,7 +152,7 @@ def test_posture_rule_key_rotation_overdue(aws, tmp_path):
     db = f"sqlite:///{tmp_path}/p.db"
     run_scan(regions="us-east-1", db=db, criterion="CC6.1")
     engine = open_engine(db)
-    from auditbook.watch import evaluate_posture
+    from auditbook.monitor.watch import evaluate_posture
     rules = load_rules()
     assert evaluate_posture(engine, rules, dt.datetime.now(dt.timezone.utc)) == (0, 0)  # created today
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=91)
@@ -196,7 +197,7 @@ def test_alerts_command_json_carries_the_cloudtrail_records(trail):
     trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 2, 50))
     _run(trail)
     from typer.testing import CliRunner
-    from auditbook.cli import app
+    from auditbook.cli.main import app
     db = str(trail["engine"].url)
     r = CliRunner().invoke(app, ["alerts", "--state", "firing", "--format", "json", "--db", db])
     assert r.exit_code == 0, r.output
@@ -218,7 +219,7 @@ def test_lookup_events_where_the_endpoint_has_it(tmp_path):
     """moto has no LookupEvents: botocore's Stubber answers with the AWS API reference's shapes."""
     import boto3
     from botocore.stub import ANY, Stubber
-    from auditbook.cloudtrail import ingest_lookup
+    from auditbook.monitor.cloudtrail import ingest_lookup
     engine = open_engine(f"sqlite:///{tmp_path}/l.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -242,7 +243,7 @@ def test_lookup_events_where_the_endpoint_has_it(tmp_path):
 def test_posture_rule_for_keeps_it_pending_until_it_has_held(aws, tmp_path):
     import yaml
     from auditbook.scan import run_scan
-    from auditbook.watch import evaluate_posture
+    from auditbook.monitor.watch import evaluate_posture
     aws.client("kms").create_key(Description="k")
     db = f"sqlite:///{tmp_path}/f.db"
     run_scan(regions="us-east-1", db=db, criterion="CC6.1")
@@ -402,7 +403,7 @@ def test_a_hostile_file_is_a_gap_between_two_good_ones(trail, monkeypatch, body,
 
 
 def test_the_inflated_size_cap_is_configurable_and_checked(trail, monkeypatch):
-    from auditbook.cloudtrail import DEFAULT_MAX_INFLATED, max_inflated
+    from auditbook.monitor.cloudtrail import DEFAULT_MAX_INFLATED, max_inflated
     monkeypatch.delenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", raising=False)
     assert max_inflated() == DEFAULT_MAX_INFLATED >= 200 * 2**20  # well above a real file (~50 MB)
     monkeypatch.setenv("AUDITBOOK_CLOUDTRAIL_MAX_MB", "8")
@@ -443,7 +444,7 @@ def test_an_object_that_cannot_be_fetched_is_a_gap_and_blocks_nothing(trail):
 
 
 def test_a_long_principal_keeps_the_dedup_key_within_its_column():
-    from auditbook.alerts import MAX_KEY, dedup_key
+    from auditbook.monitor.alerts import MAX_KEY, dedup_key
     long = "arn:aws:iam::111122223333:user/" + "p/" * 300 + "someone"
     key = dedup_key("UnauthorizedDataAccess", {"principal": long})
     assert len(key) <= MAX_KEY == 600
@@ -465,8 +466,8 @@ def _secret_records(at: dt.datetime) -> list[dict]:
 
 
 def test_secrets_in_cloudtrail_records_never_reach_the_store_alerts_or_notifications(trail, httpserver, monkeypatch):
-    from auditbook.evidence import REDACTED, canonical, digest
-    from auditbook.notify import Channel
+    from auditbook.collect.evidence import REDACTED, canonical, digest
+    from auditbook.monitor.notify import Channel
     monkeypatch.setenv("PD_KEY", "k")
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     httpserver.expect_request("/pd", method="POST").respond_with_json({"status": "success"}, status=202)
@@ -482,7 +483,7 @@ def test_secrets_in_cloudtrail_records_never_reach_the_store_alerts_or_notificat
     assert all(m.record_sha256 == digest(canonical(m.record)) for m in stored)  # the hash of what was stored
     assert stored[1].record["requestParameters"]["name"] == "/prod/db"  # only the secret goes
     from typer.testing import CliRunner
-    from auditbook.cli import app
+    from auditbook.cli.main import app
     r = CliRunner().invoke(app, ["alerts", "--format", "json", "--db", str(trail["engine"].url)])
     assert r.exit_code == 0 and "CreateLoginProfile" in r.output and REDACTED in r.output
     sent = " ".join(req.get_data(as_text=True) for req, _ in httpserver.log)
@@ -496,8 +497,8 @@ def test_secrets_in_cloudtrail_records_never_reach_the_store_alerts_or_notificat
 def test_lookup_events_hostile_records_are_gaps_and_secrets_are_redacted(tmp_path):
     import boto3
     from botocore.stub import ANY, Stubber
-    from auditbook.cloudtrail import ingest_lookup
-    from auditbook.evidence import REDACTED
+    from auditbook.monitor.cloudtrail import ingest_lookup
+    from auditbook.collect.evidence import REDACTED
     engine = open_engine(f"sqlite:///{tmp_path}/l.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -523,7 +524,7 @@ def test_lookup_events_hostile_records_are_gaps_and_secrets_are_redacted(tmp_pat
 def test_a_posture_condition_that_cannot_be_evaluated_on_a_resource_is_a_gap_not_silence(aws, tmp_path):
     import yaml
     from auditbook.scan import run_scan
-    from auditbook.watch import evaluate_posture
+    from auditbook.monitor.watch import evaluate_posture
     aws.client("kms").create_key(Description="not a date")
     db = f"sqlite:///{tmp_path}/g.db"
     run_scan(regions="us-east-1", db=db, criterion="CC6.1")
@@ -539,7 +540,7 @@ def test_a_posture_condition_that_cannot_be_evaluated_on_a_resource_is_a_gap_not
 def test_migration_0007_redacts_records_stored_before_and_hashes_them(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, text
-    from auditbook.evidence import REDACTED, canonical, digest
+    from auditbook.collect.evidence import REDACTED, canonical, digest
     from auditbook.store.db import alembic_config
     url = f"sqlite:///{tmp_path}/old.db"
     old = create_engine(url)
@@ -588,7 +589,7 @@ def test_hostile_records_and_a_long_principal_on_postgres(postgres, aws):
 
 def test_watch_prints_each_gap_on_one_line_and_a_bad_cap_stops_it(trail):
     from typer.testing import CliRunner
-    from auditbook.cli import app
+    from auditbook.cli.main import app
     at = trail["start"]
     records, expect = _hostile_records(at)
     hostile = _log_key(at, "b")
@@ -609,7 +610,7 @@ def test_watch_prints_each_gap_on_one_line_and_a_bad_cap_stops_it(trail):
 def test_with_a_pool_files_are_fetched_as_the_workers_need_them_not_all_at_once(trail, monkeypatch):
     """Executor.map submits every call up front: a backlog's bodies would all sit in memory at once."""
     from concurrent.futures import ThreadPoolExecutor
-    import auditbook.cloudtrail as ct
+    import auditbook.monitor.cloudtrail as ct
     trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 12, 20))
     fetched, seen_at_commit = [], []
     real_fetch, real_process = ct.fetch, ct.process_records
@@ -641,7 +642,7 @@ def test_a_record_dated_after_its_file_was_delivered_is_a_gap_and_silences_no_ru
     denied = _firing(trail["engine"])["UnauthorizedDataAccess"]
     assert denied["count"] == 3 and planted["eventID"] not in denied["evidence"]
     # LookupEvents has no delivery time: now (plus the slack) bounds it
-    from auditbook.cloudtrail_records import FUTURE_SLACK, latest_event_time
+    from auditbook.monitor.cloudtrail_records import FUTURE_SLACK, latest_event_time
     assert latest_event_time(now) == now + FUTURE_SLACK <= now + dt.timedelta(minutes=15)
     assert latest_event_time(now, now + dt.timedelta(days=1)) == now + FUTURE_SLACK  # a key dated ahead: now
 
@@ -671,7 +672,7 @@ def test_a_record_dated_a_little_ahead_does_not_hide_the_genuine_ones_after_it(t
 
 
 def test_the_delivery_time_is_read_from_the_key_and_a_file_of_five_minutes_stamped_at_its_start_is_believed():
-    from auditbook.cloudtrail_records import delivered_at, event_time, latest_event_time
+    from auditbook.monitor.cloudtrail_records import delivered_at, event_time, latest_event_time
     at = dt.datetime(2026, 12, 1, 13, 20, 59, tzinfo=dt.timezone.utc)
     assert delivered_at(_log_key(at, "x")) == at.replace(second=0)
     assert delivered_at(_log_key(at, "x").replace("20261201T1320Z", "20261399T2599Z")) is None
@@ -684,7 +685,7 @@ def test_the_delivery_time_is_read_from_the_key_and_a_file_of_five_minutes_stamp
 
 
 def test_the_window_counts_the_record_s_own_window_whatever_came_before():
-    from auditbook.cloudtrail import Windows
+    from auditbook.monitor.cloudtrail import Windows
     rule = next(r for r in load_rules() if r.name == "UnauthorizedDataAccess")  # 5 minutes
     windows, t = Windows(), 1_800_000_000.0
     assert windows.add(rule, "k", t + 3600) == 1  # a record an hour ahead ...
@@ -696,7 +697,7 @@ def test_the_window_counts_the_record_s_own_window_whatever_came_before():
 def test_a_file_of_many_gzip_members_is_a_gap_in_linear_time(trail):
     """Inflating used to copy the rest of the body at each member: 4 MiB of empty members took minutes."""
     import time
-    from auditbook.cloudtrail_records import BadFile, MAX_MEMBERS, read_log
+    from auditbook.monitor.cloudtrail_records import BadFile, MAX_MEMBERS, read_log
     empty, tail = gzip.compress(b"", mtime=0), gzip.compress(b'{"Records": []}', mtime=0)
     body = empty * (4 * 2**20 // len(empty)) + tail
     t0 = time.perf_counter()
@@ -716,7 +717,7 @@ def test_a_file_of_many_gzip_members_is_a_gap_in_linear_time(trail):
 
 
 def test_an_unchanged_unreadable_file_is_reported_from_the_store_not_fetched_again(trail, monkeypatch):
-    import auditbook.cloudtrail as ct
+    import auditbook.monitor.cloudtrail as ct
     s3, key = trail["s3"], _log_key(trail["start"], "bad")
     s3.put_object(Bucket="org-trail", Key=key, Body=gzip.compress(b"", mtime=0) * 200_000)
     fetched = []
@@ -749,7 +750,7 @@ def test_a_bucket_that_cannot_be_listed_is_a_gap_and_the_other_buckets_are_read(
 
 def test_watch_once_with_an_endpoint_that_does_not_answer_prints_the_gap_not_a_traceback(tmp_path):
     import os
-    from auditbook.demo import free_port
+    from auditbook.demo.run import free_port
     exe = str(Path(sys.executable).with_name("auditbook"))
     r = subprocess.run([exe, "watch", "--once", "--bucket", "x", "--db", f"sqlite:///{tmp_path}/w.db"],
                        capture_output=True, text=True, timeout=120,
@@ -788,7 +789,7 @@ def _name_value_secret_records(at: dt.datetime) -> list[dict]:
 
 
 def test_secrets_kept_as_name_value_pairs_never_reach_the_store(trail):
-    from auditbook.evidence import REDACTED, canonical, digest
+    from auditbook.collect.evidence import REDACTED, canonical, digest
     at = trail["start"]
     trail["s3"].put_object(Bucket="org-trail", Key=_log_key(at, "s"), Body=_gz(_name_value_secret_records(at)))
     assert _run(trail).ingest["org-trail"].matches == len(SECRETS)
@@ -810,7 +811,7 @@ def test_secrets_kept_as_name_value_pairs_never_reach_the_store(trail):
 def test_migration_0008_redacts_name_value_secrets_stored_before(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, text
-    from auditbook.evidence import canonical, digest
+    from auditbook.collect.evidence import canonical, digest
     from auditbook.store.db import alembic_config
     url = f"sqlite:///{tmp_path}/old.db"
     old = create_engine(url)
@@ -835,7 +836,7 @@ def test_migration_0008_redacts_name_value_secrets_stored_before(tmp_path):
 
 def test_a_rule_s_soc2_control_must_fit_its_column_and_a_check_s_criteria_are_fitted(tmp_path):
     import yaml
-    from auditbook.alerts import MAX_CONTROLS, fit_controls
+    from auditbook.monitor.alerts import MAX_CONTROLS, fit_controls
     path = tmp_path / "alerts.yml"
     seven = "CC6.1,CC6.2,CC6.3,CC6.6,CC6.7,CC7.1,CC7.2"
     rule = {"alert": "LongOne", "expr": 'count_over_time(events{userType="Root"}[1m]) by (account) > 0',
@@ -856,7 +857,7 @@ def test_a_rule_s_soc2_control_must_fit_its_column_and_a_check_s_criteria_are_fi
 
 def test_a_long_soc2_control_of_a_check_regression_is_stored_on_postgres(postgres):
     from sqlalchemy.orm import Session
-    from auditbook.alerts import REGRESSED, fire, fit_controls
+    from auditbook.monitor.alerts import REGRESSED, fire, fit_controls
     engine = open_engine(postgres.database())
     controls, note = fit_controls([f"CC{n}.{m}" for n in range(1, 10) for m in range(1, 3)])
     with Session(engine) as s, s.begin():

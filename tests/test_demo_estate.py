@@ -2,7 +2,7 @@
 twin PASSes, nothing is ERROR — one passing and one failing resource per check."""
 import pytest
 
-from auditbook.demo_estate import COMPLIANT, PLANTED, REGIONS, ROLE, SIMULATION_ARTEFACTS, build
+from auditbook.demo.estate import COMPLIANT, PLANTED, REGIONS, ROLE, SIMULATION_ARTEFACTS, build
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_compliant_twin_passes(demo_scan, check, account, name):
 
 
 def test_every_check_is_exercised_and_nothing_errors(demo_scan):
-    from auditbook.catalog import load_catalog
+    from auditbook.catalog.model import load_catalog
     ids, result = demo_scan
     assert not result.collection.gaps, [g.reason() for g in result.collection.gaps]
     assert not [f for f in result.findings if f.status == "ERROR"]

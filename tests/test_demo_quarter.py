@@ -8,10 +8,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from auditbook.demo import MotoServer, demo_environment
-from auditbook.demo_estate import build
-from auditbook.demo_quarter import OUTAGE, simulate_quarter
-from auditbook.period import quarter
+from auditbook.demo.run import MotoServer, demo_environment
+from auditbook.demo.estate import build
+from auditbook.demo.quarter import OUTAGE, simulate_quarter
+from auditbook.history.period import quarter
 
 Q = quarter(2026, 3)
 
@@ -33,8 +33,8 @@ def simulated(tmp_path_factory):
 
 
 def _history(simulated, criterion):
-    from auditbook import history
-    from auditbook.catalog import load_catalog
+    from auditbook.history import type2 as history
+    from auditbook.catalog.model import load_catalog
     from auditbook.store.db import open_engine
     engine = open_engine(simulated["db"])
     runs = history.period_runs(engine, Q)
@@ -64,9 +64,9 @@ def test_storyline_violations_appear_and_are_fixed(simulated):
 
 
 def test_full_packet_of_the_quarter_builds_and_verifies(simulated, tmp_path):
-    from auditbook.packet.build import build_packet
-    from auditbook.packet.manifest import verify_packet
-    from auditbook.packet.signing import Ed25519Signer, keygen, load_public_key
+    from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.manifest import verify_packet
+    from auditbook.report.packet.signing import Ed25519Signer, keygen, load_public_key
     keygen(str(tmp_path / "k"))
     result = build_packet(period=Q, out=tmp_path / "packet", signer=Ed25519Signer(tmp_path / "k.key"),
                           db=simulated["db"])

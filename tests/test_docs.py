@@ -1,8 +1,8 @@
 """docs/controls.md is generated from controls.yaml and must match it."""
 from pathlib import Path
 
-from auditbook.catalog import load_catalog
-from auditbook.docgen import render_controls_md
+from auditbook.catalog.model import load_catalog
+from auditbook.catalog.docs import render_controls_md
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ def test_controls_md_names_every_criterion_and_check():
 
 
 def test_collectors_md_resource_types_are_up_to_date():
-    from auditbook.docgen import splice_collectors_md
+    from auditbook.catalog.docs import splice_collectors_md
     text = (ROOT / "docs" / "collectors.md").read_text()
     assert splice_collectors_md(text) == text, \
         "docs/collectors.md is stale: run `.venv/bin/auditbook collectors-doc > /tmp/c.md && mv /tmp/c.md docs/collectors.md`"

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from auditbook.evidence import REDACTED, canonical, clean_response, digest
+from auditbook.collect.evidence import REDACTED, canonical, clean_response, digest
 
 
 def test_redaction_at_any_depth_and_metadata_dropped():
@@ -25,7 +25,7 @@ def test_canonical_hash_is_stable():
 
 
 def test_cloudtrail_redaction_keeps_names_and_drops_every_value_of_environments_and_secret_pairs():
-    from auditbook.evidence import redact_cloudtrail
+    from auditbook.collect.evidence import redact_cloudtrail
     record = {
         "eventSource": "CloudFormation.amazonaws.com", "eventName": "CreateStack",
         "requestParameters": {

@@ -5,10 +5,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from auditbook.cli import app
+from auditbook.cli.main import app
 from auditbook.errors import UserError
-from auditbook.evaluate import Finding
-from auditbook.exceptions import Register, apply_exceptions, load_register
+from auditbook.evaluate.evaluator import Finding
+from auditbook.evaluate.risk_register import Register, apply_exceptions, load_register
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -135,7 +135,7 @@ def test_an_exception_for_an_unknown_check_is_refused_on_load(tmp_path):
 
 def test_register_writes_need_an_authorised_actor(tmp_path):
     from auditbook.auth import Actor, PermissionDenied
-    from auditbook.exceptions import add_exception, remove_exception
+    from auditbook.evaluate.risk_register import add_exception, remove_exception
     path = tmp_path / "exceptions.yaml"
     fields = {"id": "EX-5", "check": "s3-versioning", "owner": "alice", "approver": "ciso",
               "justification": "rebuilt from git on every deploy", "expires": "2027-01-31"}

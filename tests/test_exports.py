@@ -6,7 +6,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from auditbook.cli import app
+from auditbook.cli.main import app
 
 
 @pytest.fixture

@@ -100,11 +100,11 @@ def test_gap_in_a_referenced_type_errors_dependent_check(aws, inject):
 
 
 def test_unreachable_account_makes_every_check_error(aws):
-    from auditbook.accounts import assumed_target
-    from auditbook.awsclients import ClientCache
-    from auditbook.catalog import load_catalog
-    from auditbook.collect import Runner
-    from auditbook.evaluate import evaluate
+    from auditbook.collect.targets import assumed_target
+    from auditbook.collect.clients import ClientCache
+    from auditbook.catalog.model import load_catalog
+    from auditbook.collect.runner import Runner
+    from auditbook.evaluate.evaluator import evaluate
     from auditbook.scan import needed_types
 
     clients = ClientCache()

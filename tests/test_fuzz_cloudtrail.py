@@ -15,12 +15,12 @@ import zlib
 
 from sqlalchemy.orm import Session
 
-from auditbook import trailgen
-from auditbook.cloudtrail import Windows, normalise, process_records, scan_file_local
-from auditbook.cloudtrail_records import MAX_GAPS_PER_FILE
+from auditbook.demo import trail as trailgen
+from auditbook.monitor.cloudtrail import Windows, normalise, process_records, scan_file_local
+from auditbook.monitor.cloudtrail_records import MAX_GAPS_PER_FILE
 from auditbook.errors import UserError
-from auditbook.evidence import REDACTED
-from auditbook.rules import load_rules
+from auditbook.collect.evidence import REDACTED
+from auditbook.monitor.rules import load_rules
 from auditbook.store.db import open_engine
 
 ACCOUNT, REGION = "111122223333", "eu-west-1"
@@ -154,7 +154,7 @@ def test_cloudtrail_reader_turns_every_malformed_input_into_data(tmp_path):
 
 
 def test_a_file_cut_into_gzip_members_anywhere_is_read_up_to_the_bound_and_a_gap_past_it():
-    from auditbook.cloudtrail_records import MAX_MEMBERS
+    from auditbook.monitor.cloudtrail_records import MAX_MEMBERS
     rng = random.Random(SEED + 3)
     raw = json.dumps({"Records": _good_records(rng, 30)}).encode()
     for members in [1, 2, 7, MAX_MEMBERS - 1, MAX_MEMBERS, MAX_MEMBERS + 1, 40] + [rng.randint(1, 60) for _ in range(20)]:
@@ -190,8 +190,8 @@ def test_huge_and_deep_values_in_a_matching_record_are_stored_redacted_or_a_gap(
     with Session(engine) as session, session.begin():
         matches, _, more = process_records(session, found, load_rules(), Windows(), "f")
     assert matches == 2 and more == []
-    from auditbook.cloudtrail import evidence_records
-    from auditbook.alerts import list_alerts
+    from auditbook.monitor.cloudtrail import evidence_records
+    from auditbook.monitor.alerts import list_alerts
     kept = evidence_records(engine, list_alerts(engine)[0])
     assert kept[0]["requestParameters"]["password"] == REDACTED and len(kept[0]["requestParameters"]["blob"]) == 500_000
 
@@ -207,7 +207,7 @@ def _nest(depth: int):
 def test_lookup_events_pages_of_malformed_events_are_data(tmp_path):
     import boto3
     from botocore.stub import ANY, Stubber
-    from auditbook.cloudtrail import ingest_lookup
+    from auditbook.monitor.cloudtrail import ingest_lookup
     rng = random.Random(SEED + 1)
     engine = open_engine(f"sqlite:///{tmp_path}/lookup.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
@@ -269,7 +269,7 @@ def _notify_texts(rng: random.Random):
 
 
 def test_notify_yml_corpus_loads_or_is_refused_in_one_line(tmp_path):
-    from auditbook.notify import Channel, load_channels
+    from auditbook.monitor.notify import Channel, load_channels
     rng = random.Random(SEED + 2)
     (tmp_path / "secrets.yml").write_text("PD_KEY: 2026-02-30\nX: '0123'\n")
     (tmp_path / "secrets-bad.yml").write_text("PD_KEY: [s3cr3t]\n")

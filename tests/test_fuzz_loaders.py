@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditbook.accounts import load_accounts_file
-from auditbook.catalog import load_catalog
+from auditbook.collect.targets import load_accounts_file
+from auditbook.catalog.model import load_catalog
 from auditbook.errors import UserError
-from auditbook.exceptions import load_register
-from auditbook.rules import load_rules
+from auditbook.evaluate.risk_register import load_register
+from auditbook.monitor.rules import load_rules
 from auditbook.yamlfile import MAX_BYTES
 
 

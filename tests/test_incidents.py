@@ -6,8 +6,10 @@ import threading
 import pytest
 from freezegun import freeze_time
 
-from auditbook import alerts, incidents, settings
-from auditbook.audit import trail
+from auditbook.monitor import alerts
+from auditbook.monitor import incidents
+from auditbook.monitor import settings
+from auditbook.store.audit_log import trail
 from auditbook.auth import ACTIONS, PERMISSIONS, ROLES, Actor, PermissionDenied, authorize, role_for, token_matches
 from auditbook.errors import UserError
 

@@ -6,11 +6,11 @@ import hashlib
 import pytest
 from typer.testing import CliRunner
 
-from auditbook.catalog import load_catalog
-from auditbook.cli import app
+from auditbook.catalog.model import load_catalog
+from auditbook.cli.main import app
 from auditbook.errors import UserError
-from auditbook.evaluate import Finding, summarise
-from auditbook.manual import add_evidence, add_months, document_bytes, evidence_status, expiry
+from auditbook.evaluate.evaluator import Finding, summarise
+from auditbook.evaluate.manual_evidence import add_evidence, add_months, document_bytes, evidence_status, expiry
 from auditbook.store.db import open_engine
 
 ITEM = "Board meeting minutes covering security"  # CC1.2, quarterly
@@ -98,7 +98,7 @@ def test_cli_add_and_list_due(tmp_path):
 def test_evidence_file_must_be_a_regular_file_of_bounded_size(engine, tmp_path, kind):
     import os
 
-    from auditbook.manual import MAX_BYTES
+    from auditbook.evaluate.manual_evidence import MAX_BYTES
     path = tmp_path / "doc"
     if kind == "fifo":
         os.mkfifo(path)  # reading it would block for ever
@@ -140,7 +140,7 @@ def test_free_text_beyond_its_column_is_one_line_on_postgresql(postgres, tmp_pat
 def test_a_catalog_item_name_beyond_its_column_is_refused(tmp_path):
     import yaml
 
-    from auditbook.catalog import DEFAULT_PATH
+    from auditbook.catalog.model import DEFAULT_PATH
     raw = yaml.safe_load(DEFAULT_PATH.read_text())
     next(c for c in raw["controls"] if c["id"] == "CC1.2")["manual_evidence"][0]["name"] = "n" * 201
     path = tmp_path / "controls.yaml"

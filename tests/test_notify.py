@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug import Response
 
-from auditbook import alerts, incidents
+from auditbook.monitor import alerts
+from auditbook.monitor import incidents
 from auditbook.auth import Actor
-from auditbook.notify import Channel, dispatch, load_channels
+from auditbook.monitor.notify import Channel, dispatch, load_channels
 from auditbook.store.db import open_engine
 from auditbook.store.models import Notification
 
@@ -78,7 +79,7 @@ def test_retries_with_backoff_then_success_and_failures_recorded(engine, httpser
 
 
 def test_unreachable_endpoint_and_missing_secret_are_recorded(engine, monkeypatch):
-    from auditbook.demo import free_port
+    from auditbook.demo.run import free_port
     monkeypatch.delenv("NO_SUCH_KEY", raising=False)
     channels = [Channel(name="gone", kind="slack", url=f"http://127.0.0.1:{free_port()}/x", min_severity="critical"),
                 Channel(name="pd", kind="pagerduty", url="http://127.0.0.1:9/x", routing_key_env="NO_SUCH_KEY",
@@ -142,7 +143,7 @@ def _stored_text(engine) -> str:
 
 
 def test_a_failure_keeps_the_channel_and_error_class_never_the_url_or_key(engine, httpserver, monkeypatch, tmp_path):
-    from auditbook.demo import free_port
+    from auditbook.demo.run import free_port
     # an unreachable webhook: requests' ConnectionError names the whole URL
     monkeypatch.setenv("SLACK_HOOK", f"http://127.0.0.1:{free_port()}{HOOK_PATH}")
     monkeypatch.setenv("PD_KEY", ROUTING_KEY)
@@ -260,7 +261,7 @@ def test_a_server_echoing_the_webhook_in_any_escaping_never_gets_it_stored(engin
 
 
 def test_scrub_undoes_escapes_before_cutting_and_gives_up_on_endless_ones():
-    from auditbook.notify import scrub, secret_forms
+    from auditbook.monitor.notify import scrub, secret_forms
     forms = secret_forms(["https://hooks.example/services/T/B/s3cretPart"])
     assert scrub("a https:\\/\\/hooks.example\\/services\\/T\\/B\\/S3CRETPART b", forms, 100) == "a *** b"
     assert scrub("%2fservices%2Ft%2fb%2Fs3cretPart\0", forms, 100) == "***\\0"

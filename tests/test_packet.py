@@ -26,7 +26,7 @@ def store(tmp_path_factory):
     catalog = small_catalog(root / "catalog.yaml")
     from freezegun import freeze_time
 
-    from auditbook import incidents
+    from auditbook.monitor import incidents
     from auditbook.auth import Actor
     from auditbook.store.db import open_engine
     engine, ana = open_engine(db), Actor("ana", "analyst")
@@ -43,7 +43,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keys(store):
-    from auditbook.packet.signing import keygen
+    from auditbook.report.packet.signing import keygen
     keygen(str(store["root"] / "signer"))
     keygen(str(store["root"] / "other"))
     return {"key": store["root"] / "signer.key", "pub": store["root"] / "signer.pub",
@@ -67,9 +67,9 @@ def packet(store, keys):
 # -- history -------------------------------------------------------------------------------------
 
 def _history(store, criterion="CC6.6"):
-    from auditbook import history
-    from auditbook.catalog import load_catalog
-    from auditbook.period import parse_period
+    from auditbook.history import type2 as history
+    from auditbook.catalog.model import load_catalog
+    from auditbook.history.period import parse_period
     from auditbook.store.db import open_engine
     engine = open_engine(store["db"])
     runs = history.period_runs(engine, parse_period(start=PERIOD[0], end=PERIOD[1]))
@@ -105,7 +105,7 @@ def test_daily_share_and_monitoring_gaps(store):
 
 
 def test_population_spans_the_period(store):
-    from auditbook import history
+    from auditbook.history import type2 as history
     _, runs, _ = _history(store)
     pop = {(p["resource_type"], p["name"]): p for p in history.population(store_engine(store), ["aws.s3.bucket"], runs)}
     assert set(pop) == {("aws.s3.bucket", "open-data"), ("aws.s3.bucket", "old-export"), ("aws.s3.bucket", "audit-trail")}
@@ -121,7 +121,7 @@ def store_engine(store):
 def test_criterion_scan_collects_only_what_its_checks_need(store):
     from sqlalchemy.orm import Session
 
-    from auditbook.catalog import load_catalog
+    from auditbook.catalog.model import load_catalog
     from auditbook.scan import closed_checks, needed_types
     from auditbook.store.models import Run
     with Session(store_engine(store)) as s:
@@ -193,8 +193,8 @@ def _copy(packet, tmp_path):
 
 
 def _resign(p, keys, edit):
-    from auditbook.packet.manifest import canonical_bytes
-    from auditbook.packet.signing import Ed25519Signer, dumps_signature
+    from auditbook.report.packet.manifest import canonical_bytes
+    from auditbook.report.packet.signing import Ed25519Signer, dumps_signature
     manifest = json.loads((p / "manifest.json").read_bytes())
     edit(manifest)
     raw = canonical_bytes(manifest)
@@ -278,10 +278,10 @@ def test_tampering_is_detected(packet, keys, tmp_path, case, expected):
 
 
 def test_chain_across_periods(store, keys, tmp_path):
-    from auditbook.packet.build import build_packet
-    from auditbook.packet.manifest import manifest_sha256, verify_packet
-    from auditbook.packet.signing import Ed25519Signer, load_public_key
-    from auditbook.period import parse_period
+    from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.manifest import manifest_sha256, verify_packet
+    from auditbook.report.packet.signing import Ed25519Signer, load_public_key
+    from auditbook.history.period import parse_period
     signer, pub = Ed25519Signer(keys["key"]), load_public_key(keys["pub"])
     kw = dict(signer=signer, db=store["db"], catalog_path=Path(store["catalog"]), workers=1)
     first = build_packet(period=parse_period(start="2026-07-01", end="2026-07-03"), out=tmp_path / "q1", **kw)
@@ -299,10 +299,10 @@ def test_chain_across_periods(store, keys, tmp_path):
 
 def test_kms_signed_packet_verifies_with_kms_and_offline(store, tmp_path, monkeypatch):
     from moto import mock_aws
-    from auditbook.packet.build import build_packet
-    from auditbook.packet.manifest import verify_packet
-    from auditbook.packet.signing import KmsSigner
-    from auditbook.period import parse_period
+    from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.manifest import verify_packet
+    from auditbook.report.packet.signing import KmsSigner
+    from auditbook.history.period import parse_period
     from cryptography.hazmat.primitives.serialization import load_der_public_key
     with mock_aws():
         import boto3
@@ -321,7 +321,7 @@ def test_kms_signed_packet_verifies_with_kms_and_offline(store, tmp_path, monkey
 
 def test_a_failing_notebook_does_not_lose_the_rest(store, keys, tmp_path):
     import nbformat
-    from auditbook.packet.build import NOTEBOOKS
+    from auditbook.report.packet.build import NOTEBOOKS
     custom = tmp_path / "notebooks"
     custom.mkdir()
     shutil.copy(NOTEBOOKS / "packet_index.ipynb", custom)
@@ -439,9 +439,9 @@ def test_workers_start_whatever_the_parents_main_module_is(store, keys, tmp_path
     `import ui` fails in a child (BrokenProcessPool in `make test`)."""
     import types
 
-    from auditbook.packet.build import build_packet
-    from auditbook.packet.signing import Ed25519Signer
-    from auditbook.period import parse_period
+    from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.signing import Ed25519Signer
+    from auditbook.history.period import parse_period
     script = tmp_path / "control_room.py"
     script.write_text("import ui_module_that_only_the_parent_can_import\n")
     fake_main = types.ModuleType("__main__")
@@ -477,7 +477,7 @@ def test_keygen_private_key_is_owner_only_and_never_overwritten(tmp_path):
 
 def test_explore_notebook_runs_top_to_bottom(store, tmp_path):
     import papermill as pm
-    from auditbook.packet.build import NOTEBOOKS
+    from auditbook.report.packet.build import NOTEBOOKS
     nb = pm.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(tmp_path / "out.ipynb"),
                              parameters={"db": store["db"], "status": "FAIL"}, cwd=str(tmp_path), progress_bar=False)
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
@@ -491,8 +491,8 @@ def test_control_notebook_collects_its_own_evidence(tmp_path, monkeypatch):
     moto_server on 127.0.0.1) and records that as a run before reporting."""
     import boto3
     import papermill as pm
-    from auditbook.demo import MotoServer, demo_environment
-    from auditbook.packet.build import NOTEBOOKS
+    from auditbook.demo.run import MotoServer, demo_environment
+    from auditbook.report.packet.build import NOTEBOOKS
     with MotoServer() as server:
         for k, v in demo_environment(server.url).items():
             monkeypatch.setenv(k, v)
@@ -546,7 +546,7 @@ def test_packet_renders_offline_in_chromium(packet):
 
 def test_notebooks_are_committed_without_outputs_and_take_parameters():
     import nbformat
-    from auditbook.packet.build import NOTEBOOKS
+    from auditbook.report.packet.build import NOTEBOOKS
     for path in NOTEBOOKS.glob("*.ipynb"):
         nb = nbformat.read(str(path), as_version=4)
         nbformat.validate(nb)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from auditbook.packet.manifest import FORMAT, MANIFEST, SIGNATURE, canonical_bytes, file_entries
-from auditbook.packet.signing import Ed25519Signer, dumps_signature, keygen
+from auditbook.report.packet.manifest import FORMAT, MANIFEST, SIGNATURE, canonical_bytes, file_entries
+from auditbook.report.packet.signing import Ed25519Signer, dumps_signature, keygen
 
 EXE = str(Path(sys.executable).with_name("auditbook"))
 PAGE = b"<html><body>CC6.6: 3 failures</body></html>"
@@ -355,8 +355,8 @@ def test_a_hostile_public_key_file_is_one_line_exit_2(packet, tmp_path, case, ex
 
 
 def test_many_extra_files_are_counted_not_all_listed(packet, keys):
-    from auditbook.packet.manifest import MAX_PROBLEMS, verify_packet
-    from auditbook.packet.signing import load_public_key
+    from auditbook.report.packet.manifest import MAX_PROBLEMS, verify_packet
+    from auditbook.report.packet.signing import load_public_key
     for i in range(MAX_PROBLEMS + 5):
         (packet / "data" / f"extra-{i:05}.json").write_bytes(b"")
     result = verify_packet(packet, public_key=load_public_key(keys["pub"]))
@@ -369,8 +369,8 @@ def test_many_extra_files_are_counted_not_all_listed(packet, keys):
 def test_a_document_name_becomes_a_path_the_verifier_accepts(uploaded):
     """Manual evidence keeps its uploaded file name in the packet: whatever that name is, the path the
     build writes stays in documents/<sha256>/ and passes the verifier's path rules."""
-    from auditbook.packet.build import document_filename
-    from auditbook.packet.manifest import unsafe_path
+    from auditbook.report.packet.build import document_filename
+    from auditbook.report.packet.manifest import unsafe_path
     name = document_filename(uploaded)
     assert "/" not in name and "\\" not in name and name not in ("", ".", "..")
     assert unsafe_path(f"documents/{'0' * 64}/{name}") is None

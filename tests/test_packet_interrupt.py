@@ -16,12 +16,12 @@ import pytest
 from tests.packet_store import PERIOD, build_store, small_catalog
 
 EXE = str(Path(sys.executable).with_name("auditbook"))
-KERNEL = re.compile(r" -m (auditbook\.packet\.kernel|ipykernel_launcher) ")  # ours, or plain ipykernel
+KERNEL = re.compile(r" -m (auditbook\.report\.packet\.kernel|ipykernel_launcher) ")  # ours, or plain ipykernel
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from auditbook.packet.signing import keygen
+    from auditbook.report.packet.signing import keygen
     root = tmp_path_factory.mktemp("interrupt")
     db = f"sqlite:///{root}/store.db"
     build_store(db)
@@ -150,7 +150,7 @@ def test_a_live_builds_partial_folder_is_not_removed(store, tmp_path):
     out = tmp_path / "q3"
     first = Build(store, out)
     snapshot = first.wait_for(_workers_and_kernels_running)
-    from auditbook.packet.partial import remove_stale
+    from auditbook.report.packet.partial import remove_stale
     assert remove_stale(out) == [] and _partials(out) == [f".q3.partial-{first.proc.pid}"]
     os.killpg(first.proc.pid, signal.SIGINT)
     assert first.proc.wait(timeout=60) == 130

@@ -3,9 +3,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from auditbook.accounts import Target
-from auditbook.collect import Runner
-from auditbook.registry import resource_types
+from auditbook.collect.targets import Target
+from auditbook.collect.runner import Runner
+from auditbook.collect.registry import resource_types
 
 
 def _runner_with(client, service, region="us-east-1"):

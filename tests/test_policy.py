@@ -5,8 +5,8 @@ import json
 import boto3
 from typer.testing import CliRunner
 
-from auditbook.cli import app
-from auditbook.policy import ASSUME_ACTIONS, ORG_ACTIONS
+from auditbook.cli.main import app
+from auditbook.collect.policy import ASSUME_ACTIONS, ORG_ACTIONS
 
 # IAM action for an API operation, from the AWS Service Authorization Reference: the service prefix
 # differs from the boto3 name for some services, and S3 names several actions differently.
@@ -41,9 +41,9 @@ def test_policy_command_prints_the_declared_actions():
 
 
 def test_whole_scan_stays_within_the_declared_actions(aws, tmp_path):
-    from auditbook.catalog import load_catalog
-    from auditbook.demo_estate import REGIONS, ROLE, build
-    from auditbook.policy import collector_actions
+    from auditbook.catalog.model import load_catalog
+    from auditbook.demo.estate import REGIONS, ROLE, build
+    from auditbook.collect.policy import collector_actions
     from auditbook.scan import run_scan
 
     build(boto3.Session(region_name="us-east-1"), log=lambda m: None)

@@ -5,7 +5,8 @@ import threading
 
 from sqlalchemy import text
 
-from auditbook import alerts, incidents
+from auditbook.monitor import alerts
+from auditbook.monitor import incidents
 from auditbook.auth import Actor
 from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
 from auditbook.store.query import findings_for_run
@@ -34,9 +35,9 @@ def test_scan_history_and_alerts_on_postgres(postgres, aws, tmp_path):
     assert [f["status"] for f in pab] == ["FAIL"]
     fired = [a for a in alerts.list_alerts(engine) if a["rule"] == "CheckRegressed"]
     assert [a["labels"]["resource"].split(":")[-1] for a in fired] == ["pg-bucket"]
-    from auditbook import history
-    from auditbook.catalog import load_catalog
-    from auditbook.period import parse_period
+    from auditbook.history import type2 as history
+    from auditbook.catalog.model import load_catalog
+    from auditbook.history.period import parse_period
     runs = history.period_runs(engine, parse_period(start="2026-07-01", end="2026-07-02"))
     h = history.criterion_history(engine, load_catalog(), "CC6.6", runs, today=dt.date(2026, 7, 2))
     episode = [f for f in h.failures if f["check"] == "s3-bucket-public-access-block"]
@@ -68,10 +69,10 @@ def test_packet_from_postgres_never_carries_the_store_password(postgres, aws, tm
     """The server trusts local connections, so any password works — and none may reach the packet."""
     from pathlib import Path
 
-    from auditbook.packet.build import build_packet
-    from auditbook.packet.manifest import verify_packet
-    from auditbook.packet.signing import Ed25519Signer, keygen, load_public_key
-    from auditbook.period import parse_period
+    from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.manifest import verify_packet
+    from auditbook.report.packet.signing import Ed25519Signer, keygen, load_public_key
+    from auditbook.history.period import parse_period
     from auditbook.scan import run_scan
     from tests.packet_store import small_catalog
     url = postgres.database().replace("postgres@", "postgres:Sup3rS3cretPw@").replace("+psycopg", "")

@@ -2,11 +2,11 @@
 needs confirmation and the analyst role; the result (and what was replaced) is on the timeline."""
 import pytest
 
-from auditbook import incidents
-from auditbook.audit import trail
+from auditbook.monitor import incidents
+from auditbook.store.audit_log import trail
 from auditbook.auth import Actor, PermissionDenied
 from auditbook.errors import UserError
-from auditbook.runbooks import QUARANTINE_GROUP, execute, plan_deactivate_key, plan_disable_login, plan_quarantine
+from auditbook.monitor.runbooks import QUARANTINE_GROUP, execute, plan_deactivate_key, plan_disable_login, plan_quarantine
 from auditbook.store.db import open_engine
 
 ANALYST, VIEWER = Actor("ana", "analyst"), Actor("vic", "viewer")
@@ -87,7 +87,7 @@ def test_a_failing_call_is_recorded_on_the_timeline(setup):
 
 def test_cli_dry_run_then_yes(setup):
     from typer.testing import CliRunner
-    from auditbook.cli import app
+    from auditbook.cli.main import app
     s = setup
     db = str(s["engine"].url)
     r = CliRunner().invoke(app, ["runbook", "deactivate-access-key", "--user", "leaky", "--key", s["key"],
@@ -123,7 +123,7 @@ def no_credentials(monkeypatch, tmp_path):
 
 
 def test_every_plan_without_credentials_is_a_one_line_user_error(aws, no_credentials):
-    from auditbook.runbooks import aws_client
+    from auditbook.monitor.runbooks import aws_client
     ec2, iam = aws_client("ec2"), aws_client("iam")
     for plan in (lambda: plan_quarantine(ec2, "i-0123456789abcdef0"), lambda: plan_deactivate_key(iam, "leaky", "AKIA1"),
                  lambda: plan_disable_login(iam, "leaky")):
@@ -133,7 +133,7 @@ def test_every_plan_without_credentials_is_a_one_line_user_error(aws, no_credent
 
 
 def test_a_call_failing_for_want_of_credentials_is_recorded(setup, monkeypatch, tmp_path):
-    from auditbook.runbooks import aws_client
+    from auditbook.monitor.runbooks import aws_client
     s = setup
     plan = plan_deactivate_key(s["iam"], "leaky", s["key"])
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -147,7 +147,7 @@ def test_a_call_failing_for_want_of_credentials_is_recorded(setup, monkeypatch, 
 
 
 def test_unknown_instance_and_bad_region(setup):
-    from auditbook.runbooks import aws_client
+    from auditbook.monitor.runbooks import aws_client
     with pytest.raises(UserError, match="--instance: i-0000000000000dead: InvalidInstanceID.NotFound"):
         plan_quarantine(setup["ec2"], "i-0000000000000dead")
     with pytest.raises(UserError, match="--region: 'us east'"):

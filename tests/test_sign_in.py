@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from auditbook.app_server import start, stop
+from auditbook.web.server import start, stop
 from auditbook.auth import SignInRefused, role_for, signed_in_actor, verified_email
-from auditbook.demo import free_port
+from auditbook.demo.run import free_port
 from tests.browser import launch
 from auditbook.store.db import open_engine
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditbook.catalog import DEFAULT_PATH
+from auditbook.catalog.model import DEFAULT_PATH
 from auditbook.store.db import open_engine
 
 BIN = str(Path(sys.executable).parent / "auditbook")  # the console script, as installed
@@ -197,9 +197,9 @@ def test_validate_refuses_a_check_function_of_the_wrong_arity(tmp_path):
     check.pop("expect")
     check["function"] = "two_args"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    script = ("import sys\nfrom auditbook.checkfuncs import CHECK_FUNCTIONS\n"
+    script = ("import sys\nfrom auditbook.catalog.functions import CHECK_FUNCTIONS\n"
               "CHECK_FUNCTIONS['two_args'] = lambda record, context: True  # registered by a plugin\n"
-              "from auditbook.cli import main\nsys.argv = ['auditbook', 'validate', '--catalog', sys.argv[1]]\nmain()\n")
+              "from auditbook.cli.main import main\nsys.argv = ['auditbook', 'validate', '--catalog', sys.argv[1]]\nmain()\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUDITBOOK_"))}
     proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=60)
@@ -234,7 +234,7 @@ def test_scan_refuses_an_exception_for_an_unknown_check(tmp_path):
 
 @pytest.fixture
 def incident_store(tmp_path):
-    from auditbook import incidents
+    from auditbook.monitor import incidents
     from auditbook.auth import Actor
     db = f"sqlite:///{tmp_path}/inc.db"
     engine = open_engine(db)

@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from auditbook import alerts, incidents
+from auditbook.monitor import alerts
+from auditbook.monitor import incidents
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
 

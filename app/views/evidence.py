@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from auditbook.evidence import canonical, digest
-from auditbook.posture import resources, scope_values
+from auditbook.collect.evidence import canonical, digest
+from auditbook.history.posture import resources, scope_values
 from auditbook.store.query import evidence_body, findings_for_run, resolve_run
 
 ctx = ui.require("view_evidence")

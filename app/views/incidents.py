@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from auditbook import incidents
-from auditbook.audit import trail
+from auditbook.monitor import incidents
+from auditbook.store.audit_log import trail
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
 
@@ -138,7 +138,7 @@ if ctx.actor.can("update_incident"):
 
 def dry_run(book: str, target: str, extra: str) -> tuple:
     """The plan of a containment runbook (no change made) and the clients to run it with."""
-    from auditbook import runbooks
+    from auditbook.monitor import runbooks
     if book == "quarantine-instance":
         client = runbooks.aws_client("ec2", extra or None)
         return runbooks.plan_quarantine(client, target), {"ec2": client}
@@ -169,7 +169,7 @@ if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
             st.text(f"{plan.runbook} on {plan.target} will call:")
             st.code("\n".join(plan.lines()))
             if st.button("Confirm and run", type="primary"):
-                from auditbook import runbooks
+                from auditbook.monitor import runbooks
                 try:
                     runbooks.execute(ctx.engine, ctx.actor, inc["id"], plan, clients, confirm=True)
                     st.session_state.pop(plan_key, None)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 import ui
 from auditbook.errors import UserError
-from auditbook.packet.manifest import verify_packet
-from auditbook.packet.signing import key_id, read_key_file
+from auditbook.report.packet.manifest import verify_packet
+from auditbook.report.packet.signing import key_id, read_key_file
 from auditbook.store.models import Packet
 
 MAX_KEY_BYTES = 16 * 1024  # a PEM public key is a few hundred bytes

@@ -20,7 +20,7 @@ if stale:
     st.warning(f"The latest scan is {ui.ago(run['started_at'])}: posture may be stale.")
 
 rows = ui.criteria(ctx.db, ui.catalog_path(), run["id"])
-from auditbook.posture import tiles  # noqa: E402
+from auditbook.history.posture import tiles  # noqa: E402
 
 cols = st.columns(5)
 for col, tile in zip(cols, tiles(rows)):
@@ -69,7 +69,7 @@ for sha in finding["evidence"][:5]:
         st.json(evidence_body(ctx.engine, sha) or {})
 if ctx.actor.can("create_incident") and finding["status"] in ("FAIL", "ERROR"):
     if st.button("Open an incident for this finding"):
-        from auditbook import incidents
+        from auditbook.monitor import incidents
         try:
             made = incidents.from_finding(ctx.engine, ctx.actor, finding)
             st.success(f"Incident {made['id']} opened.")

@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from auditbook import settings
+from auditbook.monitor import settings
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
-from auditbook.exceptions import add_exception, load_register, remove_exception
-from auditbook.incidents import SEVERITIES
+from auditbook.evaluate.risk_register import add_exception, load_register, remove_exception
+from auditbook.monitor.incidents import SEVERITIES
 
 ctx = ui.require("manage_settings")
 st.title("Settings")

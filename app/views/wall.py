@@ -5,8 +5,10 @@ import datetime as dt
 import streamlit as st
 
 import ui
-from auditbook import alerts, incidents, settings
-from auditbook.posture import tiles
+from auditbook.monitor import alerts
+from auditbook.monitor import incidents
+from auditbook.monitor import settings
+from auditbook.history.posture import tiles
 
 ctx = ui.require("view_wall")
 wall = settings.get(ctx.engine, "wall")

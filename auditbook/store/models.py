@@ -253,7 +253,7 @@ class CloudTrailMatch(Base):
     labels_key: Mapped[str] = mapped_column(String(600))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     event_id: Mapped[str] = mapped_column(String(100))
-    record: Mapped[dict] = mapped_column(JSON)  # redacted (auditbook.evidence.redact_cloudtrail)
+    record: Mapped[dict] = mapped_column(JSON)  # redacted (auditbook.collect.evidence.redact_cloudtrail)
     record_sha256: Mapped[str] = mapped_column(String(64))  # of the canonical JSON of `record`, as stored
     __table_args__ = (Index("ix_cloudtrail_match_window", "rule", "labels_key", "at"),
                       Index("ix_cloudtrail_match_event", "rule", "event_id", unique=True))

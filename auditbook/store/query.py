@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditbook.errors import UserError, shown
-from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE
+from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, SCOPE_WIDE
 from auditbook.store.models import Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run, RunScope
 
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every store

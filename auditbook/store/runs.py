@@ -10,9 +10,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from auditbook.collect import Collection
-from auditbook.evaluate import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
-from auditbook.evidence import canonical, digest
+from auditbook.collect.runner import Collection
+from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
+from auditbook.collect.evidence import canonical, digest
 from auditbook.store.models import (CriterionCount, Evidence, FindingState, GapRow, RecordBlob, ResourceState,
                                     Run, RunScope)
 

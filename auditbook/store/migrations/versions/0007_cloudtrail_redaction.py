@@ -20,7 +20,7 @@ def upgrade():
     op.add_column('cloudtrail_objects', sa.Column('gaps', sa.JSON(), nullable=True))
     op.add_column('cloudtrail_matches', sa.Column('record_sha256', sa.String(length=64), nullable=True))
     # records stored before redaction applied to CloudTrail: redact them now, and hash what is kept
-    from auditbook.evidence import canonical, digest, redact_cloudtrail
+    from auditbook.collect.evidence import canonical, digest, redact_cloudtrail
     matches = sa.table('cloudtrail_matches', sa.column('id', sa.Integer()), sa.column('record', sa.JSON()),
                        sa.column('record_sha256', sa.String()))
     conn = op.get_bind()

@@ -22,7 +22,7 @@ BATCH = 500
 
 def upgrade():
     op.add_column('cloudtrail_objects', sa.Column('unreadable', sa.JSON(), nullable=True))
-    from auditbook.evidence import canonical, digest, redact_cloudtrail
+    from auditbook.collect.evidence import canonical, digest, redact_cloudtrail
     matches = sa.table('cloudtrail_matches', sa.column('id', sa.Integer()), sa.column('record', sa.JSON()),
                        sa.column('record_sha256', sa.String()))
     conn = op.get_bind()

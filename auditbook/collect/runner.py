@@ -1,0 +1,309 @@
+"""Runs resource-type specs against AWS: every response kept as evidence, every failure a gap."""
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import jmespath
+from botocore.exceptions import BotoCoreError, ClientError
+
+from auditbook.collect.targets import Target
+from auditbook.collect.clients import BoundClient, ClientCache
+from auditbook.collect.evidence import canonical, clean_response, digest
+from auditbook.collect.spec import Call, ResourceType
+
+GLOBAL = "global"
+WAIT_TRIES, WAIT_SECONDS = 10, 1.0  # Call.wait_on: e.g. an IAM credential report being generated
+
+
+@dataclass(slots=True)
+class Gap:
+    """Evidence that could not be read: where, which call, and the error."""
+
+    account: str
+    region: str
+    resource_type: str
+    call: str
+    error: str
+    message: str
+    resource: Optional[str] = None
+
+    def reason(self) -> str:
+        where = f"{self.account}/{self.region}" + (f" {self.resource}" if self.resource else "")
+        return f"evidence gap: {self.call} failed for {where}: {self.error}: {self.message}"
+
+
+@dataclass(slots=True)
+class Record:
+    """A normalised resource: its data, where it lives, and the evidence behind it."""
+
+    type: str
+    account: str
+    region: str
+    id: str
+    arn: str
+    data: dict
+    evidence: list[str] = field(default_factory=list)
+    gaps: dict[str, Gap] = field(default_factory=dict)  # record key -> why it is unknown
+    scope_region: str = ""  # the region it was collected in ("global" for global services)
+    name: str = ""  # what people call it (Name tag, group name, bucket name...)
+    tags: dict = field(default_factory=dict)  # tag key -> value
+
+
+def tag_dict(raw: Any) -> dict:
+    """Tags as AWS APIs spell them ([{Key, Value}], [{key, value}], or a mapping) as one mapping."""
+    if isinstance(raw, dict):
+        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    out = {}
+    for item in raw or []:
+        if isinstance(item, dict):
+            key = item.get("Key", item.get("key", item.get("TagKey")))
+            if key is not None:
+                value = item.get("Value", item.get("value", item.get("TagValue")))
+                out[str(key)] = "" if value is None else str(value)
+    return out
+
+
+@dataclass(slots=True)
+class Scope:
+    account: str
+    region: str
+    resource_type: str
+    gap: Optional[Gap] = None
+
+
+@dataclass(slots=True)
+class Collection:
+    records: list[Record] = field(default_factory=list)
+    scopes: list[Scope] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    evidence: dict[str, bytes] = field(default_factory=dict)  # sha256 -> zlib(canonical json)
+    calls: int = 0
+    calls_by_operation: dict = field(default_factory=dict)
+
+
+class CallFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _fill(params: dict, record: dict, context: dict) -> dict:
+    """Request parameters with every "{path}" string (at any depth) replaced by its value."""
+    def value_of(value):
+        if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+            path = value[1:-1]
+            resolved = context[path] if path in context else jmespath.search(path, record)
+            if resolved is None:
+                raise CallFailed("MissingParameter", f"{path} is not set on the record")
+            return resolved
+        if isinstance(value, list):
+            return [value_of(v) for v in value]
+        if isinstance(value, dict):
+            return {k: value_of(v) for k, v in value.items()}
+        return value
+    return value_of(params)
+
+
+class Runner:
+    """Collects resource types for targets and regions with a bounded pool of threads."""
+
+    def __init__(self, workers: int = 12, on_progress: Optional[Callable[[str], None]] = None,
+                 clients: Optional[ClientCache] = None):
+        self.clients = clients or ClientCache(pool=workers * 2)
+        self.workers = workers
+        self.on_progress = on_progress
+        self._lock = threading.Lock()
+        self.result = Collection()
+        self._detail_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detail")
+        self._static: dict[tuple, Any] = {}
+        self._static_locks: dict[tuple, threading.Lock] = {}
+
+    # -- evidence -------------------------------------------------------------------------
+    def _keep(self, response: dict) -> tuple[Any, str]:
+        body = clean_response(response)
+        data = canonical(body)
+        sha = digest(data)
+        with self._lock:
+            if sha not in self.result.evidence:
+                self.result.evidence[sha] = zlib.compress(data, 6)
+        return body, sha
+
+    def _api(self, bound: BoundClient, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
+        """One call (all pages) as the bound account: the value at call.result and the evidence hashes."""
+        with bound.use() as client:
+            for attempt in range(WAIT_TRIES):
+                try:
+                    return self._call(client, call, params, paginate)
+                except CallFailed as exc:
+                    if exc.code not in call.wait_on or attempt == WAIT_TRIES - 1:
+                        raise
+                    time.sleep(WAIT_SECONDS)
+
+    def _call(self, client, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
+        try:
+            if paginate and client.can_paginate(call.method):
+                values: list = []
+                hashes = []
+                for page in client.get_paginator(call.method).paginate(**params):
+                    body, sha = self._keep(page)
+                    hashes.append(sha)
+                    found = jmespath.search(call.result, body) if call.result else body
+                    values.extend(found or [])
+                return values, hashes
+            body, sha = self._keep(getattr(client, call.method)(**params))
+            return (jmespath.search(call.result, body) if call.result else body), [sha]
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            raise CallFailed(err.get("Code") or "ClientError", err.get("Message") or str(exc)) from None
+        except BotoCoreError as exc:
+            raise CallFailed(type(exc).__name__, str(exc)) from None
+        except NotImplementedError as exc:
+            raise CallFailed("NotImplemented", str(exc) or call.method) from None
+        except CallFailed:
+            raise
+        except Exception as exc:  # any other failure is still a gap, reported with its type
+            raise CallFailed(type(exc).__name__, str(exc)) from None
+
+    def _shared(self, client, call: Call, context: dict, region: str):
+        """A once-per-scope call; static (account-independent) ones once per region for the run."""
+        if not call.static:
+            return self._api(client, call, _fill(call.params, {}, context), True)[0]
+        key = (region, call.service, call.method)
+        with self._lock:
+            lock = self._static_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._static:
+                self._static[key] = self._api(client, call, _fill(call.params, {}, context), True)[0]
+            return self._static[key]
+
+    # -- one resource type in one scope ----------------------------------------------------
+    def collect(self, target: Target, region: str, rtype: ResourceType) -> None:
+        scope_region = GLOBAL if rtype.scope == "global" else region
+        context = {"account": target.account, "region": region, "partition": partition_of(region)}
+        scope = Scope(target.account, scope_region, rtype.name)
+
+        def gap(call: Call, exc: CallFailed, resource: Optional[str] = None) -> Gap:
+            return Gap(target.account, scope_region, rtype.name, call.action, exc.code, exc.message, resource)
+
+        if target.error:
+            scope.gap = Gap(target.account, scope_region, rtype.name, "sts:AssumeRole",
+                            "AccountUnreachable", target.error)
+            self._finish(scope, [])
+            return
+        client = lambda svc: self.clients.client(target.credentials, svc, region)  # noqa: E731
+        shared: dict[str, Any] = {}
+        current = rtype.list
+        try:
+            if rtype.list is None:
+                items, list_hashes = [{}], []
+            else:
+                items, list_hashes = self._api(client(rtype.list.service or rtype.service), rtype.list,
+                                               _fill(rtype.list.params, {}, context), True)
+            for key, call in (rtype.shared.items() if items else ()):  # nothing listed: nothing to join
+                current = call
+                shared[key] = self._shared(client(call.service or rtype.service), call, context, region)
+        except CallFailed as exc:
+            scope.gap = gap(current, exc)
+            self._finish(scope, [])
+            return
+
+        def build(item: dict) -> Record:
+            data = dict(item)
+            hashes = list(list_hashes)
+            gaps: dict[str, Gap] = {}
+            rid = self._id(rtype, data, target.account, scope_region)
+            for key, call in rtype.details.items():
+                if call.when and not jmespath.search(call.when, data):
+                    data[key] = None
+                    continue
+                try:
+                    data[key], shas = self._api(client(call.service or rtype.service), call,
+                                                _fill(call.params, data, context), call.paginate)
+                    hashes.extend(shas)
+                except CallFailed as exc:
+                    if exc.code in call.absent:
+                        data[key] = None
+                    else:
+                        data[key] = None
+                        gaps[key] = gap(call, exc, rid)
+            if rtype.list is None:  # a one-per-scope record says which scope it describes
+                data["account_id"], data["scope_region"] = target.account, scope_region
+            if rtype.normalise:
+                data = rtype.normalise(data, shared)
+            rec_region = (jmespath.search(rtype.region_of, data) if rtype.region_of else None) or scope_region
+            ctx = {**{k: v for k, v in data.items() if isinstance(v, (str, int))}, **context, "region": rec_region}
+            arn = rtype.arn.format(**ctx) if rtype.arn else rid
+            tags = tag_dict(jmespath.search(rtype.tags, data)) if rtype.tags else {}
+            return Record(rtype.name, target.account, rec_region, rid, arn, data, hashes, gaps, scope_region,
+                          self._display(rtype, data, rid, scope_region), tags)
+
+        if len(items) > 1 and rtype.details:
+            records = list(self._detail_pool.map(build, items))
+        else:
+            records = [build(item) for item in items]
+        self._finish(scope, records)
+
+    @staticmethod
+    def _id(rtype: ResourceType, data: dict, account: str, region: str) -> str:
+        if not rtype.id:
+            return f"{account}/{region}"
+        found = jmespath.search(rtype.id, data)
+        return str(found)
+
+    @staticmethod
+    def _display(rtype: ResourceType, data: dict, rid: str, scope_region: str) -> str:
+        if not rtype.id:  # one record per scope
+            return "account" if scope_region == GLOBAL else scope_region
+        found = jmespath.search(rtype.display, data) if rtype.display else None
+        found = found or jmespath.search("Tags[?Key=='Name'].Value | [0]", data)
+        return str(found or rid)
+
+    def _finish(self, scope: Scope, records: list[Record]) -> None:
+        with self._lock:
+            self.result.scopes.append(scope)
+            if scope.gap:
+                self.result.gaps.append(scope.gap)
+            self.result.records.extend(records)
+            for rec in records:
+                self.result.gaps.extend(rec.gaps.values())
+        if self.on_progress:
+            self.on_progress(f"{scope.account} {scope.region} {scope.resource_type}")
+
+    # -- everything ------------------------------------------------------------------------
+    def run(self, targets: list[Target], regions: list[str], rtypes: list[ResourceType]) -> Collection:
+        jobs = []
+        # detail-heavy types first, so their per-resource calls overlap with the cheap list calls
+        rtypes = sorted(rtypes, key=lambda r: (-len(r.details), r.name))
+        for target in targets:
+            for rtype in rtypes:
+                for region in ([regions[0]] if rtype.scope == "global" else regions):
+                    jobs.append((target, region, rtype))
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="collect") as pool:
+                futures = [pool.submit(self.collect, *job) for job in jobs]
+                for fut in as_completed(futures):
+                    fut.result()
+        finally:
+            self._detail_pool.shutdown(wait=True)
+            gc.unfreeze()  # see ClientCache.shared
+        self.result.calls = self.clients.calls
+        self.result.calls_by_operation = dict(self.clients.calls_by_operation)
+        return self.result
+
+
+def planned_jobs(targets: list[Target], regions: list[str], rtypes: list[ResourceType]) -> int:
+    return sum(1 if r.scope == "global" else len(regions) for r in rtypes) * len(targets)

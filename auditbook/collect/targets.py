@@ -1,0 +1,189 @@
+"""Which AWS accounts a scan covers: the current credentials, an accounts file, or an organisation."""
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from auditbook.collect.clients import ClientCache
+from auditbook.errors import ScanAborted, UserError, field_path, first_duplicate, first_error, name_of, shown
+from auditbook.yamlfile import load_yaml
+
+
+@dataclass
+class Target:
+    account: str
+    name: str
+    credentials: object = None  # botocore credentials (refreshable for an assumed role)
+    identity: dict = field(default_factory=dict)  # sts:GetCallerIdentity (Account, Arn, UserId)
+    role_arn: Optional[str] = None
+    error: Optional[str] = None  # why the account could not be reached
+
+
+class AccountEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[0-9]{12}$")
+    role: Optional[str] = None
+    external_id: Optional[str] = None
+    name: Optional[str] = None
+
+
+class AccountsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accounts: list[AccountEntry] = Field(min_length=1)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code')}: {err.get('Message')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _identity(clients: ClientCache, credentials) -> dict:
+    with clients.client(credentials, "sts").use() as sts:
+        ident = sts.get_caller_identity()
+    return {k: ident[k] for k in ("Account", "Arn", "UserId")}
+
+
+def current_target(clients: ClientCache, name: str = "current") -> Target:
+    try:
+        ident = _identity(clients, clients.base_credentials)
+    except (ClientError, BotoCoreError) as exc:
+        raise ScanAborted(f"cannot read the caller identity of the current credentials: {_error_text(exc)}")
+    return Target(ident["Account"], name, clients.base_credentials, ident)
+
+
+def role_arn_for(account: str, role: str, partition: str = "aws") -> str:
+    return role if role.startswith("arn:") else f"arn:{partition}:iam::{account}:role/{role}"
+
+
+def assumed_target(clients: ClientCache, account: str, name: str, role: str,
+                   external_id: Optional[str] = None) -> Target:
+    """A target reached by sts:AssumeRole, with credentials that refresh themselves."""
+    arn = role_arn_for(account, role)
+    sts = clients.client(clients.base_credentials, "sts")
+    kwargs = {"RoleArn": arn, "RoleSessionName": "auditbook-scan"}
+    if external_id:
+        kwargs["ExternalId"] = external_id
+
+    def refresh():
+        with sts.use() as client:
+            creds = client.assume_role(**kwargs)["Credentials"]
+        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+
+    try:
+        first = refresh()
+    except (ClientError, BotoCoreError) as exc:
+        return Target(account, name, None, {}, arn, f"cannot assume {arn}: {_error_text(exc)}")
+    state = {"first": first}
+
+    def refresh_after_first():
+        if state["first"]:
+            value, state["first"] = state["first"], None
+            return value
+        return refresh()
+
+    creds = DeferredRefreshableCredentials(refresh_using=refresh_after_first, method="assume-role")
+    try:
+        ident = _identity(clients, creds)
+    except (ClientError, BotoCoreError) as exc:
+        return Target(account, name, None, {}, arn, f"assumed {arn} but cannot read identity: {_error_text(exc)}")
+    return Target(account, name, creds, ident, arn)
+
+
+def load_accounts_file(path: Path) -> AccountsFile:
+    """Read and validate an accounts file: one-line UserError naming the file, entry and field.
+    An account listed twice is refused too."""
+    raw = load_yaml(path)
+    try:
+        spec = AccountsFile.model_validate(raw)
+    except ValidationError as exc:
+        loc, message = first_error(exc)
+        field_name = field_path(loc) or "(document)"
+        if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
+            entries = raw.get("accounts") or []
+            entry = entries[loc[1]] if loc[1] < len(entries) else {}
+            ident = entry.get("id") if isinstance(entry, dict) else None
+            field_name = f"accounts[{loc[1]}]" + (f" (id {name_of(ident)})" if ident else "") + (
+                f" field {field_path(loc[2:])}" if len(loc) > 2 else "")
+        raise UserError(f"{path}: {field_name}: {message}")
+    dupe = first_duplicate(e.id for e in spec.accounts)
+    if dupe:
+        raise UserError(f"{path}: accounts: id {dupe} is listed twice")
+    return spec
+
+
+def targets_from_file(clients: ClientCache, spec: AccountsFile, path: Path) -> list[Target]:
+    """The accounts of a validated accounts file (`load_accounts_file`), each reached (or not)."""
+    current = current_target(clients) if any(not e.role for e in spec.accounts) else None
+    for entry in spec.accounts:
+        if not entry.role and current.account != entry.id:
+            raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
+                            f"belong to {current.account}")
+
+    def reach(entry):
+        name = entry.name or entry.id
+        if entry.role:
+            return assumed_target(clients, entry.id, name, entry.role, entry.external_id)
+        return Target(entry.id, name, current.credentials, current.identity)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(reach, spec.accounts))
+
+
+def targets_from_org(clients: ClientCache, role: str) -> list[Target]:
+    """Every ACTIVE account of the organisation: the management account with the current
+    credentials, the others by assuming ROLE."""
+    me = current_target(clients)
+    try:
+        with clients.client(me.credentials, "organizations").use() as org:
+            accounts = [a for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+    except (ClientError, BotoCoreError) as exc:
+        raise ScanAborted(f"cannot list the organisation's accounts: {_error_text(exc)}")
+    active = [a for a in sorted(accounts, key=lambda a: a["Id"]) if a.get("Status", "ACTIVE") == "ACTIVE"]
+
+    def reach(acct):
+        if acct["Id"] == me.account:
+            return Target(me.account, acct.get("Name") or me.account, me.credentials, me.identity)
+        return assumed_target(clients, acct["Id"], acct.get("Name") or acct["Id"], role)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(reach, active))
+
+
+def parse_regions(regions: Optional[str]) -> Optional[list[str]]:
+    """--regions as a list of region names; None for "all" or none given (resolved with AWS)."""
+    if not regions or regions.strip().lower() == "all":
+        return None
+    out = [r.strip() for r in regions.split(",") if r.strip()]
+    bad = [r for r in out if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+){2,4}", r)]
+    if bad or not out:
+        raise UserError(f"--regions: {shown(bad[0] if bad else regions)} is not a region name")
+    return out
+
+
+def resolve_regions(targets: list[Target], regions: Optional[str], clients: ClientCache) -> list[str]:
+    """A comma-separated list, "all" (every region enabled for the first reachable account),
+    or the session's default region (us-east-1 when none is configured)."""
+    listed = parse_regions(regions)
+    if listed is not None:
+        return listed
+    if regions:
+        reachable = next((t for t in targets if t.credentials), None)
+        if reachable is None:
+            raise ScanAborted("no reachable account to list the enabled regions from")
+        try:
+            with clients.client(reachable.credentials, "ec2").use() as ec2:
+                found = ec2.describe_regions()
+        except (ClientError, BotoCoreError) as exc:
+            raise ScanAborted(f"cannot list enabled regions: {_error_text(exc)}")
+        return sorted(r["RegionName"] for r in found["Regions"])
+    return [clients.default_region]

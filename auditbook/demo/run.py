@@ -1,0 +1,215 @@
+"""`auditbook demo`: a local moto server on 127.0.0.1, the simulated organisation, and a full scan."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from auditbook.errors import UserError
+
+DEMO_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo-access-key",
+    "AWS_SECRET_ACCESS_KEY": "demo-secret-key",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+}
+
+
+class MotoServer:
+    """moto_server as a child process in its own process group, bound to 127.0.0.1."""
+
+    def __init__(self, port: int = 0, log_path: Optional[Path] = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self, timeout: float = 20.0) -> "MotoServer":
+        if port_in_use(self.port):
+            raise UserError(f"--port: 127.0.0.1:{self.port} is already in use (is another demo running?)")
+        beside = Path(sys.executable).with_name("moto_server")  # the moto pinned in this environment
+        exe = str(beside) if beside.exists() else shutil.which("moto_server")
+        if not exe:
+            raise RuntimeError("moto_server is not installed (pip install 'moto[server]')")
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        env = {**os.environ, **DEMO_ENV}
+        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log,
+                                     env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def demo_environment(url: str) -> dict:
+    return {**DEMO_ENV, "AWS_ENDPOINT_URL": url}
+
+
+def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: bool = True,
+             app_port: Optional[int] = 8501) -> int:
+    """`app_port` None: do not start the control room at the end."""
+    import datetime as dt
+
+    import boto3
+
+    from auditbook.demo.estate import REGIONS, ROLE, build
+    from auditbook.demo.quarter import simulate_quarter
+    from auditbook.history.period import previous_quarter
+    from auditbook.scan import run_scan
+
+    demo_dir = Path("var/demo")
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    if db and db.startswith("sqlite:///"):
+        Path(db[len("sqlite:///"):]).unlink(missing_ok=True)  # each demo starts from a fresh store
+    server = MotoServer(port, demo_dir / "moto_server.log").start()
+    try:
+        os.environ.update(demo_environment(server.url))
+        console.print(f"moto server (simulated AWS) on {server.url}")
+        t0 = time.perf_counter()
+        ids = build(boto3.Session(region_name="us-east-1"), log=lambda m: console.print(f"  {m}"))
+        console.print(f"simulated organisation built in {time.perf_counter() - t0:.1f} s")
+        quarter = previous_quarter(dt.datetime.now(dt.timezone.utc).date())
+        if packet:
+            t0 = time.perf_counter()
+            console.print(f"SIMULATED quarter {quarter.label} of daily scans (violations appear and are fixed):")
+            done = simulate_quarter(ids, quarter, db, log=console.print)
+            console.print(f"simulated quarter: {done['scans']} scans on days the estate changed, "
+                          f"{done['replays']} replayed days, {done['outage_days']} days without a scan, "
+                          f"in {time.perf_counter() - t0:.1f} s")
+        result = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db)
+        from auditbook.cli.main import _summary_table
+        console.print(_summary_table(result.summary))
+        counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
+        console.print(f"scan: run {result.run_id}, {len(result.accounts)} accounts x {len(result.regions)} regions, "
+                      f"{len(result.collection.records)} resources, {result.collection.calls} API calls in "
+                      f"{result.seconds:.2f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}")
+        console.print(f"results: {result.db_url} (run {result.run_id})")
+        console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --status FAIL")
+        console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --format json")
+        if packet:
+            demo_packet(quarter, db, demo_dir, console)
+            demo_cloudtrail(ids, result.db_url, console)
+            demo_incident(result.db_url, console)
+        console.print("planted violations and what the demo simulates: docs/demo.md")
+        if keep_running:
+            console.print(f"moto server left running on {server.url} (pid {server.proc.pid}); "
+                          f"point auditbook at it with AWS_ENDPOINT_URL={server.url}")
+            server.proc = None
+    finally:
+        server.stop()
+    if app_port:
+        serve_control_room(result.db_url, app_port)
+    return result.run_id
+
+
+DEMO_TRAIL_BUCKET = "simulated-cloudtrail-logs"
+
+
+def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
+    """SIMULATED CloudTrail log files for the last hour in a bucket of the log archive account —
+    normal traffic, a burst of denied calls, root usage, a sign-in without MFA, a security group
+    opened to the world, CloudTrail stopped, a key scheduled for deletion, a policy changed — and one
+    `watch` cycle over them."""
+    import datetime as dt
+
+    from auditbook.demo import trail as trailgen
+    from auditbook.monitor.alerts import list_alerts
+    from auditbook.demo.quarter import _session
+    from auditbook.store.db import open_engine
+    from auditbook.monitor.watch import cycle
+    s3 = _session(ids["audit-logs"]).client("s3")
+    # a bucket of its own: the real log archive's policy admits only CloudTrail over TLS
+    s3.create_bucket(Bucket=DEMO_TRAIL_BUCKET)
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    written = trailgen.upload(s3, DEMO_TRAIL_BUCKET, trailgen.files(ids["staging"], "us-east-1", start, 12, 400))
+    result = cycle(open_engine(db_url), lambda b: s3, [DEMO_TRAIL_BUCKET])
+    r = result.ingest[DEMO_TRAIL_BUCKET]
+    console.print(f"SIMULATED CloudTrail: {written} log files, {r.records} records read by `auditbook watch`; "
+                  f"{len(list_alerts(open_engine(db_url), ('firing',)))} alerts firing "
+                  f"(.venv/bin/auditbook alerts --db {db_url})")
+
+
+def demo_incident(db_url: str, console) -> None:
+    """A SIMULATED incident opened from a firing alert (the root sign-in, if any), so the control
+    room's incident list and wall screen have something to show."""
+    from auditbook.monitor import alerts
+    from auditbook.monitor import incidents
+    from auditbook.auth import Actor
+    from auditbook.store.db import open_engine
+    engine = open_engine(db_url)
+    firing = sorted(alerts.list_alerts(engine, ("firing",)), key=lambda a: a["rule"] != "RootAccountUsage")
+    if not firing:
+        return
+    alert = firing[0]
+    made = incidents.create(engine, Actor("auditbook demo", "analyst"), title=f"SIMULATED: {alert['summary']}"[:300],
+                            severity=alert["severity"] if alert["severity"] in incidents.SEVERITIES else "medium",
+                            description="Opened by the demo from a simulated regression alert.",
+                            links=[{"kind": "alert", "ref": str(alert["id"]), "label": alert["summary"][:200]}])
+    console.print(f"SIMULATED incident {made['id']} opened from alert {alert['id']} ({alert['rule']})")
+
+
+def serve_control_room(db_url: str, port: int) -> None:
+    """The control room in the foreground, on 127.0.0.1, until Ctrl-C: this process becomes the server
+    (exec), so a signal reaches the server itself. It prints the link to open (with its token)."""
+    from auditbook.web.server import serve
+    from auditbook.store.db import absolute_url
+    serve(absolute_url(db_url), "127.0.0.1", port, option="--app-port")
+
+
+def demo_packet(quarter, db: Optional[str], demo_dir: Path, console) -> Path:
+    """The signed packet of the simulated quarter, with the demo's own key pair."""
+    from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.signing import Ed25519Signer, keygen
+
+    prefix = demo_dir / "demo-signing"
+    if not Path(f"{prefix}.key").exists():
+        keygen(str(prefix))
+    out = demo_dir / f"packet-{quarter.label}"
+    shutil.rmtree(out, ignore_errors=True)  # the store was just rebuilt; so is its packet
+    result = build_packet(period=quarter, out=out, signer=Ed25519Signer(Path(f"{prefix}.key")), db=db)
+    console.print(f"signed audit packet for {quarter.label} (SIMULATED): {out}/index.html — {result.criteria} "
+                  f"criteria, {result.runs} runs, {result.bytes / 2**20:.1f} MB, built in {result.seconds:.1f} s"
+                  + (f"; {len(result.failed)} notebooks failed" if result.failed else ""))
+    console.print(f"  verify it: .venv/bin/auditbook verify {out} --public-key {prefix}.pub")
+    return out

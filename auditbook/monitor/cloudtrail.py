@@ -1,0 +1,394 @@
+"""CloudTrail log files → alerts. Reads the files CloudTrail writes to its bucket
+(`AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz`, gzipped `{"Records": [...]}`),
+incrementally: each file is read once, and its matches, the alerts they raise and the note that the
+file was read commit in one transaction — a crash mid-file leaves nothing, and the next cycle reads
+the file again from the start, so nothing is counted twice. Event rules count matching records per
+label set in a sliding window (auditbook.monitor.rules).
+
+Every file is hostile until read: it is inflated as a stream up to a cap (a gzip bomb stops there),
+and a file that is not gzip, not JSON or not `{"Records": [...]}` is an evidence gap (not marked
+read, reported every cycle; noted with its ETag so an unchanged bad file is not fetched again).
+Inside a file, a record of the wrong shape is a gap (file, index, reason), and so is one dated after
+the file was delivered; the rest of the file is read. A bucket that cannot be listed is a gap too.
+A matching record is stored redacted (auditbook.collect.evidence.redact_cloudtrail) with the SHA-256 of
+what was stored."""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy import update as sa_update
+from sqlalchemy.orm import Session
+
+from auditbook.monitor.alerts import dedup_key, fire
+from auditbook.monitor.cloudtrail_records import (DEFAULT_MAX_INFLATED, FUTURE_SLACK, LOG_KEY, MAX_DEPTH,  # noqa: F401
+                                          MAX_ENV, BadFile, BadRecord, Gap, GapLog, aws_reason, cheap_fields,
+                                          delivered_at, event_id, event_time, fetch, latest_event_time, list_log_keys,
+                                          max_inflated, normalise, read_log, stored_form, too_deep)
+from auditbook.errors import one_line
+from auditbook.monitor.rules import Rule
+from auditbook.store.db import utc
+from auditbook.store.models import Alert, CloudTrailMatch, CloudTrailObject
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class Windows:
+    """Per (rule, label set): the times of matching records inside the rule's window."""
+    times: dict = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, rule: Rule, key: str, at: float) -> int:
+        """Remember a matching record at `at`; -> how many are in its window (at - window, at]. Only
+        times before this record's window are forgotten (memory stays flat as input grows): never
+        relative to the newest time seen, which one record dated ahead would make everything else."""
+        seen = self.times[(rule.name, key)]
+        bisect.insort(seen, at)
+        cut = bisect.bisect_left(seen, at - rule.window)
+        if cut:
+            del seen[:cut]
+        return bisect.bisect_right(seen, at)
+
+
+@dataclass
+class IngestResult:
+    files: int = 0
+    skipped: int = 0
+    records: int = 0
+    matches: int = 0
+    fired: int = 0
+    seconds: float = 0.0
+    gaps: list = field(default_factory=list)  # Gap: evidence gaps, never silently dropped
+    source_error: Optional[str] = None  # why the source could not be read at all (a bucket not listed)
+
+    @property
+    def bad_files(self) -> list[tuple[str, str]]:
+        """(where, reason) of each gap: the file, or the file and the record's index."""
+        return [(g.where, g.reason) for g in self.gaps]
+
+
+def _labels(rule: Rule, event: dict) -> dict:
+    return {b: event.get(b, "") for b in rule.by}
+
+
+def load_windows(engine, rules: list[Rule], now: Optional[dt.datetime] = None) -> Windows:
+    """Window memory from the matches already stored: each rule's window before its newest match, or
+    before now if that is earlier (a record dated a little ahead does not move the window past the
+    records about to be read)."""
+    windows = Windows()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    with Session(engine) as session:
+        for rule in rules:
+            if rule.kind != "events":
+                continue
+            newest = session.scalar(select(CloudTrailMatch.at).where(CloudTrailMatch.rule == rule.name)
+                                    .order_by(CloudTrailMatch.at.desc()).limit(1))
+            if newest is None:
+                continue
+            since = min(utc(newest), now) - dt.timedelta(seconds=rule.window)
+            for key, at in session.execute(select(CloudTrailMatch.labels_key, CloudTrailMatch.at)
+                                           .where(CloudTrailMatch.rule == rule.name, CloudTrailMatch.at >= since)):
+                bisect.insort(windows.times[(rule.name, key)], utc(at).timestamp())
+    return windows
+
+
+def candidates(records: Iterable[tuple[int, Any]], rules: list[Rule], source: str = "") -> tuple[list, list]:
+    """The records (index, record) some event rule may match, judged on four fields read without
+    normalising (most records: none, and nothing more is read from them), and the gaps: records
+    that are not objects, whose four fields are not text, or (candidates) nested too deep."""
+    anchors = [r.anchor for r in rules if r.kind == "events"]
+    found, log = [], GapLog(source)
+    for index, record in records:
+        try:
+            cheap = cheap_fields(record)
+        except BadRecord as exc:
+            log.add(index, str(exc))
+            continue
+        for anchor in anchors:
+            if anchor(cheap):
+                if too_deep(record):
+                    log.add(index, f"nested more than {MAX_DEPTH} levels deep")
+                else:
+                    found.append((index, record))
+                break
+    return found, log.gaps()
+
+
+_WORKER_RULES: dict = {}
+
+
+def scan_file(body: Optional[bytes], rules_path: Optional[str], cap: int = DEFAULT_MAX_INFLATED,
+              source: str = "") -> tuple[int, list, list, Optional[str]]:
+    """In a worker process: scan_file_local with the rules loaded once per process."""
+    from auditbook.monitor.rules import load_rules
+    if rules_path not in _WORKER_RULES:
+        _WORKER_RULES[rules_path] = load_rules(rules_path)
+    return scan_file_local(body, _WORKER_RULES[rules_path], cap, source)
+
+
+def scan_file_local(body: Optional[bytes], rules: list[Rule], cap: int = DEFAULT_MAX_INFLATED,
+                    source: str = "") -> tuple[int, list, list, Optional[str]]:
+    """Inflate, parse and prefilter one log file -> (records, candidates, gaps, why the whole file
+    could not be read)."""
+    if body is None:
+        return 0, [], [], "not fetched"
+    try:
+        records = read_log(body, cap)
+    except BadFile as exc:
+        return 0, [], [], str(exc)
+    found, gaps = candidates(enumerate(records), rules, source)
+    return len(records), found, gaps, None
+
+
+def process_records(session: Session, found: Iterable[tuple[int, dict]], rules: list[Rule], windows: Windows,
+                    source: str = "", now: Optional[dt.datetime] = None,
+                    delivered: Optional[dt.datetime] = None) -> tuple[int, int, list[Gap]]:
+    """Match prefiltered records (index, record) against the event rules, store each match (redacted,
+    with its hash), fire alerts. A record of the wrong shape is a gap, and so is one dated after the
+    file was `delivered` (or after now). -> (matches, fired, gaps)"""
+    event_rules = [r for r in rules if r.kind == "events"]
+    latest = latest_event_time(now or dt.datetime.now(dt.timezone.utc), delivered)
+    matches = fired = 0
+    stored: set = set()
+    log = GapLog(source)
+    for index, record in found:
+        try:
+            event = normalise(record)
+            hits = [rule for rule in event_rules if rule.test(event)]
+            if not hits:
+                continue
+            at, ident = event_time(record.get("eventTime"), latest), event_id(record.get("eventID"))
+            kept, sha = stored_form(record)
+        except BadRecord as exc:
+            log.add(index, str(exc))
+            continue
+        for rule in hits:
+            if (rule.name, ident) in stored or session.scalar(select(CloudTrailMatch.id).where(
+                    CloudTrailMatch.rule == rule.name, CloudTrailMatch.event_id == ident)):
+                continue  # the same record delivered twice: counted once
+            labels = _labels(rule, event)
+            key = dedup_key(rule.name, labels)
+            stored.add((rule.name, ident))
+            session.add(CloudTrailMatch(rule=rule.name, labels_key=key, at=at, event_id=ident, record=kept,
+                                        record_sha256=sha))
+            matches += 1
+            if rule.passes(windows.add(rule, key, at.timestamp())):
+                alert = fire(session, rule=rule.name, labels=labels, severity=rule.severity,
+                             soc2_control=rule.soc2_control, summary=rule.summary, at=at, evidence=[ident])
+                fired += alert.count == 1
+    return matches, fired, log.gaps()
+
+
+def _windowed(pool, fn, calls: Iterable[tuple], window: int):
+    """fn(*args) for each call in the pool, results in order, with at most `window` calls submitted
+    and not yet consumed: a backlog's files are fetched as the workers need them, not all held in
+    memory at once (Executor.map submits every call up front)."""
+    pending: deque = deque()
+    for args in calls:
+        pending.append(pool.submit(fn, *args))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _known_objects(engine, bucket: str) -> dict:
+    """key -> (etag, size, unreadable) of each log file of the bucket already in the store."""
+    with Session(engine) as session:
+        return {key: (etag, size, unreadable) for key, etag, size, unreadable in session.execute(
+            select(CloudTrailObject.key, CloudTrailObject.etag, CloudTrailObject.size, CloudTrailObject.unreadable)
+            .where(CloudTrailObject.bucket == bucket))}
+
+
+def _still_unreadable(known: Optional[tuple], etag: str, size: int, cap: int) -> Optional[str]:
+    """Why a file found unreadable before still is — the same object (ETag and size), and a cap no
+    larger than then — without fetching it again; None when it must be read."""
+    if known is None or known[2] is None:
+        return None
+    old_etag, old_size, unreadable = known
+    if (old_etag, old_size) != (etag, size) or cap > unreadable.get("cap", 0):
+        return None
+    return f"{unreadable.get('reason', 'unreadable')} (the same object as before: not fetched again)"
+
+
+def _mark(session: Session, bucket: str, key: str, etag: str, size: int, records: int, gaps: list,
+          unreadable: Optional[dict]) -> None:
+    """The file's row in cloudtrail_objects: read (with the gaps of its records), or unreadable."""
+    row = session.scalar(select(CloudTrailObject).where(CloudTrailObject.bucket == bucket,
+                                                        CloudTrailObject.key == key))
+    if row is None:
+        row = CloudTrailObject(bucket=bucket, key=key)
+        session.add(row)
+    row.etag, row.size, row.records, row.unreadable = etag, size, records, unreadable
+    row.read_at = dt.datetime.now(dt.timezone.utc)
+    row.gaps = [{"index": g.index, "reason": g.reason} for g in gaps] or None
+
+
+def _todo(engine, s3, bucket: str, prefix: str, cap: int, result: IngestResult) -> list[tuple[str, str, int]]:
+    """The bucket's log files to read now; a file unreadable before and unchanged is reported from
+    the store (not fetched again), a bucket that cannot be listed is an evidence gap."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    try:
+        listed = list_log_keys(s3, bucket, prefix)
+    except (ClientError, BotoCoreError) as exc:
+        result.source_error = f"cannot list the bucket: {aws_reason(exc)}"
+        result.gaps.append(Gap(bucket, None, result.source_error))
+        return []
+    known, todo = _known_objects(engine, bucket), []
+    result.skipped = sum(1 for _etag, _size, unreadable in known.values() if unreadable is None)
+    for key, etag, size in listed:
+        if key in known and known[key][2] is None:
+            continue
+        why = _still_unreadable(known.get(key), etag, size, cap)
+        if why:
+            result.gaps.append(Gap(key, None, why))
+        else:
+            todo.append((key, etag, size))
+    return todo
+
+
+def ingest_bucket(engine, s3, bucket: str, rules: list[Rule], prefix: str = "", windows: Optional[Windows] = None,
+                  pool=None, rules_path: Optional[str] = None, cap: Optional[int] = None,
+                  window: int = 8, now: Optional[dt.datetime] = None) -> IngestResult:
+    """Read the bucket's new log files in key (time) order. With `pool` (a process pool), files are
+    decompressed, parsed and prefiltered in the pool while this process fetches and commits, at most
+    `window` files ahead of the one being committed. A file that cannot be fetched is a gap, tried
+    again next cycle; one whose content cannot be read is a gap noted with its ETag (reported again
+    every cycle, fetched again only once it changes); a file that can is marked read with the gaps
+    of its bad records."""
+    t0 = time.perf_counter()
+    cap = cap or max_inflated()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    result = IngestResult()
+    windows = windows or load_windows(engine, rules, now)
+    todo = _todo(engine, s3, bucket, prefix, cap, result)
+    keys = [key for key, _etag, _size in todo]
+    unfetched: dict = {}
+
+    def bodies():
+        for key, _etag, size in todo:
+            body, why = fetch(s3, bucket, key, size, cap)
+            if why:
+                unfetched[key] = why
+            yield body
+    if pool is not None:
+        scanned = _windowed(pool, scan_file, ((body, rules_path, cap, key) for body, key in zip(bodies(), keys)),
+                            max(2, window))
+    else:
+        scanned = (scan_file_local(body, rules, cap, key) for body, key in zip(bodies(), keys))
+    for (key, etag, size), (n, found, gaps, error) in zip(todo, scanned):
+        if key in unfetched:  # a failed GetObject may pass: tried again next cycle
+            result.gaps.append(Gap(key, None, unfetched[key]))
+            continue
+        with Session(engine) as session, session.begin():
+            if error:
+                _mark(session, bucket, key, etag, size, 0, [], {"reason": error, "cap": cap})
+                result.gaps.append(Gap(key, None, error))
+                continue
+            m, f, bad = process_records(session, found, rules, windows, key, now, delivered_at(key))
+            gaps = sorted(gaps + bad, key=lambda g: (g.index is None, g.index or 0))
+            _mark(session, bucket, key, etag, size, n, gaps, None)
+        result.files += 1
+        result.records += n
+        result.matches += m
+        result.fired += f
+        result.gaps += gaps
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def resolve_quiet(engine, rules: list[Rule], now: dt.datetime) -> int:
+    """Event alerts resolve once somebody has acknowledged them and no matching record has arrived
+    for the rule's window. An unacknowledged one stays firing: a root sign-in must be looked at, not
+    timed out."""
+    resolved = 0
+    with Session(engine) as session, session.begin():
+        for rule in rules:
+            if rule.kind != "events":
+                continue
+            done = session.execute(sa_update(Alert).where(
+                Alert.rule == rule.name, Alert.state == "acknowledged",
+                Alert.last_seen < now - dt.timedelta(seconds=rule.window))
+                .values(state="resolved", resolved_at=now, version=Alert.version + 1))
+            resolved += done.rowcount
+    return resolved
+
+
+def evidence_records(engine, alert: dict, limit: int = 50) -> list[dict]:
+    """The CloudTrail records behind an event alert."""
+    ids = alert.get("evidence") or []
+    if not ids:
+        return []
+    with Session(engine) as session:
+        rows = session.scalars(select(CloudTrailMatch.record).where(CloudTrailMatch.rule == alert["rule"],
+                                                                    CloudTrailMatch.labels_key == alert["dedup_key"])
+                               .order_by(CloudTrailMatch.at).limit(limit)).all()
+        return list(rows)
+
+
+def _parse_events(events: list, offset: int, log: GapLog) -> list[tuple[int, Any]]:
+    """(index, parsed record) of each event of a LookupEvents page; one that does not parse is a gap."""
+    out = []
+    for index, event in enumerate(events, offset):
+        text = event.get("CloudTrailEvent") if isinstance(event, dict) else None
+        if not isinstance(text, str):
+            log.add(index, "CloudTrailEvent: missing")
+            continue
+        try:
+            out.append((index, orjson.loads(text)))
+        except orjson.JSONDecodeError as exc:
+            log.add(index, f"CloudTrailEvent: not JSON: {one_line(exc)[:200]}")
+    return out
+
+
+def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] = None,
+                  now: Optional[dt.datetime] = None, first_lookback: dt.timedelta = dt.timedelta(hours=1)) -> IngestResult:
+    """CloudTrail's LookupEvents (management events of the last 90 days, one account and region),
+    for endpoints that have it: from the saved checkpoint to now, each page committed with the
+    checkpoint, records counted once (by eventID) even where pages overlap. An endpoint without the
+    API gets an evidence gap, never a silent nothing; so does a record of the wrong shape (its index
+    counts the events read in this call)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from auditbook.store.models import Setting
+    t0 = time.perf_counter()
+    result = IngestResult()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    windows = windows or load_windows(engine, rules, now)
+    key, source = f"lookup:{client.meta.region_name}", f"lookup_events {client.meta.region_name}"
+    with Session(engine) as session:
+        row = session.get(Setting, key)
+        since = parse_time(row.value["until"]) if row else now - first_lookback
+    try:
+        for page in client.get_paginator("lookup_events").paginate(StartTime=since, EndTime=now):
+            events, log = page.get("Events", []), GapLog(source)
+            found, bad = candidates(_parse_events(events, result.records, log), rules, source)
+            with Session(engine) as session, session.begin():
+                m, f, more = process_records(session, found, rules, windows, source, now)
+                if session.get(Setting, key) is None:
+                    session.add(Setting(key=key, value={"until": since.isoformat()}))
+            result.records += len(events)
+            result.matches += m
+            result.fired += f
+            result.gaps += sorted(log.gaps() + bad + more, key=lambda g: (g.index is None, g.index or 0))
+    except (ClientError, BotoCoreError) as exc:
+        result.source_error = aws_reason(exc)
+        result.gaps.append(Gap(source, None, result.source_error))
+        result.seconds = time.perf_counter() - t0
+        return result
+    with Session(engine) as session, session.begin():
+        setting = session.get(Setting, key)
+        if setting is None:
+            session.add(Setting(key=key, value={"until": now.isoformat()}))
+        else:
+            setting.value = {"until": now.isoformat()}
+    result.seconds = time.perf_counter() - t0
+    return result

@@ -1,0 +1,118 @@
+"""Helpers for the notebooks: HTML that escapes every value (resource names and tags are untrusted),
+links evidence and documents inside a packet, and plotly set up so that the packet renderer can turn
+figures into offline HTML."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from typing import Callable, Optional
+
+import pandas as pd
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+_CATALOGS: dict = {}
+_ENGINES: dict = {}
+
+
+def catalog(path: Optional[str] = None):
+    """The catalog, loaded once per kernel while the file is unchanged (a packet runs 62 notebooks
+    on one kernel)."""
+    from pathlib import Path
+
+    from auditbook.catalog.model import DEFAULT_PATH, load_catalog
+    target = Path(path) if path else DEFAULT_PATH
+    try:
+        stat = target.stat()
+    except OSError:
+        return load_catalog(target)  # reports the problem in one line
+    key = (str(target.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _CATALOGS:
+        _CATALOGS.clear()
+        _CATALOGS[key] = load_catalog(target)
+    return _CATALOGS[key]
+
+
+def engine(db: Optional[str] = None):
+    """One engine per store URL per kernel."""
+    from auditbook.store.db import open_engine, resolve_url
+    url = resolve_url(db)
+    if url not in _ENGINES:
+        _ENGINES[url] = open_engine(url)
+    return _ENGINES[url]
+
+
+def setup() -> None:
+    import plotly.io as pio
+    pio.renderers.default = "plotly_mimetype"  # rendered by Jupyter, converted to HTML in packets
+    pd.set_option("display.max_rows", 200)
+
+
+def _cell(value) -> str:
+    if value is None or (not isinstance(value, (list, tuple, set, dict)) and pd.isna(value)):
+        return '<span class="ab-muted">—</span>'
+    if isinstance(value, dt.datetime):
+        return html.escape(value.strftime("%Y-%m-%d %H:%M UTC"))
+    if isinstance(value, (list, tuple, set)):
+        return html.escape(", ".join(str(v) for v in value))
+    if isinstance(value, float):
+        return html.escape(f"{value:g}")
+    return html.escape(str(value))
+
+
+def status(value: str) -> str:
+    text = html.escape(str(value))
+    return f'<span class="ab-status ab-{text}">{text.replace("_", " ").lower()}</span>'
+
+
+def evidence_link(packet_dir: Optional[str]) -> Callable[[object], str]:
+    """Evidence hashes as links to the packet's evidence/<sha256>.json (plain text outside a packet)."""
+    def render(value) -> str:
+        hashes = value if isinstance(value, (list, tuple)) else [value]
+        out = []
+        for h in hashes:
+            h = str(h)
+            if packet_dir and HEX64.match(h):
+                out.append(f'<a href="../evidence/{h}.json" title="{h}">{h[:12]}…</a>')
+            else:
+                out.append(html.escape(h[:12] + ("…" if len(h) > 12 else "")))
+        return " ".join(out) if out else '<span class="ab-muted">—</span>'
+    return render
+
+
+def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None,
+          render: Optional[dict[str, Callable[[object], str]]] = None, caption: Optional[str] = None):
+    """An HTML table of a DataFrame: every value escaped unless a column has its own renderer
+    (which must escape what it shows)."""
+    from IPython.display import HTML
+    if df is None or df.empty:
+        return HTML(f'<p class="ab-muted">{html.escape(empty)}</p>')
+    render = render or {}
+    shown = df if limit is None else df.head(limit)
+    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in shown.columns)
+    rows = []
+    for rec in shown.itertuples(index=False, name=None):
+        cells = [render[c](v) if c in render else _cell(v) for c, v in zip(shown.columns, rec)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    more = ""
+    if limit is not None and len(df) > limit:
+        more = f'<p class="ab-muted">First {limit} of {len(df)} rows shown.</p>'
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return HTML(f'<table class="ab-table">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
+
+
+def text(markup: str, **values) -> "object":
+    """HTML from a trusted template with escaped values: text("<h2>{title}</h2>", title=untrusted)."""
+    from IPython.display import HTML
+    return HTML(markup.format(**{k: html.escape(str(v)) for k, v in values.items()}))
+
+
+def simulated_banner(runs) -> Optional[object]:
+    sim = [r for r in runs if r.simulated]
+    if not sim:
+        return None
+    return text('<div class="ab-banner"><b>SIMULATED DATA.</b> {n} of the {total} runs in this period were '
+                'produced by the auditbook demo (a simulated AWS organisation and a simulated quarter of '
+                'daily scans); they are not evidence about any real system.</div>', n=len(sim), total=len(runs))
