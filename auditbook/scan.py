@@ -12,7 +12,6 @@ from botocore.exceptions import BotoCoreError
 from auditbook import __version__
 from auditbook.collect.targets import (current_target, load_accounts_file, parse_regions, resolve_regions,
                                 targets_from_file, targets_from_org)
-from auditbook.monitor.alerts import sync_regressions
 from auditbook.collect.clients import ClientCache
 from auditbook.catalog.model import Catalog, load_catalog
 from auditbook.collect.runner import Collection, Runner, planned_jobs
@@ -22,7 +21,7 @@ from auditbook.evaluate.risk_register import apply_exceptions, load_register
 from auditbook.catalog.expressions import analyse, compile_expression
 from auditbook.evaluate.manual_evidence import criteria_needing_evidence
 from auditbook.collect.memory import limit_malloc_arenas
-from auditbook.collect.registry import resource_types
+from auditbook.plugins import publish_run_stored, resource_types
 from auditbook.collect.spec import ResourceType
 from auditbook.store.db import open_engine, resolve_url
 from auditbook.store.runs import save_run
@@ -138,5 +137,5 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
     run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
                       identities=accounts, collection=collection, findings=findings,
                       started_at=started, finished_at=finished, summary=summary)
-    sync_regressions(engine, run_id, started)  # PASS -> FAIL since the previous run raises an alert
+    publish_run_stored(engine, run_id, started)  # alerting subscribes (CheckRegressed: PASS -> FAIL)
     return run_id, findings, summary

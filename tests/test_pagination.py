@@ -5,7 +5,7 @@ from botocore.stub import Stubber
 
 from auditbook.collect.targets import Target
 from auditbook.collect.runner import Runner
-from auditbook.collect.registry import resource_types
+from auditbook.plugins import resource_types
 
 
 def _runner_with(client, service, region="us-east-1"):

@@ -65,7 +65,7 @@ def render_controls_md(catalog: Catalog) -> str:
 
 def render_resource_types_md() -> str:
     """The "Resource types" section of docs/collectors.md, from the registry."""
-    from auditbook.collect.registry import resource_types
+    from auditbook.plugins import resource_types
 
     out = ["## Resource types (generated from the registry: `auditbook collectors-doc`)\n"]
     for name, rtype in sorted(resource_types().items()):

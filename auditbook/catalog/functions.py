@@ -1,4 +1,5 @@
-"""Checks that cannot be a JMESPath condition register a Python function here.
+"""Checks that cannot be a JMESPath condition: the built-in check functions (the `check_functions`
+seam of auditbook/hookspecs.py; a plugin adds its own through the same hook).
 
 A function takes the resource record (a dict) and returns True (met) or False (not met); it must not
 call AWS. controls.yaml names it with `function:` instead of `expect:`; loading the catalog refuses
@@ -9,7 +10,14 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
-CHECK_FUNCTIONS: dict[str, Callable[[dict], bool]] = {}
+from auditbook.hookspecs import hookimpl
+
+CHECK_FUNCTIONS: dict[str, Callable[[dict], bool]] = {}  # the built-ins, registered with @check_function
+
+
+@hookimpl
+def check_functions() -> dict[str, Callable[[dict], bool]]:
+    return dict(CHECK_FUNCTIONS)
 
 
 def takes_one_record(fn: Callable) -> bool:

@@ -12,10 +12,11 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditbook.catalog.functions import CHECK_FUNCTIONS, takes_one_record
+from auditbook.catalog.functions import takes_one_record
+from auditbook.plugins import check_functions
 from auditbook.errors import UserError, field_path, first_error, name_of, shown
 from auditbook.catalog.expressions import analyse, compile_expression
-from auditbook.collect.registry import resource_types
+from auditbook.plugins import resource_types
 from auditbook.yamlfile import parse_yaml, read_text
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "controls.yaml"
@@ -146,7 +147,7 @@ def _cross_check(catalog: Catalog, where: str) -> None:
         if control.id in seen:
             raise CatalogError(f"{where}: control {control.id}: field id: duplicate id")
         seen.add(control.id)
-    types = resource_types()
+    types, functions = resource_types(), check_functions()
     check_ids: set[str] = set()
     for check in catalog.checks:
         label = f"{where}: check {check.id}"
@@ -160,9 +161,9 @@ def _cross_check(catalog: Catalog, where: str) -> None:
             raise CatalogError(f"{label}: field resource: unknown resource type {shown(check.resource)}")
         if (check.expect is None) == (check.function is None):
             raise CatalogError(f"{label}: field expect: give exactly one of expect or function")
-        if check.function is not None and check.function not in CHECK_FUNCTIONS:
+        if check.function is not None and check.function not in functions:
             raise CatalogError(f"{label}: field function: no registered function {shown(check.function)}")
-        if check.function is not None and not takes_one_record(CHECK_FUNCTIONS[check.function]):
+        if check.function is not None and not takes_one_record(functions[check.function]):
             raise CatalogError(f"{label}: field function: {shown(check.function)} must take exactly one "
                                "argument (the resource record)")
         read_types = {check.resource}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from jmespath import exceptions as jexc
 
 from auditbook.catalog.model import Catalog, Check
-from auditbook.catalog.functions import CHECK_FUNCTIONS
+from auditbook.plugins import check_functions
 from auditbook.collect.runner import Collection, Gap, Record
 from auditbook.catalog.expressions import AuditFunctions, analyse, compile_expression, options, truthy
 
@@ -76,6 +76,7 @@ class Evaluator:
             self.scopes_by_type[scope.resource_type].append(scope)
         self._values: dict[tuple, list] = {}
         self.functions = AuditFunctions(self.now, self._lookup)
+        self.check_functions = check_functions() if any(c.function for c in catalog.checks) else {}
         self.opts = options(self.functions)
 
     def _lookup(self, rtype: str, fieldname: str) -> list:
@@ -104,7 +105,7 @@ class Evaluator:
             if c.expect is not None:
                 met = truthy(c.expect.search(data, options=self.opts))
             else:
-                met = bool(CHECK_FUNCTIONS[c.check.function](data))
+                met = bool(self.check_functions[c.check.function](data))
         except (jexc.JMESPathError, TypeError, ValueError, KeyError) as exc:
             return "ERROR", f"cannot evaluate {c.check.id}: {type(exc).__name__}: {exc}"
         return ("PASS", c.check.title) if met else ("FAIL", f"not met: {c.check.title}")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from auditbook.store.audit_log import now, record
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
+from auditbook.hookspecs import hookimpl
 from auditbook.store.db import utc as _utc
 from auditbook.store.models import Alert, FindingState
 
@@ -159,3 +160,9 @@ def acknowledge(engine, actor: Actor, alert_id: int, version: int, note: Optiona
     if done.rowcount != 1:
         raise StaleAlert(get(engine, alert_id))
     return get(engine, alert_id)
+
+
+@hookimpl
+def run_stored(engine, run_id: int, at: dt.datetime) -> None:
+    """Subscribed to the scan's "run stored" event: a check regressing from PASS to FAIL raises an alert."""
+    sync_regressions(engine, run_id, at)

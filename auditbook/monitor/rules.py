@@ -199,7 +199,7 @@ def _rule(raw: dict, where: str) -> Rule:
         m = POSTURE_EXPR.match(expr)
         if m:
             from auditbook.catalog.expressions import compile_expression
-            from auditbook.collect.registry import resource_types
+            from auditbook.plugins import resource_types
             if m.group("type") not in resource_types():
                 raise UserError(f"rule {parsed.alert}: expr: {shown(m.group('type'))} is not a resource type")
             condition = m.group("cond").replace('\\"', '"')
