@@ -54,7 +54,7 @@ class Context:
     catalog: object
 
 
-def _secrets() -> dict:
+def secrets() -> dict:
     """st.secrets as a dict; {} when there is no secrets.toml at all (the local single-user mode). A
     secrets.toml that cannot be read is an error, never the local mode."""
     from streamlit.errors import StreamlitSecretNotFoundError
@@ -87,12 +87,12 @@ def resolve() -> Optional[Context]:
     from auditbook.store.db import resolve_url
     db = resolve_url(os.environ.get("AUDITBOOK_DB"))
     engine, catalog = _engine(db), _catalog(os.environ.get("AUDITBOOK_CATALOG") or None)
-    secrets = _secrets()
-    settings = dict(secrets.get("auditbook", {}) or {})
+    found = secrets()
+    settings = dict(found.get("auditbook", {}) or {})
     wall_token = st.query_params.get("wall_token")
     if wall_token and token_matches(wall_token, settings.get("wall_token_sha256")):
         return Context(Actor("wall screen", "wall"), "wall-token", db, engine, catalog)
-    if "auth" in secrets:
+    if "auth" in found:
         if not st.user.is_logged_in:
             st.title("auditbook control room")
             st.write("Sign in with your organisation's identity provider.")

@@ -1,4 +1,6 @@
-"""`auditbook scan` as a function: catalog → targets → collection → findings → store."""
+"""`auditbook scan` as a function: catalog → targets → collection → findings → store; and the
+services that combine evaluate's rules with the store for what a run takes into account: manual
+evidence on file (add_evidence, evidence_status) and the exception register's audit trail."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,14 +19,17 @@ from auditbook.catalog.model import Catalog, load_catalog
 from auditbook.collect.runner import Collection, Runner, planned_jobs
 from auditbook.errors import UserError, one_line, shown
 from auditbook.evaluate.evaluator import Finding, evaluate, summarise
-from auditbook.evaluate.risk_register import apply_exceptions, load_register
+from auditbook.evaluate.risk_register import Trail, apply_exceptions, load_register
 from auditbook.catalog.expressions import analyse, compile_expression
-from auditbook.evaluate.manual_evidence import criteria_needing_evidence
+from auditbook.evaluate.manual_evidence import EvidenceRecord, ItemStatus, criteria_needing, item_states, prepare_evidence
 from auditbook.collect.memory import limit_malloc_arenas
 from auditbook.plugins import publish_run_stored, resource_types
 from auditbook.collect.spec import ResourceType
+from auditbook.store import audit_log
+from auditbook.store import manual_evidence as documents
 from auditbook.store.db import open_engine, resolve_url
 from auditbook.store.runs import save_run
+from auditbook.store.session import reading, writing
 
 
 @dataclass
@@ -127,7 +132,7 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
     """Evaluate a collection on the run's day (exceptions and manual evidence in force then) and store it."""
     today = started.date()
     findings = apply_exceptions(evaluate(catalog, collection), register, today)
-    needs = criteria_needing_evidence(engine, catalog, today)
+    needs = criteria_needing(evidence_status(engine, catalog, today))
     params = {**params,
               # the exceptions in force are part of the run's record
               "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
@@ -139,3 +144,40 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
                       started_at=started, finished_at=finished, summary=summary)
     publish_run_stored(engine, run_id, started)  # alerting subscribes (CheckRegressed: PASS -> FAIL)
     return run_id, findings, summary
+
+
+def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effective: dt.date, owner: str,
+                 item: Optional[str] = None, uploaded_by: Optional[str] = None,
+                 today: Optional[dt.date] = None) -> EvidenceRecord:
+    """Store a document as manual evidence for a criterion; every input is checked (and the file
+    read) before anything is written."""
+    new = prepare_evidence(catalog, criterion, path, effective=effective, owner=owner, item=item,
+                           uploaded_by=uploaded_by, today=today)
+    with writing(engine) as session:
+        return documents.add(session, new, uploaded_at=dt.datetime.now(dt.timezone.utc))
+
+
+def evidence_status(engine, catalog: Catalog, on: Optional[dt.date] = None) -> list[ItemStatus]:
+    """Each required item's state on a date (default today): current, expired or missing."""
+    on = on or dt.date.today()
+    with reading(engine) as session:
+        on_file = documents.records(session, effective_by=on)
+    return item_states(catalog, on_file, on)
+
+
+def document_bytes(engine, sha256: str) -> bytes:
+    """A manual evidence document's content."""
+    with reading(engine) as session:
+        content = documents.document(session, sha256)
+    if content is None:
+        raise UserError(f"no document {shown(sha256)}")
+    return content
+
+
+def register_trail(engine) -> Trail:
+    """The exception register's audit trail in the store: each add or remove recorded as an entry of
+    the audit log, in a unit of work of its own (give it to risk_register.add/remove_exception)."""
+    def record_change(actor, action: str, exception_id: str, change: dict) -> None:
+        with writing(engine) as session:
+            audit_log.record(session, actor, action, "exception", exception_id, **change)
+    return record_change

@@ -20,7 +20,7 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from auditbook import trailgen  # noqa: E402
+from auditbook.demo import trail as trailgen  # noqa: E402
 from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
 
 PER_FILE = 5000

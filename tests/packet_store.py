@@ -81,7 +81,7 @@ def _manual_evidence(db: str) -> None:
     from pathlib import Path
 
     from auditbook.catalog.model import load_catalog
-    from auditbook.evaluate.manual_evidence import add_evidence
+    from auditbook.scan import add_evidence
     from auditbook.store.db import open_engine
     with tempfile.TemporaryDirectory() as tmp:
         doc = Path(tmp) / "code-of-conduct <v7>.txt"

@@ -32,6 +32,14 @@ PAGES = {"admin": ["posture", "alerts", "incidents", "evidence", "packets", "set
          "viewer": ["posture", "alerts", "incidents", "evidence", "wall"]}
 
 
+def trail(engine, object_type: str, object_id) -> list[dict]:
+    """The audit trail of one object, read through its repository in one unit of work."""
+    from auditbook.store import audit_log
+    from auditbook.store.session import reading
+    with reading(engine) as session:
+        return audit_log.trail(session, object_type, object_id)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("app")
@@ -226,7 +234,6 @@ def test_analyst_acknowledges_the_regression_alert(app, store):
     next(b for b in at.button if b.label == "Acknowledge").click().run()
     _no_errors(at)
     assert alerts.get(store["engine"], firing[0]["id"])["state"] == "acknowledged"
-    from auditbook.store.audit_log import trail
     assert trail(store["engine"], "alert", firing[0]["id"])[0]["actor"].endswith("(local)")
 
 
@@ -314,7 +321,6 @@ def test_analyst_runs_a_containment_runbook_from_the_incident(app, store, monkey
         next(b for b in at.button if b.label == "Confirm and run").click().run()
         _no_errors(at)
         assert iam.list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    from auditbook.store.audit_log import trail
     entry = [e for e in trail(store["engine"], "incident", inc["id"]) if e["action"] == "runbook"][0]
     assert entry["note"] == f"deactivate-access-key on leaky/{key}: done" and entry["role"] == "analyst"
 

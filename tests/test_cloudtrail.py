@@ -219,7 +219,7 @@ def test_lookup_events_where_the_endpoint_has_it(tmp_path):
     """moto has no LookupEvents: botocore's Stubber answers with the AWS API reference's shapes."""
     import boto3
     from botocore.stub import ANY, Stubber
-    from auditbook.monitor.cloudtrail import ingest_lookup
+    from auditbook.monitor.cloudtrail_lookup import ingest_lookup
     engine = open_engine(f"sqlite:///{tmp_path}/l.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -497,7 +497,7 @@ def test_secrets_in_cloudtrail_records_never_reach_the_store_alerts_or_notificat
 def test_lookup_events_hostile_records_are_gaps_and_secrets_are_redacted(tmp_path):
     import boto3
     from botocore.stub import ANY, Stubber
-    from auditbook.monitor.cloudtrail import ingest_lookup
+    from auditbook.monitor.cloudtrail_lookup import ingest_lookup
     from auditbook.collect.evidence import REDACTED
     engine = open_engine(f"sqlite:///{tmp_path}/l.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
@@ -533,8 +533,19 @@ def test_a_posture_condition_that_cannot_be_evaluated_on_a_resource_is_a_gap_not
         "alert": "OddRule", "expr": 'posture("aws.kms.key", "days_since(Description) > `1`")',
         "labels": {"severity": "low", "soc2_control": "CC6.1"}, "annotations": {"summary": "odd"}}]}]}))
     gaps: list = []
-    assert evaluate_posture(open_engine(db), load_rules(path), gaps=gaps) == (0, 0)
+    engine = open_engine(db)
+    assert evaluate_posture(engine, load_rules(path), gaps=gaps) == (1, 0)  # the gap alert, not silence
     assert [(rule, reason.split(":")[0]) for rule, _resource, reason in gaps] == [("OddRule", "ValueError")]
+    key_arn = gaps[0][1]
+    assert key_arn.startswith("arn:aws:kms:")
+    [gap] = alerts.list_alerts(engine, ("firing",))
+    assert gap["rule"] == "PostureRuleUnevaluated" and gap["severity"] == "warning" and gap["soc2_control"] == "CC6.1"
+    assert gap["labels"]["rule"] == "OddRule" and gap["labels"]["resource_type"] == "aws.kms.key"
+    assert gap["labels"]["resource"] == key_arn and "ValueError" in gap["summary"]
+    # the same rule made sound: the resource is judged again, and the gap alert resolves
+    path.write_text(path.read_text().replace("days_since(Description)", "days_since(CreationDate)"))
+    assert evaluate_posture(engine, load_rules(path)) == (0, 1)
+    assert alerts.list_alerts(engine, ("firing",)) == []
 
 
 def test_migration_0007_redacts_records_stored_before_and_hashes_them(tmp_path):
@@ -865,3 +876,35 @@ def test_a_long_soc2_control_of_a_check_regression_is_stored_on_postgres(postgre
              summary="regressed" + note, at=dt.datetime.now(dt.timezone.utc))
     stored = alerts.list_alerts(engine)[0]
     assert stored["soc2_control"] == controls and "CC9.2" in stored["summary"]
+
+
+def test_watch_prepare_checks_every_input_before_a_cycle_and_run_cycle_reads_the_buckets(trail, tmp_path):
+    """What `auditbook watch` calls: prepare() refuses a bad notify.yml, rules file or region in one
+    line before anything is read; run_cycle() runs one cycle of what it prepared."""
+    from auditbook.monitor.watch import prepare, run_cycle
+    trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 2, 50, with_incidents=False))
+    notify = tmp_path / "notify.yml"
+    notify.write_text("channels:\n  - name: x\n    kind: teams\n")
+    with pytest.raises(UserError, match="not a channel kind: one of jira, pagerduty, slack"):
+        prepare(["org-trail"], notify_path=notify)
+    with pytest.raises(UserError, match="--region: 'us east'"):
+        prepare(["org-trail"], lookup_regions=["us east"])
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    with pytest.raises(UserError, match="rules.yml: groups"):
+        prepare(["org-trail"], rules_path=tmp_path / "rules.yml")
+    assert alerts.list_alerts(trail["engine"]) == []
+    result = run_cycle(trail["engine"], prepare(["org-trail"]))
+    assert result.ingest["org-trail"].files == 2 and result.ingest["org-trail"].records == 100
+    assert not result.unread_sources and result.posture_gaps == []
+
+
+def test_alert_documents_carry_the_cloudtrail_records_and_refuse_an_unknown_state(trail):
+    """What `auditbook alerts --format json` prints, as one core function."""
+    trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 2, 300, seed=2))
+    _run(trail)
+    docs = alerts.alert_documents(trail["engine"], ("firing",))
+    root = next(d for d in docs if d["rule"] == "RootAccountUsage")
+    assert root["evidence"] and all(r["userIdentity"]["type"] == "Root" for r in root["evidence"])
+    assert isinstance(root["first_seen"], str) and root["state"] == "firing"
+    with pytest.raises(UserError, match="--state: 'burning' is not one of pending, firing, acknowledged, resolved"):
+        alerts.alert_documents(trail["engine"], ("burning",))

@@ -33,12 +33,13 @@ def simulated(tmp_path_factory):
 
 
 def _history(simulated, criterion):
-    from auditbook.history import type2 as history
     from auditbook.catalog.model import load_catalog
+    from auditbook.history.period import period_runs
+    from auditbook.history.type2 import criterion_history
     from auditbook.store.db import open_engine
     engine = open_engine(simulated["db"])
-    runs = history.period_runs(engine, Q)
-    return runs, history.criterion_history(engine, load_catalog(), criterion, runs)
+    runs = period_runs(engine, Q)
+    return runs, criterion_history(engine, load_catalog(), criterion, runs)
 
 
 def test_quarter_has_a_run_every_day_but_the_outage_all_labelled_simulated(simulated):

@@ -73,7 +73,7 @@ def test_scan_records_exceptions_in_force_and_cli_edits_the_register(aws, tmp_pa
     from auditbook.scan import run_scan
     from auditbook.store.db import open_engine
     from auditbook.store.models import Run
-    from auditbook.store.query import findings_for_run
+    from auditbook.history.findings import findings_for_run
 
     monkeypatch.chdir(tmp_path)
     aws.client("s3").create_bucket(Bucket="legacy-assets")
@@ -140,16 +140,42 @@ def test_register_writes_need_an_authorised_actor(tmp_path):
     fields = {"id": "EX-5", "check": "s3-versioning", "owner": "alice", "approver": "ciso",
               "justification": "rebuilt from git on every deploy", "expires": "2027-01-31"}
     with pytest.raises(TypeError):
-        add_exception(fields, {"s3-versioning"}, path)  # no actor: not a default any more
+        add_exception(fields, {"s3-versioning"}, path, trail=None)  # no actor: not a default any more
+    with pytest.raises(TypeError):
+        add_exception(fields, {"s3-versioning"}, path, actor=Actor("root", "admin"))  # nor the trail
     for actor in (None, Actor("vic", "viewer"), Actor("ana", "analyst")):
         with pytest.raises(PermissionDenied):
-            add_exception(fields, {"s3-versioning"}, path, actor=actor)
+            add_exception(fields, {"s3-versioning"}, path, actor=actor, trail=None)
     assert not path.exists()
-    add_exception(fields, {"s3-versioning"}, path, actor=Actor("root", "admin"))
+    add_exception(fields, {"s3-versioning"}, path, actor=Actor("root", "admin"), trail=None)
     with pytest.raises(TypeError):
-        remove_exception("EX-5", path)
+        remove_exception("EX-5", path, trail=None)
     with pytest.raises(PermissionDenied):
-        remove_exception("EX-5", path, actor=Actor("ana", "analyst"))
-    remove_exception("EX-5", path, actor=Actor("root", "admin"))
+        remove_exception("EX-5", path, actor=Actor("ana", "analyst"), trail=None)
+    remove_exception("EX-5", path, actor=Actor("root", "admin"), trail=None)
     assert load_register(path).exceptions == []
 
+
+def test_register_changes_go_to_the_store_audit_trail_the_caller_gives(tmp_path):
+    """The register (evaluate/) knows nothing of the store: the caller hands it a trail, and
+    scan.register_trail(engine) records each change in the audit log; a refused change records nothing."""
+    from auditbook.auth import Actor, PermissionDenied
+    from auditbook.evaluate.risk_register import add_exception, remove_exception
+    from auditbook.scan import register_trail
+    from auditbook.store import audit_log
+    from auditbook.store.db import open_engine
+    from auditbook.store.session import reading
+    engine = open_engine(f"sqlite:///{tmp_path}/t.db")
+    trail, path = register_trail(engine), tmp_path / "exceptions.yaml"
+    fields = {"id": "EX-7", "check": "s3-versioning", "owner": "alice", "approver": "ciso",
+              "justification": "rebuilt from git on every deploy", "expires": "2027-01-31"}
+    with pytest.raises(PermissionDenied):
+        add_exception(fields, {"s3-versioning"}, path, actor=Actor("ana", "analyst"), trail=trail)
+    add_exception(fields, {"s3-versioning"}, path, actor=Actor("root", "admin"), trail=trail)
+    remove_exception("EX-7", path, actor=Actor("root", "admin"), trail=trail)
+    with reading(engine) as session:
+        entries = audit_log.trail(session, "exception", "EX-7")
+    assert [(e["action"], e["actor"], e["role"]) for e in entries] == [("add", "root", "admin"),
+                                                                        ("remove", "root", "admin")]
+    assert entries[0]["after"]["justification"] == "rebuilt from git on every deploy" and entries[0]["before"] is None
+    assert entries[1]["before"]["id"] == "EX-7" and entries[1]["after"] is None

@@ -207,7 +207,7 @@ def _nest(depth: int):
 def test_lookup_events_pages_of_malformed_events_are_data(tmp_path):
     import boto3
     from botocore.stub import ANY, Stubber
-    from auditbook.monitor.cloudtrail import ingest_lookup
+    from auditbook.monitor.cloudtrail_lookup import ingest_lookup
     rng = random.Random(SEED + 1)
     engine = open_engine(f"sqlite:///{tmp_path}/lookup.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")

@@ -9,12 +9,19 @@ from freezegun import freeze_time
 from auditbook.monitor import alerts
 from auditbook.monitor import incidents
 from auditbook.monitor import settings
-from auditbook.store.audit_log import trail
+from auditbook.store import audit_log
+from auditbook.store.session import reading
 from auditbook.auth import ACTIONS, PERMISSIONS, ROLES, Actor, PermissionDenied, authorize, role_for, token_matches
 from auditbook.errors import UserError
 
 ANALYST, VIEWER, ADMIN, AUDITOR, WALL = (Actor("ana", "analyst"), Actor("vic", "viewer"), Actor("adm", "admin"),
                                          Actor("aud", "auditor"), Actor("wall screen", "wall"))
+
+
+def trail(engine, object_type: str, object_id) -> list[dict]:
+    """The audit trail of one object, read through its repository in one unit of work."""
+    with reading(engine) as session:
+        return audit_log.trail(session, object_type, object_id)
 
 
 @pytest.fixture

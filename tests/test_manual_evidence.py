@@ -10,7 +10,8 @@ from auditbook.catalog.model import load_catalog
 from auditbook.cli.main import app
 from auditbook.errors import UserError
 from auditbook.evaluate.evaluator import Finding, summarise
-from auditbook.evaluate.manual_evidence import add_evidence, add_months, document_bytes, evidence_status, expiry
+from auditbook.evaluate.manual_evidence import add_months, expiry
+from auditbook.scan import add_evidence, document_bytes, evidence_status
 from auditbook.store.db import open_engine
 
 ITEM = "Board meeting minutes covering security"  # CC1.2, quarterly
@@ -147,3 +148,26 @@ def test_a_catalog_item_name_beyond_its_column_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(UserError, match="control CC1.2: field manual_evidence.0.name: .*at most 200 characters"):
         load_catalog(path)
+
+
+def test_item_states_are_a_pure_rule_over_records():
+    """evaluate/ holds the rule over plain records (no store): the latest current record wins, a
+    lapsed one is expired, one effective after the day does not count, per-event never lapses."""
+    from auditbook.evaluate.manual_evidence import EvidenceRecord, criteria_needing, item_states
+
+    def record(n, effective, expires, item=ITEM):
+        return EvidenceRecord(n, "CC1.2", item, f"doc{n}.pdf", f"{n:064x}", "owner", "tests",
+                              dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), effective, expires)
+    catalog = load_catalog()
+    records = [record(1, dt.date(2026, 4, 1), dt.date(2026, 7, 1)), record(2, dt.date(2026, 6, 1), dt.date(2026, 9, 1)),
+               record(3, dt.date(2026, 8, 1), dt.date(2026, 11, 1))]
+
+    def state(on):
+        return next(s for s in item_states(catalog, records, on) if s.criterion == "CC1.2" and s.item == ITEM)
+    assert (state(dt.date(2026, 3, 31)).state, state(dt.date(2026, 3, 31)).evidence) == ("missing", None)
+    assert (state(dt.date(2026, 6, 15)).state, state(dt.date(2026, 6, 15)).evidence.id) == ("current", 2)
+    assert state(dt.date(2026, 6, 15)).due == dt.date(2026, 9, 1)
+    assert (state(dt.date(2026, 7, 31)).state, state(dt.date(2026, 7, 31)).evidence.id) == ("current", 2)
+    assert (state(dt.date(2026, 12, 1)).state, state(dt.date(2026, 12, 1)).evidence.id) == ("expired", 3)
+    assert "CC1.2" in criteria_needing(item_states(catalog, records, dt.date(2026, 6, 15)))  # its other items
+    assert "CC1.2" in criteria_needing(item_states(catalog, [], dt.date(2026, 6, 15)))

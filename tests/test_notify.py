@@ -270,3 +270,55 @@ def test_scrub_undoes_escapes_before_cutting_and_gives_up_on_endless_ones():
     for _ in range(9):
         nested = nested.replace("%", "%25").replace("/", "%2F")
     assert "s3cret" not in scrub(nested, forms, 2000)
+
+
+# --- channel kinds are a registry; a pending alert is not notified -------------------------------------------
+
+def test_a_kind_that_is_not_registered_is_one_line_listing_the_kinds(tmp_path):
+    message = _load_error(tmp_path / "notify.yml", "channels:\n  - name: x\n    kind: teams\n    url_env: X\n")
+    assert "channels.0.kind" in message and "not a channel kind: one of jira, pagerduty, slack" in message
+    message = _load_error(tmp_path / "notify.yml", "channels:\n  - name: j\n    kind: jira\n    url: http://127.0.0.1/x\n"
+                                                   "    project: SEC\n")
+    assert "channel j: user_env and token_env: required for Jira" in message
+
+
+def test_a_plugin_channel_kind_is_validated_and_dispatched_like_the_built_ins(engine, httpserver, tmp_path):
+    import types
+
+    from auditbook import plugins
+    from auditbook.hookspecs import hookimpl
+    from auditbook.monitor.channels import ChannelKind, Delivery
+    httpserver.expect_request("/teams", method="POST").respond_with_data("1")
+    plugin = types.ModuleType("teams_plugin")
+    plugin.notification_channels = hookimpl(lambda: [ChannelKind(
+        "teams", "Teams", alert_events=("trigger",),
+        alert=lambda ch, alert, event: Delivery(ch.endpoint(), {"title": alert["rule"]}))])
+    plugins.register(plugin, name="teams_plugin")
+    try:
+        (tmp_path / "notify.yml").write_text(f"channels:\n  - name: t\n    kind: teams\n    url: {httpserver.url_for('/teams')}\n"
+                                             "    min_severity: critical\n")
+        channels = load_channels(tmp_path / "notify.yml")
+        assert dispatch(engine, channels, backoff=0.01) == {"sent": 1, "failed": 0}
+        assert httpserver.log[0][0].get_json() == {"title": "RootAccountUsage"}
+        assert [(c, event, status) for c, event, _id, status, _n in _rows(engine)] == [("t", "trigger", "sent")]
+    finally:
+        plugins.unregister(plugin)
+    assert "teams" not in plugins.channel_kinds()
+
+
+def test_a_pending_alert_is_not_notified_and_stops_nothing(tmp_path, httpserver):
+    """A posture rule with `for` keeps its alert pending: dispatch used to raise KeyError('pending')
+    on it, which ended the whole watch cycle."""
+    from auditbook.store import alerts as stored_alerts
+    from auditbook.store.session import writing
+    e = open_engine(f"sqlite:///{tmp_path}/p.db")
+    with writing(e) as s:  # as a posture rule with `for: 1h` leaves it after its first cycle
+        stored_alerts.insert_alert(s, rule="KeyNotRotating", dedup_key="KeyNotRotating|resource=k1", state="pending",
+                                   severity="high", soc2_control="CC6.1", labels={"resource": "k1"},
+                                   summary="no rotation", at=dt.datetime.now(dt.timezone.utc), evidence=[])
+    assert [a["state"] for a in alerts.list_alerts(e)] == ["pending"]
+    httpserver.expect_request("/slack", method="POST").respond_with_data("ok")
+    channels = [Channel(name="soc", kind="slack", url=httpserver.url_for("/slack")),
+                Channel(name="pd", kind="pagerduty", url=httpserver.url_for("/slack"), routing_key_env="NOPE")]
+    assert dispatch(e, channels, backoff=0.01) == {"sent": 0, "failed": 0}
+    assert httpserver.log == []

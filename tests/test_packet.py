@@ -67,13 +67,13 @@ def packet(store, keys):
 # -- history -------------------------------------------------------------------------------------
 
 def _history(store, criterion="CC6.6"):
-    from auditbook.history import type2 as history
     from auditbook.catalog.model import load_catalog
-    from auditbook.history.period import parse_period
+    from auditbook.history.period import parse_period, period_runs
+    from auditbook.history.type2 import criterion_history
     from auditbook.store.db import open_engine
     engine = open_engine(store["db"])
-    runs = history.period_runs(engine, parse_period(start=PERIOD[0], end=PERIOD[1]))
-    return engine, runs, history.criterion_history(engine, load_catalog(), criterion, runs)
+    runs = period_runs(engine, parse_period(start=PERIOD[0], end=PERIOD[1]))
+    return engine, runs, criterion_history(engine, load_catalog(), criterion, runs)
 
 
 def test_failures_have_first_seen_fix_and_time_to_remediate(store):
@@ -105,9 +105,9 @@ def test_daily_share_and_monitoring_gaps(store):
 
 
 def test_population_spans_the_period(store):
-    from auditbook.history import type2 as history
+    from auditbook.history.period_evidence import population
     _, runs, _ = _history(store)
-    pop = {(p["resource_type"], p["name"]): p for p in history.population(store_engine(store), ["aws.s3.bucket"], runs)}
+    pop = {(p["resource_type"], p["name"]): p for p in population(store_engine(store), ["aws.s3.bucket"], runs)}
     assert set(pop) == {("aws.s3.bucket", "open-data"), ("aws.s3.bucket", "old-export"), ("aws.s3.bucket", "audit-trail")}
     assert pop[("aws.s3.bucket", "old-export")]["last_seen"].date() == dt.date(2026, 7, 3)
     assert pop[("aws.s3.bucket", "open-data")]["last_seen"].date() == dt.date(2026, 7, 6)
@@ -119,14 +119,10 @@ def store_engine(store):
 
 
 def test_criterion_scan_collects_only_what_its_checks_need(store):
-    from sqlalchemy.orm import Session
-
     from auditbook.catalog.model import load_catalog
+    from auditbook.history.findings import resolve_run
     from auditbook.scan import closed_checks, needed_types
-    from auditbook.store.models import Run
-    with Session(store_engine(store)) as s:
-        run = s.get(Run, store["runs"][1])
-        types = set(run.parameters["resource_types"])
+    types = set(resolve_run(store_engine(store), store["runs"][1]).parameters["resource_types"])
     catalog = load_catalog()
     sub = closed_checks(catalog, {c.id for c in catalog.checks_for("CC6.6")})
     assert types == {t.name for t in needed_types(sub)}
@@ -170,6 +166,24 @@ def test_packet_layout_manifest_and_verify(store, keys, packet):
     assert "No incidents for A1.2 in the period" in (packet / "criteria" / "A1.2.html").read_text()
     r = cli("verify", str(packet), "--public-key", str(keys["pub"]))
     assert (r.returncode, r.stdout.strip()) == (0, "valid"), r.stderr
+
+
+def test_the_packet_judges_incident_slas_as_the_monitor_does():
+    """history.incidents keeps a copy of monitor.sla's rule (the packet may not import monitor, its
+    sibling layer): the defaults and the verdicts must stay the same until the rule has one home."""
+    from auditbook.history import incidents as period_incidents
+    from auditbook.monitor import sla
+    assert period_incidents.DEFAULT_SLA == sla.DEFAULT_SLA
+    created = dt.datetime(2026, 7, 3, 9, tzinfo=dt.timezone.utc)
+    for severity in sla.SEVERITIES:
+        for ack_after, resolve_after in ((None, None), (10, 200), (70, 1500), (300, 5000), (2000, 30000)):
+            incident = {"severity": severity, "created_at": created,
+                        "acknowledged_at": ack_after and created + dt.timedelta(minutes=ack_after),
+                        "resolved_at": resolve_after and created + dt.timedelta(minutes=resolve_after)}
+            at = created + dt.timedelta(days=30)
+            state = sla.sla_state(incident, sla.DEFAULT_SLA, at)
+            assert period_incidents.breaches(incident, sla.DEFAULT_SLA, at) == (state.acknowledge_breached,
+                                                                                state.resolve_breached)
 
 
 def test_pages_hide_code_escape_names_and_need_no_network(packet):

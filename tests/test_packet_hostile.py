@@ -369,7 +369,7 @@ def test_many_extra_files_are_counted_not_all_listed(packet, keys):
 def test_a_document_name_becomes_a_path_the_verifier_accepts(uploaded):
     """Manual evidence keeps its uploaded file name in the packet: whatever that name is, the path the
     build writes stays in documents/<sha256>/ and passes the verifier's path rules."""
-    from auditbook.report.packet.build import document_filename
+    from auditbook.report.packet.data import document_filename
     from auditbook.report.packet.manifest import unsafe_path
     name = document_filename(uploaded)
     assert "/" not in name and "\\" not in name and name not in ("", ".", "..")

@@ -9,7 +9,7 @@ from auditbook.monitor import alerts
 from auditbook.monitor import incidents
 from auditbook.auth import Actor
 from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
-from auditbook.store.query import findings_for_run
+from auditbook.history.findings import findings_for_run
 
 
 def test_scan_history_and_alerts_on_postgres(postgres, aws, tmp_path):
@@ -35,11 +35,11 @@ def test_scan_history_and_alerts_on_postgres(postgres, aws, tmp_path):
     assert [f["status"] for f in pab] == ["FAIL"]
     fired = [a for a in alerts.list_alerts(engine) if a["rule"] == "CheckRegressed"]
     assert [a["labels"]["resource"].split(":")[-1] for a in fired] == ["pg-bucket"]
-    from auditbook.history import type2 as history
     from auditbook.catalog.model import load_catalog
-    from auditbook.history.period import parse_period
-    runs = history.period_runs(engine, parse_period(start="2026-07-01", end="2026-07-02"))
-    h = history.criterion_history(engine, load_catalog(), "CC6.6", runs, today=dt.date(2026, 7, 2))
+    from auditbook.history.period import parse_period, period_runs
+    from auditbook.history.type2 import criterion_history
+    runs = period_runs(engine, parse_period(start="2026-07-01", end="2026-07-02"))
+    h = criterion_history(engine, load_catalog(), "CC6.6", runs, today=dt.date(2026, 7, 2))
     episode = [f for f in h.failures if f["check"] == "s3-bucket-public-access-block"]
     assert [(f["first_seen"].date(), f["state"]) for f in episode] == [(dt.date(2026, 7, 2), "open")]
 

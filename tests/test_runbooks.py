@@ -3,13 +3,20 @@ needs confirmation and the analyst role; the result (and what was replaced) is o
 import pytest
 
 from auditbook.monitor import incidents
-from auditbook.store.audit_log import trail
+from auditbook.store import audit_log
+from auditbook.store.session import reading
 from auditbook.auth import Actor, PermissionDenied
 from auditbook.errors import UserError
 from auditbook.monitor.runbooks import QUARANTINE_GROUP, execute, plan_deactivate_key, plan_disable_login, plan_quarantine
 from auditbook.store.db import open_engine
 
 ANALYST, VIEWER = Actor("ana", "analyst"), Actor("vic", "viewer")
+
+
+def trail(engine, object_type: str, object_id) -> list[dict]:
+    """The audit trail of one object, read through its repository in one unit of work."""
+    with reading(engine) as session:
+        return audit_log.trail(session, object_type, object_id)
 
 
 @pytest.fixture
@@ -152,3 +159,25 @@ def test_unknown_instance_and_bad_region(setup):
         plan_quarantine(setup["ec2"], "i-0000000000000dead")
     with pytest.raises(UserError, match="--region: 'us east'"):
         aws_client("ec2", "us east")
+
+
+def test_runbooks_are_a_registry_the_front_ends_list(setup):
+    from auditbook import plugins
+    from auditbook.monitor.runbooks import dry_run
+    s = setup
+    books = plugins.runbooks()
+    assert sorted(books) == ["deactivate-access-key", "disable-console-login", "quarantine-instance"]
+    assert [p.option for p in books["deactivate-access-key"].parameters] == ["--user", "--key"]
+    assert books["quarantine-instance"].services == ("ec2",) and books["quarantine-instance"].region == "region"
+    plan, clients = dry_run(s["engine"], s["incident"], "deactivate-access-key", {"user": " leaky ", "key": s["key"]})
+    assert plan.lines() == plan_deactivate_key(s["iam"], "leaky", s["key"]).lines() and set(clients) == {"iam"}
+    execute(s["engine"], ANALYST, s["incident"], plan, clients, confirm=True)
+    assert s["iam"].list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    plan, clients = dry_run(s["engine"], s["incident"], "quarantine-instance", {"instance": s["instance"], "region": ""})
+    assert plan.target == s["instance"] and clients["ec2"].meta.region_name == "us-east-1"
+    with pytest.raises(UserError, match="'wipe-everything' is not one of deactivate-access-key, disable-console-login"):
+        dry_run(s["engine"], s["incident"], "wipe-everything", {})
+    with pytest.raises(UserError, match=r"--key \(Access key id\): required by runbook deactivate-access-key"):
+        dry_run(s["engine"], s["incident"], "deactivate-access-key", {"user": "leaky", "key": "  "})
+    with pytest.raises(UserError, match="no incident 999"):  # the incident is checked before any AWS call
+        dry_run(s["engine"], 999, "disable-console-login", {"user": "leaky"})

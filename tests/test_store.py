@@ -10,7 +10,7 @@ from auditbook.errors import UserError
 from auditbook.scan import run_scan
 from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
 from auditbook.store.models import Base, FindingState
-from auditbook.store.query import findings_for_run
+from auditbook.history.findings import findings_for_run
 from tests.conftest import Fault
 
 
@@ -87,7 +87,7 @@ def test_migrations_match_models(tmp_path):
 
 
 def test_evidence_of_a_past_run_is_the_evidence_then(aws, tmp_path):
-    from auditbook.store.query import evidence_body
+    from auditbook.history.findings import evidence_body
     db = f"sqlite:///{tmp_path}/ev.db"
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="evidence-bucket")
@@ -149,7 +149,7 @@ def test_run_ids_beyond_64_bits_are_refused(tmp_path):
     import pytest
 
     from auditbook.errors import UserError
-    from auditbook.store.query import resolve_run
+    from auditbook.history.findings import resolve_run
     engine = open_engine(f"sqlite:///{tmp_path}/r.db")
     for run in ("9" * 25, str(2**63), "-1", "1.0", "١"):
         with pytest.raises(UserError, match="--run: .* is not a run id"):

@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from auditbook.collect.evidence import canonical, digest
 from auditbook.history.posture import resources, scope_values
-from auditbook.store.query import evidence_body, findings_for_run, resolve_run
+from auditbook.history.findings import evidence_body, findings_for_run, resolve_run
 
 ctx = ui.require("view_evidence")
 st.title("Evidence")

@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from auditbook.monitor import incidents
-from auditbook.store.audit_log import trail
+from auditbook import plugins
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
+from auditbook.monitor import incidents, runbooks
 
 ctx = ui.require("view_incidents")
 st.title("Incidents")
@@ -136,31 +136,23 @@ if ctx.actor.can("update_incident"):
                 ui.say("error", exc)
 
 
-def dry_run(book: str, target: str, extra: str) -> tuple:
-    """The plan of a containment runbook (no change made) and the clients to run it with."""
-    from auditbook.monitor import runbooks
-    if book == "quarantine-instance":
-        client = runbooks.aws_client("ec2", extra or None)
-        return runbooks.plan_quarantine(client, target), {"ec2": client}
-    client = runbooks.aws_client("iam")
-    if book == "deactivate-access-key":
-        return runbooks.plan_deactivate_key(client, target, extra), {"iam": client}
-    return runbooks.plan_disable_login(client, target), {"iam": client}
-
-
-if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
+def runbooks_panel(inc: dict) -> None:
+    """The registered containment runbooks (plugins.runbooks()): a dry run lists the exact AWS calls,
+    then "Confirm and run" makes them and records the outcome on the incident's timeline."""
+    books = plugins.runbooks()
     with st.expander("Containment runbooks"):
         st.caption("A dry run lists the exact AWS calls; nothing changes until you confirm. The result goes on "
                    "this incident's timeline. Uses the AWS credentials of the control room's process.")
-        book = st.selectbox("Runbook", ["quarantine-instance", "deactivate-access-key", "disable-console-login"])
-        c1, c2 = st.columns(2)
-        target = c1.text_input("Instance id" if book == "quarantine-instance" else "IAM user")
-        extra = c2.text_input("Region" if book == "quarantine-instance" else
-                              ("Access key id" if book == "deactivate-access-key" else "(not used)"))
+        name = st.selectbox("Runbook", sorted(books), format_func=lambda n: f"{n} — {books[n].title}")
+        book = books[name]
+        columns = st.columns(max(1, len(book.parameters)))
+        params = {p.name: column.text_input(p.label, key=f"rb-{name}-{p.name}",
+                                            help=None if p.required else "Optional.")
+                  for column, p in zip(columns, book.parameters)}
         plan_key = f"runbook-plan-{inc['id']}"
         if st.button("Dry run"):
             try:
-                st.session_state[plan_key] = dry_run(book, target.strip(), extra.strip())
+                st.session_state[plan_key] = runbooks.dry_run(ctx.engine, inc["id"], name, params)
             except UserError as exc:  # AWS errors and failed preconditions, in one line
                 ui.say("error", exc)
         staged = st.session_state.get(plan_key)
@@ -169,7 +161,6 @@ if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
             st.text(f"{plan.runbook} on {plan.target} will call:")
             st.code("\n".join(plan.lines()))
             if st.button("Confirm and run", type="primary"):
-                from auditbook.monitor import runbooks
                 try:
                     runbooks.execute(ctx.engine, ctx.actor, inc["id"], plan, clients, confirm=True)
                     st.session_state.pop(plan_key, None)
@@ -178,8 +169,12 @@ if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
                     st.session_state.pop(plan_key, None)
                     ui.say("error", exc)
 
+
+if ctx.actor.can("run_runbook") and inc["status"] in incidents.ACTIVE:
+    runbooks_panel(inc)
+
 st.subheader("Timeline")
-for entry in reversed(trail(ctx.engine, "incident", inc["id"])):
+for entry in reversed(incidents.timeline(ctx.engine, inc["id"])):
     head = f"{ui.when(entry['at'])} · {entry['actor']} ({entry['role']}) · {entry['action']}"
     st.text(head)
     if entry["note"]:

@@ -9,14 +9,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 import ui
 from auditbook.errors import UserError
 from auditbook.report.packet.manifest import verify_packet
+from auditbook.report.packet.records import built_packets
 from auditbook.report.packet.signing import key_id, read_key_file
-from auditbook.store.models import Packet
 
 MAX_KEY_BYTES = 16 * 1024  # a PEM public key is a few hundred bytes
 
@@ -33,7 +31,7 @@ def public_key(pem: bytes, source: str):
 def configured_key() -> tuple[bytes, str]:
     """The operator's key file (its path is configuration, not user input), read bounded."""
     path = os.environ.get("AUDITBOOK_PACKET_PUBLIC_KEY") or str(
-        (ui._secrets().get("auditbook", {}) or {}).get("packet_public_key", ""))
+        (ui.secrets().get("auditbook", {}) or {}).get("packet_public_key", ""))
     if not path:
         return b"", ""
     source = f"configured key {path}"
@@ -77,11 +75,7 @@ try:
 except UserError as exc:
     key_problem = str(exc)
     ui.say("error", exc)
-with Session(ctx.engine) as session:
-    packets = session.scalars(select(Packet).order_by(Packet.id.desc())).all()
-    rows = [{"id": p.id, "period": p.period_label, "path": p.path, "built_at": p.built_at, "manifest": p.manifest_sha256,
-             "previous": p.previous_manifest_sha256, "signer": p.signer_algorithm, "key": p.key_id,
-             "runs": len(p.run_ids or []), "failed": len(p.failed or [])} for p in packets]
+rows = [{**p, "runs": len(p["run_ids"]), "failed": len(p["failed"])} for p in built_packets(ctx.engine)]
 if not rows:
     st.info("No packets built from this store yet: `auditbook packet --period … --out … --signer …`.")
     st.stop()

@@ -62,7 +62,7 @@ labels = [f"{f['status']} · {f['check']} · {f['resource_name'] or f['resource'
 pick = st.selectbox("Finding", range(len(findings)), format_func=lambda i: labels[i])
 finding = findings[pick]
 st.text(f"{finding['check']} on {finding['resource']} ({finding['account']}, {finding['region']}): {finding['message']}")
-from auditbook.store.query import evidence_body  # noqa: E402
+from auditbook.history.findings import evidence_body  # noqa: E402
 
 for sha in finding["evidence"][:5]:
     with st.expander(f"Evidence {sha}"):

@@ -11,7 +11,8 @@ from auditbook.monitor import settings
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
 from auditbook.evaluate.risk_register import add_exception, load_register, remove_exception
-from auditbook.monitor.incidents import SEVERITIES
+from auditbook.monitor.sla import SEVERITIES
+from auditbook.scan import register_trail
 
 ctx = ui.require("manage_settings")
 st.title("Settings")
@@ -65,7 +66,8 @@ with st.form("exception", clear_on_submit=True):
               "justification": st.text_area("Justification")}
     if st.form_submit_button("Add exception"):
         try:
-            add_exception(fields, {c.id for c in ctx.catalog.checks}, path, actor=ctx.actor, engine=ctx.engine)
+            add_exception(fields, {c.id for c in ctx.catalog.checks}, path, actor=ctx.actor,
+                          trail=register_trail(ctx.engine))
             ui.say("success", f"Exception {fields['id']} added.")
         except (PermissionDenied, UserError) as exc:
             ui.say("error", exc)
@@ -73,7 +75,7 @@ if register and register.exceptions:
     gone = st.selectbox("Remove exception", [""] + [e.id for e in register.exceptions])
     if gone and st.button("Remove"):
         try:
-            remove_exception(gone, path, actor=ctx.actor, engine=ctx.engine)
+            remove_exception(gone, path, actor=ctx.actor, trail=register_trail(ctx.engine))
             ui.say("success", f"Exception {gone} removed.")
         except (PermissionDenied, UserError) as exc:
             ui.say("error", exc)

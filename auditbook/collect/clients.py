@@ -194,3 +194,36 @@ class ClientCache:
                 # Runner.run calls gc.unfreeze() at the end.
                 gc.freeze()
             return found
+
+
+ONE_OFF_POOL = 4  # connections of a one-off client: its calls come one at a time
+
+
+def aws_error(exc: Exception) -> str:
+    """A botocore error as one line: the code and message AWS gave (ClientError), or botocore's own
+    text (no credentials, no region, endpoint unreachable …)."""
+    from botocore.exceptions import ClientError
+
+    from auditbook.errors import one_line
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return one_line(f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": "))[:300]
+    return one_line(f"{type(exc).__name__}: {exc}")[:300]
+
+
+def aws_client(service: str, region: Optional[str] = None, profile: Optional[str] = None,
+               default_region: Optional[str] = "us-east-1"):
+    """One client outside a scan (watch, runbooks, Security Hub, KMS signing) made like the scan's:
+    the shared lean model loader, the same retries and timeouts, AWS_ENDPOINT_URL honoured; region
+    default: the configured one, else us-east-1. A bad region, profile or AWS configuration is a
+    one-line UserError."""
+    from botocore.exceptions import BotoCoreError
+
+    from auditbook.errors import UserError, shown
+    try:
+        session = new_session(profile_name=profile) if profile else new_session()
+        return session.client(service, region_name=region or session.region_name or default_region,
+                              config=retry_config(ONE_OFF_POOL))
+    except (BotoCoreError, ValueError) as exc:  # botocore refuses a malformed region name with ValueError
+        where = f"--region: {shown(region)}" if region else f"--profile: {shown(profile)}" if profile else "AWS configuration"
+        raise UserError(f"{where}: {aws_error(exc)}") from None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from auditbook.catalog.model import Catalog
+from auditbook.collect.plan import needed_types
 
 # what the scanning principal needs besides the collectors' read calls
 ORG_ACTIONS = ["organizations:ListAccounts"]  # --org: list the organisation's accounts
@@ -10,7 +11,6 @@ ASSUME_ACTIONS = ["sts:AssumeRole"]  # --org / --accounts: reach each account's 
 
 
 def collector_actions(catalog: Catalog) -> list[str]:
-    from auditbook.scan import needed_types
     return sorted({a for rtype in needed_types(catalog) for a in rtype.actions()})
 
 

@@ -118,6 +118,28 @@ def _fill(params: dict, record: dict, context: dict) -> dict:
     return value_of(params)
 
 
+class _ListFailed(Exception):
+    def __init__(self, call: Call, error: CallFailed):
+        self.call, self.error = call, error
+
+
+@dataclass
+class _Job:
+    """One resource type in one account and region, as its calls see it."""
+    target: Target
+    region: str
+    scope_region: str
+    rtype: ResourceType
+    context: dict
+    client: Callable[[str], Any]
+    shared: dict = field(default_factory=dict)
+    list_hashes: list = field(default_factory=list)
+
+    def gap(self, call: Call, exc: CallFailed, resource: Optional[str] = None) -> Gap:
+        return Gap(self.target.account, self.scope_region, self.rtype.name, call.action, exc.code, exc.message,
+                   resource)
+
+
 class Runner:
     """Collects resource types for targets and regions with a bounded pool of threads."""
 
@@ -195,67 +217,75 @@ class Runner:
         scope_region = GLOBAL if rtype.scope == "global" else region
         context = {"account": target.account, "region": region, "partition": partition_of(region)}
         scope = Scope(target.account, scope_region, rtype.name)
-
-        def gap(call: Call, exc: CallFailed, resource: Optional[str] = None) -> Gap:
-            return Gap(target.account, scope_region, rtype.name, call.action, exc.code, exc.message, resource)
-
         if target.error:
             scope.gap = Gap(target.account, scope_region, rtype.name, "sts:AssumeRole",
                             "AccountUnreachable", target.error)
             self._finish(scope, [])
             return
-        client = lambda svc: self.clients.client(target.credentials, svc, region)  # noqa: E731
-        shared: dict[str, Any] = {}
-        current = rtype.list
+        job = _Job(target, region, scope_region, rtype, context,
+                   lambda svc: self.clients.client(target.credentials, svc, region))
         try:
-            if rtype.list is None:
-                items, list_hashes = [{}], []
-            else:
-                items, list_hashes = self._api(client(rtype.list.service or rtype.service), rtype.list,
-                                               _fill(rtype.list.params, {}, context), True)
-            for key, call in (rtype.shared.items() if items else ()):  # nothing listed: nothing to join
-                current = call
-                shared[key] = self._shared(client(call.service or rtype.service), call, context, region)
-        except CallFailed as exc:
-            scope.gap = gap(current, exc)
+            items = self._list(job)
+        except _ListFailed as failed:
+            scope.gap = job.gap(failed.call, failed.error)
             self._finish(scope, [])
             return
-
-        def build(item: dict) -> Record:
-            data = dict(item)
-            hashes = list(list_hashes)
-            gaps: dict[str, Gap] = {}
-            rid = self._id(rtype, data, target.account, scope_region)
-            for key, call in rtype.details.items():
-                if call.when and not jmespath.search(call.when, data):
-                    data[key] = None
-                    continue
-                try:
-                    data[key], shas = self._api(client(call.service or rtype.service), call,
-                                                _fill(call.params, data, context), call.paginate)
-                    hashes.extend(shas)
-                except CallFailed as exc:
-                    if exc.code in call.absent:
-                        data[key] = None
-                    else:
-                        data[key] = None
-                        gaps[key] = gap(call, exc, rid)
-            if rtype.list is None:  # a one-per-scope record says which scope it describes
-                data["account_id"], data["scope_region"] = target.account, scope_region
-            if rtype.normalise:
-                data = rtype.normalise(data, shared)
-            rec_region = (jmespath.search(rtype.region_of, data) if rtype.region_of else None) or scope_region
-            ctx = {**{k: v for k, v in data.items() if isinstance(v, (str, int))}, **context, "region": rec_region}
-            arn = rtype.arn.format(**ctx) if rtype.arn else rid
-            tags = tag_dict(jmespath.search(rtype.tags, data)) if rtype.tags else {}
-            return Record(rtype.name, target.account, rec_region, rid, arn, data, hashes, gaps, scope_region,
-                          self._display(rtype, data, rid, scope_region), tags)
-
         if len(items) > 1 and rtype.details:
-            records = list(self._detail_pool.map(build, items))
+            records = list(self._detail_pool.map(lambda item: self._record(job, item), items))
         else:
-            records = [build(item) for item in items]
+            records = [self._record(job, item) for item in items]
         self._finish(scope, records)
+
+    def _list(self, job: "_Job") -> list[dict]:
+        """The scope's items (one empty item for a one-per-scope type), and the shared calls joined
+        to them; a failed call is _ListFailed (the whole scope is a gap)."""
+        rtype, current = job.rtype, job.rtype.list
+        try:
+            if rtype.list is None:
+                items = [{}]
+            else:
+                items, job.list_hashes = self._api(job.client(rtype.list.service or rtype.service), rtype.list,
+                                                   _fill(rtype.list.params, {}, job.context), True)
+            for key, call in (rtype.shared.items() if items else ()):  # nothing listed: nothing to join
+                current = call
+                job.shared[key] = self._shared(job.client(call.service or rtype.service), call, job.context,
+                                               job.region)
+        except CallFailed as exc:
+            raise _ListFailed(current, exc)
+        return items
+
+    def _details(self, job: "_Job", data: dict, rid: str) -> tuple[list[str], dict[str, Gap]]:
+        """Each detail call of one resource, its answer put into `data`: (evidence hashes, gaps)."""
+        hashes, gaps = list(job.list_hashes), {}
+        for key, call in job.rtype.details.items():
+            if call.when and not jmespath.search(call.when, data):
+                data[key] = None
+                continue
+            try:
+                data[key], shas = self._api(job.client(call.service or job.rtype.service), call,
+                                            _fill(call.params, data, job.context), call.paginate)
+                hashes.extend(shas)
+            except CallFailed as exc:
+                data[key] = None
+                if exc.code not in call.absent:
+                    gaps[key] = job.gap(call, exc, rid)
+        return hashes, gaps
+
+    def _record(self, job: "_Job", item: dict) -> Record:
+        rtype, scope_region = job.rtype, job.scope_region
+        data = dict(item)
+        rid = self._id(rtype, data, job.target.account, scope_region)
+        hashes, gaps = self._details(job, data, rid)
+        if rtype.list is None:  # a one-per-scope record says which scope it describes
+            data["account_id"], data["scope_region"] = job.target.account, scope_region
+        if rtype.normalise:
+            data = rtype.normalise(data, job.shared)
+        rec_region = (jmespath.search(rtype.region_of, data) if rtype.region_of else None) or scope_region
+        ctx = {**{k: v for k, v in data.items() if isinstance(v, (str, int))}, **job.context, "region": rec_region}
+        arn = rtype.arn.format(**ctx) if rtype.arn else rid
+        tags = tag_dict(jmespath.search(rtype.tags, data)) if rtype.tags else {}
+        return Record(rtype.name, job.target.account, rec_region, rid, arn, data, hashes, gaps, scope_region,
+                      self._display(rtype, data, rid, scope_region), tags)
 
     @staticmethod
     def _id(rtype: ResourceType, data: dict, account: str, region: str) -> str:

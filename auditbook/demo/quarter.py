@@ -25,7 +25,8 @@ LABEL = "demo: simulated quarter"
 OUTAGE = range(52, 55)  # days of the quarter (0-based) with no scan at all
 
 
-def _session(account_id: str):
+def assumed_session(account_id: str):
+    """A boto3 session in a demo account, through the role the demo organisation gives every account."""
     sts = boto3.client("sts", region_name="us-east-1")
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE}",
                             RoleSessionName="demo-quarter")["Credentials"]
@@ -53,7 +54,7 @@ class Event:
 
 def storyline(ids: dict) -> tuple[list[Event], Callable]:
     """(the quarter's events, what to undo before day 0 so that a planted violation can appear later)."""
-    prod, staging = _session(ids["prod-us-east"]), _session(ids["staging"])
+    prod, staging = assumed_session(ids["prod-us-east"]), assumed_session(ids["staging"])
     ec2, s3, kms = prod.client("ec2"), prod.client("s3"), prod.client("kms")
     iam_staging = staging.client("iam")
     web = _sg_id(ec2, "web-https")
@@ -91,7 +92,7 @@ def demo_documents(engine, catalog, period: Period) -> int:
     import tempfile
     from pathlib import Path
 
-    from auditbook.evaluate.manual_evidence import add_evidence
+    from auditbook.scan import add_evidence
     effective = period.start + dt.timedelta(days=9)
     count = 0
     with tempfile.TemporaryDirectory() as tmp:

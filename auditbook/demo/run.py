@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
+from auditbook.report.terminal import criteria_table
 from auditbook.errors import UserError
 
 DEMO_ENV = {
@@ -118,8 +119,7 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
                           f"{done['replays']} replayed days, {done['outage_days']} days without a scan, "
                           f"in {time.perf_counter() - t0:.1f} s")
         result = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db)
-        from auditbook.cli.main import _summary_table
-        console.print(_summary_table(result.summary))
+        console.print(criteria_table(result.summary))
         counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
         console.print(f"scan: run {result.run_id}, {len(result.accounts)} accounts x {len(result.regions)} regions, "
                       f"{len(result.collection.records)} resources, {result.collection.calls} API calls in "
@@ -155,10 +155,10 @@ def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
 
     from auditbook.demo import trail as trailgen
     from auditbook.monitor.alerts import list_alerts
-    from auditbook.demo.quarter import _session
+    from auditbook.demo.quarter import assumed_session
     from auditbook.store.db import open_engine
     from auditbook.monitor.watch import cycle
-    s3 = _session(ids["audit-logs"]).client("s3")
+    s3 = assumed_session(ids["audit-logs"]).client("s3")
     # a bucket of its own: the real log archive's policy admits only CloudTrail over TLS
     s3.create_bucket(Bucket=DEMO_TRAIL_BUCKET)
     start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)

@@ -1,22 +1,19 @@
 """Checks over collected records → findings. Pure: no AWS, no database.
 
 Status: PASS, FAIL, or ERROR (the evidence needed could not be read, or the condition could not be
-evaluated); the exception register later turns matched FAILs into EXCEPTED (auditbook.evaluate.risk_register).
+evaluated: the rule of auditbook.evaluate.conditions, which the posture alert rules share); the exception register later turns matched FAILs into EXCEPTED (auditbook.evaluate.risk_register).
 A gap never turns into PASS and never disappears: a scope whose list call failed gets one ERROR
 finding per check for the whole scope.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from jmespath import exceptions as jexc
-
 from auditbook.catalog.model import Catalog, Check
+from auditbook.collect.runner import Collection
+from auditbook.evaluate.conditions import MATCH, NO_MATCH, NOT_APPLICABLE, Condition, Context, Verdict, evaluate_type
 from auditbook.plugins import check_functions
-from auditbook.collect.runner import Collection, Gap, Record
-from auditbook.catalog.expressions import AuditFunctions, analyse, compile_expression, options, truthy
 
 SCOPE_WIDE = "*"          # resource id of a finding about a whole scope (its list call failed)
 ACCOUNT_SCOPE = "account"  # scope_region of an account-wide (aggregate) finding
@@ -50,47 +47,23 @@ class Finding:
 
 
 class _Compiled:
+    """A check with its condition compiled (auditbook.evaluate.conditions)."""
+
     def __init__(self, check: Check):
         self.check = check
-        self.applies = compile_expression(check.applies) if check.applies else None
-        self.expect = compile_expression(check.expect) if check.expect else None
-        self.depends_on: set[str] = set()
-        self.reads_all = False
-        for parsed in (self.applies, self.expect):
-            if parsed is not None:
-                info = analyse(parsed)
-                self.depends_on |= info.types
-                self.reads_all |= "all" in info.fields
+        self.condition = Condition.compile(expect=check.expect, applies=check.applies, function=check.function or "")
 
 
 class Evaluator:
+    """The catalog's checks over one collection, through the shared conditions.Context: a record's
+    verdict becomes PASS (MATCH), FAIL (NO_MATCH) or ERROR; a failed scope one ERROR per check."""
+
     def __init__(self, catalog: Catalog, collection: Collection, now: dt.datetime | None = None):
         self.catalog = catalog
         self.collection = collection
-        self.now = now or dt.datetime.now(dt.timezone.utc)
-        self.by_type: dict[str, list[Record]] = defaultdict(list)
-        for rec in collection.records:
-            self.by_type[rec.type].append(rec)
-        self.scopes_by_type = defaultdict(list)
-        for scope in collection.scopes:
-            self.scopes_by_type[scope.resource_type].append(scope)
-        self._values: dict[tuple, list] = {}
-        self.functions = AuditFunctions(self.now, self._lookup)
-        self.check_functions = check_functions() if any(c.function for c in catalog.checks) else {}
-        self.opts = options(self.functions)
-
-    def _lookup(self, rtype: str, fieldname: str) -> list:
-        key = (rtype, fieldname)
-        if key not in self._values:
-            self._values[key] = [r.data.get(fieldname) for r in self.by_type.get(rtype, [])
-                                 if r.data.get(fieldname) is not None]
-        return self._values[key]
-
-    def _type_gaps(self, rtype: str, account: str | None = None) -> list[Gap]:
-        gaps = [s.gap for s in self.scopes_by_type.get(rtype, []) if s.gap and (account is None or s.account == account)]
-        gaps += [g for r in self.by_type.get(rtype, []) if account is None or r.account == account
-                 for g in r.gaps.values()]
-        return gaps
+        functions = check_functions() if any(c.function for c in catalog.checks) else {}
+        self.context = Context(collection, now, functions)
+        self.now = self.context.now
 
     def _finding(self, c: _Compiled, status, account, region, scope_region, rid, resource, message, evidence=(),
                  name=""):
@@ -99,23 +72,17 @@ class Evaluator:
 
     def _test(self, c: _Compiled, data: dict) -> tuple[str | None, str]:
         """(status or None when the check does not apply, message)."""
-        try:
-            if c.applies is not None and not truthy(c.applies.search(data, options=self.opts)):
-                return None, ""
-            if c.expect is not None:
-                met = truthy(c.expect.search(data, options=self.opts))
-            else:
-                met = bool(self.check_functions[c.check.function](data))
-        except (jexc.JMESPathError, TypeError, ValueError, KeyError) as exc:
-            return "ERROR", f"cannot evaluate {c.check.id}: {type(exc).__name__}: {exc}"
-        return ("PASS", c.check.title) if met else ("FAIL", f"not met: {c.check.title}")
+        return self._status(c, self.context.apply(c.condition, data))
 
-    def _dependency_error(self, c: _Compiled) -> str | None:
-        for rtype in sorted(c.depends_on):
-            gaps = self._type_gaps(rtype)
-            if gaps:
-                return f"depends on {rtype}, which has {len(gaps)} evidence gap(s); first: {gaps[0].reason()}"
-        return None
+    @staticmethod
+    def _status(c: _Compiled, verdict: Verdict) -> tuple[str | None, str]:
+        if verdict.outcome == MATCH:
+            return "PASS", c.check.title
+        if verdict.outcome == NO_MATCH:
+            return "FAIL", f"not met: {c.check.title}"
+        if verdict.outcome == NOT_APPLICABLE:
+            return None, ""
+        return "ERROR", f"cannot evaluate {c.check.id}: {verdict.reason}"
 
     def run(self) -> list[Finding]:
         out: list[Finding] = []
@@ -126,45 +93,40 @@ class Evaluator:
 
     def _resource_check(self, c: _Compiled) -> list[Finding]:
         rtype = c.check.resource
+        result = evaluate_type(self.context, rtype, c.condition,
+                               include=lambda rec: c.check.in_scope(rec.account, rec.tags))
         out = []
-        for scope in self.scopes_by_type.get(rtype, []):
+        for scope in result.scope_gaps:
             # a failed list hides which resources carry the scoping tags: the gap is reported regardless
-            if scope.gap and c.check.covers_account(scope.account):
+            if c.check.covers_account(scope.account):
                 out.append(self._finding(c, "ERROR", scope.account, scope.region, scope.region, SCOPE_WIDE,
                                          f"{rtype} in {scope.account}/{scope.region}", scope.gap.reason(),
                                          name=f"all {rtype} in {scope.region}"))
-        dep_error = self._dependency_error(c)
-        for rec in self.by_type.get(rtype, []):
-            if not c.check.in_scope(rec.account, rec.tags):
-                continue
-            where = (rec.account, rec.region, rec.scope_region, rec.id, rec.arn)
-            if rec.gaps:
-                status, message = "ERROR", "; ".join(g.reason() for g in rec.gaps.values())
-            elif dep_error:
-                status, message = "ERROR", dep_error
-            else:
-                status, message = self._test(c, rec.data)
+        for rec, verdict in result.records:
+            status, message = ("ERROR", verdict.reason) if verdict.evidence_gap else self._status(c, verdict)
             if status:
-                out.append(self._finding(c, status, *where, message, rec.evidence, rec.name))
+                out.append(self._finding(c, status, rec.account, rec.region, rec.scope_region, rec.id, rec.arn,
+                                         message, rec.evidence, rec.name))
         return out
 
     def _account_check(self, c: _Compiled) -> list[Finding]:
         rtype = c.check.resource
-        accounts = sorted({s.account for s in self.scopes_by_type.get(rtype, []) if c.check.covers_account(s.account)})
-        tagged = [r for r in self.by_type.get(rtype, []) if c.check.matches_tags(r.tags)]
+        ctx = self.context
+        accounts = sorted({s.account for s in ctx.scopes_by_type.get(rtype, []) if c.check.covers_account(s.account)})
+        tagged = [r for r in ctx.by_type.get(rtype, []) if c.check.matches_tags(r.tags)]
         every = [r.data for r in tagged]  # "all": every account's records (an organisation trail covers members)
         out = []
         for account in accounts:
             records = [r for r in tagged if r.account == account]
             evidence = [h for r in records for h in r.evidence]
-            gaps = self._type_gaps(rtype, None if c.reads_all else account)
+            gaps = ctx.type_gaps(rtype, None if c.condition.reads_all else account)
             args = (account, "global", ACCOUNT_SCOPE, account, f"account {account}")
             name = {"name": "account"}
             if gaps:
                 out.append(self._finding(c, "ERROR", *args, f"{len(gaps)} evidence gap(s); first: {gaps[0].reason()}",
                                          evidence, **name))
                 continue
-            dep_error = self._dependency_error(c)
+            dep_error = ctx.dependency_error(c.condition)
             if dep_error:
                 out.append(self._finding(c, "ERROR", *args, dep_error, evidence, **name))
                 continue

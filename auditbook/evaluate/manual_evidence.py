@@ -1,23 +1,22 @@
 """Manual evidence: documents uploaded against a criterion's required items, with an owner and an
 effective date. Expiry follows the item's cadence. A criterion whose required evidence is missing or
-expired on a date is NEEDS_EVIDENCE on that date — never PASS."""
+expired on a date is NEEDS_EVIDENCE on that date — never PASS.
+
+The rules only, over plain values: checking a new document (prepare_evidence) and the state of each
+required item on a date (item_states). Storing and reading them is store.manual_evidence's; the
+services that combine the two (add_evidence, evidence_status) are in auditbook.scan."""
 from __future__ import annotations
 
 import calendar
 import datetime as dt
 import getpass
 import hashlib
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
-from auditbook.store.models import Document, ManualEvidence
 from auditbook.yamlfile import read_bytes
 
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12, "per-event": None}
@@ -53,26 +52,58 @@ def parse_date(text: str, option: str) -> dt.date:
         raise UserError(f"{option}: {shown(text)} is not a date (YYYY-MM-DD)")
 
 
-def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effective: dt.date, owner: str,
-                 item: Optional[str] = None, uploaded_by: Optional[str] = None,
-                 today: Optional[dt.date] = None) -> ManualEvidence:
-    """Store the file and its record; every input is checked before anything is written."""
+@dataclass(frozen=True)
+class EvidenceRecord:
+    """One piece of manual evidence on file (store.manual_evidence gives these back)."""
+    id: int
+    criterion: str
+    item: str
+    filename: str
+    sha256: str
+    owner: str
+    uploaded_by: str
+    uploaded_at: dt.datetime
+    effective_date: dt.date
+    expires_on: Optional[dt.date]  # None: per-event, no lapse
+
+
+@dataclass(frozen=True)
+class NewEvidence:
+    """A document checked and ready to be stored (every input verified, nothing written yet)."""
+    criterion: str
+    item: str
+    filename: str
+    content: bytes
+    sha256: str
+    owner: str
+    uploaded_by: str
+    effective_date: dt.date
+    expires_on: Optional[dt.date]
+
+
+def _required_item(catalog: Catalog, criterion: str, item: Optional[str]):
     control = next((c for c in catalog.controls if c.id == criterion), None)
     if control is None:
         raise UserError(f"CRITERION: {shown(criterion)} is not a criterion in the catalog")
     if not control.manual_evidence:
         raise UserError(f"CRITERION: {criterion} requires no manual evidence")
+    names = "; ".join(m.name for m in control.manual_evidence)
     if item:
         found = [m for m in control.manual_evidence if m.name.lower() == item.strip().lower()]
         if not found:
-            names = "; ".join(m.name for m in control.manual_evidence)
             raise UserError(f"--item: {shown(item)} is not required by {criterion} (it requires: {names})")
-        required = found[0]
-    elif len(control.manual_evidence) == 1:
-        required = control.manual_evidence[0]
-    else:
-        names = "; ".join(m.name for m in control.manual_evidence)
-        raise UserError(f"--item: {criterion} requires several items, name one of: {names}")
+        return found[0]
+    if len(control.manual_evidence) == 1:
+        return control.manual_evidence[0]
+    raise UserError(f"--item: {criterion} requires several items, name one of: {names}")
+
+
+def prepare_evidence(catalog: Catalog, criterion: str, path: Path, *, effective: dt.date, owner: str,
+                     item: Optional[str] = None, uploaded_by: Optional[str] = None,
+                     today: Optional[dt.date] = None) -> NewEvidence:
+    """The document at `path` as manual evidence for a criterion's required item, every input checked
+    (a UserError naming the option otherwise); the file is read (a regular file, up to MAX_BYTES)."""
+    required = _required_item(catalog, criterion, item)
     if not owner or not owner.strip():
         raise UserError("--owner: give the person or role who owns this evidence")
     owner = bounded(owner.strip(), "--owner", PERSON_CHARS)
@@ -88,18 +119,8 @@ def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effect
     if not data:
         raise UserError(f"FILE: {path}: is empty")
     bounded(path.name, "FILE: the file name", FILENAME_CHARS)
-    sha = hashlib.sha256(data).hexdigest()
-    with Session(engine) as session, session.begin():
-        if session.get(Document, sha) is None:
-            session.add(Document(sha256=sha, size=len(data), content=zlib.compress(data, 6)))
-        row = ManualEvidence(criterion=criterion, item=required.name, filename=path.name, sha256=sha,
-                             owner=owner, uploaded_by=uploaded_by,
-                             uploaded_at=dt.datetime.now(dt.timezone.utc), effective_date=effective,
-                             expires_on=expiry(effective, required.cadence))
-        session.add(row)
-        session.flush()
-        session.expunge(row)
-    return row
+    return NewEvidence(criterion, required.name, path.name, data, hashlib.sha256(data).hexdigest(), owner,
+                       uploaded_by, effective, expiry(effective, required.cadence))
 
 
 @dataclass
@@ -108,22 +129,21 @@ class ItemStatus:
     item: str
     cadence: str
     state: str  # current, expired, missing
-    evidence: Optional[ManualEvidence]
+    evidence: Optional[EvidenceRecord]
     due: Optional[dt.date]  # when the current evidence lapses (None: missing, or per-event)
 
 
-def evidence_status(engine, catalog: Catalog, on: Optional[dt.date] = None) -> list[ItemStatus]:
+def item_states(catalog: Catalog, records: list[EvidenceRecord], on: dt.date) -> list[ItemStatus]:
     """Each required item on a date: current (effective on or before it, not lapsed), expired (the
     latest lapsed before it), or missing. Effective dates decide, not upload times."""
-    on = on or dt.date.today()
-    with Session(engine) as session:
-        rows = session.scalars(select(ManualEvidence).order_by(ManualEvidence.effective_date)).all()
-        for row in rows:
-            session.expunge(row)
+    by_item: dict[tuple, list[EvidenceRecord]] = {}
+    for r in sorted(records, key=lambda r: r.effective_date):
+        if r.effective_date <= on:
+            by_item.setdefault((r.criterion, r.item), []).append(r)
     out = []
     for control in catalog.controls:
         for required in control.manual_evidence:
-            mine = [r for r in rows if r.criterion == control.id and r.item == required.name and r.effective_date <= on]
+            mine = by_item.get((control.id, required.name), [])
             current = [r for r in mine if r.expires_on is None or on < r.expires_on]
             if current:
                 best = max(current, key=lambda r: r.effective_date)
@@ -135,13 +155,6 @@ def evidence_status(engine, catalog: Catalog, on: Optional[dt.date] = None) -> l
     return out
 
 
-def criteria_needing_evidence(engine, catalog: Catalog, on: Optional[dt.date] = None) -> set[str]:
-    return {s.criterion for s in evidence_status(engine, catalog, on) if s.state != "current"}
-
-
-def document_bytes(engine, sha256: str) -> bytes:
-    with Session(engine) as session:
-        doc = session.get(Document, sha256)
-        if doc is None:
-            raise UserError(f"no document {sha256}")
-        return zlib.decompress(doc.content)
+def criteria_needing(states: list[ItemStatus]) -> set[str]:
+    """The criteria with an item that is not current: NEEDS_EVIDENCE, never PASS."""
+    return {s.criterion for s in states if s.state != "current"}

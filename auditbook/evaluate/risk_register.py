@@ -1,6 +1,9 @@
 """The exception register (exceptions.yaml): accepted risks matched to findings by check, account
 and resource pattern. A matched FAIL is EXCEPTED until the expiry date, then FAIL again. Never PASS;
-an evidence gap (ERROR) is never excepted."""
+an evidence gap (ERROR) is never excepted.
+
+Editing it is authorised here (manage_exceptions) and each change is handed to a `trail`, the
+caller's record of it: auditbook.scan.register_trail(engine) writes it to the store's audit log."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +12,7 @@ import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +23,8 @@ from auditbook.yamlfile import YamlDate, load_yaml
 
 DEFAULT_PATH = Path("exceptions.yaml")
 EXCEPTED = "EXCEPTED"
+# trail(actor, action, exception id, {"before": …} or {"after": …}): records one change of the register
+Trail = Callable[[Actor, str, str, dict], None]
 
 
 class ExceptionEntry(BaseModel):
@@ -125,10 +130,10 @@ def apply_exceptions(findings: list, register: Register, on: Optional[dt.date] =
 
 
 def add_exception(fields: dict, known_checks: set[str], path: Optional[Path] = None, *, actor: Actor,
-                  engine=None) -> ExceptionEntry:
+                  trail: Optional[Trail]) -> ExceptionEntry:
     """Validate and append an exception; refused (one line) without owner, justification, approver or
-    expiry, for an unknown check, or for an id in use. `actor` must hold manage_exceptions; with
-    `engine`, the change is recorded in the store's audit trail."""
+    expiry, for an unknown check, or for an id in use. `actor` must hold manage_exceptions; the change
+    is then given to `trail` (None: the caller keeps no record, e.g. a register with no store)."""
     authorize(actor, "manage_exceptions")
     register = load_register(path, known_checks=known_checks)
     try:
@@ -142,12 +147,14 @@ def add_exception(fields: dict, known_checks: set[str], path: Optional[Path] = N
         raise UserError(f"{entry.id}: an exception with this id exists")
     register.exceptions.append(entry)
     save_register(register, path)
-    _audit(engine, actor, "add", entry.id, after=entry.model_dump(mode="json"))
+    if trail is not None:
+        trail(actor, "add", entry.id, {"after": entry.model_dump(mode="json")})
     return entry
 
 
-def remove_exception(exception_id: str, path: Optional[Path] = None, *, actor: Actor, engine=None) -> None:
-    """Remove an exception by id; `actor` must hold manage_exceptions (recorded with `engine`)."""
+def remove_exception(exception_id: str, path: Optional[Path] = None, *, actor: Actor,
+                     trail: Optional[Trail]) -> None:
+    """Remove an exception by id; `actor` must hold manage_exceptions (the change given to `trail`)."""
     authorize(actor, "manage_exceptions")
     register = load_register(path, required=True)
     gone = [e for e in register.exceptions if e.id == exception_id]
@@ -155,14 +162,5 @@ def remove_exception(exception_id: str, path: Optional[Path] = None, *, actor: A
         raise UserError(f"{name_of(exception_id)}: no such exception")
     register.exceptions = [e for e in register.exceptions if e.id != exception_id]
     save_register(register, path)
-    _audit(engine, actor, "remove", exception_id, before=gone[0].model_dump(mode="json"))
-
-
-def _audit(engine, actor: Actor, action: str, exception_id: str, **change) -> None:
-    if engine is None:
-        return
-    from sqlalchemy.orm import Session
-
-    from auditbook.store.audit_log import record
-    with Session(engine) as session, session.begin():
-        record(session, actor, action, "exception", exception_id, **change)
+    if trail is not None:
+        trail(actor, "remove", exception_id, {"before": gone[0].model_dump(mode="json")})

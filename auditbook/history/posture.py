@@ -1,61 +1,50 @@
 """What the control room reads: the latest posture per category and criterion, its trend over runs
 (from the per-run criterion counts, 61 rows a run, never from the findings), failing resources of a
-criterion, and the evidence explorer's searches."""
+criterion, and the evidence explorer's searches. Each read is one unit of work."""
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
 from typing import Optional
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
-
 from auditbook.catalog.model import Catalog
 from auditbook.evaluate.evaluator import summarise_stored
-from auditbook.store.db import utc as _utc
-from auditbook.store.models import CriterionCount, ResourceState, Run, RunScope
-from auditbook.store.query import findings_for_run
+from auditbook.store import findings, posture, runs
+from auditbook.store import resources as stored_resources
+from auditbook.store.session import reading, writing
 
 STATUSES = ("PASS", "FAIL", "ERROR", "EXCEPTED", "NEEDS_EVIDENCE")
 
 
 def latest_run(engine) -> Optional[dict]:
-    with Session(engine) as session:
-        run = session.scalars(select(Run).order_by(Run.id.desc()).limit(1)).first()
-        if run is None:
-            return None
-        return {"id": run.id, "started_at": _utc(run.started_at), "finished_at": _utc(run.finished_at),
-                "counts": dict(run.counts or {}), "api_calls": run.api_calls,
-                "simulated": bool((run.parameters or {}).get("simulated"))}
+    with reading(engine) as session:
+        run = runs.latest(session)
+    if run is None:
+        return None
+    return {"id": run.id, "started_at": run.started_at, "finished_at": run.finished_at, "counts": run.counts,
+            "api_calls": run.api_calls, "simulated": run.simulated}
 
 
 def backfill_counts(engine, catalog: Catalog) -> int:
     """Criterion counts for runs stored before they were kept (older stores): computed once."""
-    with Session(engine) as session:
-        have = set(session.scalars(select(CriterionCount.run_id).distinct()))
-        missing = [(r.id, r.parameters) for r in session.execute(select(Run.id, Run.parameters)) if r.id not in have]
+    with reading(engine) as session:
+        missing = posture.runs_without_counts(session)
     for run_id, params in missing:
-        summary = summarise_stored(catalog, findings_for_run(engine, run_id),
-                                   set((params or {}).get("needs_evidence") or []))
-        with Session(engine) as session, session.begin():
-            session.add_all([CriterionCount(run_id=run_id, criterion=s["control"], passed=s["PASS"], failed=s["FAIL"],
-                                            errors=s["ERROR"], excepted=s.get("EXCEPTED", 0), status=s["status"])
-                             for s in summary])
+        with writing(engine) as session:  # one run at a time: an interrupted back-fill resumes where it stopped
+            summary = summarise_stored(catalog, findings.at_run(session, run_id),
+                                       set(params.get("needs_evidence") or []))
+            posture.add_counts(session, run_id, summary)
     return len(missing)
 
 
 def criteria(engine, catalog: Catalog, run_id: int) -> list[dict]:
     """Every criterion of the catalog with its counts and status in the run."""
-    with Session(engine) as session:
-        counts = {c.criterion: c for c in session.scalars(select(CriterionCount).where(CriterionCount.run_id == run_id))}
-    out = []
-    for control in catalog.controls:
-        c = counts.get(control.id)
-        out.append({"criterion": control.id, "category": control.category, "group": control.group,
-                    "title": control.title, "checks": len(catalog.checks_for(control.id)),
-                    "pass": c.passed if c else 0, "fail": c.failed if c else 0, "error": c.errors if c else 0,
-                    "excepted": c.excepted if c else 0, "status": c.status if c else "NO_DATA"})
-    return out
+    with reading(engine) as session:
+        counts = posture.counts_for_run(session, run_id)
+    none = {"pass": 0, "fail": 0, "error": 0, "excepted": 0, "status": "NO_DATA"}
+    return [{"criterion": control.id, "category": control.category, "group": control.group, "title": control.title,
+             "checks": len(catalog.checks_for(control.id)), **counts.get(control.id, none)}
+            for control in catalog.controls]
 
 
 def tiles(rows: list[dict]) -> list[dict]:
@@ -77,24 +66,19 @@ def trend(engine, catalog: Catalog, since: Optional[dt.datetime] = None) -> list
     """Per run: criteria per category and status, and failing findings (reads the per-run counts as
     plain tuples: a year of daily runs is 22,000 rows)."""
     category = {c.id: c.category for c in catalog.controls}
-    with Session(engine) as session:
-        q = select(Run.id, Run.started_at)
-        if since is not None:
-            q = q.where(Run.started_at >= since)
-        times = {rid: _utc(at) for rid, at in session.execute(q)}
-        out: dict[tuple, dict] = {}
-        rows = session.execute(select(CriterionCount.run_id, CriterionCount.criterion, CriterionCount.status,
-                                      CriterionCount.failed))
-        for run_id, criterion, status, failed in rows:
-            at, cat = times.get(run_id), category.get(criterion)
-            if at is None or cat is None:
-                continue
-            row = out.get((run_id, cat))
-            if row is None:
-                row = out[(run_id, cat)] = {"run": run_id, "at": at, "category": cat, "failing_findings": 0,
-                                            **{s: 0 for s in STATUSES}}
-            row[status] = row.get(status, 0) + 1
-            row["failing_findings"] += failed
+    with reading(engine) as session:
+        rows = posture.trend_rows(session, since)
+    out: dict[tuple, dict] = {}
+    for run_id, at, criterion, status, failed in rows:
+        cat = category.get(criterion)
+        if cat is None:
+            continue
+        row = out.get((run_id, cat))
+        if row is None:
+            row = out[(run_id, cat)] = {"run": run_id, "at": at, "category": cat, "failing_findings": 0,
+                                        **{s: 0 for s in STATUSES}}
+        row[status] = row.get(status, 0) + 1
+        row["failing_findings"] += failed
     return sorted(out.values(), key=lambda r: (r["run"], r["category"]))
 
 
@@ -104,37 +88,22 @@ def failing(engine, catalog: Catalog, run_id: int, criterion: str) -> list[dict]
     if not checks:
         return []
     order = {"FAIL": 0, "ERROR": 1, "EXCEPTED": 2}
-    rows = [f for f in findings_for_run(engine, run_id, checks) if f["status"] != "PASS"]
+    with reading(engine) as session:
+        rows = [f for f in findings.at_run(session, run_id, checks) if f["status"] != "PASS"]
     return sorted(rows, key=lambda f: (order.get(f["status"], 3), f["check"], f["account"], f["resource"]))
 
 
 def scope_values(engine, run_id: int) -> dict[str, list[str]]:
     """Accounts, regions and resource types a run attempted (the explorer's filters)."""
-    with Session(engine) as session:
-        rows = session.execute(select(RunScope.account, RunScope.region, RunScope.resource_type)
-                               .where(RunScope.run_id == run_id)).all()
-    return {"account": sorted({r.account for r in rows}), "region": sorted({r.region for r in rows}),
-            "resource_type": sorted({r.resource_type for r in rows})}
+    with reading(engine) as session:
+        scopes = runs.scope_values(session, run_id)
+    return {"account": sorted({a for a, _, _ in scopes}), "region": sorted({r for _, r, _ in scopes}),
+            "resource_type": sorted({t for _, _, t in scopes})}
 
 
 def resources(engine, run_id: int, *, account: Optional[str] = None, region: Optional[str] = None,
               resource_type: Optional[str] = None, text: Optional[str] = None, limit: int = 500) -> tuple[list[dict], int]:
     """Resources observed in the run, filtered; (rows, total matching)."""
-    with Session(engine) as session:
-        q = select(ResourceState).where(ResourceState.first_run <= run_id, ResourceState.last_run >= run_id)
-        if account:
-            q = q.where(ResourceState.account == account)
-        if region:
-            q = q.where(ResourceState.region == region)
-        if resource_type:
-            q = q.where(ResourceState.resource_type == resource_type)
-        if text:
-            like = f"%{text.strip()}%"
-            q = q.where(or_(ResourceState.name.ilike(like), ResourceState.arn.ilike(like),
-                            ResourceState.resource_id.ilike(like)))
-        total = session.scalar(select(func.count()).select_from(q.subquery()))
-        rows = session.scalars(q.order_by(ResourceState.resource_type, ResourceState.account,
-                                          ResourceState.region, ResourceState.name).limit(limit)).all()
-        return ([{"resource_type": r.resource_type, "account": r.account, "region": r.region, "name": r.name,
-                  "resource": r.arn or r.resource_id, "record_sha256": r.record_sha256,
-                  "evidence": list(r.evidence or [])} for r in rows], total)
+    with reading(engine) as session:
+        return stored_resources.search(session, run_id, account=account, region=region, resource_type=resource_type,
+                                       text=text, limit=limit)

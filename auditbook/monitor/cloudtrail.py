@@ -21,20 +21,19 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-import orjson
-from sqlalchemy import select
-from sqlalchemy import update as sa_update
-from sqlalchemy.orm import Session
+from botocore.exceptions import BotoCoreError, ClientError
 
+from auditbook.collect.clients import aws_error
 from auditbook.monitor.alerts import dedup_key, fire
 from auditbook.monitor.cloudtrail_records import (DEFAULT_MAX_INFLATED, FUTURE_SLACK, LOG_KEY, MAX_DEPTH,  # noqa: F401
-                                          MAX_ENV, BadFile, BadRecord, Gap, GapLog, aws_reason, cheap_fields,
-                                          delivered_at, event_id, event_time, fetch, latest_event_time, list_log_keys,
-                                          max_inflated, normalise, read_log, stored_form, too_deep)
-from auditbook.errors import one_line
-from auditbook.monitor.rules import Rule
-from auditbook.store.db import utc
-from auditbook.store.models import Alert, CloudTrailMatch, CloudTrailObject
+                                                  MAX_ENV, BadFile, BadRecord, Gap, GapLog, cheap_fields,
+                                                  delivered_at, event_id, event_time, fetch, latest_event_time,
+                                                  list_log_keys, max_inflated, normalise, read_log, stored_form,
+                                                  too_deep)
+from auditbook.monitor.rules import Rule, load_rules
+from auditbook.store import alerts as stored_alerts
+from auditbook.store import cloudtrail as stored
+from auditbook.store.session import reading, writing
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -85,18 +84,16 @@ def load_windows(engine, rules: list[Rule], now: Optional[dt.datetime] = None) -
     records about to be read)."""
     windows = Windows()
     now = now or dt.datetime.now(dt.timezone.utc)
-    with Session(engine) as session:
+    with reading(engine) as session:
         for rule in rules:
             if rule.kind != "events":
                 continue
-            newest = session.scalar(select(CloudTrailMatch.at).where(CloudTrailMatch.rule == rule.name)
-                                    .order_by(CloudTrailMatch.at.desc()).limit(1))
+            newest = stored.newest_match_at(session, rule.name)
             if newest is None:
                 continue
-            since = min(utc(newest), now) - dt.timedelta(seconds=rule.window)
-            for key, at in session.execute(select(CloudTrailMatch.labels_key, CloudTrailMatch.at)
-                                           .where(CloudTrailMatch.rule == rule.name, CloudTrailMatch.at >= since)):
-                bisect.insort(windows.times[(rule.name, key)], utc(at).timestamp())
+            since = min(newest, now) - dt.timedelta(seconds=rule.window)
+            for key, at in stored.match_times_since(session, rule.name, since):
+                bisect.insort(windows.times[(rule.name, key)], at.timestamp())
     return windows
 
 
@@ -128,7 +125,6 @@ _WORKER_RULES: dict = {}
 def scan_file(body: Optional[bytes], rules_path: Optional[str], cap: int = DEFAULT_MAX_INFLATED,
               source: str = "") -> tuple[int, list, list, Optional[str]]:
     """In a worker process: scan_file_local with the rules loaded once per process."""
-    from auditbook.monitor.rules import load_rules
     if rules_path not in _WORKER_RULES:
         _WORKER_RULES[rules_path] = load_rules(rules_path)
     return scan_file_local(body, _WORKER_RULES[rules_path], cap, source)
@@ -148,7 +144,7 @@ def scan_file_local(body: Optional[bytes], rules: list[Rule], cap: int = DEFAULT
     return len(records), found, gaps, None
 
 
-def process_records(session: Session, found: Iterable[tuple[int, dict]], rules: list[Rule], windows: Windows,
+def process_records(session, found: Iterable[tuple[int, dict]], rules: list[Rule], windows: Windows,
                     source: str = "", now: Optional[dt.datetime] = None,
                     delivered: Optional[dt.datetime] = None) -> tuple[int, int, list[Gap]]:
     """Match prefiltered records (index, record) against the event rules, store each match (redacted,
@@ -157,7 +153,7 @@ def process_records(session: Session, found: Iterable[tuple[int, dict]], rules: 
     event_rules = [r for r in rules if r.kind == "events"]
     latest = latest_event_time(now or dt.datetime.now(dt.timezone.utc), delivered)
     matches = fired = 0
-    stored: set = set()
+    seen: set = set()
     log = GapLog(source)
     for index, record in found:
         try:
@@ -171,19 +167,18 @@ def process_records(session: Session, found: Iterable[tuple[int, dict]], rules: 
             log.add(index, str(exc))
             continue
         for rule in hits:
-            if (rule.name, ident) in stored or session.scalar(select(CloudTrailMatch.id).where(
-                    CloudTrailMatch.rule == rule.name, CloudTrailMatch.event_id == ident)):
+            if (rule.name, ident) in seen or stored.match_exists(session, rule.name, ident):
                 continue  # the same record delivered twice: counted once
             labels = _labels(rule, event)
             key = dedup_key(rule.name, labels)
-            stored.add((rule.name, ident))
-            session.add(CloudTrailMatch(rule=rule.name, labels_key=key, at=at, event_id=ident, record=kept,
-                                        record_sha256=sha))
+            seen.add((rule.name, ident))
+            stored.insert_match(session, rule=rule.name, labels_key=key, at=at, event_id=ident, record=kept,
+                                record_sha256=sha)
             matches += 1
             if rule.passes(windows.add(rule, key, at.timestamp())):
                 alert = fire(session, rule=rule.name, labels=labels, severity=rule.severity,
                              soc2_control=rule.soc2_control, summary=rule.summary, at=at, evidence=[ident])
-                fired += alert.count == 1
+                fired += alert["count"] == 1
     return matches, fired, log.gaps()
 
 
@@ -200,14 +195,6 @@ def _windowed(pool, fn, calls: Iterable[tuple], window: int):
         yield pending.popleft().result()
 
 
-def _known_objects(engine, bucket: str) -> dict:
-    """key -> (etag, size, unreadable) of each log file of the bucket already in the store."""
-    with Session(engine) as session:
-        return {key: (etag, size, unreadable) for key, etag, size, unreadable in session.execute(
-            select(CloudTrailObject.key, CloudTrailObject.etag, CloudTrailObject.size, CloudTrailObject.unreadable)
-            .where(CloudTrailObject.bucket == bucket))}
-
-
 def _still_unreadable(known: Optional[tuple], etag: str, size: int, cap: int) -> Optional[str]:
     """Why a file found unreadable before still is — the same object (ETag and size), and a cap no
     larger than then — without fetching it again; None when it must be read."""
@@ -219,30 +206,25 @@ def _still_unreadable(known: Optional[tuple], etag: str, size: int, cap: int) ->
     return f"{unreadable.get('reason', 'unreadable')} (the same object as before: not fetched again)"
 
 
-def _mark(session: Session, bucket: str, key: str, etag: str, size: int, records: int, gaps: list,
+def _mark(session, bucket: str, key: str, etag: str, size: int, records: int, gaps: list,
           unreadable: Optional[dict]) -> None:
     """The file's row in cloudtrail_objects: read (with the gaps of its records), or unreadable."""
-    row = session.scalar(select(CloudTrailObject).where(CloudTrailObject.bucket == bucket,
-                                                        CloudTrailObject.key == key))
-    if row is None:
-        row = CloudTrailObject(bucket=bucket, key=key)
-        session.add(row)
-    row.etag, row.size, row.records, row.unreadable = etag, size, records, unreadable
-    row.read_at = dt.datetime.now(dt.timezone.utc)
-    row.gaps = [{"index": g.index, "reason": g.reason} for g in gaps] or None
+    stored.mark_object(session, bucket, key, etag=etag, size=size, records=records, unreadable=unreadable,
+                       gaps=[{"index": g.index, "reason": g.reason} for g in gaps] or None,
+                       at=dt.datetime.now(dt.timezone.utc))
 
 
 def _todo(engine, s3, bucket: str, prefix: str, cap: int, result: IngestResult) -> list[tuple[str, str, int]]:
     """The bucket's log files to read now; a file unreadable before and unchanged is reported from
     the store (not fetched again), a bucket that cannot be listed is an evidence gap."""
-    from botocore.exceptions import BotoCoreError, ClientError
     try:
         listed = list_log_keys(s3, bucket, prefix)
     except (ClientError, BotoCoreError) as exc:
-        result.source_error = f"cannot list the bucket: {aws_reason(exc)}"
+        result.source_error = f"cannot list the bucket: {aws_error(exc)}"
         result.gaps.append(Gap(bucket, None, result.source_error))
         return []
-    known, todo = _known_objects(engine, bucket), []
+    with reading(engine) as session:
+        known, todo = stored.known_objects(session, bucket), []
     result.skipped = sum(1 for _etag, _size, unreadable in known.values() if unreadable is None)
     for key, etag, size in listed:
         if key in known and known[key][2] is None:
@@ -288,7 +270,7 @@ def ingest_bucket(engine, s3, bucket: str, rules: list[Rule], prefix: str = "", 
         if key in unfetched:  # a failed GetObject may pass: tried again next cycle
             result.gaps.append(Gap(key, None, unfetched[key]))
             continue
-        with Session(engine) as session, session.begin():
+        with writing(engine) as session:
             if error:
                 _mark(session, bucket, key, etag, size, 0, [], {"reason": error, "cap": cap})
                 result.gaps.append(Gap(key, None, error))
@@ -310,85 +292,17 @@ def resolve_quiet(engine, rules: list[Rule], now: dt.datetime) -> int:
     for the rule's window. An unacknowledged one stays firing: a root sign-in must be looked at, not
     timed out."""
     resolved = 0
-    with Session(engine) as session, session.begin():
+    with writing(engine) as session:
         for rule in rules:
-            if rule.kind != "events":
-                continue
-            done = session.execute(sa_update(Alert).where(
-                Alert.rule == rule.name, Alert.state == "acknowledged",
-                Alert.last_seen < now - dt.timedelta(seconds=rule.window))
-                .values(state="resolved", resolved_at=now, version=Alert.version + 1))
-            resolved += done.rowcount
+            if rule.kind == "events":
+                resolved += stored_alerts.resolve_quiet(session, rule.name, "acknowledged",
+                                                        now - dt.timedelta(seconds=rule.window), now)
     return resolved
 
 
 def evidence_records(engine, alert: dict, limit: int = 50) -> list[dict]:
     """The CloudTrail records behind an event alert."""
-    ids = alert.get("evidence") or []
-    if not ids:
+    if not alert.get("evidence"):
         return []
-    with Session(engine) as session:
-        rows = session.scalars(select(CloudTrailMatch.record).where(CloudTrailMatch.rule == alert["rule"],
-                                                                    CloudTrailMatch.labels_key == alert["dedup_key"])
-                               .order_by(CloudTrailMatch.at).limit(limit)).all()
-        return list(rows)
-
-
-def _parse_events(events: list, offset: int, log: GapLog) -> list[tuple[int, Any]]:
-    """(index, parsed record) of each event of a LookupEvents page; one that does not parse is a gap."""
-    out = []
-    for index, event in enumerate(events, offset):
-        text = event.get("CloudTrailEvent") if isinstance(event, dict) else None
-        if not isinstance(text, str):
-            log.add(index, "CloudTrailEvent: missing")
-            continue
-        try:
-            out.append((index, orjson.loads(text)))
-        except orjson.JSONDecodeError as exc:
-            log.add(index, f"CloudTrailEvent: not JSON: {one_line(exc)[:200]}")
-    return out
-
-
-def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] = None,
-                  now: Optional[dt.datetime] = None, first_lookback: dt.timedelta = dt.timedelta(hours=1)) -> IngestResult:
-    """CloudTrail's LookupEvents (management events of the last 90 days, one account and region),
-    for endpoints that have it: from the saved checkpoint to now, each page committed with the
-    checkpoint, records counted once (by eventID) even where pages overlap. An endpoint without the
-    API gets an evidence gap, never a silent nothing; so does a record of the wrong shape (its index
-    counts the events read in this call)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from auditbook.store.models import Setting
-    t0 = time.perf_counter()
-    result = IngestResult()
-    now = now or dt.datetime.now(dt.timezone.utc)
-    windows = windows or load_windows(engine, rules, now)
-    key, source = f"lookup:{client.meta.region_name}", f"lookup_events {client.meta.region_name}"
-    with Session(engine) as session:
-        row = session.get(Setting, key)
-        since = parse_time(row.value["until"]) if row else now - first_lookback
-    try:
-        for page in client.get_paginator("lookup_events").paginate(StartTime=since, EndTime=now):
-            events, log = page.get("Events", []), GapLog(source)
-            found, bad = candidates(_parse_events(events, result.records, log), rules, source)
-            with Session(engine) as session, session.begin():
-                m, f, more = process_records(session, found, rules, windows, source, now)
-                if session.get(Setting, key) is None:
-                    session.add(Setting(key=key, value={"until": since.isoformat()}))
-            result.records += len(events)
-            result.matches += m
-            result.fired += f
-            result.gaps += sorted(log.gaps() + bad + more, key=lambda g: (g.index is None, g.index or 0))
-    except (ClientError, BotoCoreError) as exc:
-        result.source_error = aws_reason(exc)
-        result.gaps.append(Gap(source, None, result.source_error))
-        result.seconds = time.perf_counter() - t0
-        return result
-    with Session(engine) as session, session.begin():
-        setting = session.get(Setting, key)
-        if setting is None:
-            session.add(Setting(key=key, value={"until": now.isoformat()}))
-        else:
-            setting.value = {"until": now.isoformat()}
-    result.seconds = time.perf_counter() - t0
-    return result
+    with reading(engine) as session:
+        return stored.match_records(session, alert["rule"], alert["dedup_key"], limit)

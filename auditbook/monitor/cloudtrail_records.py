@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import orjson
 
+from auditbook.collect.clients import aws_error
 from auditbook.errors import UserError, one_line, shown
 from auditbook.collect.evidence import canonical, digest, redact_cloudtrail
 
@@ -132,15 +133,6 @@ def list_log_keys(s3, bucket: str, prefix: str = "") -> list[tuple[str, str, int
     return sorted(out)
 
 
-def aws_reason(exc: Exception) -> str:
-    """A botocore error in one line: `Code: message` (ClientError) or `ClassName: text`."""
-    from botocore.exceptions import ClientError
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return one_line(f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}")[:300]
-    return one_line(f"{type(exc).__name__}: {exc}")[:300]
-
-
 def fetch(s3, bucket: str, key: str, size: int, cap: int) -> tuple[Optional[bytes], Optional[str]]:
     """(the object's bytes, None) or (None, why it cannot be read): more than the cap compressed
     is refused unread; a denied or failed GetObject (e.g. a KMS key this reader may not use) is a gap."""
@@ -154,7 +146,7 @@ def fetch(s3, bucket: str, key: str, size: int, cap: int) -> tuple[Optional[byte
         finally:
             stream.close()
     except (ClientError, BotoCoreError) as exc:
-        return None, aws_reason(exc)
+        return None, aws_error(exc)
     if len(body) > cap:
         return None, f"more than the {cap:,}-byte cap compressed ({MAX_ENV})"
     return body, None

@@ -1,6 +1,8 @@
-"""Notifications: Slack incoming webhooks, PagerDuty Events API v2 (trigger / acknowledge / resolve
-with a dedup key) and Jira REST (an issue per incident), configured in `notify.yml` by URL plus
-secrets read from the environment. Each delivery is retried with exponential backoff and recorded
+"""Notifications to the channels configured in `notify.yml` by URL plus secrets read from the
+environment. What a kind of channel sends is its ChannelKind's (the registry of auditbook.monitor.channels:
+Slack incoming webhooks, PagerDuty Events API v2 with trigger / acknowledge / resolve under a dedup
+key, Jira REST with an issue per incident, and any a plugin adds); this module does the rest for
+every kind alike. Each delivery is retried with exponential backoff and recorded
 (`notifications`: sent or failed, attempts, last error); a failure never stops the engine. A
 delivery that succeeded is never repeated.
 
@@ -12,10 +14,7 @@ secrets cut out."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import hashlib
 import html
-import json
 import os
 import re
 import time
@@ -25,21 +24,23 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from auditbook.errors import UserError, field_path, first_duplicate, first_error, name_of
-from auditbook.store.models import Notification
+from auditbook.monitor.alerts import list_alerts
+from auditbook.monitor.incidents import list_incidents
+from auditbook.plugins import channel_kinds
+from auditbook.store import notifications as stored
+from auditbook.store.session import reading, writing
 from auditbook.yamlfile import load_yaml
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-PD_SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
+ALERT_EVENTS = {"firing": "trigger", "acknowledged": "acknowledge", "resolved": "resolve"}  # pending: none
 
 
 class Channel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,60}$")
-    kind: Literal["slack", "pagerduty", "jira"]
+    kind: str  # a registered ChannelKind (plugins.channel_kinds(): slack, pagerduty, jira, and plugins')
     url: Optional[str] = None
     url_env: Optional[str] = None           # the URL itself is a secret for Slack webhooks
     routing_key_env: Optional[str] = None   # PagerDuty
@@ -53,6 +54,14 @@ class Channel(BaseModel):
         if not name:
             return None
         return os.environ.get(name) or (str(self._secrets[name]) if name in self._secrets else None)
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        kinds = channel_kinds()
+        if value not in kinds:
+            raise ValueError(f"not a channel kind: one of {', '.join(sorted(kinds))}")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -124,11 +133,15 @@ def load_channels(path: Path) -> list[Channel]:
     secrets = _load_secrets(Path(path), parsed.secrets_file) if parsed.secrets_file else {}
     for ch in parsed.channels:
         ch._secrets = secrets
-        if ch.kind == "pagerduty" and not ch.routing_key_env:
-            raise UserError(f"{path}: channel {ch.name}: routing_key_env: required for PagerDuty")
-        if ch.kind == "jira" and not (ch.project and ch.user_env and ch.token_env):
-            raise UserError(f"{path}: channel {ch.name}: project, user_env and token_env: required for Jira")
+        kind = channel_kinds()[ch.kind]
+        missing = [name for name in kind.requires if not getattr(ch, name, None)]
+        if missing:
+            raise UserError(f"{path}: channel {ch.name}: {_listed(missing)}: required for {kind.label}")
     return parsed.channels
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _load_secrets(path: Path, name: str) -> dict:
@@ -218,26 +231,23 @@ class _Failed(Exception):
         self.attempts = attempts
 
 
-def _already(session: Session, channel: str, object_type: str, object_id, event: str) -> bool:
-    return session.scalar(select(Notification.id).where(
-        Notification.channel == channel, Notification.object_type == object_type,
-        Notification.object_id == str(object_id), Notification.event == event,
-        Notification.status == "sent")) is not None
-
-
 def _record(engine, ch: Channel, event: str, object_type: str, object_id, status: str, attempts: int,
             error: Optional[str] = None, response: Optional[str] = None) -> None:
-    with Session(engine) as session, session.begin():
-        session.add(Notification(channel=ch.name, kind=ch.kind, event=event, object_type=object_type,
-                                 object_id=str(object_id), status=status, attempts=attempts, last_error=error,
-                                 response=response, at=dt.datetime.now(dt.timezone.utc)))
+    with writing(engine) as session:
+        stored.insert_delivery(session, channel=ch.name, kind=ch.kind, event=event, object_type=object_type,
+                               object_id=object_id, status=status, attempts=attempts, error=error, response=response)
 
 
-def _deliver(engine, ch: Channel, event: str, object_type: str, object_id, url: str, body: dict, auth=None,
-             backoff: float = 0.5, secrets: tuple = ()) -> str:
-    hidden = tuple(secret_forms([url, *secrets] + ([auth] if auth else [])))
+def _already(engine, ch: Channel, object_type: str, object_id, event: str) -> bool:
+    with reading(engine) as session:
+        return stored.already_sent(session, ch.name, object_type, object_id, event)
+
+
+def _deliver(engine, ch: Channel, event: str, object_type: str, object_id, delivery, backoff: float = 0.5) -> str:
+    """POST a channel kind's Delivery and record how it went (never a secret: see the module's doc)."""
+    hidden = tuple(secret_forms([delivery.url, *delivery.secrets] + ([delivery.auth] if delivery.auth else [])))
     try:
-        status, text, attempts = _post(url, body, auth=auth, backoff=backoff, hidden=hidden)
+        status, text, attempts = _post(delivery.url, delivery.body, auth=delivery.auth, backoff=backoff, hidden=hidden)
     except _Failed as exc:
         _record(engine, ch, event, object_type, object_id, "failed", exc.attempts, str(exc))
         return "failed"
@@ -248,73 +258,48 @@ def _deliver(engine, ch: Channel, event: str, object_type: str, object_id, url: 
     return "sent"
 
 
-def dedup(alert: dict) -> str:
-    return "auditbook-" + hashlib.sha256(alert["dedup_key"].encode()).hexdigest()[:32]
+def _kind(ch: Channel):
+    return channel_kinds()[ch.kind]
 
 
 def notify_alert(engine, ch: Channel, alert: dict, backoff: float = 0.5) -> Optional[str]:
-    """Slack: one message when an alert starts firing. PagerDuty: trigger, then acknowledge and
-    resolve as the alert moves (the same dedup key)."""
+    """An alert's current state to one channel, if its kind takes that event (Slack: trigger;
+    PagerDuty: trigger, acknowledge, resolve) and it was not delivered before. A pending alert
+    (a posture rule's `for` not yet over) is not notified."""
     if SEVERITY_RANK.get(alert["severity"], 0) < SEVERITY_RANK[ch.min_severity]:
         return None
-    event = {"firing": "trigger", "acknowledged": "acknowledge", "resolved": "resolve"}[alert["state"]]
-    if ch.kind == "slack" and event != "trigger":
+    event, kind = ALERT_EVENTS.get(alert["state"]), _kind(ch)
+    if kind.alert is None or event not in kind.alert_events or _already(engine, ch, "alert", alert["id"], event):
         return None
-    if ch.kind == "jira":
-        return None  # Jira gets incidents, not alerts
-    with Session(engine) as session:
-        if _already(session, ch.name, "alert", alert["id"], event):
-            return None
-    labels = ", ".join(f"{k}={v}" for k, v in alert["labels"].items())
-    if ch.kind == "slack":
-        body = {"text": f"[{alert['severity'].upper()}] {alert['rule']}: {alert['summary']} ({labels}) — SOC 2 "
-                        f"{alert['soc2_control']}"}
-        return _deliver(engine, ch, event, "alert", alert["id"], ch.endpoint(), body, backoff=backoff)
-    routing_key = ch.secret("routing_key_env")
-    body = {"routing_key": routing_key, "event_action": event, "dedup_key": dedup(alert)}
-    if event == "trigger":
-        body["payload"] = {"summary": f"{alert['rule']}: {alert['summary']} ({labels})"[:1024],
-                           "source": alert["labels"].get("account") or "auditbook",
-                           "severity": PD_SEVERITY.get(alert["severity"], "warning"),
-                           "component": alert["labels"].get("resource") or alert["labels"].get("principal") or "",
-                           "custom_details": {"labels": alert["labels"], "soc2_control": alert["soc2_control"],
-                                              "first_seen": alert["first_seen"].isoformat(), "count": alert["count"]}}
-    return _deliver(engine, ch, event, "alert", alert["id"], ch.endpoint(), body, backoff=backoff,
-                    secrets=(routing_key,))
+    return _deliver(engine, ch, event, "alert", alert["id"], kind.alert(ch, alert, event), backoff)
 
 
 def notify_incident(engine, ch: Channel, incident: dict, backoff: float = 0.5) -> Optional[str]:
-    """Jira: one issue per incident."""
-    if ch.kind != "jira" or SEVERITY_RANK[incident["severity"]] < SEVERITY_RANK[ch.min_severity]:
+    """A new incident to one channel, if its kind takes incidents (Jira: one issue per incident)."""
+    kind = _kind(ch)
+    if kind.incident is None or SEVERITY_RANK[incident["severity"]] < SEVERITY_RANK[ch.min_severity]:
         return None
-    with Session(engine) as session:
-        if _already(session, ch.name, "incident", incident["id"], "create"):
-            return None
-    body = {"fields": {"project": {"key": ch.project}, "issuetype": {"name": "Task"},
-                       "summary": f"[auditbook #{incident['id']}] {incident['title']}"[:250],
-                       "description": f"{incident['description']}\n\nSeverity: {incident['severity']}. "
-                                      f"Links: {json.dumps(incident['links'])}",
-                       "labels": ["auditbook", f"severity-{incident['severity']}"]}}
-    url = ch.endpoint().rstrip("/") + "/rest/api/2/issue"
-    return _deliver(engine, ch, "create", "incident", incident["id"], url, body,
-                    auth=(ch.secret("user_env"), ch.secret("token_env")), backoff=backoff)
+    if _already(engine, ch, "incident", incident["id"], "create"):
+        return None
+    return _deliver(engine, ch, "create", "incident", incident["id"], kind.incident(ch, incident), backoff)
 
 
 def dispatch(engine, channels: list[Channel], backoff: float = 0.5) -> dict:
-    """Deliver what is due: every alert's current state to Slack/PagerDuty, every incident to Jira."""
-    from auditbook.monitor import alerts
-    from auditbook.monitor import incidents
+    """Deliver what is due: every alert's current state and every incident, to each channel whose
+    kind takes it. A channel that cannot be used (a missing secret) is a failure recorded; the
+    engine goes on."""
     out = {"sent": 0, "failed": 0}
-    for alert in alerts.list_alerts(engine):
+    for alert in list_alerts(engine):
         for ch in channels:
             try:
                 result = notify_alert(engine, ch, alert, backoff)
-            except UserError as exc:  # a missing secret: recorded, the engine goes on
-                _record(engine, ch, "trigger", "alert", alert["id"], "failed", 0, str(exc))
+            except UserError as exc:
+                _record(engine, ch, ALERT_EVENTS.get(alert["state"], "trigger"), "alert", alert["id"], "failed", 0,
+                        str(exc))
                 result = "failed"
             if result:
                 out[result] += 1
-    for incident in incidents.list_incidents(engine):
+    for incident in list_incidents(engine):
         for ch in channels:
             try:
                 result = notify_incident(engine, ch, incident, backoff)

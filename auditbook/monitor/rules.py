@@ -4,13 +4,14 @@
   count_over_time(events{errorCode=~"AccessDenied|UnauthorizedOperation"}[5m]) by (principal) > 5
       CloudTrail records matching every matcher, counted per label set in a sliding window
   posture("aws.kms.key", "customer_symmetric && days_since(last_rotated || CreationDate) > `90`")
-      a JMESPath condition over each resource of a type in the latest run
+      a JMESPath condition over each resource of a type in the latest run, evaluated like a check
+      (auditbook.monitor.posture)
   check_regressed()
       a check that passed in one run and fails in the next
 
 Matchers: field="v", field!="v", field=~"regex", field!~"regex" (regexes anchored, as in PromQL)
-over the normalised fields of a CloudTrail record (auditbook.monitor.cloudtrail.FIELDS). A bad file gets one
-line naming the rule and the field."""
+over the normalised fields of a CloudTrail record (EVENT_FIELDS below). A bad file gets one line naming
+the rule and the field."""
 from __future__ import annotations
 
 import re
@@ -21,7 +22,9 @@ from typing import Callable, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.errors import UserError, field_path, first_error, name_of, shown
-from auditbook.store.models import Alert
+from auditbook.evaluate.conditions import Condition
+from auditbook.plugins import resource_types
+from auditbook.store.alerts import SOC2_CONTROL_LENGTH
 from auditbook.yamlfile import load_yaml
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "alerts.yml"
@@ -36,7 +39,7 @@ EVENT_EXPR = re.compile(r"^count_over_time\(events\{(?P<m>.*)\}\[(?P<w>[^\]]+)\]
                         r"(?:\s+by\s+\((?P<by>[^)]*)\))?\s*(?P<op>>=|>)\s*(?P<n>[0-9]{1,9})\Z")
 POSTURE_EXPR = re.compile(r'^posture\(\s*"(?P<type>[a-z0-9_.]+)"\s*,\s*"(?P<cond>(?:[^"\\]|\\.)+)"\s*\)$')
 # the text of a rule that is stored on each of its alerts fits its column (PostgreSQL refuses longer)
-SOC2_CONTROL_MAX = Alert.__table__.c.soc2_control.type.length
+SOC2_CONTROL_MAX = SOC2_CONTROL_LENGTH
 SUMMARY_MAX = 1000  # alerts.summary is Text; PagerDuty takes 1,024 characters of summary in all
 MATCHER = re.compile(r'^\s*(?P<f>[A-Za-z]+)\s*(?P<op>=~|!~|!=|=)\s*"(?P<v>(?:[^"\\]|\\.)*)"\s*$')
 
@@ -159,7 +162,38 @@ def compile_test(matchers: list[tuple[str, str, object]]) -> Callable[[dict], bo
     return test
 
 
-def _rule(raw: dict, where: str) -> Rule:
+def _event_rule(name: str, m: re.Match, for_seconds: int, base: dict) -> Rule:
+    matchers = [_matcher(name, t) for t in _split_matchers(m.group("m"))]
+    by = tuple(b.strip() for b in (m.group("by") or "").split(",") if b.strip())
+    for b in by:
+        if b not in EVENT_FIELDS:
+            raise UserError(f"rule {name}: expr: by ({name_of(b)}) is not one of {', '.join(EVENT_FIELDS)}")
+    try:
+        window = seconds(m.group("w"))
+    except ValueError as exc:
+        raise UserError(f"rule {name}: expr: window {exc}")
+    if for_seconds:
+        raise UserError(f"rule {name}: for: event-count rules fire as soon as the count passes; "
+                        "widen the window instead (for: 0s)")
+    cheap = [mt for mt in matchers if mt[0] in CHEAP_FIELDS]
+    return Rule(kind="events", matchers=matchers, window=window, by=by, op=m.group("op"),
+                threshold=int(m.group("n")), test=compile_test(matchers), anchor=compile_test(cheap), **base)
+
+
+def _posture_rule(name: str, m: re.Match, base: dict) -> Rule:
+    """A posture rule: its type must be declared, its condition compile as the checks' do."""
+    if m.group("type") not in resource_types():
+        raise UserError(f"rule {name}: expr: {shown(m.group('type'))} is not a resource type")
+    condition = m.group("cond").replace('\\"', '"')
+    try:
+        Condition.compile(expect=condition)
+    except ValueError as exc:  # parse errors, an unknown function, a wrong number of arguments
+        raise UserError(f"rule {name}: expr: condition {shown(condition)}: {exc}")
+    return Rule(kind="posture", resource_type=m.group("type"), condition=condition, **base)
+
+
+def _validated(raw: dict, where: str) -> tuple[_Rule, int]:
+    """The rule's fields checked, and its `for` in seconds."""
     name = raw.get("alert") if isinstance(raw, dict) else None
     try:
         parsed = _Rule.model_validate(raw)
@@ -171,9 +205,13 @@ def _rule(raw: dict, where: str) -> Rule:
         raise UserError(f"{where}: rule {parsed.alert}: labels.severity: {shown(parsed.labels.severity)} is not one of "
                         f"{', '.join(SEVERITIES)}")
     try:
-        for_seconds = seconds(parsed.for_)
+        return parsed, seconds(parsed.for_)
     except ValueError as exc:
         raise UserError(f"{where}: rule {parsed.alert}: for: {exc}")
+
+
+def _rule(raw: dict, where: str) -> Rule:
+    parsed, for_seconds = _validated(raw, where)
     extra = {k: v for k, v in (parsed.labels.model_extra or {}).items()}
     base = dict(name=parsed.alert, severity=parsed.labels.severity, soc2_control=parsed.labels.soc2_control,
                 summary=parsed.annotations.summary, for_seconds=for_seconds, extra_labels=extra)
@@ -181,33 +219,10 @@ def _rule(raw: dict, where: str) -> Rule:
     try:
         m = EVENT_EXPR.match(expr)
         if m:
-            matchers = [_matcher(parsed.alert, t) for t in _split_matchers(m.group("m"))]
-            by = tuple(b.strip() for b in (m.group("by") or "").split(",") if b.strip())
-            for b in by:
-                if b not in EVENT_FIELDS:
-                    raise UserError(f"rule {parsed.alert}: expr: by ({name_of(b)}) is not one of {', '.join(EVENT_FIELDS)}")
-            try:
-                window = seconds(m.group("w"))
-            except ValueError as exc:
-                raise UserError(f"rule {parsed.alert}: expr: window {exc}")
-            if for_seconds:
-                raise UserError(f"rule {parsed.alert}: for: event-count rules fire as soon as the count passes; "
-                                "widen the window instead (for: 0s)")
-            cheap = [mt for mt in matchers if mt[0] in CHEAP_FIELDS]
-            return Rule(kind="events", matchers=matchers, window=window, by=by, op=m.group("op"),
-                        threshold=int(m.group("n")), test=compile_test(matchers), anchor=compile_test(cheap), **base)
+            return _event_rule(parsed.alert, m, for_seconds, base)
         m = POSTURE_EXPR.match(expr)
         if m:
-            from auditbook.catalog.expressions import compile_expression
-            from auditbook.plugins import resource_types
-            if m.group("type") not in resource_types():
-                raise UserError(f"rule {parsed.alert}: expr: {shown(m.group('type'))} is not a resource type")
-            condition = m.group("cond").replace('\\"', '"')
-            try:
-                compile_expression(condition)
-            except Exception as exc:  # jmespath's parse errors and our unknown-function check
-                raise UserError(f"rule {parsed.alert}: expr: condition {shown(condition)}: {exc}")
-            return Rule(kind="posture", resource_type=m.group("type"), condition=condition, **base)
+            return _posture_rule(parsed.alert, m, base)
         if expr == "check_regressed()":
             return Rule(kind="regressed", **base)
     except UserError as exc:

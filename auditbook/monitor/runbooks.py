@@ -1,22 +1,26 @@
-"""Containment runbooks: isolate an EC2 instance, deactivate an IAM access key, disable a console
-login. Each is planned first (the exact API calls, nothing changed: the dry run), runs only with
-explicit confirmation and the analyst (or admin) role, and writes what it did — including what it
-replaced, so it can be undone — to the incident's timeline."""
+"""Containment runbooks, a registry (the `runbooks` seam of auditbook.hookspecs): isolate an EC2
+instance, deactivate an IAM access key, disable a console login, and any a plugin adds. Each is
+planned first (the exact API calls, nothing changed: the dry run), runs only with explicit
+confirmation and the analyst (or admin) role, and writes what it did — including what it replaced,
+so it can be undone — to the incident's timeline. Front ends list plugins.runbooks() and call
+dry_run() then execute()."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.orm import Session
 
-from auditbook.store.audit_log import record
 from auditbook.auth import Actor, authorize
-from auditbook.collect.clients import new_session
-from auditbook.errors import UserError, name_of, one_line, shown
+from auditbook.errors import UserError, name_of, shown
+from auditbook.hookspecs import hookimpl
+from auditbook.collect.clients import aws_client, aws_error
 from auditbook.monitor.incidents import ACTIVE
 from auditbook.monitor.incidents import get as get_incident
+from auditbook.plugins import runbooks as registered_runbooks
+from auditbook.store.audit_log import record
+from auditbook.store.session import writing
 
 QUARANTINE_GROUP = "auditbook-quarantine"
 
@@ -34,26 +38,6 @@ class Plan:
 
 def _call(service: str, operation: str, **params) -> dict:
     return {"service": service, "operation": operation, "params": params}
-
-
-def aws_error(exc: Exception) -> str:
-    """A botocore error as one line: the error code and message AWS gave, or botocore's own text
-    (no credentials, no region, endpoint unreachable...)."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return one_line(f"{err.get('Code', 'error')}: {err.get('Message', '')}".rstrip(": "))
-    return one_line(f"{type(exc).__name__}: {exc}")
-
-
-def aws_client(service: str, region: Optional[str] = None):
-    """A client for a runbook's calls, with the process's AWS credentials, in `region` (default: the
-    configured region, else us-east-1). A bad region or AWS configuration is a one-line UserError."""
-    try:
-        session = new_session()
-        return session.client(service, region_name=region or session.region_name or "us-east-1")
-    except (BotoCoreError, ValueError) as exc:  # botocore refuses a malformed region name with ValueError
-        raise UserError(f"--region: {shown(region)}: {aws_error(exc)}" if region else
-                        f"AWS configuration: {aws_error(exc)}") from None
 
 
 @contextmanager
@@ -144,7 +128,7 @@ def execute(engine, actor: Actor, incident_id: int, plan: Plan, clients: dict, *
     values.setdefault("quarantine_group", plan.before.get("quarantine_group"))
     outcome = {"runbook": plan.runbook, "target": plan.target, "calls": done, "error": error,
                "before": plan.before, "quarantine_group": values.get("quarantine_group")}
-    with Session(engine) as session, session.begin():
+    with writing(engine) as session:
         record(session, actor, "runbook", "incident", incident_id, before=plan.before,
                after={"runbook": plan.runbook, "target": plan.target, "calls": done, "error": error},
                note=f"{plan.runbook} on {plan.target}: " + ("FAILED — " + error if error else "done"))
@@ -175,3 +159,76 @@ def _fill(value, values: dict):
     if isinstance(value, list):
         return [_fill(v, values) for v in value]
     return value
+
+
+# -- the registry ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Parameter:
+    """An input of a runbook: its key in `params`, the control room's label, the CLI's option."""
+    name: str
+    label: str
+    option: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A containment runbook. `plan(clients, params)` makes the dry run (a Plan) with one client per
+    service in `services`; `region` names the parameter that picks the clients' region, if any."""
+    name: str
+    title: str
+    services: tuple[str, ...]
+    parameters: tuple[Parameter, ...]
+    plan: Callable[[dict, dict], Plan]
+    region: Optional[str] = None
+
+
+QUARANTINE = Runbook(
+    "quarantine-instance", "Swap an EC2 instance's security groups for a deny-all quarantine group "
+    "(the old ones are recorded).", ("ec2",),
+    (Parameter("instance", "Instance id", "--instance"), Parameter("region", "Region", "--region", required=False)),
+    lambda clients, p: plan_quarantine(clients["ec2"], p["instance"]), region="region")
+DEACTIVATE_KEY = Runbook(
+    "deactivate-access-key", "Deactivate an IAM user's access key.", ("iam",),
+    (Parameter("user", "IAM user", "--user"), Parameter("key", "Access key id", "--key")),
+    lambda clients, p: plan_deactivate_key(clients["iam"], p["user"], p["key"]))
+DISABLE_LOGIN = Runbook(
+    "disable-console-login", "Remove an IAM user's console password (login profile).", ("iam",),
+    (Parameter("user", "IAM user", "--user"),),
+    lambda clients, p: plan_disable_login(clients["iam"], p["user"]))
+
+
+@hookimpl
+def runbooks() -> list[Runbook]:
+    return [QUARANTINE, DEACTIVATE_KEY, DISABLE_LOGIN]
+
+
+def runbook(name: str) -> Runbook:
+    """The registered runbook called `name`, or a UserError listing them."""
+    known = registered_runbooks()
+    if name not in known:
+        raise UserError(f"runbook: {shown(name)} is not one of {', '.join(sorted(known))}")
+    return known[name]
+
+
+def _parameters(book: Runbook, params: dict) -> dict:
+    """The runbook's parameters from `params`, stripped; a required one missing is a UserError."""
+    out = {}
+    for p in book.parameters:
+        value = str(params.get(p.name) or "").strip()
+        if p.required and not value:
+            raise UserError(f"{p.option} ({p.label}): required by runbook {book.name}")
+        out[p.name] = value or None
+    return out
+
+
+def dry_run(engine, incident_id: int, name: str, params: dict) -> tuple[Plan, dict]:
+    """A runbook's plan for an active incident (checked before any AWS call) and the clients to run
+    it with (pass both to execute). Nothing is changed."""
+    book = runbook(name)
+    values = _parameters(book, params)
+    active_incident(engine, incident_id)
+    region = values.get(book.region) if book.region else None
+    clients = {service: aws_client(service, region) for service in book.services}
+    return book.plan(clients, values), clients

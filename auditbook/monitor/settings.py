@@ -2,36 +2,31 @@
 changed by admins only, every change in the audit trail."""
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from auditbook.store.audit_log import record
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
-from auditbook.monitor.incidents import DEFAULT_SLA, SEVERITIES
-from auditbook.store.models import Setting
+from auditbook.monitor.sla import DEFAULT_SLA, valid_targets
+from auditbook.store import settings as stored
+from auditbook.store.audit_log import record
+from auditbook.store.session import reading, writing
 
 DEFAULTS = {"sla": DEFAULT_SLA, "wall": {"stale_after_hours": 26, "refresh_seconds": 30}}
 
 
+def _merged(key: str, value) -> dict:
+    return {**DEFAULTS[key], **(value or {})}
+
+
 def get(engine, key: str) -> dict:
-    with Session(engine) as session:
-        row = session.get(Setting, key)
-        return {**DEFAULTS[key], **(row.value if row else {})}
+    with reading(engine) as session:
+        return _merged(key, stored.read(session, key))
 
 
 def _validate(key: str, value: dict) -> dict:
     if key == "sla":
-        out = {}
-        for severity in SEVERITIES:
-            target = value.get(severity, DEFAULT_SLA[severity])
-            for kind in ("acknowledge", "resolve"):
-                minutes = target.get(kind)
-                if not isinstance(minutes, int) or minutes < 1:
-                    raise UserError(f"sla.{severity}.{kind}: {minutes!r} is not a whole number of minutes ≥ 1")
-            if target["resolve"] < target["acknowledge"]:
-                raise UserError(f"sla.{severity}.resolve: shorter than the time to acknowledge")
-            out[severity] = {"acknowledge": target["acknowledge"], "resolve": target["resolve"]}
-        return out
+        try:
+            return valid_targets(value)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     if key == "wall":
         hours, refresh = value.get("stale_after_hours"), value.get("refresh_seconds")
         if not isinstance(hours, (int, float)) or hours <= 0:
@@ -45,12 +40,8 @@ def _validate(key: str, value: dict) -> dict:
 def put(engine, actor: Actor, key: str, value: dict) -> dict:
     authorize(actor, "manage_settings")
     clean = _validate(key, value)
-    before = get(engine, key)
-    with Session(engine) as session, session.begin():
-        row = session.get(Setting, key)
-        if row is None:
-            session.add(Setting(key=key, value=clean))
-        else:
-            row.value = clean
+    with writing(engine) as session:
+        before = _merged(key, stored.read(session, key))
+        stored.write(session, key, clean)
         record(session, actor, "update", "setting", key, before=before, after=clean)
     return clean

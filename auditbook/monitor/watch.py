@@ -1,31 +1,31 @@
 """`auditbook watch`: one cycle reads new CloudTrail log files from the trail buckets, evaluates the
-event rules on them and the posture rules on the latest run, and resolves what has gone quiet. Run it
-on a loop (`--interval`) for a service, or once (`--once`) from cron."""
+event rules on them and the posture rules on the latest run, resolves what has gone quiet, escalates
+SLA breaches and notifies. Run it on a loop (`--interval`) for a service, or once (`--once`) from
+cron: `prepare()` checks every input before the first cycle, `run_cycle()` runs one."""
 from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Optional
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from auditbook.monitor.alerts import OPEN_STATES, dedup_key
+from auditbook.collect.clients import aws_client
 from auditbook.monitor.cloudtrail import ingest_bucket, load_windows, max_inflated, resolve_quiet
-from auditbook.errors import one_line
-from auditbook.monitor.rules import Rule, load_rules
-from auditbook.store.db import utc
-from auditbook.store.models import Alert, Run
-from auditbook.store.query import records_at
+from auditbook.monitor.cloudtrail_lookup import ingest_lookup
+from auditbook.monitor.incidents import escalate_breaches
+from auditbook.monitor.notify import dispatch, load_channels
+from auditbook.monitor.posture import evaluate_posture
+from auditbook.monitor.rules import load_rules
 
 
 @dataclass
 class CycleResult:
     ingest: dict = field(default_factory=dict)  # bucket -> IngestResult
     posture_fired: int = 0
-    posture_gaps: list = field(default_factory=list)  # (rule, resource, why its condition could not be evaluated)
+    posture_gaps: list = field(default_factory=list)  # (rule, what, why it could not be evaluated)
     resolved: int = 0
     notifications: dict = field(default_factory=dict)
     escalated: list = field(default_factory=list)
@@ -38,67 +38,19 @@ class CycleResult:
         return [(name, r.source_error) for name, r in self.ingest.items() if r.source_error]
 
 
-def _latest_run(session: Session) -> Optional[int]:
-    return session.scalar(select(Run.id).order_by(Run.id.desc()).limit(1))
-
-
-def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = None,
-                     gaps: Optional[list] = None) -> tuple[int, int]:
-    """Posture rules over the latest run's resources: (fired, resolved). A resource the condition
-    cannot be evaluated on (a value of the wrong type) is not a match, and is added to `gaps`
-    as (rule, resource, reason)."""
-    from jmespath.exceptions import JMESPathError
-
-    from auditbook.catalog.expressions import AuditFunctions, compile_expression, options, truthy
-    now = now or dt.datetime.now(dt.timezone.utc)
-    fired = resolved = 0
-    with Session(engine) as session, session.begin():
-        run_id = _latest_run(session)
-        if run_id is None:
-            return 0, 0
-        for rule in (r for r in rules if r.kind == "posture"):
-            parsed = compile_expression(rule.condition)
-            opts = options(AuditFunctions(now, lambda t, f: []))
-            matching = {}
-            for res in records_at(session, run_id, rule.resource_type):
-                try:
-                    hit = truthy(parsed.search(res["data"], options=opts))
-                except (JMESPathError, ValueError, TypeError) as exc:
-                    hit = False
-                    if gaps is not None:
-                        gaps.append((rule.name, res["arn"] or res["resource_id"], one_line(f"{type(exc).__name__}: {exc}")[:300]))
-                if hit:
-                    labels = {"resource_type": rule.resource_type, "account": res["account"],
-                              "region": res["region"], "resource": res["arn"] or res["resource_id"]}
-                    matching[tuple(sorted(labels.items()))] = labels
-            for labels in matching.values():
-                fired += _raise(session, rule, labels, now)
-            open_alerts = session.scalars(select(Alert).where(Alert.rule == rule.name,
-                                                              Alert.state.in_(OPEN_STATES + ("pending",)))).all()
-            for alert in open_alerts:
-                if tuple(sorted((alert.labels or {}).items())) not in matching:
-                    alert.state, alert.resolved_at, alert.version = "resolved", now, alert.version + 1
-                    resolved += 1
-    return fired, resolved
-
-
-def _raise(session: Session, rule: Rule, labels: dict, now: dt.datetime) -> int:
-    """A posture condition holds for a resource: with `for`, the alert is pending until it has held
-    that long, then fires. Returns 1 when an alert starts firing."""
-    key = dedup_key(rule.name, labels)
-    alert = session.scalars(select(Alert).where(Alert.dedup_key == key,
-                                                Alert.state.in_(OPEN_STATES + ("pending",)))).first()
-    if alert is None:
-        state = "pending" if rule.for_seconds else "firing"
-        session.add(Alert(rule=rule.name, dedup_key=key, state=state, severity=rule.severity,
-                          soc2_control=rule.soc2_control, labels=labels, summary=rule.summary, first_seen=now,
-                          last_seen=now, count=1, evidence=[], version=1))
-        return int(state == "firing")
-    alert.last_seen, alert.count, alert.version = now, alert.count + 1, alert.version + 1
-    if alert.state == "pending" and (now - utc(alert.first_seen)).total_seconds() >= rule.for_seconds:
-        alert.state = "firing"
-        return 1
-    return 0
+def _ingest_buckets(engine, s3_for, buckets, rules, rules_path, prefix, windows, parse_workers, cap, now) -> dict:
+    """Each bucket's new log files (parsed in `parse_workers` processes when > 0): bucket -> IngestResult."""
+    out = {}
+    pool = ProcessPoolExecutor(parse_workers, mp_context=get_context("spawn")) if parse_workers > 0 else None
+    try:
+        for bucket in buckets:
+            out[bucket] = ingest_bucket(engine, s3_for(bucket), bucket, rules, prefix, windows, pool=pool,
+                                        rules_path=str(rules_path) if rules_path else None, cap=cap,
+                                        window=4 * parse_workers, now=now)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return out
 
 
 def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_path: Optional[Path] = None,
@@ -112,29 +64,60 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     out = CycleResult()
     now = now or dt.datetime.now(dt.timezone.utc)
     windows = load_windows(engine, rules, now)
-    pool = None
-    if parse_workers > 0:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-        pool = ProcessPoolExecutor(parse_workers, mp_context=get_context("spawn"))
-    try:
-        for bucket in buckets:
-            out.ingest[bucket] = ingest_bucket(engine, s3_for(bucket), bucket, rules, prefix, windows, pool=pool,
-                                               rules_path=str(rules_path) if rules_path else None, cap=cap,
-                                               window=4 * parse_workers, now=now)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    from auditbook.monitor.cloudtrail import ingest_lookup
+    out.ingest = _ingest_buckets(engine, s3_for, buckets, rules, rules_path, prefix, windows, parse_workers, cap, now)
     for client in lookup_clients or []:
         out.ingest[f"lookup_events {client.meta.region_name}"] = ingest_lookup(engine, client, rules, windows, now)
     out.resolved += resolve_quiet(engine, rules, now)
     fired, resolved = evaluate_posture(engine, rules, now, out.posture_gaps)
     out.posture_fired, out.resolved = fired, out.resolved + resolved
-    from auditbook.monitor.incidents import escalate_breaches
     out.escalated = escalate_breaches(engine, now)
     if channels:
-        from auditbook.monitor.notify import dispatch
         out.notifications = dispatch(engine, channels)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+@dataclass
+class Watch:
+    """What `auditbook watch` reads, checked: its buckets, rules, channels and LookupEvents clients."""
+    buckets: list[str]
+    prefix: str = ""
+    rules_path: Optional[Path] = None
+    channels: list = field(default_factory=list)
+    lookup_clients: list = field(default_factory=list)
+    s3_clients: dict = field(default_factory=dict, repr=False)
+
+    def s3_for(self, _bucket: str):
+        """The S3 client (one for every bucket, made when the first is read)."""
+        if "s3" not in self.s3_clients:
+            self.s3_clients["s3"] = aws_client("s3")
+        return self.s3_clients["s3"]
+
+
+def prepare(buckets: Optional[list[str]] = None, prefix: str = "", rules_path: Optional[Path] = None,
+            notify_path: Optional[Path] = None, lookup_regions: Optional[list[str]] = None) -> Watch:
+    """Every input of `watch`, checked before the first cycle (each problem one line, a UserError):
+    the rules file, notify.yml and its secrets, AUDITBOOK_CLOUDTRAIL_MAX_MB, the LookupEvents regions."""
+    load_rules(rules_path)
+    channels = load_channels(notify_path) if notify_path else []
+    max_inflated()
+    lookups = [aws_client("cloudtrail", region) for region in lookup_regions or []]
+    return Watch(list(buckets or []), prefix, rules_path, channels, lookups)
+
+
+def run_cycle(engine, watch: Watch, now: Optional[dt.datetime] = None) -> CycleResult:
+    """One cycle of a prepared watch."""
+    return cycle(engine, watch.s3_for, watch.buckets, watch.rules_path, watch.prefix, now=now,
+                 channels=watch.channels, lookup_clients=watch.lookup_clients)
+
+
+def watch_loop(engine, watch: Watch, *, interval: int, once: bool,
+               on_cycle: Callable[[CycleResult], None], sleep: Callable[[float], None] = time.sleep) -> CycleResult:
+    """`auditbook watch`: a cycle every `interval` seconds (once: a single cycle, for cron), each
+    result handed to `on_cycle`. Returns the last cycle's result."""
+    while True:
+        result = run_cycle(engine, watch)
+        on_cycle(result)
+        if once:
+            return result
+        sleep(interval)

@@ -50,7 +50,8 @@ def setup() -> None:
     pd.set_option("display.max_rows", 200)
 
 
-def _cell(value) -> str:
+def cell(value) -> str:
+    """One value as table-cell HTML, escaped (a date as UTC, a list joined, nothing as a dash)."""
     if value is None or (not isinstance(value, (list, tuple, set, dict)) and pd.isna(value)):
         return '<span class="ab-muted">—</span>'
     if isinstance(value, dt.datetime):
@@ -94,7 +95,7 @@ def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None
     head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in shown.columns)
     rows = []
     for rec in shown.itertuples(index=False, name=None):
-        cells = [render[c](v) if c in render else _cell(v) for c, v in zip(shown.columns, rec)]
+        cells = [render[c](v) if c in render else cell(v) for c, v in zip(shown.columns, rec)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     more = ""
     if limit is not None and len(df) > limit:

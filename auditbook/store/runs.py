@@ -1,9 +1,11 @@
-"""Writing a run: evidence, records and findings as changes of state, in one transaction."""
+"""Runs: writing one (evidence, records and findings as changes of state, in one transaction) and
+reading them back as plain RunRecord values."""
 from __future__ import annotations
 
 import datetime as dt
 import zlib
 from collections import Counter
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from sqlalchemy import insert, select, update
@@ -13,10 +15,60 @@ from sqlalchemy.orm import Session
 from auditbook.collect.runner import Collection
 from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
 from auditbook.collect.evidence import canonical, digest
-from auditbook.store.models import (CriterionCount, Evidence, FindingState, GapRow, RecordBlob, ResourceState,
-                                    Run, RunScope)
+from auditbook.store.db import utc
+from auditbook.store.models import Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run, RunScope
+from auditbook.store.posture import add_counts
 
 CHUNK = 500
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A stored run (timestamps aware, in UTC)."""
+    id: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    tool_version: str
+    catalog_sha256: str
+    parameters: dict
+    identities: list
+    api_calls: int
+    counts: dict
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.parameters.get("simulated"))
+
+
+def _record(run: Run) -> RunRecord:
+    return RunRecord(run.id, utc(run.started_at), utc(run.finished_at), run.tool_version, run.catalog_sha256,
+                     dict(run.parameters or {}), list(run.identities or []), run.api_calls, dict(run.counts or {}))
+
+
+def latest(session: Session) -> Optional[RunRecord]:
+    run = session.scalars(select(Run).order_by(Run.id.desc()).limit(1)).first()
+    return None if run is None else _record(run)
+
+
+def get(session: Session, run_id: int) -> Optional[RunRecord]:
+    run = session.get(Run, run_id)
+    return None if run is None else _record(run)
+
+
+def all_runs(session: Session, ids: Optional[list[int]] = None) -> list[RunRecord]:
+    """Every run (or the runs `ids`), oldest first."""
+    if ids is not None and not ids:
+        return []
+    q = select(Run).order_by(Run.id)
+    if ids is not None:
+        q = q.where(Run.id.in_(ids))
+    return [_record(r) for r in session.scalars(q)]
+
+
+def scope_values(session: Session, run_id: int) -> list[tuple[str, str, str]]:
+    """(account, region, resource type) of every scope the run attempted."""
+    return [tuple(r) for r in session.execute(select(RunScope.account, RunScope.region, RunScope.resource_type)
+                                              .where(RunScope.run_id == run_id))]
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
@@ -87,10 +139,7 @@ def save_run(engine: Engine, *, catalog_sha256: str, tool_version: str, paramete
         accounts_types = {(s.account, s.resource_type) for s in collection.scopes}
         _save_resources(session, rid, collection, attempted, covered)
         _save_findings(session, rid, findings, attempted, covered, accounts_types)
-        _insert(session, CriterionCount, (
-            {"run_id": rid, "criterion": row["control"], "passed": row["PASS"], "failed": row["FAIL"],
-             "errors": row["ERROR"], "excepted": row.get("EXCEPTED", 0), "status": row["status"]}
-            for row in summary or []))
+        add_counts(session, rid, summary or [])
         return rid
 
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Optional
 
+from auditbook.errors import ScanAborted
 from auditbook.report.exports import RunView
 
 SCHEMA_VERSION = "2018-10-08"
@@ -76,3 +78,27 @@ def import_to_security_hub(client, findings: list[dict]) -> dict:
         imported += answer.get("SuccessCount", 0)
         failed += answer.get("FailedFindings", [])
     return {"imported": imported, "failed": failed}
+
+
+def import_run(client, view: RunView, account: str, region: str) -> dict:
+    """A run's findings into Security Hub as `account`'s own (product "default") in `region`; a
+    second import of the same findings updates them (the ids are stable), it never adds copies."""
+    return import_to_security_hub(client, to_asff(view, importer_account=account, importer_region=region))
+
+
+def security_hub_import(view: RunView, region: Optional[str] = None, profile: Optional[str] = None) -> dict:
+    """`auditbook export securityhub`: the run's findings imported into the Security Hub of the
+    account the credentials belong to, in `region` (default: the configured one). Clients come from
+    the shared client helper; an AWS failure is ScanAborted in one line. Returns imported, failed,
+    account and region."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from auditbook.collect.clients import aws_client, aws_error
+    hub = aws_client("securityhub", region, profile)
+    region = hub.meta.region_name
+    try:
+        account = aws_client("sts", region, profile).get_caller_identity()["Account"]
+        result = import_run(hub, view, account, region)
+    except (ClientError, BotoCoreError) as exc:
+        raise ScanAborted(f"Security Hub import failed: {aws_error(exc)}") from None
+    return {**result, "account": account, "region": region}

@@ -10,7 +10,6 @@ from trestle.oscal import common as oc
 
 from auditbook import __version__
 from auditbook.report.exports import RunView
-from auditbook.store.db import utc
 
 NAMESPACE = uuid.UUID("6f0b8a1e-6f4b-4a55-9d0e-7b1d7a3c2a10")  # auditbook's uuid5 namespace
 
@@ -21,7 +20,7 @@ def _uuid(*parts) -> str:
 
 def to_oscal(view: RunView) -> dict:
     run = view.run
-    start, end = utc(run.started_at), utc(run.finished_at)
+    start, end = run.started_at, run.finished_at  # aware, UTC
     observations, by_control = [], {}
     for row in view.rows:
         obs_id = _uuid(run.id, row["check"], row["account"], row["resource"])

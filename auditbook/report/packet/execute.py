@@ -21,7 +21,8 @@ from papermill.parameterize import parameterize_notebook
 NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 
 
-WARM_UP = "import pandas, plotly.graph_objects, plotly.io, auditbook.history.type2, auditbook.report.page_helpers"
+WARM_UP = ("import pandas, plotly.graph_objects, plotly.io, auditbook.history.type2, auditbook.history.period_evidence, "
+           "auditbook.history.incidents, auditbook.report.page_helpers")
 
 
 @dataclass

@@ -43,6 +43,17 @@ def keygen(prefix: str) -> tuple[Path, Path]:
     if not private.parent.is_dir():
         raise UserError(f"--out: folder {private.parent} does not exist")
     key = ed25519.Ed25519PrivateKey.generate()
+    try:
+        _write_pair(key, private, public)
+    except (OSError, ValueError) as exc:  # an unwritable folder, a full disk, a NUL in the name
+        if private.is_file() and not public.exists():
+            private.unlink()  # this half pair is the one just made: leave nothing half-written
+        raise UserError(f"--out: cannot write {shown(getattr(exc, 'filename', None) or prefix)}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+    return private, public
+
+
+def _write_pair(key, private: Path, public: Path) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -50,7 +61,6 @@ def keygen(prefix: str) -> tuple[Path, Path]:
         fh.write(pem)
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private, public
 
 
 def key_id(public_key) -> str:
@@ -86,17 +96,15 @@ def kms_client_for(key: str, option: str):
     """A KMS client for KEY (a key or alias ARN, which names its region, or a key id or alias name in
     the configured region), made now: a malformed key, region or AWS configuration is a one-line
     UserError before any work is done."""
-    from botocore.exceptions import BotoCoreError
-
-    from auditbook.collect.clients import new_session
+    from auditbook.collect.clients import aws_client
     arn = KMS_ARN.fullmatch(key)
     if arn is None and not KMS_NAME.fullmatch(key):
         raise UserError(f"{option}: {shown(key)} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), "
                         "key id or alias/NAME")
-    try:
-        return new_session().client("kms", region_name=arn["region"] if arn else None)
-    except (BotoCoreError, ValueError) as exc:  # no or a malformed region configured, no such profile
-        raise UserError(f"{option}: {shown(key)}: {one_line(str(exc))} (a key ARN names its region)")
+    try:  # a key id or alias is in the configured region: no silent default
+        return aws_client("kms", arn["region"] if arn else None, default_region=None)
+    except UserError as exc:  # no or a malformed region configured, no such profile
+        raise UserError(f"{option}: {shown(key)}: {exc} (a key ARN names its region)") from None
 
 
 class KmsSigner:

@@ -1,0 +1,37 @@
+"""What every command module shares: the root command, the consoles, the common options, and the
+person at the terminal as an actor."""
+from __future__ import annotations
+
+import getpass
+import os
+
+import typer
+from rich.console import Console
+
+from auditbook.auth import Actor
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="auditbook: continuous SOC 2 evidence for AWS.")
+out = Console(soft_wrap=True)  # a line stays one line (greppable), whatever the terminal width
+err = Console(stderr=True, soft_wrap=True)
+
+DB_OPT = typer.Option(None, "--db", envvar="AUDITBOOK_DB",
+                      help="SQLAlchemy URL of the store (default sqlite:///var/auditbook.db).")
+CATALOG_OPT = typer.Option(None, "--catalog", help="Catalog file (default: the bundled controls.yaml).")
+
+
+def operator(role: str) -> Actor:
+    """The person at the terminal, as an actor of `role`: the CLI's writes are authorised and
+    recorded like every other front end's."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        name = f"uid {os.getuid()}"
+    return Actor(f"{name} (cli)", role)
+
+
+def group(name: str, help_text: str) -> typer.Typer:
+    """A command group (`auditbook NAME …`) under the root command."""
+    sub = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(sub, name=name)
+    return sub

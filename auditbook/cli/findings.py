@@ -1,0 +1,148 @@
+"""`auditbook scan`, `findings` and `export`: run the pipeline, read a run, send it elsewhere."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from auditbook.catalog.model import load_catalog
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, out
+from auditbook.errors import UserError
+from auditbook.history.findings import list_findings
+from auditbook.plugins import export_formats
+from auditbook.report.exports import load_view, render
+from auditbook.report.exports.asff import security_hub_import
+from auditbook.report.terminal import criteria_table
+from auditbook.scan import run_scan
+from auditbook.store.db import open_engine, redacted
+
+PLAIN_FORMATS = ("table", "json", "csv")
+# the choices of --format: the plain ones and every registered export format (built-in or a plugin's)
+FindingsFormat = Enum("FindingsFormat", {name: name for name in (*PLAIN_FORMATS, *sorted(export_formats()))}, type=str)
+CSV_FIELDS = ["check", "controls", "status", "severity", "account", "region", "resource_type", "resource",
+              "message", "evidence"]
+
+
+@app.command()
+def scan(
+    accounts: Optional[Path] = typer.Option(None, "--accounts", help="YAML accounts file (id, role, external_id, name)."),
+    org: Optional[str] = typer.Option(None, "--org", metavar="ROLE_NAME",
+                                      help="Scan every account of the AWS Organization by assuming ROLE_NAME."),
+    regions: Optional[str] = typer.Option(None, "--regions", help="Comma-separated regions, or 'all' (enabled regions)."),
+    profile: Optional[str] = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
+    workers: int = typer.Option(12, "--workers", min=1, max=64, help="Concurrent API calls."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+    exceptions: Optional[Path] = typer.Option(None, "--exceptions", help="Exception register "
+                                              "(default: exceptions.yaml here, if it exists)."),
+):
+    """Collect evidence, evaluate every check, store the run and print a summary."""
+    if accounts and org:
+        raise UserError("--accounts and --org cannot be used together")
+    progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.description}"), console=err, transient=True, disable=not sys.stderr.isatty())
+    task = progress.add_task("", total=None)
+    with progress:
+        result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
+                          catalog_path=catalog, workers=workers, exceptions_path=exceptions,
+                          on_plan=lambda n: progress.update(task, total=n),
+                          on_progress=lambda label: progress.update(task, advance=1, description=label))
+    out.print(criteria_table(result.summary))
+    for acct in (a for a in result.accounts if a["error"]):
+        err.print(f"[yellow]account {acct['account']} ({escape(acct['name'] or '')}) unreachable: "
+                  f"{escape(acct['error'])}")
+    if result.collection.gaps:
+        err.print(f"[yellow]{len(result.collection.gaps)} evidence gap(s): affected checks are ERROR "
+                  f"(see `auditbook findings --run {result.run_id}`)")
+    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR", "EXCEPTED")}
+    out.print(f"run {result.run_id}: {len(result.accounts)} account(s) x {len(result.regions)} region(s), "
+              f"{len(result.collection.records)} resources, {result.collection.calls} API calls, "
+              f"{result.seconds:.1f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}, "
+              f"EXCEPTED {counts['EXCEPTED']}")
+    out.print(f"store: {redacted(result.db_url)}")
+    out.print(f"run id: {result.run_id}")
+
+
+@app.command()
+def findings(
+    run: str = typer.Option("latest", "--run", help="Run id, or 'latest'."),
+    fmt: FindingsFormat = typer.Option("table", "--format", help="table, json, csv, or a registered export "
+                                       "format (`auditbook export formats`)."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only PASS, FAIL, ERROR or EXCEPTED."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """The findings of a run."""
+    fmt = fmt.value
+    engine = open_engine(db, create=False)
+    if fmt not in PLAIN_FORMATS:  # an export format from the registry (an unknown one: one line)
+        document = render(engine, run, fmt, load_catalog(catalog), status=status)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    record, rows = list_findings(engine, run, status)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    elif fmt == "csv":
+        sys.stdout.write(_csv(rows))
+    else:
+        out.print(_table(record.id, rows))
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items() if k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def _table(run_id: int, rows: list[dict]) -> Table:
+    table = Table(title=f"Findings of run {run_id}")
+    for col in ("status", "severity", "check", "account", "region", "resource", "message"):
+        table.add_column(col, overflow="fold")
+    style = {"PASS": "green", "FAIL": "red", "ERROR": "yellow", "EXCEPTED": "magenta"}
+    for r in rows:
+        table.add_row(f"[{style[r['status']]}]{r['status']}", r["severity"], r["check"], r["account"],
+                      r["region"], escape(r["resource"]), escape(r["message"]))
+    return table
+
+
+export_app = group("export", "Send findings to other systems, or list the export formats.")
+
+
+@export_app.command("formats")
+def export_list():
+    """The registered export formats (`findings --format NAME`), built-in and from plugins."""
+    formats = export_formats()
+    for name in sorted(formats):
+        out.print(f"{name}: {escape(formats[name].help)}")
+
+
+@export_app.command("securityhub")
+def export_securityhub(
+    run: str = typer.Option("latest", "--run", help="Run id, or 'latest'."),
+    region: Optional[str] = typer.Option(None, "--region", help="Security Hub region (default: the session's)."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only findings with this status."),
+    profile: Optional[str] = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Import a run's findings into AWS Security Hub (BatchImportFindings, ASFF)."""
+    view = load_view(open_engine(db, create=False), run, load_catalog(catalog), status=status)
+    result = security_hub_import(view, region, profile)
+    out.print(f"run {view.run.id}: {result['imported']} finding(s) imported into Security Hub "
+              f"({result['account']}, {result['region']}); {len(result['failed'])} failed")
+    for failure in result["failed"][:10]:
+        err.print(f"[red]failed {escape(str(failure.get('Id')))}: {escape(str(failure.get('ErrorMessage')))}")
+    if result["failed"]:
+        raise typer.Exit(1)

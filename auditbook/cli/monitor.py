@@ -1,0 +1,137 @@
+"""`auditbook alerts`, `watch`, `runbook`, `exporter`: monitoring and containment."""
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from auditbook.catalog.model import load_catalog
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, operator, out
+from auditbook.monitor import alerts as core_alerts
+from auditbook.monitor.prometheus import serve as serve_metrics
+from auditbook.monitor.runbooks import Runbook, dry_run, execute
+from auditbook.monitor.watch import CycleResult, prepare, watch_loop
+from auditbook.plugins import runbooks as registered_runbooks
+from auditbook.store.db import open_engine
+
+
+class AlertFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command("alerts")
+def alerts_list(
+    state: Optional[list[str]] = typer.Option(None, "--state", help="firing, acknowledged, resolved (repeatable)."),
+    fmt: AlertFormat = typer.Option(AlertFormat.table, "--format"),
+    db: Optional[str] = DB_OPT,
+):
+    """List alerts (json: rule, state, severity, soc2_control, labels, first/last seen, count, evidence)."""
+    states = tuple(state) if state else None
+    core_alerts.check_states(states)
+    engine = open_engine(db, create=False)
+    if fmt == AlertFormat.json:
+        sys.stdout.write(json.dumps(core_alerts.alert_documents(engine, states), indent=1, default=str) + "\n")
+        return
+    rows = core_alerts.list_alerts(engine, states)
+    table = Table(title=f"Alerts ({len(rows)})")
+    for col in ("id", "state", "severity", "rule", "soc2", "labels", "count", "last seen"):
+        table.add_column(col)
+    for a in rows:
+        table.add_row(str(a["id"]), a["state"], a["severity"], escape(a["rule"]), escape(a["soc2_control"]),
+                      escape(", ".join(f"{k}={v}" for k, v in a["labels"].items())), str(a["count"]),
+                      a["last_seen"].strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+def _print_cycle(result: CycleResult) -> None:
+    for name, r in result.ingest.items():
+        out.print(f"{escape(name)}: {r.files} new files ({r.skipped} read before), {r.records} records, "
+                  f"{r.matches} matches, {r.fired} alerts raised, {r.records / max(r.seconds, 1e-9):,.0f} records/s")
+        for key, reason in r.bad_files:
+            err.print(f"[yellow]evidence gap[/yellow] {escape(name)}/{escape(key)}: {escape(reason)}")
+    for rule_name, resource, reason in result.posture_gaps:
+        err.print(f"[yellow]evidence gap[/yellow] posture rule {escape(rule_name)} on {escape(resource)}: "
+                  f"{escape(reason)} (not evaluated)")
+    for e in result.escalated:
+        err.print(f"[red]escalated[/red] incident {e['incident']}: {e['sla']} SLA breached")
+    sent = (f"notifications sent {result.notifications['sent']}, failed {result.notifications['failed']}; "
+            if result.notifications else "")
+    out.print(f"posture rules raised {result.posture_fired}; {result.resolved} alerts resolved; "
+              f"{sent}cycle {result.seconds:.1f} s")
+
+
+@app.command()
+def watch(
+    bucket: Optional[list[str]] = typer.Option(None, "--bucket", help="A CloudTrail bucket to read (repeatable)."),
+    prefix: str = typer.Option("", "--prefix", help="Only keys under this prefix (e.g. AWSLogs/)."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Alerting rules (default: the bundled alerts.yml)."),
+    interval: int = typer.Option(60, "--interval", min=5, max=86400, help="Seconds between cycles."),
+    once: bool = typer.Option(False, "--once", help="Run one cycle and exit (for cron)."),
+    notify: Optional[Path] = typer.Option(None, "--notify", help="notify.yml: Slack, PagerDuty and Jira channels."),
+    lookup_events: Optional[list[str]] = typer.Option(None, "--lookup-events", metavar="REGION",
+                                                      help="Also read CloudTrail LookupEvents in REGION (repeatable)."),
+    db: Optional[str] = DB_OPT,
+):
+    """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify; on a loop."""
+    plan = prepare(list(bucket or []), prefix, rules, notify, list(lookup_events or []))  # every input checked first
+    last = watch_loop(open_engine(db, writable=True), plan, interval=interval, once=once, on_cycle=_print_cycle)
+    if last.unread_sources:  # --once: a bucket not listed / LookupEvents failed: nothing of it was read
+        raise typer.Exit(1)
+
+
+runbook_app = group("runbook", "Containment runbooks (the registered ones): a dry run first; --yes runs it and "
+                               "writes the result to the incident.")
+
+
+def _run_runbook(book: Runbook, incident: int, params: dict, yes: bool, db: Optional[str]) -> None:
+    """The dry run of a registered runbook (the incident checked first), and with --yes, the run."""
+    engine = open_engine(db, create=False, writable=yes)  # the incident is in an existing store
+    plan, clients = dry_run(engine, incident, book.name, params)
+    out.print(f"{plan.runbook} on {escape(plan.target)} — the calls it makes:")
+    for line in plan.lines():
+        out.print(f"  {escape(line)}")
+    if not yes:
+        out.print("dry run: nothing was changed. Run again with --yes to do it.")
+        return
+    # the CLI operator holds the AWS credentials; it acts as an analyst (the control room checks its users' roles)
+    result = execute(engine, operator("analyst"), incident, plan, clients, confirm=True)
+    out.print(f"done; recorded on incident {incident}" +
+              (f" (quarantine group {result['quarantine_group']})" if result.get("quarantine_group") else ""))
+
+
+def _runbook_command(book: Runbook):
+    """A `runbook NAME` command whose options are the runbook's parameters (the registry decides)."""
+    def command(incident: int, yes: bool, db: Optional[str], **params):
+        _run_runbook(book, incident, params, yes, db)
+    options = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+                                 default=typer.Option(... if p.required else None, p.option, help=p.label))
+               for p in book.parameters]
+    fixed = [inspect.Parameter("incident", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+                               default=typer.Option(..., "--incident", min=1, max=2**63 - 1,
+                                                    help="The incident (its id) the runbook answers.")),
+             inspect.Parameter("yes", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                               default=typer.Option(False, "--yes", help="Do it (after reading the dry run).")),
+             inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=DB_OPT)]
+    command.__signature__ = inspect.Signature(options + fixed)
+    command.__doc__ = book.title
+    return command
+
+
+for _book in registered_runbooks().values():
+    runbook_app.command(_book.name)(_runbook_command(_book))
+
+
+@app.command()
+def exporter(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(9108, "--port", min=0, max=65535),
+             db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
+    """Serve posture, alert, denied-access and key-rotation metrics for Prometheus (/metrics)."""
+    serve_metrics(open_engine(db, create=False), load_catalog(catalog), host, port,
+                  on_ready=lambda url: out.print(f"metrics on {url} — Ctrl-C stops it"))

@@ -1,0 +1,152 @@
+"""Conditions over resource records: the one evaluator's core, shared by the catalog's checks
+(auditbook.evaluate.evaluator) and the posture alert rules (auditbook.monitor.posture). Pure: no AWS,
+no database.
+
+A condition is an optional `applies` filter and either an `expect` JMESPath expression or a check
+function (named in controls.yaml with `function:`). Applied to one record's data it gives MATCH,
+NO_MATCH, NOT_APPLICABLE (the filter is false) or ERROR with its reason (a value of the wrong type, a
+function that raised): never a silent NO_MATCH.
+
+Over one resource type (`evaluate_type`) the rule for gaps is the same for every caller: a record
+with evidence gaps (a detail call failed) is ERROR, a record whose condition reads another type that
+has gaps (`values()`) is ERROR, and a scope whose list call failed is reported as a scope gap — its
+resources are unknown, so nothing about them is a match or a non-match."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from jmespath import exceptions as jexc
+
+from auditbook.catalog.expressions import AuditFunctions, analyse, compile_expression, options, truthy
+from auditbook.collect.runner import Collection, Gap, Record, Scope
+
+MATCH, NO_MATCH, NOT_APPLICABLE, ERROR = "MATCH", "NO_MATCH", "NOT_APPLICABLE", "ERROR"
+APPLY_ERRORS = (jexc.JMESPathError, TypeError, ValueError, KeyError)  # what applying a condition may raise
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: str  # MATCH, NO_MATCH, NOT_APPLICABLE or ERROR
+    reason: str = ""  # ERROR: why the condition could not be applied
+    evidence_gap: bool = False  # ERROR: the evidence is missing (not: the condition failed on it)
+
+
+MATCHED, NOT_MATCHED, SKIPPED = Verdict(MATCH), Verdict(NO_MATCH), Verdict(NOT_APPLICABLE)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled condition: `applies` (optional filter), then `expect` or the check function named
+    `function`; the resource types its values() calls read, and whether it reads the field `all`."""
+    applies: Any = None
+    expect: Any = None
+    function: str = ""
+    depends_on: frozenset = frozenset()
+    reads_all: bool = False
+
+    @classmethod
+    def compile(cls, expect: Optional[str] = None, applies: Optional[str] = None, function: str = "") -> "Condition":
+        """Parse the expressions (ValueError with a short reason when one is invalid)."""
+        parsed_applies = compile_expression(applies) if applies else None
+        parsed_expect = compile_expression(expect) if expect else None
+        types: set[str] = set()
+        reads_all = False
+        for parsed in (parsed_applies, parsed_expect):
+            if parsed is not None:
+                info = analyse(parsed)
+                types |= info.types
+                reads_all |= "all" in info.fields
+        return cls(parsed_applies, parsed_expect, function, frozenset(types), reads_all)
+
+
+@dataclass
+class TypeEvaluation:
+    """A condition over every record of one resource type: each record's verdict, and the scopes
+    (account, region) of the type whose list call failed."""
+    resource_type: str
+    records: list[tuple[Record, Verdict]] = field(default_factory=list)
+    scope_gaps: list[Scope] = field(default_factory=list)
+    attempted: bool = False  # the collection tried the type in at least one scope
+
+
+class Context:
+    """One evaluation: its clock, the collection's records and scopes by type, and the JMESPath
+    functions bound to both (values() reads the collection)."""
+
+    def __init__(self, collection: Collection, now: Optional[dt.datetime] = None,
+                 functions: Optional[dict[str, Callable[[dict], Any]]] = None):
+        self.now = now or dt.datetime.now(dt.timezone.utc)
+        self.by_type: dict[str, list[Record]] = defaultdict(list)
+        for rec in collection.records:
+            self.by_type[rec.type].append(rec)
+        self.scopes_by_type: dict[str, list[Scope]] = defaultdict(list)
+        for scope in collection.scopes:
+            self.scopes_by_type[scope.resource_type].append(scope)
+        self.functions = functions or {}
+        self._values: dict[tuple, list] = {}
+        self.opts = options(AuditFunctions(self.now, self.lookup))
+
+    def lookup(self, rtype: str, fieldname: str) -> list:
+        """values(type, field): every non-null value of a top-level field across the type's records."""
+        key = (rtype, fieldname)
+        if key not in self._values:
+            self._values[key] = [r.data.get(fieldname) for r in self.by_type.get(rtype, [])
+                                 if r.data.get(fieldname) is not None]
+        return self._values[key]
+
+    def type_gaps(self, rtype: str, account: Optional[str] = None) -> list[Gap]:
+        """The evidence gaps of a type (in one account, if given): failed scopes, then records' gaps."""
+        gaps = [s.gap for s in self.scopes_by_type.get(rtype, []) if s.gap and (account is None or s.account == account)]
+        gaps += [g for r in self.by_type.get(rtype, []) if account is None or r.account == account
+                 for g in r.gaps.values()]
+        return gaps
+
+    def dependency_error(self, condition: Condition) -> Optional[str]:
+        """Why a condition cannot be trusted anywhere: a type its values() reads has evidence gaps."""
+        for rtype in sorted(condition.depends_on):
+            gaps = self.type_gaps(rtype)
+            if gaps:
+                return f"depends on {rtype}, which has {len(gaps)} evidence gap(s); first: {gaps[0].reason()}"
+        return None
+
+    def apply(self, condition: Condition, data: dict) -> Verdict:
+        """The condition on one record's data (or an account's {"resources", "all"})."""
+        try:
+            if condition.applies is not None and not truthy(condition.applies.search(data, options=self.opts)):
+                return SKIPPED
+            if condition.expect is not None:
+                met = truthy(condition.expect.search(data, options=self.opts))
+            else:
+                met = bool(self.functions[condition.function](data))
+        except APPLY_ERRORS as exc:
+            return Verdict(ERROR, f"{type(exc).__name__}: {exc}")
+        return MATCHED if met else NOT_MATCHED
+
+
+def record_gaps(record: Record) -> str:
+    """Why a record is unknown: its evidence gaps, in one line each joined."""
+    return "; ".join(g.reason() for g in record.gaps.values())
+
+
+def evaluate_type(ctx: Context, rtype: str, condition: Condition,
+                  include: Optional[Callable[[Record], bool]] = None) -> TypeEvaluation:
+    """The condition over each record of `rtype` (those `include` accepts): a record with evidence
+    gaps, or any record when a type the condition depends on has gaps, is ERROR; failed scopes are
+    listed as scope gaps."""
+    scopes = ctx.scopes_by_type.get(rtype, [])
+    out = TypeEvaluation(rtype, scope_gaps=[s for s in scopes if s.gap], attempted=bool(scopes))
+    dependency = ctx.dependency_error(condition)
+    for rec in ctx.by_type.get(rtype, []):
+        if include is not None and not include(rec):
+            continue
+        if rec.gaps:
+            verdict = Verdict(ERROR, record_gaps(rec), evidence_gap=True)
+        elif dependency:
+            verdict = Verdict(ERROR, dependency, evidence_gap=True)
+        else:
+            verdict = ctx.apply(condition, rec.data)
+        out.records.append((rec, verdict))
+    return out

@@ -1,0 +1,93 @@
+"""What a scan run stored, read back for monitoring: the resource records and scopes of a run as a
+collect.runner Collection, gaps included (so the one evaluator can apply posture rules to them), and
+the findings a run opened and closed (what CheckRegressed compares)."""
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Iterable
+
+import jmespath
+from sqlalchemy import select
+
+from auditbook.collect.runner import Collection, Gap, Record, Scope, tag_dict
+from auditbook.plugins import resource_types
+from auditbook.store.models import FindingState, GapRow, RecordBlob, ResourceState, RunScope
+
+BATCH = 500  # ids per IN (…): record blobs are read this many at a time
+
+
+def _bodies(session, shas: Iterable[str]) -> dict[str, dict]:
+    """sha256 -> the parsed record blob, BATCH at a time."""
+    shas = sorted(set(shas))
+    out = {}
+    for i in range(0, len(shas), BATCH):
+        for sha, body in session.execute(select(RecordBlob.sha256, RecordBlob.body)
+                                         .where(RecordBlob.sha256.in_(shas[i:i + BATCH]))):
+            out[sha] = json.loads(zlib.decompress(body))
+    return out
+
+
+def _observed(run_id: int):
+    return (ResourceState.first_run <= run_id) & (ResourceState.last_run >= run_id)
+
+
+def _gap(row) -> Gap:
+    return Gap(row.account, row.region, row.resource_type, row.call, row.error, row.message, row.resource)
+
+
+def _scopes(session, run_id: int, types: list[str]) -> tuple[list[Scope], dict]:
+    """The run's scopes of `types` (a failed one with its gap) and the record-level gaps by
+    (type, account, scope region, resource id)."""
+    gaps = session.execute(select(GapRow).where(GapRow.run_id == run_id, GapRow.resource_type.in_(types))
+                           .order_by(GapRow.id)).scalars().all()
+    scope_gaps = {(g.account, g.region, g.resource_type): _gap(g) for g in reversed(gaps) if g.resource is None}
+    record_gaps: dict[tuple, dict] = {}
+    for g in gaps:
+        if g.resource is not None:
+            record_gaps.setdefault((g.resource_type, g.account, g.region, g.resource), {})[f"{g.call} {g.id}"] = _gap(g)
+    scopes = []
+    for s in session.execute(select(RunScope).where(RunScope.run_id == run_id, RunScope.resource_type.in_(types))
+                             .order_by(RunScope.id)).scalars():
+        where = (s.account, s.region, s.resource_type)
+        gap = None if s.ok else scope_gaps.get(where) or Gap(*where, "list", "Unknown", "the list call failed")
+        scopes.append(Scope(s.account, s.region, s.resource_type, gap))
+    return scopes, record_gaps
+
+
+def collection_at(session, run_id: int, types: Iterable[str]) -> Collection:
+    """The records and scopes of `types` as run `run_id` observed them, with the run's evidence gaps:
+    a failed scope carries its gap, a record its detail gaps. Tags are rebuilt from each type's
+    declaration (plugins.resource_types); evidence is the record's hashes (auditbook.store.evidence
+    reads the bodies)."""
+    types = sorted(set(types))
+    if not types:
+        return Collection()
+    scopes, record_gaps = _scopes(session, run_id, types)
+    rows = session.execute(select(ResourceState).where(ResourceState.resource_type.in_(types), _observed(run_id))
+                           .order_by(ResourceState.id)).scalars().all()
+    bodies = _bodies(session, (r.record_sha256 for r in rows))
+    declared = resource_types()
+    records = []
+    for r in rows:
+        data = bodies.get(r.record_sha256, {})
+        spec = declared.get(r.resource_type)
+        tags = tag_dict(jmespath.search(spec.tags, data)) if spec is not None and spec.tags else {}
+        gaps = record_gaps.get((r.resource_type, r.account, r.scope_region, r.resource_id), {})
+        records.append(Record(r.resource_type, r.account, r.region, r.resource_id, r.arn, data, list(r.evidence or []),
+                              gaps, r.scope_region, r.name, tags))
+    gaps = [s.gap for s in scopes if s.gap] + [g for rec in records for g in rec.gaps.values()]
+    return Collection(records=records, scopes=scopes, gaps=gaps)
+
+
+_CHANGE_COLUMNS = (FindingState.check_id, FindingState.account, FindingState.region, FindingState.scope_region,
+                   FindingState.resource_type, FindingState.resource_id, FindingState.resource,
+                   FindingState.resource_name, FindingState.status, FindingState.severity, FindingState.controls,
+                   FindingState.evidence)
+
+
+def finding_changes(session, run_id: int) -> tuple[list[dict], list[dict]]:
+    """(the finding states run `run_id` opened, those it closed), each a dict of the finding."""
+    def rows(where):
+        return [dict(r._mapping) for r in session.execute(select(*_CHANGE_COLUMNS).where(where))]
+    return rows(FindingState.first_run == run_id), rows(FindingState.closed_run == run_id)
