@@ -168,24 +168,6 @@ def test_packet_layout_manifest_and_verify(store, keys, packet):
     assert (r.returncode, r.stdout.strip()) == (0, "valid"), r.stderr
 
 
-def test_the_packet_judges_incident_slas_as_the_monitor_does():
-    """history.incidents keeps a copy of monitor.sla's rule (the packet may not import monitor, its
-    sibling layer): the defaults and the verdicts must stay the same until the rule has one home."""
-    from auditbook.history import incidents as period_incidents
-    from auditbook.monitor import sla
-    assert period_incidents.DEFAULT_SLA == sla.DEFAULT_SLA
-    created = dt.datetime(2026, 7, 3, 9, tzinfo=dt.timezone.utc)
-    for severity in sla.SEVERITIES:
-        for ack_after, resolve_after in ((None, None), (10, 200), (70, 1500), (300, 5000), (2000, 30000)):
-            incident = {"severity": severity, "created_at": created,
-                        "acknowledged_at": ack_after and created + dt.timedelta(minutes=ack_after),
-                        "resolved_at": resolve_after and created + dt.timedelta(minutes=resolve_after)}
-            at = created + dt.timedelta(days=30)
-            state = sla.sla_state(incident, sla.DEFAULT_SLA, at)
-            assert period_incidents.breaches(incident, sla.DEFAULT_SLA, at) == (state.acknowledge_breached,
-                                                                                state.resolve_breached)
-
-
 def test_pages_hide_code_escape_names_and_need_no_network(packet):
     page = (packet / "criteria" / "CC6.6.html").read_text()
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and EVIL not in page

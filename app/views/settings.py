@@ -11,7 +11,7 @@ from auditbook.monitor import settings
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
 from auditbook.evaluate.risk_register import add_exception, load_register, remove_exception
-from auditbook.monitor.sla import SEVERITIES
+from auditbook.history.sla import SEVERITIES
 from auditbook.scan import register_trail
 
 ctx = ui.require("manage_settings")

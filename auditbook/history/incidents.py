@@ -1,7 +1,7 @@
 """Incidents over an audit period, the evidence for CC7.3–CC7.5: every incident open at any time in
 the period, its SLA breaches and its timeline from the audit trail, read in one unit of work.
 
-The SLA rule below is the one of auditbook.monitor.sla (tests/test_packet.py holds the two equal):
+The SLA rule below is the one of auditbook.history.sla (tests/test_packet.py holds the two equal):
 the packet (report) may not import monitor, its sibling, so the rule must live below both; until it
 moves, history keeps this copy."""
 from __future__ import annotations
@@ -10,23 +10,11 @@ import datetime as dt
 from typing import Optional
 
 from auditbook.history.period import Period
+from auditbook.history.sla import DEFAULT_SLA, sla_state
 from auditbook.store import audit_log, incidents, settings
 from auditbook.store.session import reading
 
 INCIDENT_CRITERIA = ("CC7.3", "CC7.4", "CC7.5")  # evaluating, responding to and recovering from incidents
-# minutes to acknowledge (leave "open") and to resolve, per severity, unless the `sla` setting says otherwise
-DEFAULT_SLA = {"critical": {"acknowledge": 15, "resolve": 240}, "high": {"acknowledge": 60, "resolve": 1440},
-               "medium": {"acknowledge": 240, "resolve": 4320}, "low": {"acknowledge": 1440, "resolve": 20160}}
-
-
-def breaches(incident: dict, targets: dict, at: dt.datetime) -> tuple[bool, bool]:
-    """(acknowledged late, resolved late) against the targets of its severity, as of `at` for what
-    has not happened yet."""
-    target = targets[incident["severity"]]
-    created = incident["created_at"]
-    acknowledge_due = created + dt.timedelta(minutes=target["acknowledge"])
-    resolve_due = created + dt.timedelta(minutes=target["resolve"])
-    return ((incident["acknowledged_at"] or at) > acknowledge_due, (incident["resolved_at"] or at) > resolve_due)
 
 
 def _concerns(incident: dict, criterion: Optional[str]) -> bool:
@@ -50,7 +38,8 @@ def incidents_in_period(engine, period: Period, criterion: Optional[str] = None)
     at = min(end, dt.datetime.now(dt.timezone.utc))
     out = []
     for incident in sorted(found, key=lambda i: i["id"]):
-        acknowledge_breached, resolve_breached = breaches(incident, targets, at)
-        out.append({**incident, "acknowledge_breached": acknowledge_breached, "resolve_breached": resolve_breached,
+        state = sla_state(incident, targets, at)
+        out.append({**incident, "acknowledge_breached": state.acknowledge_breached,
+                    "resolve_breached": state.resolve_breached,
                     "timeline": timelines[str(incident["id"])]})
     return out

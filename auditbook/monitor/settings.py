@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
-from auditbook.monitor.sla import DEFAULT_SLA, valid_targets
+from auditbook.history.sla import DEFAULT_SLA, valid_targets
 from auditbook.store import settings as stored
 from auditbook.store.audit_log import record
 from auditbook.store.session import reading, writing

@@ -1,6 +1,7 @@
 """Incident severities and their SLA targets (minutes to acknowledge and to resolve): the defaults,
 and an incident's state against its targets. Pure: the targets themselves are a setting
-(auditbook.monitor.settings)."""
+(auditbook.monitor.settings). It lives in history/, below both monitoring (which escalates breaches)
+and the packet (which reports them), so both judge an incident by this one rule."""
 from __future__ import annotations
 
 import datetime as dt
