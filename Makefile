@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean docs lock
+.PHONY: demo test test-fast bench venv clean docs lock
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,8 +17,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/auditbook demo
 
+# every tier (tests/unit, tests/integration, tests/e2e): needs Chromium, PostgreSQL and promtool
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# the unit tier alone: no server, no process, no socket (about 40 s on 2 cores)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py

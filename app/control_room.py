@@ -1,6 +1,5 @@
 """The auditbook control room (Streamlit). Start it with `auditbook app`; see docs/control-room.md."""
 import streamlit as st
-
 import ui
 
 wall_view = st.query_params.get("view") == "wall"

@@ -169,7 +169,8 @@ def criteria(db: str, catalog_path: Optional[str], run_id: int):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def trend(db: str, catalog_path: Optional[str], run_id: int):
-    from auditbook.history.posture import backfill_counts, trend as read
+    from auditbook.history.posture import backfill_counts
+    from auditbook.history.posture import trend as read
     backfill_counts(_engine(db), _catalog(catalog_path))
     return read(_engine(db), _catalog(catalog_path))
 

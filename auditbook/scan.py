@@ -12,19 +12,30 @@ from typing import Callable, Optional
 from botocore.exceptions import BotoCoreError
 
 from auditbook import __version__
-from auditbook.collect.targets import (current_target, load_accounts_file, parse_regions, resolve_regions,
-                                targets_from_file, targets_from_org)
-from auditbook.collect.clients import ClientCache
 from auditbook.catalog.model import Catalog, load_catalog
+from auditbook.collect.clients import ClientCache
+from auditbook.collect.memory import limit_malloc_arenas
+from auditbook.collect.plan import needed_types
 from auditbook.collect.runner import Collection, Runner, planned_jobs
+from auditbook.collect.targets import (
+    current_target,
+    load_accounts_file,
+    parse_regions,
+    resolve_regions,
+    targets_from_file,
+    targets_from_org,
+)
 from auditbook.errors import UserError, one_line, shown
 from auditbook.evaluate.evaluator import Finding, evaluate, summarise
+from auditbook.evaluate.manual_evidence import (
+    EvidenceRecord,
+    ItemStatus,
+    criteria_needing,
+    item_states,
+    prepare_evidence,
+)
 from auditbook.evaluate.risk_register import Trail, apply_exceptions, load_register
-from auditbook.catalog.expressions import analyse, compile_expression
-from auditbook.evaluate.manual_evidence import EvidenceRecord, ItemStatus, criteria_needing, item_states, prepare_evidence
-from auditbook.collect.memory import limit_malloc_arenas
-from auditbook.plugins import publish_run_stored, resource_types
-from auditbook.collect.spec import ResourceType
+from auditbook.plugins import publish_run_stored
 from auditbook.store import audit_log
 from auditbook.store import manual_evidence as documents
 from auditbook.store.db import open_engine, resolve_url
@@ -42,20 +53,6 @@ class ScanResult:
     seconds: float
     accounts: list[dict]
     regions: list[str]
-
-
-def needed_types(catalog: Catalog, only: Optional[set[str]] = None) -> list[ResourceType]:
-    """The resource types the catalog's checks read (directly or through values())."""
-    names: set[str] = set()
-    for check in catalog.checks:
-        if only is not None and check.id not in only:
-            continue
-        names.add(check.resource)
-        for text in (check.applies, check.expect):
-            if text:
-                names |= analyse(compile_expression(text)).types
-    types = resource_types()
-    return [types[n] for n in sorted(names)]
 
 
 def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:

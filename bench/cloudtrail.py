@@ -28,11 +28,12 @@ WORKERS = 2
 
 
 def child(bucket: str, db: str, workers: str) -> None:
-    from auditbook.store.db import open_engine
-    from auditbook.monitor.watch import cycle
     import threading
 
     import psutil
+
+    from auditbook.monitor.watch import cycle
+    from auditbook.store.db import open_engine
     engine = open_engine(db)
     s3 = boto3.client("s3", region_name="us-east-1")
     worker_peak = [0]

@@ -17,8 +17,8 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
 from auditbook.demo.estate import REGIONS, ROLE, build  # noqa: E402
+from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
 from auditbook.scan import run_scan  # noqa: E402
 
 

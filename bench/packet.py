@@ -17,13 +17,13 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
 from auditbook.demo.estate import build  # noqa: E402
 from auditbook.demo.quarter import simulate_quarter  # noqa: E402
+from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
+from auditbook.history.period import quarter  # noqa: E402
 from auditbook.report.packet.build import build_packet  # noqa: E402
 from auditbook.report.packet.manifest import verify_packet  # noqa: E402
 from auditbook.report.packet.signing import Ed25519Signer, keygen, load_public_key  # noqa: E402
-from auditbook.history.period import quarter  # noqa: E402
 
 
 def main() -> None:

@@ -23,14 +23,15 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from auditbook.monitor.alerts import sync_regressions  # noqa: E402
+from scan import ROLE, build  # noqa: E402
+
 from auditbook.catalog.model import load_catalog  # noqa: E402
 from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
 from auditbook.evaluate.evaluator import summarise  # noqa: E402
+from auditbook.monitor.alerts import sync_regressions  # noqa: E402
 from auditbook.scan import run_scan  # noqa: E402
 from auditbook.store.db import open_engine  # noqa: E402
 from auditbook.store.runs import save_run  # noqa: E402
-from scan import ROLE, build  # noqa: E402
 
 
 def history(db: str, days: int, seed: int = 7) -> dict:

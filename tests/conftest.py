@@ -1,6 +1,36 @@
+"""Shared by the three tiers: tests/unit (no process, no socket: tests/unit/conftest.py holds it to
+that), tests/integration (moto server, PostgreSQL, notebooks, HTTP receivers, fresh interpreters) and
+tests/e2e (Chromium, the whole CLI as a process). The folder decides a test's tier and its marker.
+
+Fixtures used by tests of more than one tier live here: the fake AWS environment, in-process moto,
+fault injection, the PostgreSQL server, the control room's store, the packet tests' store, keys and
+signed packet, and the CloudTrail bucket."""
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
+
+pytest_plugins = ("pytester",)  # tests/unit/test_guard.py runs a pytest session of its own
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e")
+EXE = str(Path(sys.executable).with_name("auditbook"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Mark each test with its tier, read from its folder (before `-m` selects on the markers)."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: every test lives in tests/unit, tests/integration or "
+                                    "tests/e2e (its folder is its tier)")
+        item.add_marker(getattr(pytest.mark, tier))
+
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
@@ -17,6 +47,13 @@ def aws_env(monkeypatch):
         monkeypatch.setenv(key, value)
 
 
+@pytest.fixture(autouse=True)
+def main_module_kept(monkeypatch):
+    """Streamlit's AppTest runs a page as `__main__` and leaves it there; a later test on the same worker
+    whose code starts spawned processes would have them re-run that page. Each test gets it back."""
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+
+
 @pytest.fixture
 def aws():
     from moto import mock_aws
@@ -31,7 +68,7 @@ def collect_current(regions=("us-east-1",), types=None):
     from auditbook.catalog.model import load_catalog
     from auditbook.collect.runner import Runner
     from auditbook.evaluate.evaluator import evaluate
-    from auditbook.scan import needed_types
+    from auditbook.collect.plan import needed_types
 
     catalog = load_catalog()
     rtypes = needed_types(catalog) if types is None else types
@@ -103,3 +140,86 @@ def postgres():
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+def cli(*args, env=None):
+    """Run the installed `auditbook` command as a process."""
+    return subprocess.run([EXE, *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+# -- stores built by real scans under in-process moto (tests/packet_store.py) ---------------------------
+
+@pytest.fixture(scope="module")
+def app_store(tmp_path_factory):
+    """The control room's store: the packet store's history plus an incident and a note in hostile text."""
+    from auditbook.auth import Actor
+    from auditbook.monitor import incidents
+    from auditbook.store.db import open_engine
+    from tests.packet_store import EVIL, build_store
+    root = tmp_path_factory.mktemp("app")
+    db = f"sqlite:///{root}/store.db"
+    build_store(db)
+    engine, analyst = open_engine(db), Actor("ana@soc.example", "analyst")
+    incident = incidents.create(engine, analyst, title=f"Group {EVIL} open to the world", severity="high",
+                                description=f"Tag {EVIL}")
+    incidents.add_note(engine, analyst, incident["id"], f"note with {EVIL} and **markdown**")
+    return {"db": db, "engine": engine, "incident": incident["id"]}
+
+
+@pytest.fixture(scope="module")
+def history_store(tmp_path_factory):
+    """The packet tests' store: the history, the small catalog, and an incident's timeline in the period."""
+    from freezegun import freeze_time
+
+    from auditbook.auth import Actor
+    from auditbook.monitor import incidents
+    from auditbook.store.db import open_engine
+    from tests.packet_store import build_store, small_catalog
+    root = tmp_path_factory.mktemp("packet")
+    db = f"sqlite:///{root}/store.db"
+    runs = build_store(db)
+    catalog = small_catalog(root / "catalog.yaml")
+    engine, ana = open_engine(db), Actor("ana", "analyst")
+    with freeze_time("2026-07-03 09:00:00"):
+        inc = incidents.create(engine, ana, title="open-data bucket was public", severity="high",
+                               links=[{"kind": "criterion", "ref": "CC6.6"}])
+    with freeze_time("2026-07-03 11:00:00"):
+        incidents.update(engine, ana, inc["id"], 1, status="investigating")
+        incidents.add_note(engine, ana, inc["id"], "public access block put back")
+    with freeze_time("2026-07-04 09:00:00"):
+        incidents.update(engine, ana, inc["id"], 2, status="resolved")
+    return {"root": root, "db": db, "runs": runs, "catalog": catalog}
+
+
+@pytest.fixture(scope="module")
+def packet_keys(history_store):
+    """An Ed25519 signing key pair, and the public key of another pair."""
+    from auditbook.report.packet.signing import keygen
+    keygen(str(history_store["root"] / "signer"))
+    keygen(str(history_store["root"] / "other"))
+    return {"key": history_store["root"] / "signer.key", "pub": history_store["root"] / "signer.pub",
+            "other_pub": history_store["root"] / "other.pub"}
+
+
+@pytest.fixture(scope="module")
+def signed_packet(history_store, packet_keys):
+    """The period's packet, built and signed by `auditbook packet` (its notebooks executed)."""
+    from tests.packet_store import PERIOD
+    out = history_store["root"] / "packet"
+    r = cli("packet", "--from", PERIOD[0], "--to", PERIOD[1], "--out", str(out),
+            "--signer", f"ed25519:{packet_keys['key']}", "--db", history_store["db"],
+            "--catalog", history_store["catalog"])
+    assert r.returncode == 0, r.stderr
+    assert "3 criteria, 5 runs" in r.stdout
+    return out
+
+
+@pytest.fixture
+def trail(aws, tmp_path):
+    """The CloudTrail bucket `org-trail` under in-process moto, a store, and the hour CloudTrail files
+    start at (tests/cloudtrail_files.py writes the files)."""
+    from auditbook.store.db import open_engine
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="org-trail")
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    return {"s3": s3, "start": start, "engine": open_engine(f"sqlite:///{tmp_path}/s.db"), "tmp": tmp_path}

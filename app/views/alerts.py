@@ -1,12 +1,11 @@
 """Alerts: severity and state; acknowledge; open an incident from an alert."""
 import pandas as pd
 import streamlit as st
-
 import ui
-from auditbook.monitor import alerts
-from auditbook.monitor import incidents
+
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
+from auditbook.monitor import alerts, incidents
 
 ctx = ui.require("view_alerts")
 st.title("Alerts")

@@ -2,11 +2,11 @@
 and the hashed raw JSON behind them."""
 import pandas as pd
 import streamlit as st
-
 import ui
+
 from auditbook.collect.evidence import canonical, digest
-from auditbook.history.posture import resources, scope_values
 from auditbook.history.findings import evidence_body, findings_for_run, resolve_run
+from auditbook.history.posture import resources, scope_values
 
 ctx = ui.require("view_evidence")
 st.title("Evidence")

@@ -2,8 +2,8 @@
 targets and breaches, the timeline (every change and note, from the audit trail), links."""
 import pandas as pd
 import streamlit as st
-
 import ui
+
 from auditbook import plugins
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError

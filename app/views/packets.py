@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+import ui
 from cryptography.hazmat.primitives import serialization
 
-import ui
 from auditbook.errors import UserError
 from auditbook.report.packet.manifest import verify_packet
 from auditbook.report.packet.records import built_packets

@@ -3,8 +3,8 @@ a drill-down to the failing resources and the evidence behind each finding."""
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-
 import ui
+
 from auditbook.auth import PermissionDenied
 
 ctx = ui.require("view_posture")

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-
 import ui
-from auditbook.monitor import settings
+
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
 from auditbook.evaluate.risk_register import add_exception, load_register, remove_exception
 from auditbook.history.sla import SEVERITIES
+from auditbook.monitor import settings
 from auditbook.scan import register_trail
 
 ctx = ui.require("manage_settings")

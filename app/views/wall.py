@@ -3,12 +3,10 @@ staleness warning; dark, no navigation, refreshed on its own."""
 import datetime as dt
 
 import streamlit as st
-
 import ui
-from auditbook.monitor import alerts
-from auditbook.monitor import incidents
-from auditbook.monitor import settings
+
 from auditbook.history.posture import tiles
+from auditbook.monitor import alerts, incidents, settings
 
 ctx = ui.require("view_wall")
 wall = settings.get(ctx.engine, "wall")

@@ -12,11 +12,10 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditbook.catalog.functions import takes_one_record
-from auditbook.plugins import check_functions
-from auditbook.errors import UserError, field_path, first_error, name_of, shown
 from auditbook.catalog.expressions import analyse, compile_expression
-from auditbook.plugins import resource_types
+from auditbook.catalog.functions import takes_one_record
+from auditbook.errors import UserError, field_path, first_error, name_of, shown
+from auditbook.plugins import check_functions, resource_types
 from auditbook.yamlfile import parse_yaml, read_text
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "controls.yaml"

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.loaders import Loader
 from botocore.credentials import CredentialProvider, Credentials
 from botocore.exceptions import NoCredentialsError
+from botocore.loaders import Loader
 
 _ACCOUNT_PREFIX = re.compile(r"^\d{12}\.")
 

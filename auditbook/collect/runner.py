@@ -12,10 +12,10 @@ from typing import Any, Callable, Optional
 import jmespath
 from botocore.exceptions import BotoCoreError, ClientError
 
-from auditbook.collect.targets import Target
 from auditbook.collect.clients import BoundClient, ClientCache
 from auditbook.collect.evidence import canonical, clean_response, digest
 from auditbook.collect.spec import Call, ResourceType
+from auditbook.collect.targets import Target
 
 GLOBAL = "global"
 WAIT_TRIES, WAIT_SECONDS = 10, 1.0  # Call.wait_on: e.g. an IAM credential report being generated

@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from auditbook.report.terminal import criteria_table
 from auditbook.errors import UserError
+from auditbook.report.terminal import criteria_table
 
 DEMO_ENV = {
     "AWS_ACCESS_KEY_ID": "demo-access-key",
@@ -154,10 +154,10 @@ def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
     import datetime as dt
 
     from auditbook.demo import trail as trailgen
-    from auditbook.monitor.alerts import list_alerts
     from auditbook.demo.quarter import assumed_session
-    from auditbook.store.db import open_engine
+    from auditbook.monitor.alerts import list_alerts
     from auditbook.monitor.watch import cycle
+    from auditbook.store.db import open_engine
     s3 = assumed_session(ids["audit-logs"]).client("s3")
     # a bucket of its own: the real log archive's policy admits only CloudTrail over TLS
     s3.create_bucket(Bucket=DEMO_TRAIL_BUCKET)
@@ -173,9 +173,8 @@ def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
 def demo_incident(db_url: str, console) -> None:
     """A SIMULATED incident opened from a firing alert (the root sign-in, if any), so the control
     room's incident list and wall screen have something to show."""
-    from auditbook.monitor import alerts
-    from auditbook.monitor import incidents
     from auditbook.auth import Actor
+    from auditbook.monitor import alerts, incidents
     from auditbook.store.db import open_engine
     engine = open_engine(db_url)
     firing = sorted(alerts.list_alerts(engine, ("firing",)), key=lambda a: a["rule"] != "RootAccountUsage")
@@ -192,8 +191,8 @@ def demo_incident(db_url: str, console) -> None:
 def serve_control_room(db_url: str, port: int) -> None:
     """The control room in the foreground, on 127.0.0.1, until Ctrl-C: this process becomes the server
     (exec), so a signal reaches the server itself. It prints the link to open (with its token)."""
-    from auditbook.web.server import serve
     from auditbook.store.db import absolute_url
+    from auditbook.web.server import serve
     serve(absolute_url(db_url), "127.0.0.1", port, option="--app-port")
 
 

@@ -1,9 +1,6 @@
 """Incidents over an audit period, the evidence for CC7.3–CC7.5: every incident open at any time in
-the period, its SLA breaches and its timeline from the audit trail, read in one unit of work.
-
-The SLA rule below is the one of auditbook.history.sla (tests/test_packet.py holds the two equal):
-the packet (report) may not import monitor, its sibling, so the rule must live below both; until it
-moves, history keeps this copy."""
+the period, its SLA breaches (judged by history.sla, the rule monitoring escalates by) and its
+timeline from the audit trail, read in one unit of work."""
 from __future__ import annotations
 
 import datetime as dt

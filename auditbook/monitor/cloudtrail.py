@@ -25,11 +25,29 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auditbook.collect.clients import aws_error
 from auditbook.monitor.alerts import dedup_key, fire
-from auditbook.monitor.cloudtrail_records import (DEFAULT_MAX_INFLATED, FUTURE_SLACK, LOG_KEY, MAX_DEPTH,  # noqa: F401
-                                                  MAX_ENV, BadFile, BadRecord, Gap, GapLog, cheap_fields,
-                                                  delivered_at, event_id, event_time, fetch, latest_event_time,
-                                                  list_log_keys, max_inflated, normalise, read_log, stored_form,
-                                                  too_deep)
+from auditbook.monitor.cloudtrail_records import (  # noqa: F401
+    DEFAULT_MAX_INFLATED,
+    FUTURE_SLACK,
+    LOG_KEY,
+    MAX_DEPTH,
+    MAX_ENV,
+    BadFile,
+    BadRecord,
+    Gap,
+    GapLog,
+    cheap_fields,
+    delivered_at,
+    event_id,
+    event_time,
+    fetch,
+    latest_event_time,
+    list_log_keys,
+    max_inflated,
+    normalise,
+    read_log,
+    stored_form,
+    too_deep,
+)
 from auditbook.monitor.rules import Rule, load_rules
 from auditbook.store import alerts as stored_alerts
 from auditbook.store import cloudtrail as stored

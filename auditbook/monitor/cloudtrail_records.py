@@ -14,8 +14,8 @@ from typing import Any, Optional
 import orjson
 
 from auditbook.collect.clients import aws_error
-from auditbook.errors import UserError, one_line, shown
 from auditbook.collect.evidence import canonical, digest, redact_cloudtrail
+from auditbook.errors import UserError, one_line, shown
 
 WORLD = ("0.0.0.0/0", "::/0")
 OPENING = {"AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules"}

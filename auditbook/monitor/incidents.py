@@ -10,9 +10,9 @@ from typing import Optional
 
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
+from auditbook.history.sla import SEVERITIES, sla_state  # noqa: F401 (part of this API: front ends use them)
 from auditbook.monitor import settings
 from auditbook.monitor.alerts import fire
-from auditbook.history.sla import SEVERITIES, sla_state  # noqa: F401 (part of this API: front ends use them)
 from auditbook.store import alerts as stored_alerts
 from auditbook.store import audit_log
 from auditbook.store import incidents as stored

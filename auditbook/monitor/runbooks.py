@@ -13,9 +13,9 @@ from typing import Callable, Optional
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auditbook.auth import Actor, authorize
+from auditbook.collect.clients import aws_client, aws_error
 from auditbook.errors import UserError, name_of, shown
 from auditbook.hookspecs import hookimpl
-from auditbook.collect.clients import aws_client, aws_error
 from auditbook.monitor.incidents import ACTIVE
 from auditbook.monitor.incidents import get as get_incident
 from auditbook.plugins import runbooks as registered_runbooks

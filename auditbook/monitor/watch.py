@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Optional
 
 from auditbook.collect.clients import aws_client
-from auditbook.monitor.cloudtrail import ingest_bucket, load_windows, max_inflated, resolve_quiet
+from auditbook.monitor.cloudtrail import (
+    ingest_bucket,
+    load_windows,
+    max_inflated,
+    resolve_quiet,
+)
 from auditbook.monitor.cloudtrail_lookup import ingest_lookup
 from auditbook.monitor.incidents import escalate_breaches
 from auditbook.monitor.notify import dispatch, load_channels
+from auditbook.monitor.parse_pool import parse_pool
 from auditbook.monitor.posture import evaluate_posture
 from auditbook.monitor.rules import load_rules
 
@@ -41,7 +45,7 @@ class CycleResult:
 def _ingest_buckets(engine, s3_for, buckets, rules, rules_path, prefix, windows, parse_workers, cap, now) -> dict:
     """Each bucket's new log files (parsed in `parse_workers` processes when > 0): bucket -> IngestResult."""
     out = {}
-    pool = ProcessPoolExecutor(parse_workers, mp_context=get_context("spawn")) if parse_workers > 0 else None
+    pool = parse_pool(parse_workers) if parse_workers > 0 else None
     try:
         for bucket in buckets:
             out[bucket] = ingest_bucket(engine, s3_for(bucket), bucket, rules, prefix, windows, pool=pool,

@@ -12,9 +12,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from auditbook.collect.evidence import canonical, digest
 from auditbook.collect.runner import Collection
 from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
-from auditbook.collect.evidence import canonical, digest
 from auditbook.store.db import utc
 from auditbook.store.models import Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run, RunScope
 from auditbook.store.posture import add_counts

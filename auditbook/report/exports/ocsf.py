@@ -8,9 +8,9 @@ from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 from py_ocsf_models.events.findings.detection_finding_type_id import DetectionFindingTypeID
 from py_ocsf_models.events.findings.severity_id import SeverityID
 from py_ocsf_models.events.findings.status_id import StatusID
-from py_ocsf_models.objects.finding_info import FindingInformation
 from py_ocsf_models.objects.account import Account, TypeID
 from py_ocsf_models.objects.cloud import Cloud
+from py_ocsf_models.objects.finding_info import FindingInformation
 from py_ocsf_models.objects.metadata import Metadata
 from py_ocsf_models.objects.product import Product
 from py_ocsf_models.objects.remediation import Remediation

@@ -6,9 +6,8 @@ On PostgreSQL the old row versions stay on disk until the table is vacuumed: run
 Revision ID: 0007
 Revises: 0006
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0007'
 down_revision = '0006'

@@ -9,9 +9,8 @@ On PostgreSQL the old row versions stay on disk until the table is vacuumed: run
 Revision ID: 0008
 Revises: 0007
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'

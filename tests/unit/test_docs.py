@@ -4,7 +4,7 @@ from pathlib import Path
 from auditbook.catalog.model import load_catalog
 from auditbook.catalog.docs import render_controls_md
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_controls_md_is_up_to_date():

@@ -1,9 +1,9 @@
 """The control room under Streamlit's AppTest: every page, every role rule, sign-in modes, escaping of
-untrusted strings, and the incident and alert flows. The store comes from real scans under moto
-(tests/packet_store.py: it includes a PASS -> FAIL regression, so an alert is firing)."""
+untrusted strings, and the incident and alert flows. The store (`app_store`, tests/conftest.py) comes
+from real scans under moto (tests/packet_store.py: it includes a PASS -> FAIL regression, so an alert is
+firing)."""
 import hashlib
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 from auditbook.monitor import alerts
 from auditbook.monitor import incidents
 from auditbook.auth import Actor
-from tests.packet_store import EVIL, build_store
+from tests.packet_store import EVIL
 
-APP = Path(__file__).resolve().parent.parent / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 ENTRY = str(APP / "control_room.py")
 ANALYST = Actor("ana@soc.example", "analyst")
 WALL_TOKEN = "wall-screen-token-123"
@@ -40,22 +40,9 @@ def trail(engine, object_type: str, object_id) -> list[dict]:
         return audit_log.trail(session, object_type, object_id)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("app")
-    db = f"sqlite:///{root}/store.db"
-    build_store(db)
-    from auditbook.store.db import open_engine
-    engine = open_engine(db)
-    incident = incidents.create(engine, ANALYST, title=f"Group {EVIL} open to the world", severity="high",
-                                description=f"Tag {EVIL}")
-    incidents.add_note(engine, ANALYST, incident["id"], f"note with {EVIL} and **markdown**")
-    return {"db": db, "engine": engine, "incident": incident["id"]}
-
-
 @pytest.fixture
-def app(store, monkeypatch):
-    monkeypatch.setenv("AUDITBOOK_DB", store["db"])
+def app(app_store, monkeypatch):
+    monkeypatch.setenv("AUDITBOOK_DB", app_store["db"])
     monkeypatch.delenv("AUDITBOOK_LOCAL_ROLE", raising=False)
 
     def make(role=None, local_role=None, query=None):
@@ -130,13 +117,13 @@ def test_each_role_reaches_only_its_pages_and_actions(app, role):
     ("analyst", "packets.py", "view packets"), ("wall", "posture.py", "view posture"),
     ("wall", "incidents.py", "view incidents"), ("wall", "evidence.py", "view evidence"),
 ])
-def test_pages_refuse_roles_on_the_server_side(store, monkeypatch, role, page, action):
+def test_pages_refuse_roles_on_the_server_side(app_store, monkeypatch, role, page, action):
     """Even reached directly (not through the navigation), a page stops before showing anything."""
     import importlib
     monkeypatch.syspath_prepend(str(APP))
     ui = importlib.import_module("ui")
     from auditbook.store.db import open_engine
-    ctx = ui.Context(Actor("x", role), "oidc", store["db"], open_engine(store["db"]), None)
+    ctx = ui.Context(Actor("x", role), "oidc", app_store["db"], open_engine(app_store["db"]), None)
     at = AppTest.from_file(str(APP / "views" / page), default_timeout=60)
     at.session_state["ab_ctx"] = ctx
     at.run()
@@ -174,7 +161,7 @@ def test_wall_token_shows_only_the_wall(app):
     assert [b.label for b in at.button] == ["Sign in"]
 
 
-def test_wall_view_lists_incidents_and_alerts_escaped(app, store):
+def test_wall_view_lists_incidents_and_alerts_escaped(app, app_store):
     at = app(query={"view": "wall"})
     at.run()
     _no_errors(at)
@@ -183,7 +170,7 @@ def test_wall_view_lists_incidents_and_alerts_escaped(app, store):
     assert "&lt;img src=x onerror=alert(1)&gt;" in text and "<img src=x" not in text
 
 
-def test_untrusted_strings_are_shown_as_text(app, store):
+def test_untrusted_strings_are_shown_as_text(app, app_store):
     at = app()
     at.run()
     at.switch_page("views/incidents.py").run()
@@ -194,7 +181,7 @@ def test_untrusted_strings_are_shown_as_text(app, store):
     assert any(f"note with {EVIL} and **markdown**" in t for t in texts)
 
 
-def test_analyst_creates_and_moves_an_incident_and_a_stale_write_is_refused(app, store):
+def test_analyst_creates_and_moves_an_incident_and_a_stale_write_is_refused(app, app_store):
     at = app(local_role="analyst")
     at.run()
     at.switch_page("views/incidents.py").run()
@@ -204,27 +191,28 @@ def test_analyst_creates_and_moves_an_incident_and_a_stale_write_is_refused(app,
     next(s for s in at.selectbox if s.label == "Severity").select("critical")
     next(b for b in at.button if b.label == "Create incident").click().run()
     _no_errors(at)
-    made = next(i for i in incidents.list_incidents(store["engine"]) if i["title"] == "Investigate audit-trail bucket")
+    made = next(i for i in incidents.list_incidents(app_store["engine"])
+                if i["title"] == "Investigate audit-trail bucket")
     assert made["severity"] == "critical" and made["created_by"].endswith("(local)")
     assert at.session_state["incident"] == made["id"]
     next(s for s in at.selectbox if s.label == "Move to").select("investigating")
     next(b for b in at.button if b.label == "Save changes").click().run()
     _no_errors(at)
-    assert incidents.get(store["engine"], made["id"])["status"] == "investigating"
+    assert incidents.get(app_store["engine"], made["id"])["status"] == "investigating"
     # another analyst changes it meanwhile: this page still holds the old version
-    current = incidents.get(store["engine"], made["id"])
-    incidents.update(store["engine"], Actor("bob", "analyst"), made["id"], current["version"], assignee="bob")
+    current = incidents.get(app_store["engine"], made["id"])
+    incidents.update(app_store["engine"], Actor("bob", "analyst"), made["id"], current["version"], assignee="bob")
     next(s for s in at.selectbox if s.label == "Move to").select("contained")
     next(b for b in at.button if b.label == "Save changes").click().run()
     _no_errors(at)
     assert any("changed by someone else" in e.value for e in at.error)
-    final = incidents.get(store["engine"], made["id"])
+    final = incidents.get(app_store["engine"], made["id"])
     assert final["status"] == "investigating" and final["assignee"] == "bob"  # bob's update survived
     assert any(m.value == "investigating" for m in at.metric)  # the page shows the current state
 
 
-def test_analyst_acknowledges_the_regression_alert(app, store):
-    firing = [a for a in alerts.list_alerts(store["engine"], ("firing",)) if a["rule"] == "CheckRegressed"]
+def test_analyst_acknowledges_the_regression_alert(app, app_store):
+    firing = [a for a in alerts.list_alerts(app_store["engine"], ("firing",)) if a["rule"] == "CheckRegressed"]
     assert [a["labels"]["resource"].split(":")[-1] for a in firing] == ["audit-trail"]
     at = app(local_role="analyst")
     at.run()
@@ -233,8 +221,8 @@ def test_analyst_acknowledges_the_regression_alert(app, store):
     assert "audit-trail" in at.dataframe[0].value.to_string()
     next(b for b in at.button if b.label == "Acknowledge").click().run()
     _no_errors(at)
-    assert alerts.get(store["engine"], firing[0]["id"])["state"] == "acknowledged"
-    assert trail(store["engine"], "alert", firing[0]["id"])[0]["actor"].endswith("(local)")
+    assert alerts.get(app_store["engine"], firing[0]["id"])["state"] == "acknowledged"
+    assert trail(app_store["engine"], "alert", firing[0]["id"])[0]["actor"].endswith("(local)")
 
 
 def test_posture_drill_down_shows_failing_resources_and_evidence(app):
@@ -263,23 +251,8 @@ def test_evidence_explorer_filters_and_verifies_hashes(app):
     assert at.json
 
 
-def _cli(args, cwd, home):
-    import os
-    import subprocess
-    exe = str(Path(sys.executable).with_name("auditbook"))
-    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "HOME": str(home)}, timeout=60)
 
 
-def test_app_command_refuses_to_listen_beyond_loopback_without_an_identity_provider(tmp_path, store):
-    r = _cli(["app", "--host", "0.0.0.0", "--db", store["db"]], tmp_path, tmp_path)
-    assert r.returncode == 2
-    assert r.stderr.startswith("error: --host: 0.0.0.0 is not 127.0.0.1; without an identity provider")
-    assert len(r.stderr.strip().splitlines()) == 1
-    r = _cli(["app", "--local-role", "root", "--db", store["db"]], tmp_path, tmp_path)
-    assert r.returncode == 2 and "--local-role: 'root' is not one of" in r.stderr
-    r = _cli(["app", "--db", "postgresql://nobody@127.0.0.1:1/none"], tmp_path, tmp_path)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
 def test_identity_provider_detection(tmp_path, monkeypatch):
@@ -295,7 +268,7 @@ def test_identity_provider_detection(tmp_path, monkeypatch):
     assert launch.env["AUDITBOOK_DB"] == "sqlite:////tmp/x.db" and launch.token is None
 
 
-def test_analyst_runs_a_containment_runbook_from_the_incident(app, store, monkeypatch):
+def test_analyst_runs_a_containment_runbook_from_the_incident(app, app_store, monkeypatch):
     """Dry run first (the calls listed, nothing changed), then confirm; the timeline records it."""
     from moto import mock_aws
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -305,7 +278,7 @@ def test_analyst_runs_a_containment_runbook_from_the_incident(app, store, monkey
         iam = boto3.client("iam")
         iam.create_user(UserName="leaky")
         key = iam.create_access_key(UserName="leaky")["AccessKey"]["AccessKeyId"]
-        inc = incidents.create(store["engine"], ANALYST, title="Key leaked in a public repo", severity="critical")
+        inc = incidents.create(app_store["engine"], ANALYST, title="Key leaked in a public repo", severity="critical")
         at = app(local_role="analyst")
         at.session_state["incident"] = inc["id"]
         at.run()
@@ -321,13 +294,13 @@ def test_analyst_runs_a_containment_runbook_from_the_incident(app, store, monkey
         next(b for b in at.button if b.label == "Confirm and run").click().run()
         _no_errors(at)
         assert iam.list_access_keys(UserName="leaky")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    entry = [e for e in trail(store["engine"], "incident", inc["id"]) if e["action"] == "runbook"][0]
+    entry = [e for e in trail(app_store["engine"], "incident", inc["id"]) if e["action"] == "runbook"][0]
     assert entry["note"] == f"deactivate-access-key on leaky/{key}: done" and entry["role"] == "analyst"
 
 
-def test_viewer_sees_no_runbooks(app, store):
+def test_viewer_sees_no_runbooks(app, app_store):
     at = app(local_role="viewer")
-    at.session_state["incident"] = store["incident"]
+    at.session_state["incident"] = app_store["incident"]
     at.run()
     at.switch_page("views/incidents.py").run()
     _no_errors(at)

@@ -23,7 +23,7 @@ from auditbook.demo.run import free_port
 from tests.browser import launch
 from tests.packet_store import build_store
 
-APP = Path(__file__).resolve().parent.parent / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 ENTRY = str(APP / "control_room.py")
 sys.path.insert(0, str(APP))
 import ui  # noqa: E402  (the control room's own module)

@@ -1,12 +1,10 @@
 """The catalog: complete, and every kind of mistake reported as one line naming id and field."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from auditbook.catalog.model import DEFAULT_PATH, CatalogError, load_catalog
+from tests.catalog_edits import check_of, write_catalog
 
 ALL_CRITERIA = (
     [f"CC1.{i}" for i in range(1, 6)] + [f"CC2.{i}" for i in range(1, 4)] + [f"CC3.{i}" for i in range(1, 5)]
@@ -35,80 +33,49 @@ def test_issue_checks_are_mapped():
     assert len(cat.checks) >= 30
 
 
-class _NoAliases(yaml.SafeDumper):
-    """Writes shared objects out in full: the catalog loader refuses YAML aliases."""
-
-    def ignore_aliases(self, data):
-        return True
-
-
-def _write(tmp_path, mutate):
-    raw = yaml.safe_load(DEFAULT_PATH.read_text())
-    mutate(raw)
-    path = tmp_path / "controls.yaml"
-    path.write_text(yaml.dump(raw, Dumper=_NoAliases, sort_keys=False))
-    return path
-
-
-def _check(raw, cid):
-    return next(c for c in raw["checks"] if c["id"] == cid)
-
-
 CASES = {
     "duplicate control": (lambda r: r["controls"].append(dict(r["controls"][0])), "control CC1.1: field id: duplicate"),
     "duplicate check": (lambda r: r["checks"].append(dict(r["checks"][0])), "check ec2-sg-no-public-ingress: field id: duplicate"),
-    "unknown resource type": (lambda r: _check(r, "s3-versioning").update(resource="aws.s3.buckets"),
+    "unknown resource type": (lambda r: check_of(r, "s3-versioning").update(resource="aws.s3.buckets"),
                               "check s3-versioning: field resource: unknown resource type 'aws.s3.buckets'"),
-    "invalid jmespath": (lambda r: _check(r, "s3-versioning").update(expect="versioning_status ==="),
+    "invalid jmespath": (lambda r: check_of(r, "s3-versioning").update(expect="versioning_status ==="),
                          "check s3-versioning: field expect: invalid JMESPath"),
-    "unknown function": (lambda r: _check(r, "s3-versioning").update(applies="is_prod(Name)"),
+    "unknown function": (lambda r: check_of(r, "s3-versioning").update(applies="is_prod(Name)"),
                          "check s3-versioning: field applies: unknown function is_prod()"),
-    "missing field": (lambda r: _check(r, "s3-versioning").pop("remediation"),
+    "missing field": (lambda r: check_of(r, "s3-versioning").pop("remediation"),
                       "check s3-versioning: field remediation: Field required"),
-    "mistyped severity": (lambda r: _check(r, "s3-versioning").update(severity="urgent"),
+    "mistyped severity": (lambda r: check_of(r, "s3-versioning").update(severity="urgent"),
                           "check s3-versioning: field severity:"),
-    "mistyped actions": (lambda r: _check(r, "s3-versioning").update(actions="s3:GetBucketVersioning"),
+    "mistyped actions": (lambda r: check_of(r, "s3-versioning").update(actions="s3:GetBucketVersioning"),
                          "check s3-versioning: field actions:"),
-    "unknown criterion": (lambda r: _check(r, "s3-versioning").update(controls=["CC6.9"]),
+    "unknown criterion": (lambda r: check_of(r, "s3-versioning").update(controls=["CC6.9"]),
                           "check s3-versioning: field controls: unknown criterion 'CC6.9'"),
-    "undeclared action": (lambda r: _check(r, "s3-versioning").update(actions=["s3:GetObject"]),
+    "undeclared action": (lambda r: check_of(r, "s3-versioning").update(actions=["s3:GetObject"]),
                           "check s3-versioning: field actions: 's3:GetObject' is not made by"),
-    "values of unknown type": (lambda r: _check(r, "s3-versioning").update(applies="contains(values('aws.nope', 'X'), Name)"),
+    "values of unknown type": (lambda r: check_of(r, "s3-versioning").update(applies="contains(values('aws.nope', 'X'), Name)"),
                                "field applies: values() names unknown resource type 'aws.nope'"),
     "control missing procedure": (lambda r: r["controls"][3].pop("test_procedure"),
                                   "control CC1.4: field test_procedure: Field required"),
     "bad cadence": (lambda r: r["controls"][0]["manual_evidence"][0].update(cadence="sometimes"),
                     "control CC1.1: field manual_evidence.0.cadence:"),
-    "expect and function": (lambda r: _check(r, "s3-versioning").update(function="x"),
+    "expect and function": (lambda r: check_of(r, "s3-versioning").update(function="x"),
                             "check s3-versioning: field expect: give exactly one of expect or function"),
-    "extra field": (lambda r: _check(r, "s3-versioning").update(expct="x"), "check s3-versioning: field expct: Extra inputs"),
+    "extra field": (lambda r: check_of(r, "s3-versioning").update(expct="x"), "check s3-versioning: field expct: Extra inputs"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_mistake_is_one_line(tmp_path, case):
     mutate, expected = CASES[case]
-    path = _write(tmp_path, mutate)
+    path = write_catalog(tmp_path, mutate)
     with pytest.raises(CatalogError) as err:
         load_catalog(path)
     message = str(err.value)
     assert expected in message and "\n" not in message and str(path) in message
 
 
-def test_cli_validate_bad_catalog_exit_2_no_traceback(tmp_path):
-    path = _write(tmp_path, lambda r: _check(r, "s3-versioning").update(expect="versioning_status ==="))
-    db = tmp_path / "never.db"
-    proc = subprocess.run([sys.executable, "-m", "auditbook.cli.main", "scan", "--catalog", str(path),
-                           "--db", f"sqlite:///{db}"], capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert "check s3-versioning: field expect" in proc.stderr
-    assert not db.exists()  # validated before anything was written
 
 
-def test_cli_validate_ok():
-    proc = subprocess.run([sys.executable, "-m", "auditbook.cli.main", "validate"], capture_output=True, text=True)
-    assert proc.returncode == 0 and "61 criteria" in proc.stdout
 
 
 def test_not_yaml(tmp_path):
@@ -123,10 +90,10 @@ def test_registered_function_check(tmp_path):
     check_function("bucket_name_has_env")(lambda record: record.get("Name", "").startswith(("prod-", "staging-")))
     try:
         def mutate(r):
-            c = _check(r, "s3-versioning")
+            c = check_of(r, "s3-versioning")
             c.pop("expect")
             c["function"] = "bucket_name_has_env"
-        cat = load_catalog(_write(tmp_path, mutate))
+        cat = load_catalog(write_catalog(tmp_path, mutate))
         from auditbook.evaluate.evaluator import _Compiled, Evaluator
         from auditbook.collect.runner import Collection
         ev = Evaluator(cat, Collection())
@@ -140,10 +107,10 @@ def test_registered_function_check(tmp_path):
 
 def _function_check(tmp_path, name):
     def mutate(r):
-        c = _check(r, "s3-versioning")
+        c = check_of(r, "s3-versioning")
         c.pop("expect")
         c["function"] = name
-    return _write(tmp_path, mutate)
+    return write_catalog(tmp_path, mutate)
 
 
 @pytest.mark.parametrize("fn", [lambda record, context: True, lambda: True, lambda *, record: True])
@@ -181,7 +148,7 @@ def test_registering_a_check_function_of_the_wrong_arity_fails_at_once():
     ("merge() == `{}`", "merge() takes at least 1 argument(s), not 0"),
 ])
 def test_expression_function_of_the_wrong_arity_is_refused(tmp_path, expression, message):
-    path = _write(tmp_path, lambda r: _check(r, "s3-versioning").update(applies=expression))
+    path = write_catalog(tmp_path, lambda r: check_of(r, "s3-versioning").update(applies=expression))
     with pytest.raises(CatalogError) as err:
         load_catalog(path)
     assert f"check s3-versioning: field applies: {message}" in str(err.value)

@@ -15,7 +15,7 @@ from auditbook.monitor.prometheus import registry
 from auditbook.store.db import open_engine
 from auditbook.monitor.watch import cycle
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _samples(engine):

@@ -4,7 +4,7 @@ previous packet or public key), verify prints one escaped line per problem and e
 key file), never a traceback, never hangs, never reads without bound.
 
 The packet here is small and synthetic (a few files, signed as `auditbook packet` signs them), so that
-each case can be built quickly; tests/test_packet.py has the same tamper suite on a real packet."""
+each case can be built quickly; tests/integration/test_packet.py has the same tamper suite on a real packet."""
 import hashlib
 import json
 import os

@@ -105,7 +105,7 @@ def test_unreachable_account_makes_every_check_error(aws):
     from auditbook.catalog.model import load_catalog
     from auditbook.collect.runner import Runner
     from auditbook.evaluate.evaluator import evaluate
-    from auditbook.scan import needed_types
+    from auditbook.collect.plan import needed_types
 
     clients = ClientCache()
     clients.shared("sts", "us-east-1").meta.events.register("before-call", Fault("AssumeRole", "AccessDenied", 403))

@@ -67,7 +67,7 @@ def test_the_control_room_refuses_an_unverified_address_of_an_admin(tmp_path, mo
     monkeypatch.setenv("AUDITBOOK_DB", f"sqlite:///{tmp_path}/store.db")
     open_engine(f"sqlite:///{tmp_path}/store.db")  # the control room opens an existing store, never creates one
     monkeypatch.setenv("HOME", str(tmp_path))
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "control_room.py"), default_timeout=60)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" / "control_room.py"), default_timeout=60)
     at.secrets = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x" * 32,
                            "client_id": "auditbook", "client_secret": "s",
                            "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"},
