@@ -108,3 +108,17 @@ def register(module, name: str | None = None) -> None:
 def unregister(module) -> None:
     manager().unregister(module)
     resource_types.cache_clear()
+
+
+def registered() -> dict[str, list[str]]:
+    """What each seam holds now, by name (built-ins and plugins): `auditbook plugins` lists it."""
+    return {"resource_types": sorted(resource_types()), "check_functions": sorted(check_functions()),
+            "export_formats": sorted(export_formats()), "notification_channels": sorted(channel_kinds()),
+            "runbooks": sorted(runbooks())}
+
+
+def plugin_modules() -> list[str]:
+    """The modules registered with the plugin manager (built-ins loaded so far, and entry points)."""
+    for seam in BUILTINS:
+        _hook(seam)
+    return sorted(name for name, _ in manager().list_name_plugin())

@@ -30,8 +30,8 @@ def operator(role: str) -> Actor:
     return Actor(f"{name} (cli)", role)
 
 
-def group(name: str, help_text: str) -> typer.Typer:
-    """A command group (`auditbook NAME …`) under the root command."""
-    sub = typer.Typer(help=help_text, no_args_is_help=True)
+def group(name: str, help_text: str, cls=None) -> typer.Typer:
+    """A command group (`auditbook NAME …`) under the root command (`cls`: its click group class)."""
+    sub = typer.Typer(help=help_text, no_args_is_help=True, **({"cls": cls} if cls else {}))
     app.add_typer(sub, name=name)
     return sub

@@ -11,13 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from auditbook.catalog.model import load_catalog
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, group, operator, out
 from auditbook.errors import UserError, shown
-from auditbook.evaluate.manual_evidence import parse_date
-from auditbook.evaluate.risk_register import add_exception, load_register, remove_exception
-from auditbook.scan import add_evidence, evidence_status, register_trail
-from auditbook.store.db import open_engine
 
 evidence_app = group("evidence", "Manual evidence: documents for criteria, with owner and effective date.")
 exceptions_app = group("exceptions", "The exception register: accepted risks with owner, approver and expiry.")
@@ -36,6 +31,10 @@ def evidence_add(
     catalog: Optional[Path] = CATALOG_OPT,
 ):
     """Store a document as manual evidence for a criterion (SHA-256, owner, uploader, expiry from cadence)."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.evaluate.manual_evidence import parse_date
+    from auditbook.scan import add_evidence
+    from auditbook.store.db import open_engine
     cat = load_catalog(catalog)
     effective = parse_date(effective_date, "--effective-date")
     row = add_evidence(open_engine(db, writable=True), cat, criterion, file, effective=effective, owner=owner,
@@ -64,6 +63,10 @@ def evidence_list(
     catalog: Optional[Path] = CATALOG_OPT,
 ):
     """What manual evidence each criterion has on a date, and what is due."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.evaluate.manual_evidence import parse_date
+    from auditbook.scan import evidence_status
+    from auditbook.store.db import open_engine
     if fmt not in ("table", "json"):
         raise UserError(f"--format: {shown(fmt)} is not table or json")
     day = parse_date(on, "--on") if on else dt.date.today()
@@ -89,6 +92,7 @@ def evidence_list(
 @exceptions_app.command("list")
 def exceptions_list(file: Optional[Path] = EXC_FILE):
     """Every exception, in force or expired."""
+    from auditbook.evaluate.risk_register import load_register
     register = load_register(file)
     table = Table(title="Exception register")
     for col in ("id", "check", "account", "resource", "owner", "approver", "expires", "state", "justification"):
@@ -116,6 +120,10 @@ def exceptions_add(
     db: Optional[str] = DB_OPT,
 ):
     """Add an exception (refused without owner, justification, approver and expiry)."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.evaluate.risk_register import add_exception
+    from auditbook.scan import register_trail
+    from auditbook.store.db import open_engine
     fields = {"id": exception_id, "check": check, "owner": owner, "justification": justification,
               "approver": approver, "expires": expires, "account": account, "resource": resource}
     entry = add_exception(fields, {c.id for c in load_catalog(catalog).checks}, file, actor=operator("admin"),
@@ -127,5 +135,8 @@ def exceptions_add(
 def exceptions_remove(exception_id: str = typer.Argument(..., metavar="ID"), file: Optional[Path] = EXC_FILE,
                       db: Optional[str] = DB_OPT):
     """Remove an exception."""
+    from auditbook.evaluate.risk_register import remove_exception
+    from auditbook.scan import register_trail
+    from auditbook.store.db import open_engine
     remove_exception(exception_id, file, actor=operator("admin"), trail=register_trail(open_engine(db, writable=True)))
     out.print(f"removed {escape(exception_id)}")

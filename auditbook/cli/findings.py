@@ -11,19 +11,18 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from auditbook.catalog.model import load_catalog
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, out
 from auditbook.errors import UserError
-from auditbook.history.findings import list_findings
 from auditbook.plugins import export_formats
-from auditbook.report.exports import load_view, render
-from auditbook.report.exports.asff import security_hub_import
-from auditbook.report.terminal import criteria_table
-from auditbook.scan import run_scan
-from auditbook.store.db import open_engine, redacted
 
 PLAIN_FORMATS = ("table", "json", "csv")
 # the choices of --format: the plain ones and every registered export format (built-in or a plugin's)
@@ -46,6 +45,9 @@ def scan(
                                               "(default: exceptions.yaml here, if it exists)."),
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
+    from auditbook.report.terminal import criteria_table
+    from auditbook.scan import run_scan
+    from auditbook.store.db import redacted
     if accounts and org:
         raise UserError("--accounts and --org cannot be used together")
     progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -82,6 +84,10 @@ def findings(
     catalog: Optional[Path] = CATALOG_OPT,
 ):
     """The findings of a run."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.history.findings import list_findings
+    from auditbook.report.exports.view import render
+    from auditbook.store.db import open_engine
     fmt = fmt.value
     engine = open_engine(db, create=False)
     if fmt not in PLAIN_FORMATS:  # an export format from the registry (an unknown one: one line)
@@ -138,6 +144,10 @@ def export_securityhub(
     catalog: Optional[Path] = CATALOG_OPT,
 ):
     """Import a run's findings into AWS Security Hub (BatchImportFindings, ASFF)."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.report.exports.asff import security_hub_import
+    from auditbook.report.exports.view import load_view
+    from auditbook.store.db import open_engine
     view = load_view(open_engine(db, create=False), run, load_catalog(catalog), status=status)
     result = security_hub_import(view, region, profile)
     out.print(f"run {view.run.id}: {result['imported']} finding(s) imported into Security Hub "

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from auditbook.cli import catalog, evidence, findings, monitor, packet, serve  # noqa: F401 (they register their commands)
+from auditbook.cli import catalog, evidence, findings, monitor, packet, plugins, serve  # noqa: F401 (they register their commands)
 from auditbook.cli.common import app
 from auditbook.errors import ScanAborted, UserError, one_line
 

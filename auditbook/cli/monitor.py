@@ -6,20 +6,20 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
+import typer.main
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from auditbook.catalog.model import load_catalog
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, operator, out
-from auditbook.monitor import alerts as core_alerts
-from auditbook.monitor.prometheus import serve as serve_metrics
-from auditbook.monitor.runbooks import Runbook, dry_run, execute
-from auditbook.monitor.watch import CycleResult, prepare, watch_loop
 from auditbook.plugins import runbooks as registered_runbooks
-from auditbook.store.db import open_engine
+
+if TYPE_CHECKING:
+    from auditbook.monitor.runbooks import Runbook
+    from auditbook.monitor.watch import CycleResult
 
 
 class AlertFormat(str, Enum):
@@ -34,6 +34,8 @@ def alerts_list(
     db: Optional[str] = DB_OPT,
 ):
     """List alerts (json: rule, state, severity, soc2_control, labels, first/last seen, count, evidence)."""
+    from auditbook.monitor import alerts as core_alerts
+    from auditbook.store.db import open_engine
     states = tuple(state) if state else None
     core_alerts.check_states(states)
     engine = open_engine(db, create=False)
@@ -81,18 +83,44 @@ def watch(
     db: Optional[str] = DB_OPT,
 ):
     """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify; on a loop."""
+    from auditbook.monitor.watch import prepare, watch_loop
+    from auditbook.store.db import open_engine
     plan = prepare(list(bucket or []), prefix, rules, notify, list(lookup_events or []))  # every input checked first
     last = watch_loop(open_engine(db, writable=True), plan, interval=interval, once=once, on_cycle=_print_cycle)
     if last.unread_sources:  # --once: a bucket not listed / LookupEvents failed: nothing of it was read
         raise typer.Exit(1)
 
 
+class RunbookGroup(TyperGroup):
+    """`auditbook runbook`: one command per registered runbook, made from the registry when the group
+    is used (listing them imports the runbooks; `auditbook version` does not)."""
+
+    def _load(self) -> None:
+        if getattr(self, "_loaded", False):
+            return
+        self._loaded = True
+        for book in registered_runbooks().values():
+            one = typer.Typer()
+            one.command(book.name)(_runbook_command(book))
+            self.add_command(typer.main.get_command(one), book.name)
+
+    def list_commands(self, ctx):
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._load()
+        return super().get_command(ctx, name)
+
+
 runbook_app = group("runbook", "Containment runbooks (the registered ones): a dry run first; --yes runs it and "
-                               "writes the result to the incident.")
+                               "writes the result to the incident.", cls=RunbookGroup)
 
 
 def _run_runbook(book: Runbook, incident: int, params: dict, yes: bool, db: Optional[str]) -> None:
     """The dry run of a registered runbook (the incident checked first), and with --yes, the run."""
+    from auditbook.monitor.runbooks import dry_run, execute
+    from auditbook.store.db import open_engine
     engine = open_engine(db, create=False, writable=yes)  # the incident is in an existing store
     plan, clients = dry_run(engine, incident, book.name, params)
     out.print(f"{plan.runbook} on {escape(plan.target)} — the calls it makes:")
@@ -125,13 +153,12 @@ def _runbook_command(book: Runbook):
     return command
 
 
-for _book in registered_runbooks().values():
-    runbook_app.command(_book.name)(_runbook_command(_book))
-
-
 @app.command()
 def exporter(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(9108, "--port", min=0, max=65535),
              db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
     """Serve posture, alert, denied-access and key-rotation metrics for Prometheus (/metrics)."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.monitor.prometheus import serve as serve_metrics
+    from auditbook.store.db import open_engine
     serve_metrics(open_engine(db, create=False), load_catalog(catalog), host, port,
                   on_ready=lambda url: out.print(f"metrics on {url} — Ctrl-C stops it"))

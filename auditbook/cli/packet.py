@@ -10,12 +10,6 @@ from rich.markup import escape
 
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, out
 from auditbook.errors import UserError
-from auditbook.history.period import parse_period
-from auditbook.report.packet.build import build_packet
-from auditbook.report.packet.manifest import verify_packet
-from auditbook.report.packet.signing import keygen as make_key_pair
-from auditbook.report.packet.signing import kms_client_for, load_public_key, parse_signer
-from auditbook.store.db import open_engine
 
 
 @app.command()
@@ -34,6 +28,10 @@ def packet(
     catalog: Optional[Path] = CATALOG_OPT,
 ):
     """Build the signed, offline HTML audit packet for a period from the runs in the store."""
+    from auditbook.history.period import parse_period
+    from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.signing import parse_signer
+    from auditbook.store.db import open_engine
     chosen = parse_period(period, start, end)
     sign = parse_signer(signer)  # checked before anything runs
     open_engine(db, create=False, writable=True)  # the store must exist, and take the packet's record at the end
@@ -55,6 +53,7 @@ def packet(
 def keygen(out_prefix: str = typer.Option("auditbook", "--out", metavar="PREFIX",
                                           help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.")):
     """Make an Ed25519 key pair for signing packets."""
+    from auditbook.report.packet.signing import keygen as make_key_pair
     private, public = make_key_pair(out_prefix)
     out.print(f"private key {escape(str(private))} (keep it secret), public key {escape(str(public))} (give it to auditors)")
 
@@ -67,6 +66,8 @@ def verify(
     previous: Optional[Path] = typer.Option(None, "--previous", metavar="DIR", help="The previous packet of the chain."),
 ):
     """Check a packet: the signature, every file, and the chain. Prints "valid" or what failed."""
+    from auditbook.report.packet.manifest import verify_packet
+    from auditbook.report.packet.signing import kms_client_for, load_public_key
     if (public_key is None) == (kms is None):
         raise UserError("--public-key: give exactly one of --public-key FILE or --kms KEY_ARN")
     key = load_public_key(public_key) if public_key else None

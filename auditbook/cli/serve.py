@@ -8,8 +8,6 @@ import typer
 
 from auditbook import __version__
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, out
-from auditbook.demo.run import run_demo
-from auditbook.web.server import serve
 
 
 @app.command("app")
@@ -27,6 +25,7 @@ def control_room(
 ):
     """Start the Streamlit control room on the store the CLI uses: prints the link to open (with its
     one-time-per-start token in local mode), then this process becomes the server."""
+    from auditbook.web.server import serve
     serve(db, host, port, local_role=local_role, catalog=str(catalog) if catalog else None,
           exceptions=str(exceptions) if exceptions else None, public_host=public_host)
 
@@ -42,6 +41,7 @@ def demo(
 ):
     """Start a local moto server, build the simulated organisation, simulate a quarter of daily scans,
     scan it today, build the signed audit packet of the simulated quarter, and start the control room."""
+    from auditbook.demo.run import run_demo
     run_demo(port=port, db=db, keep_running=keep_running, console=out, packet=packet, app_port=app_port or None)
 
 

@@ -92,11 +92,11 @@ def sync_regressions(engine, run_id: int, at: dt.datetime) -> dict:
         return (r["check_id"], r["account"], r["scope_region"], r["resource_type"], r["resource_id"])
     fired = resolved = 0
     with writing(engine) as session:
-        opened, closed = scan_records.finding_changes(session, run_id)
-        started, ended = {key(r): r for r in opened}, {key(r): r for r in closed}
+        failing, closed = scan_records.finding_changes(session, run_id, "FAIL")
+        started, ended = {key(r): r for r in failing}, {key(r): r for r in closed}
         for k, new in started.items():
             old = ended.get(k)
-            if new["status"] == "FAIL" and old is not None and old["status"] == "PASS":
+            if old is not None and old["status"] == "PASS":
                 controls, all_controls = fit_controls(list(new["controls"] or []))
                 fire(session, rule=REGRESSED, labels=_labels(new), severity=new["severity"],
                      soc2_control=controls, at=at, evidence=new["evidence"],
@@ -104,8 +104,7 @@ def sync_regressions(engine, run_id: int, at: dt.datetime) -> dict:
                              f"{new['resource_name'] or new['resource']} ({new['account']}, {new['region']}){all_controls}")
                 fired += 1
         for k, old in ended.items():
-            new = started.get(k)
-            if old["status"] == "FAIL" and (new is None or new["status"] != "FAIL"):
+            if old["status"] == "FAIL" and k not in started:  # no longer failing
                 resolved += resolve(session, REGRESSED, _labels(old), at)
     return {"fired": fired, "resolved": resolved}
 

@@ -86,8 +86,10 @@ _CHANGE_COLUMNS = (FindingState.check_id, FindingState.account, FindingState.reg
                    FindingState.evidence)
 
 
-def finding_changes(session, run_id: int) -> tuple[list[dict], list[dict]]:
-    """(the finding states run `run_id` opened, those it closed), each a dict of the finding."""
-    def rows(where):
-        return [dict(r._mapping) for r in session.execute(select(*_CHANGE_COLUMNS).where(where))]
-    return rows(FindingState.first_run == run_id), rows(FindingState.closed_run == run_id)
+def finding_changes(session, run_id: int, opened_status: str) -> tuple[list[dict], list[dict]]:
+    """(the finding states of `opened_status` that run `run_id` opened, every state it closed), each a
+    dict of the finding. A first run opens every finding: only those of one status are read."""
+    def rows(*where):
+        return [dict(r._mapping) for r in session.execute(select(*_CHANGE_COLUMNS).where(*where))]
+    return (rows(FindingState.first_run == run_id, FindingState.status == opened_status),
+            rows(FindingState.closed_run == run_id))

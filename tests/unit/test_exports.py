@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from auditbook.catalog.model import load_catalog
 from auditbook.cli.main import app
 from auditbook.errors import UserError
-from auditbook.report.exports import load_view, render
+from auditbook.report.exports.view import load_view, render
 from auditbook.store.db import open_engine
 
 

@@ -6,7 +6,7 @@ import hashlib
 from typing import Optional
 
 from auditbook.errors import ScanAborted
-from auditbook.report.exports import RunView
+from auditbook.report.exports.view import RunView
 
 SCHEMA_VERSION = "2018-10-08"
 SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "low": "LOW", "informational": "INFORMATIONAL"}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from auditbook.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from auditbook.report.exports import RunView
+    from auditbook.report.exports.view import RunView
 
 
 @dataclass(frozen=True)

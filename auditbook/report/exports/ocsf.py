@@ -17,7 +17,7 @@ from py_ocsf_models.objects.remediation import Remediation
 from py_ocsf_models.objects.resource_details import ResourceDetails
 
 from auditbook import __version__
-from auditbook.report.exports import RunView
+from auditbook.report.exports.view import RunView
 
 SEVERITY = {"critical": SeverityID.Critical, "high": SeverityID.High, "medium": SeverityID.Medium,
             "low": SeverityID.Low, "informational": SeverityID.Informational}

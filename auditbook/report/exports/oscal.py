@@ -9,7 +9,7 @@ from trestle.oscal import assessment_results as ar
 from trestle.oscal import common as oc
 
 from auditbook import __version__
-from auditbook.report.exports import RunView
+from auditbook.report.exports.view import RunView
 
 NAMESPACE = uuid.UUID("6f0b8a1e-6f4b-4a55-9d0e-7b1d7a3c2a10")  # auditbook's uuid5 namespace
 
