@@ -4,7 +4,7 @@ from the `auditbook` entry-point group, registered the same way.
 A seam's built-in modules are imported when the seam is first used (a scan never imports the
 notification channels), by name: this module sits at the bottom of the layers and imports nothing
 above it statically. What two plugins both declare (a resource type, a function, a format, a channel
-kind, a runbook name) is an error naming both, never a silent override."""
+kind, a runbook name) is an error naming the name and the seam, never a silent override."""
 from __future__ import annotations
 
 import importlib
@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from auditbook import hookspecs
+from auditbook.errors import UserError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 BUILTINS: dict[str, tuple[str, ...]] = {
@@ -30,8 +31,8 @@ _lock = threading.RLock()
 _loaded: set[str] = set()
 
 
-class PluginConflict(RuntimeError):
-    """Two plugins declare the same name in one seam."""
+class PluginConflict(UserError):
+    """Two plugins declare the same name in one seam (one line, exit 2 on the command line)."""
 
 
 @lru_cache(maxsize=1)

@@ -126,19 +126,21 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
 
 def record_run(engine, catalog: Catalog, register, collection: Collection, accounts: list[dict], params: dict,
                started: dt.datetime, finished: dt.datetime) -> tuple[int, list[Finding], list[dict]]:
-    """Evaluate a collection on the run's day (exceptions and manual evidence in force then) and store it."""
+    """Evaluate a collection on the run's day (exceptions and manual evidence in force then) and store
+    it, in one unit of work: the manual evidence read is the one the run records."""
     today = started.date()
     findings = apply_exceptions(evaluate(catalog, collection), register, today)
-    needs = criteria_needing(evidence_status(engine, catalog, today))
-    params = {**params,
-              # the exceptions in force are part of the run's record
-              "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
-              # and so are the criteria whose required manual evidence was missing or expired that day
-              "needs_evidence": sorted(needs)}
-    summary = summarise(catalog, findings, needs)
-    run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
-                      identities=accounts, collection=collection, findings=findings,
-                      started_at=started, finished_at=finished, summary=summary)
+    with writing(engine) as session:
+        needs = criteria_needing(item_states(catalog, documents.records(session, effective_by=today), today))
+        params = {**params,
+                  # the exceptions in force are part of the run's record
+                  "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
+                  # and so are the criteria whose required manual evidence was missing or expired that day
+                  "needs_evidence": sorted(needs)}
+        summary = summarise(catalog, findings, needs)
+        run_id = save_run(session, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
+                          identities=accounts, collection=collection, findings=findings,
+                          started_at=started, finished_at=finished, summary=summary)
     publish_run_stored(engine, run_id, started)  # alerting subscribes (CheckRegressed: PASS -> FAIL)
     return run_id, findings, summary
 

@@ -32,6 +32,7 @@ from auditbook.monitor.alerts import sync_regressions  # noqa: E402
 from auditbook.scan import run_scan  # noqa: E402
 from auditbook.store.db import open_engine  # noqa: E402
 from auditbook.store.runs import save_run  # noqa: E402
+from auditbook.store.session import writing  # noqa: E402
 
 
 def history(db: str, days: int, seed: int = 7) -> dict:
@@ -60,9 +61,10 @@ def history(db: str, days: int, seed: int = 7) -> dict:
             rec.data = {**rec.data, "bench_revision": day}
         t0 = time.perf_counter()
         summary = summarise(catalog, findings, set())
-        run_id = save_run(engine, catalog_sha256=catalog.sha256, tool_version="bench", parameters={"bench": True},
-                          identities=first.accounts, collection=first.collection, findings=findings,
-                          started_at=at, finished_at=at + dt.timedelta(seconds=60), summary=summary)
+        with writing(engine) as session:
+            run_id = save_run(session, catalog_sha256=catalog.sha256, tool_version="bench", parameters={"bench": True},
+                              identities=first.accounts, collection=first.collection, findings=findings,
+                              started_at=at, finished_at=at + dt.timedelta(seconds=60), summary=summary)
         sync_regressions(engine, run_id, at)
         timings.append(time.perf_counter() - t0)
         if day % 50 == 0:

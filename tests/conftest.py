@@ -63,12 +63,12 @@ def aws():
 
 def collect_current(regions=("us-east-1",), types=None):
     """Collect with the current credentials (in-process moto) and evaluate the bundled catalog."""
-    from auditbook.collect.targets import current_target
-    from auditbook.collect.clients import ClientCache
     from auditbook.catalog.model import load_catalog
-    from auditbook.collect.runner import Runner
-    from auditbook.evaluate.evaluator import evaluate
+    from auditbook.collect.clients import ClientCache
     from auditbook.collect.plan import needed_types
+    from auditbook.collect.runner import Runner
+    from auditbook.collect.targets import current_target
+    from auditbook.evaluate.evaluator import evaluate
 
     catalog = load_catalog()
     rtypes = needed_types(catalog) if types is None else types

@@ -22,11 +22,22 @@ from rich.table import Table
 
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, out
 from auditbook.errors import UserError
-from auditbook.plugins import export_formats
+from auditbook.plugins import PluginConflict, export_formats
 
 PLAIN_FORMATS = ("table", "json", "csv")
-# the choices of --format: the plain ones and every registered export format (built-in or a plugin's)
-FindingsFormat = Enum("FindingsFormat", {name: name for name in (*PLAIN_FORMATS, *sorted(export_formats()))}, type=str)
+
+
+def _format_choices() -> tuple[str, ...]:
+    """The choices of --format: the plain ones and every registered export format (built-in or a
+    plugin's); a format that takes a plain one's name is refused, never shadowed."""
+    formats = sorted(export_formats())
+    for name in formats:
+        if name in PLAIN_FORMATS:
+            raise PluginConflict(f"export_formats: {name!r} is already an output of `auditbook findings`")
+    return (*PLAIN_FORMATS, *formats)
+
+
+FindingsFormat = Enum("FindingsFormat", {name: name for name in _format_choices()}, type=str)
 CSV_FIELDS = ["check", "controls", "status", "severity", "account", "region", "resource_type", "resource",
               "message", "evidence"]
 

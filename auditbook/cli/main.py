@@ -7,16 +7,32 @@ import sys
 
 import typer
 
-from auditbook.cli import catalog, evidence, findings, monitor, packet, plugins, serve  # noqa: F401 (they register their commands)
 from auditbook.cli.common import app
 from auditbook.errors import ScanAborted, UserError, one_line
 
 INTERRUPTED = 130
 
 
+def registered_app() -> typer.Typer:
+    """The root command with every command group registered (importing a command module registers
+    its commands; a plugin conflict found while they build their options is a one-line error in
+    main, like any other). Tests drive it with typer's CliRunner."""
+    from auditbook.cli import (  # noqa: F401
+        catalog,
+        evidence,
+        findings,
+        monitor,
+        packet,
+        plugins,
+        risk_register,
+        serve,
+    )
+    return app
+
+
 def main():
     try:
-        code = app(standalone_mode=False)  # typer.Exit(n) comes back as n
+        code = registered_app()(standalone_mode=False)  # typer.Exit(n) comes back as n
     except typer.TyperException as exc:
         # click's usage errors (typer vendors click: they are not click.ClickException): the usage
         # line, a hint and "Error: …"; exit 2

@@ -12,7 +12,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.collect.clients import ClientCache
-from auditbook.errors import ScanAborted, UserError, field_path, first_duplicate, first_error, name_of, shown
+from auditbook.errors import (
+    ScanAborted,
+    UserError,
+    field_path,
+    first_duplicate,
+    first_error,
+    name_of,
+    shown,
+)
 from auditbook.yamlfile import load_yaml
 
 

@@ -1,5 +1,5 @@
 """Conditions over resource records: the one evaluator's core, shared by the catalog's checks
-(auditbook.evaluate.evaluator) and the posture alert rules (auditbook.monitor.posture). Pure: no AWS,
+(auditbook.evaluate.evaluator) and the posture alert rules (auditbook.monitor.posture_rules). Pure: no AWS,
 no database.
 
 A condition is an optional `applies` filter and either an `expect` JMESPath expression or a check
@@ -20,7 +20,13 @@ from typing import Any, Callable, Optional
 
 from jmespath import exceptions as jexc
 
-from auditbook.catalog.expressions import AuditFunctions, analyse, compile_expression, options, truthy
+from auditbook.catalog.expressions import (
+    AuditFunctions,
+    analyse,
+    compile_expression,
+    options,
+    truthy,
+)
 from auditbook.collect.runner import Collection, Gap, Record, Scope
 
 MATCH, NO_MATCH, NOT_APPLICABLE, ERROR = "MATCH", "NO_MATCH", "NOT_APPLICABLE", "ERROR"
@@ -70,6 +76,7 @@ class TypeEvaluation:
     records: list[tuple[Record, Verdict]] = field(default_factory=list)
     scope_gaps: list[Scope] = field(default_factory=list)
     attempted: bool = False  # the collection tried the type in at least one scope
+    read_scopes: set = field(default_factory=set)  # (account, scope region) read without a gap
 
 
 class Context:
@@ -120,10 +127,18 @@ class Context:
             if condition.expect is not None:
                 met = truthy(condition.expect.search(data, options=self.opts))
             else:
-                met = bool(self.functions[condition.function](data))
+                met = self._call(condition.function, data)
         except APPLY_ERRORS as exc:
             return Verdict(ERROR, f"{type(exc).__name__}: {exc}")
         return MATCHED if met else NOT_MATCHED
+
+    def _call(self, name: str, data: dict) -> bool:
+        """A registered check function on a record. It is code from the catalog or a plugin: whatever it
+        raises is this record's ERROR with the reason (never a crashed scan, never a silent pass)."""
+        try:
+            return bool(self.functions[name](data))
+        except Exception as exc:  # noqa: BLE001 — reported as the record's ERROR, never swallowed
+            raise ValueError(f"check function {name!r} raised {type(exc).__name__}: {exc}") from exc
 
 
 def record_gaps(record: Record) -> str:
@@ -137,7 +152,8 @@ def evaluate_type(ctx: Context, rtype: str, condition: Condition,
     gaps, or any record when a type the condition depends on has gaps, is ERROR; failed scopes are
     listed as scope gaps."""
     scopes = ctx.scopes_by_type.get(rtype, [])
-    out = TypeEvaluation(rtype, scope_gaps=[s for s in scopes if s.gap], attempted=bool(scopes))
+    out = TypeEvaluation(rtype, scope_gaps=[s for s in scopes if s.gap], attempted=bool(scopes),
+                         read_scopes={(s.account, s.region) for s in scopes if not s.gap})
     dependency = ctx.dependency_error(condition)
     for rec in ctx.by_type.get(rtype, []):
         if include is not None and not include(rec):

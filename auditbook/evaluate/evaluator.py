@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 
 from auditbook.catalog.model import Catalog, Check
 from auditbook.collect.runner import Collection
-from auditbook.evaluate.conditions import MATCH, NO_MATCH, NOT_APPLICABLE, Condition, Context, Verdict, evaluate_type
+from auditbook.evaluate.conditions import (
+    MATCH,
+    NO_MATCH,
+    NOT_APPLICABLE,
+    Condition,
+    Context,
+    Verdict,
+    evaluate_type,
+)
 from auditbook.plugins import check_functions
 
 SCOPE_WIDE = "*"          # resource id of a finding about a whole scope (its list call failed)

@@ -18,7 +18,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.auth import Actor, authorize
-from auditbook.errors import UserError, field_path, first_duplicate, first_error, name_of, shown
+from auditbook.errors import (
+    UserError,
+    field_path,
+    first_duplicate,
+    first_error,
+    name_of,
+    shown,
+)
 from auditbook.yamlfile import YamlDate, load_yaml
 
 DEFAULT_PATH = Path("exceptions.yaml")

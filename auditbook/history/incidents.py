@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Optional
 
 from auditbook.history.period import Period
-from auditbook.history.sla import DEFAULT_SLA, sla_state
+from auditbook.history.sla import sla_state, targets_in_force
 from auditbook.store import audit_log, incidents, settings
 from auditbook.store.session import reading
 
@@ -30,7 +30,7 @@ def incidents_in_period(engine, period: Period, criterion: Optional[str] = None)
         found = [i for i in incidents.listing(session)
                  if i["created_at"] < end and (i["closed_at"] is None or i["closed_at"] >= start)
                  and _concerns(i, criterion)]
-        targets = {**DEFAULT_SLA, **(settings.read(session, "sla") or {})}
+        targets = targets_in_force(settings.read(session, "sla"))
         timelines = audit_log.trails(session, "incident", [i["id"] for i in found])
     at = min(end, dt.datetime.now(dt.timezone.utc))
     out = []

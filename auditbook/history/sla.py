@@ -28,6 +28,11 @@ class SlaState:
         return self.acknowledge_breached or self.resolve_breached
 
 
+def targets_in_force(stored: Optional[dict]) -> dict:
+    """The SLA targets in force: the stored `sla` setting over the defaults (per severity)."""
+    return {**DEFAULT_SLA, **(stored or {})}
+
+
 def sla_state(incident: dict, targets: dict, at: Optional[dt.datetime] = None) -> SlaState:
     at = at or dt.datetime.now(dt.timezone.utc)
     t = targets[incident["severity"]]

@@ -16,7 +16,12 @@ from typing import Optional
 from auditbook.catalog.model import Catalog, Check
 from auditbook.evaluate.evaluator import criterion_status
 from auditbook.evaluate.manual_evidence import item_states
-from auditbook.history.per_check import STATUS_ORDER, check_daily, check_summary, failure_episodes
+from auditbook.history.per_check import (
+    STATUS_ORDER,
+    check_daily,
+    check_summary,
+    failure_episodes,
+)
 from auditbook.history.period import PeriodRuns, day_ranges
 from auditbook.store import findings
 from auditbook.store import history as stored

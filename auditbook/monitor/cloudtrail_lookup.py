@@ -12,7 +12,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auditbook.collect.clients import aws_error
 from auditbook.errors import one_line
-from auditbook.monitor.cloudtrail import IngestResult, Windows, candidates, load_windows, parse_time, process_records
+from auditbook.monitor.cloudtrail import (
+    IngestResult,
+    Windows,
+    candidates,
+    load_windows,
+    parse_time,
+    process_records,
+)
 from auditbook.monitor.cloudtrail_records import Gap, GapLog
 from auditbook.monitor.rules import Rule
 from auditbook.store import settings as stored_settings

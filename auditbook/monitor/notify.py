@@ -25,7 +25,13 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from auditbook.errors import UserError, field_path, first_duplicate, first_error, name_of
+from auditbook.errors import (
+    UserError,
+    field_path,
+    first_duplicate,
+    first_error,
+    name_of,
+)
 from auditbook.monitor.alerts import list_alerts
 from auditbook.monitor.incidents import list_incidents
 from auditbook.plugins import channel_kinds

@@ -5,7 +5,7 @@
       CloudTrail records matching every matcher, counted per label set in a sliding window
   posture("aws.kms.key", "customer_symmetric && days_since(last_rotated || CreationDate) > `90`")
       a JMESPath condition over each resource of a type in the latest run, evaluated like a check
-      (auditbook.monitor.posture)
+      (auditbook.monitor.posture_rules)
   check_regressed()
       a check that passed in one run and fails in the next
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
-from auditbook.history.sla import DEFAULT_SLA, valid_targets
+from auditbook.history.sla import DEFAULT_SLA, targets_in_force, valid_targets
 from auditbook.store import settings as stored
 from auditbook.store.audit_log import record
 from auditbook.store.session import reading, writing
@@ -13,7 +13,7 @@ DEFAULTS = {"sla": DEFAULT_SLA, "wall": {"stale_after_hours": 26, "refresh_secon
 
 
 def _merged(key: str, value) -> dict:
-    return {**DEFAULTS[key], **(value or {})}
+    return targets_in_force(value) if key == "sla" else {**DEFAULTS[key], **(value or {})}
 
 
 def get(engine, key: str) -> dict:

@@ -21,7 +21,7 @@ from auditbook.monitor.cloudtrail_lookup import ingest_lookup
 from auditbook.monitor.incidents import escalate_breaches
 from auditbook.monitor.notify import dispatch, load_channels
 from auditbook.monitor.parse_pool import parse_pool
-from auditbook.monitor.posture import evaluate_posture
+from auditbook.monitor.posture_rules import evaluate_posture
 from auditbook.monitor.rules import load_rules
 
 

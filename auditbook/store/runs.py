@@ -9,14 +9,21 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditbook.collect.evidence import canonical, digest
 from auditbook.collect.runner import Collection
 from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
 from auditbook.store.db import utc
-from auditbook.store.models import Evidence, FindingState, GapRow, RecordBlob, ResourceState, Run, RunScope
+from auditbook.store.models import (
+    Evidence,
+    FindingState,
+    GapRow,
+    RecordBlob,
+    ResourceState,
+    Run,
+    RunScope,
+)
 from auditbook.store.posture import add_counts
 
 CHUNK = 500
@@ -110,37 +117,37 @@ def _close_and_extend(session: Session, model, run_id: int, open_rows: dict, see
         session.execute(update(model).where(model.id.in_(part)).values(closed_run=run_id))
 
 
-def save_run(engine: Engine, *, catalog_sha256: str, tool_version: str, parameters: dict,
+def save_run(session: Session, *, catalog_sha256: str, tool_version: str, parameters: dict,
              identities: list, collection: Collection, findings: list[Finding],
              started_at: dt.datetime, finished_at: dt.datetime, summary: Optional[list[dict]] = None) -> int:
-    """Store one run; returns its id. Nothing is written unless everything is. `summary`: the
-    run's posture per criterion (evaluate.summarise), kept for the control room's trend."""
-    with Session(engine) as session, session.begin():
-        run = Run(started_at=started_at, finished_at=finished_at, tool_version=tool_version,
-                  catalog_sha256=catalog_sha256, parameters=parameters, identities=identities,
-                  api_calls=collection.calls, counts=dict(Counter(f.status for f in findings)))
-        session.add(run)
-        session.flush()
-        rid = run.id
-        _insert(session, RunScope, (
-            {"run_id": rid, "account": s.account, "region": s.region, "resource_type": s.resource_type,
-             "ok": s.gap is None} for s in collection.scopes))
-        _insert(session, GapRow, (
-            {"run_id": rid, "account": g.account, "region": g.region, "resource_type": g.resource_type,
-             "resource": g.resource, "call": g.call, "error": g.error, "message": g.message}
-            for g in collection.gaps))
-        fresh = _new_hashes(session, Evidence, list(collection.evidence))
-        _insert(session, Evidence, (
-            {"sha256": h, "body": collection.evidence[h], "size": len(zlib.decompress(collection.evidence[h])),
-             "first_run_id": rid} for h in sorted(fresh)))
+    """Store one run in the caller's unit of work (`writing`: nothing is written unless everything
+    is); returns its id. `summary`: the run's posture per criterion (evaluate.summarise), kept for the
+    control room's trend."""
+    run = Run(started_at=started_at, finished_at=finished_at, tool_version=tool_version,
+              catalog_sha256=catalog_sha256, parameters=parameters, identities=identities,
+              api_calls=collection.calls, counts=dict(Counter(f.status for f in findings)))
+    session.add(run)
+    session.flush()
+    rid = run.id
+    _insert(session, RunScope, (
+        {"run_id": rid, "account": s.account, "region": s.region, "resource_type": s.resource_type,
+         "ok": s.gap is None} for s in collection.scopes))
+    _insert(session, GapRow, (
+        {"run_id": rid, "account": g.account, "region": g.region, "resource_type": g.resource_type,
+         "resource": g.resource, "call": g.call, "error": g.error, "message": g.message}
+        for g in collection.gaps))
+    fresh = _new_hashes(session, Evidence, list(collection.evidence))
+    _insert(session, Evidence, (
+        {"sha256": h, "body": collection.evidence[h], "size": len(zlib.decompress(collection.evidence[h])),
+         "first_run_id": rid} for h in sorted(fresh)))
 
-        attempted = {(s.account, s.region, s.resource_type) for s in collection.scopes}
-        covered = {(s.account, s.region, s.resource_type) for s in collection.scopes if s.gap is None}
-        accounts_types = {(s.account, s.resource_type) for s in collection.scopes}
-        _save_resources(session, rid, collection, attempted, covered)
-        _save_findings(session, rid, findings, attempted, covered, accounts_types)
-        add_counts(session, rid, summary or [])
-        return rid
+    attempted = {(s.account, s.region, s.resource_type) for s in collection.scopes}
+    covered = {(s.account, s.region, s.resource_type) for s in collection.scopes if s.gap is None}
+    accounts_types = {(s.account, s.resource_type) for s in collection.scopes}
+    _save_resources(session, rid, collection, attempted, covered)
+    _save_findings(session, rid, findings, attempted, covered, accounts_types)
+    add_counts(session, rid, summary or [])
+    return rid
 
 
 def _save_resources(session, rid, collection, attempted, covered):

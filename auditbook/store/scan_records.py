@@ -12,7 +12,13 @@ from sqlalchemy import select
 
 from auditbook.collect.runner import Collection, Gap, Record, Scope, tag_dict
 from auditbook.plugins import resource_types
-from auditbook.store.models import FindingState, GapRow, RecordBlob, ResourceState, RunScope
+from auditbook.store.models import (
+    FindingState,
+    GapRow,
+    RecordBlob,
+    ResourceState,
+    RunScope,
+)
 
 BATCH = 500  # ids per IN (…): record blobs are read this many at a time
 

@@ -7,9 +7,9 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect, sync_playwright
 
+from auditbook.demo.run import free_port
 from auditbook.monitor import incidents
 from auditbook.web.server import start, stop
-from auditbook.demo.run import free_port
 from tests.browser import launch
 from tests.packet_store import EVIL, build_store
 

@@ -16,10 +16,10 @@ from playwright.sync_api import expect, sync_playwright
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
-from auditbook.monitor import incidents
-from auditbook.web.server import start, stop
 from auditbook.auth import Actor
 from auditbook.demo.run import free_port
+from auditbook.monitor import incidents
+from auditbook.web.server import start, stop
 from tests.browser import launch
 from tests.packet_store import build_store
 
@@ -100,8 +100,21 @@ def test_a_runbook_error_is_shown_as_plain_text_not_a_traceback(app, store):
 @pytest.fixture(scope="module")
 def packet(store):
     """A tiny signed packet, recorded in the store as built."""
-    from auditbook.report.packet.manifest import FORMAT, MANIFEST, SIGNATURE, canonical_bytes, file_entries, manifest_sha256
-    from auditbook.report.packet.signing import Ed25519Signer, dumps_signature, key_id, keygen, load_public_key
+    from auditbook.report.packet.manifest import (
+        FORMAT,
+        MANIFEST,
+        SIGNATURE,
+        canonical_bytes,
+        file_entries,
+        manifest_sha256,
+    )
+    from auditbook.report.packet.signing import (
+        Ed25519Signer,
+        dumps_signature,
+        key_id,
+        keygen,
+        load_public_key,
+    )
     from auditbook.store.models import Packet
     root = store["root"]
     private, public = keygen(str(root / "signing"))

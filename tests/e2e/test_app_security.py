@@ -17,12 +17,21 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import text
 
-from auditbook.web.server import (HEALTH_PATH, LISTEN_HOST_ENV, TOKEN_ENV, cookie_value, guard_middleware, prepare,
-                                  serve, start, stop)
 from auditbook.demo.run import free_port
 from auditbook.errors import UserError
-from tests.browser import launch
 from auditbook.store.db import open_engine
+from auditbook.web.server import (
+    HEALTH_PATH,
+    LISTEN_HOST_ENV,
+    TOKEN_ENV,
+    cookie_value,
+    guard_middleware,
+    prepare,
+    serve,
+    start,
+    stop,
+)
+from tests.browser import launch
 
 FOREIGN = "attacker.example"
 

@@ -45,7 +45,9 @@ def test_bad_rules_file_is_one_line_naming_rule_and_field(tmp_path, rule, messag
 
 def test_watch_prints_each_gap_on_one_line_and_a_bad_cap_stops_it(trail):
     from typer.testing import CliRunner
-    from auditbook.cli.main import app
+
+    from auditbook.cli.main import registered_app
+    app = registered_app()
     at = trail["start"]
     records, expect = hostile_records(at)
     hostile = log_key(at, "b")

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from auditbook.report.packet.manifest import FORMAT, MANIFEST, SIGNATURE, canonical_bytes, file_entries
+from auditbook.report.packet.manifest import (
+    FORMAT,
+    MANIFEST,
+    SIGNATURE,
+    canonical_bytes,
+    file_entries,
+)
 from auditbook.report.packet.signing import Ed25519Signer, dumps_signature, keygen
 
 EXE = str(Path(sys.executable).with_name("auditbook"))

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from auditbook.web.server import start, stop
 from auditbook.auth import SignInRefused, role_for, signed_in_actor, verified_email
 from auditbook.demo.run import free_port
-from tests.browser import launch
 from auditbook.store.db import open_engine
+from auditbook.web.server import start, stop
+from tests.browser import launch
 
 ROLES = {"admin": ["adm@soc.example"], "analyst": ["@soc.example"], "viewer": ["@example.com"]}
 ISSUER = "https://login.example.com"

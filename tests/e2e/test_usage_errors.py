@@ -234,8 +234,8 @@ def test_scan_refuses_an_exception_for_an_unknown_check(tmp_path):
 
 @pytest.fixture
 def incident_store(tmp_path):
-    from auditbook.monitor import incidents
     from auditbook.auth import Actor
+    from auditbook.monitor import incidents
     db = f"sqlite:///{tmp_path}/inc.db"
     engine = open_engine(db)
     analyst = Actor("ana", "analyst")

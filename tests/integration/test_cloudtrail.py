@@ -64,7 +64,9 @@ def test_secrets_in_cloudtrail_records_never_reach_the_store_alerts_or_notificat
     assert stored[1].record["requestParameters"]["name"] == "/prod/db"  # only the secret goes
     from typer.testing import CliRunner
 
-    from auditbook.cli.main import app
+    from auditbook.cli.main import registered_app
+
+    app = registered_app()
     r = CliRunner().invoke(app, ["alerts", "--format", "json", "--db", str(trail["engine"].url)])
     assert r.exit_code == 0 and "CreateLoginProfile" in r.output and REDACTED in r.output
     sent = " ".join(req.get_data(as_text=True) for req, _ in httpserver.log)

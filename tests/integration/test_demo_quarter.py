@@ -8,9 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from auditbook.demo.run import MotoServer, demo_environment
 from auditbook.demo.estate import build
 from auditbook.demo.quarter import OUTAGE, simulate_quarter
+from auditbook.demo.run import MotoServer, demo_environment
 from auditbook.history.period import quarter
 
 Q = quarter(2026, 3)

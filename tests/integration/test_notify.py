@@ -8,9 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug import Response
 
-from auditbook.monitor import alerts
-from auditbook.monitor import incidents
 from auditbook.auth import Actor
+from auditbook.monitor import alerts, incidents
 from auditbook.monitor.notify import Channel, dispatch, load_channels
 from auditbook.store.db import open_engine
 from auditbook.store.models import Notification

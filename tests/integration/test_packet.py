@@ -17,7 +17,6 @@ import pytest
 from tests.conftest import EXE, cli
 from tests.packet_store import CONDUCT, EVIL, PERIOD
 
-
 # -- history -------------------------------------------------------------------------------------
 
 def _history(history_store, criterion="CC6.6"):
@@ -75,8 +74,8 @@ def store_engine(history_store):
 
 def test_criterion_scan_collects_only_what_its_checks_need(history_store):
     from auditbook.catalog.model import load_catalog
-    from auditbook.history.findings import resolve_run
     from auditbook.collect.plan import needed_types
+    from auditbook.history.findings import resolve_run
     from auditbook.scan import closed_checks
     types = set(resolve_run(store_engine(history_store), history_store["runs"][1]).parameters["resource_types"])
     catalog = load_catalog()
@@ -230,10 +229,10 @@ def test_tampering_is_detected(signed_packet, packet_keys, tmp_path, case, expec
 
 
 def test_chain_across_periods(history_store, packet_keys, tmp_path):
+    from auditbook.history.period import parse_period
     from auditbook.report.packet.build import build_packet
     from auditbook.report.packet.manifest import manifest_sha256, verify_packet
     from auditbook.report.packet.signing import Ed25519Signer, load_public_key
-    from auditbook.history.period import parse_period
     signer, pub = Ed25519Signer(packet_keys["key"]), load_public_key(packet_keys["pub"])
     kw = dict(signer=signer, db=history_store["db"], catalog_path=Path(history_store["catalog"]), workers=1)
     first = build_packet(period=parse_period(start="2026-07-01", end="2026-07-03"), out=tmp_path / "q1", **kw)
@@ -250,12 +249,13 @@ def test_chain_across_periods(history_store, packet_keys, tmp_path):
 
 
 def test_kms_signed_packet_verifies_with_kms_and_offline(history_store, tmp_path, monkeypatch):
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
     from moto import mock_aws
+
+    from auditbook.history.period import parse_period
     from auditbook.report.packet.build import build_packet
     from auditbook.report.packet.manifest import verify_packet
     from auditbook.report.packet.signing import KmsSigner
-    from auditbook.history.period import parse_period
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
     with mock_aws():
         import boto3
         kms = boto3.client("kms", region_name="us-east-1")
@@ -274,6 +274,7 @@ def test_kms_signed_packet_verifies_with_kms_and_offline(history_store, tmp_path
 
 def test_a_failing_notebook_does_not_lose_the_rest(history_store, packet_keys, tmp_path):
     import nbformat
+
     from auditbook.report.packet.build import NOTEBOOKS
     custom = tmp_path / "notebooks"
     custom.mkdir()
@@ -397,9 +398,9 @@ def test_workers_start_whatever_the_parents_main_module_is(history_store, packet
     `import ui` fails in a child (BrokenProcessPool in `make test`)."""
     import types
 
+    from auditbook.history.period import parse_period
     from auditbook.report.packet.build import build_packet
     from auditbook.report.packet.signing import Ed25519Signer
-    from auditbook.history.period import parse_period
     script = tmp_path / "control_room.py"
     script.write_text("import ui_module_that_only_the_parent_can_import\n")
     fake_main = types.ModuleType("__main__")
@@ -435,6 +436,7 @@ def test_keygen_private_key_is_owner_only_and_never_overwritten(tmp_path):
 
 def test_explore_notebook_runs_top_to_bottom(history_store, tmp_path):
     import papermill as pm
+
     from auditbook.report.packet.build import NOTEBOOKS
     nb = pm.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(tmp_path / "out.ipynb"),
                              parameters={"db": history_store["db"], "status": "FAIL"}, cwd=str(tmp_path),
@@ -450,6 +452,7 @@ def test_control_notebook_collects_its_own_evidence(tmp_path, monkeypatch):
     moto_server on 127.0.0.1) and records that as a run before reporting."""
     import boto3
     import papermill as pm
+
     from auditbook.demo.run import MotoServer, demo_environment
     from auditbook.report.packet.build import NOTEBOOKS
     with MotoServer() as server:
@@ -464,6 +467,7 @@ def test_control_notebook_collects_its_own_evidence(tmp_path, monkeypatch):
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
     assert "collected run 1" in outputs and "analyst-sees-this" in outputs
     from sqlalchemy.orm import Session
+
     from auditbook.store.db import open_engine
     from auditbook.store.models import Run
     with Session(open_engine(db)) as s:
@@ -473,6 +477,7 @@ def test_control_notebook_collects_its_own_evidence(tmp_path, monkeypatch):
 
 def test_notebooks_are_committed_without_outputs_and_take_parameters():
     import nbformat
+
     from auditbook.report.packet.build import NOTEBOOKS
     for path in NOTEBOOKS.glob("*.ipynb"):
         nb = nbformat.read(str(path), as_version=4)

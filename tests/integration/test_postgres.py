@@ -5,11 +5,10 @@ import threading
 
 from sqlalchemy import text
 
-from auditbook.monitor import alerts
-from auditbook.monitor import incidents
 from auditbook.auth import Actor
-from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
 from auditbook.history.findings import findings_for_run
+from auditbook.monitor import alerts, incidents
+from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
 
 
 def test_scan_history_and_alerts_on_postgres(postgres, aws, tmp_path):
@@ -69,10 +68,10 @@ def test_packet_from_postgres_never_carries_the_store_password(postgres, aws, tm
     """The server trusts local connections, so any password works — and none may reach the packet."""
     from pathlib import Path
 
+    from auditbook.history.period import parse_period
     from auditbook.report.packet.build import build_packet
     from auditbook.report.packet.manifest import verify_packet
     from auditbook.report.packet.signing import Ed25519Signer, keygen, load_public_key
-    from auditbook.history.period import parse_period
     from auditbook.scan import run_scan
     from tests.packet_store import small_catalog
     url = postgres.database().replace("postgres@", "postgres:Sup3rS3cretPw@").replace("+psycopg", "")

@@ -9,11 +9,11 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from auditbook.demo import trail as trailgen
 from auditbook.catalog.model import load_catalog
+from auditbook.demo import trail as trailgen
 from auditbook.monitor.prometheus import registry
-from auditbook.store.db import open_engine
 from auditbook.monitor.watch import cycle
+from auditbook.store.db import open_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,12 +6,12 @@ up before any function fixture could install it). It raises pytest's Failed, whi
 the code under test cannot turn into a quiet evidence gap."""
 from __future__ import annotations
 
+import _posixsubprocess
 import contextlib
 import os
 import socket
 import subprocess
 
-import _posixsubprocess
 import pytest
 
 MESSAGE = "unit tests start no process and open no socket: move this test to integration or e2e"

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from auditbook.monitor import alerts
-from auditbook.monitor import incidents
 from auditbook.auth import Actor
+from auditbook.monitor import alerts, incidents
 from tests.packet_store import EVIL
 
 APP = Path(__file__).resolve().parents[2] / "app"

@@ -64,7 +64,9 @@ def test_the_contracts_name_every_layer():
     assert present - named == set(), f"not placed in a layer: {sorted(present - named)}"
 
 
-FORBIDDEN_OUTSIDE_STORE = re.compile(r"^\s*(from|import)\s+(sqlalchemy\b|auditbook\.store\.models\b)", re.M)
+FORBIDDEN_OUTSIDE_STORE = re.compile(
+    r"^\s*(from\s+(sqlalchemy\b|auditbook\.store\.models\b|auditbook\.store\s+import\s+(\w+\s*,\s*)*models\b)"
+    r"|import\s+(sqlalchemy\b|auditbook\.store\.models\b))", re.M)
 
 
 @pytest.mark.parametrize("where", ["app", "notebooks", "bench"])
@@ -99,15 +101,18 @@ def test_functions_are_short():
     assert long == [], f"over {MAX_FUNCTION_LINES} lines: {long}"
 
 
+OURS = ("auditbook", "collectors")  # the packages whose private names nobody else may use
+
+
 def _private_uses(tree: ast.AST, where: str) -> list[str]:
     """`from auditbook.x import _name`, and `m._name` where m is a module imported from auditbook."""
     modules, found = set(), []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.startswith("auditbook"):
+                if alias.name.startswith(OURS):
                     modules.add(alias.asname or alias.name.split(".")[0])
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("auditbook"):
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(OURS):
             for alias in node.names:
                 if alias.name.startswith("_") and not alias.name.startswith("__"):
                     found.append(f"{where}: from {node.module} import {alias.name}")
@@ -127,6 +132,15 @@ def test_no_module_uses_another_modules_private_names():
     for name, code in notebook_cells():
         found += _private_uses(ast.parse(code), name)
     assert found == []
+
+
+def test_the_store_check_sees_every_spelling():
+    for code in ("from sqlalchemy import select", "import sqlalchemy", "from auditbook.store.models import Run",
+                 "from auditbook.store import models", "from auditbook.store import runs, models",
+                 "import auditbook.store.models"):
+        assert FORBIDDEN_OUTSIDE_STORE.search(code), code
+    for code in ("from auditbook.store import runs", "from auditbook.store.session import reading"):
+        assert not FORBIDDEN_OUTSIDE_STORE.search(code), code
 
 
 def test_the_private_name_check_can_fail():

@@ -94,8 +94,8 @@ def test_registered_function_check(tmp_path):
             c.pop("expect")
             c["function"] = "bucket_name_has_env"
         cat = load_catalog(write_catalog(tmp_path, mutate))
-        from auditbook.evaluate.evaluator import _Compiled, Evaluator
         from auditbook.collect.runner import Collection
+        from auditbook.evaluate.evaluator import Evaluator, _Compiled
         ev = Evaluator(cat, Collection())
         check = next(c for c in cat.checks if c.id == "s3-versioning")
         assert ev._test(_Compiled(check), {"Name": "prod-x"})[0] == "PASS"

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import NoCredentialsError
 
-from auditbook.collect.targets import assumed_target, current_target
 from auditbook.collect.clients import ClientCache
+from auditbook.collect.targets import assumed_target, current_target
 
 
 def test_shared_client_signs_as_each_bound_account(aws):

@@ -9,16 +9,26 @@ import json
 
 import pytest
 
-from auditbook.monitor import alerts
 from auditbook.demo import trail as trailgen
-from auditbook.monitor.cloudtrail import normalise
 from auditbook.errors import UserError
+from auditbook.monitor import alerts
+from auditbook.monitor.cloudtrail import normalise
 from auditbook.monitor.rules import load_rules
-from auditbook.store.db import open_engine
 from auditbook.monitor.watch import cycle
-from tests.cloudtrail_files import (ACCOUNT, PARAMETER, PASSWORD, REGION, firing_alerts, gzipped, log_key,
-                                     read_a_hostile_file_between_two_good_ones, root_call, secret_records,
-                                     stored_matches)
+from auditbook.store.db import open_engine
+from tests.cloudtrail_files import (
+    ACCOUNT,
+    PARAMETER,
+    PASSWORD,
+    REGION,
+    firing_alerts,
+    gzipped,
+    log_key,
+    read_a_hostile_file_between_two_good_ones,
+    root_call,
+    secret_records,
+    stored_matches,
+)
 
 SHIPPED = {"UnauthorizedDataAccess", "RootAccountUsage", "ConsoleLoginWithoutMFA", "SecurityGroupOpenedToWorld",
            "CloudTrailStoppedOrChanged", "KMSKeyScheduledForDeletion", "IAMPolicyChanged",
@@ -85,6 +95,7 @@ def test_files_are_read_once_and_a_crash_mid_file_leaves_nothing(trail, monkeypa
     monkeypatch.setattr(ct, "normalise", real)
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
+
     from auditbook.store.models import CloudTrailMatch, CloudTrailObject
     with Session(trail["engine"]) as s:
         read_before = s.scalar(select(func.count()).select_from(CloudTrailObject))
@@ -156,7 +167,9 @@ def test_alerts_command_json_carries_the_cloudtrail_records(trail):
     trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 2, 50))
     _run(trail)
     from typer.testing import CliRunner
-    from auditbook.cli.main import app
+
+    from auditbook.cli.main import registered_app
+    app = registered_app()
     db = str(trail["engine"].url)
     r = CliRunner().invoke(app, ["alerts", "--state", "firing", "--format", "json", "--db", db])
     assert r.exit_code == 0, r.output
@@ -178,6 +191,7 @@ def test_lookup_events_where_the_endpoint_has_it(tmp_path):
     """moto has no LookupEvents: botocore's Stubber answers with the AWS API reference's shapes."""
     import boto3
     from botocore.stub import ANY, Stubber
+
     from auditbook.monitor.cloudtrail_lookup import ingest_lookup
     engine = open_engine(f"sqlite:///{tmp_path}/l.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
@@ -201,8 +215,9 @@ def test_lookup_events_where_the_endpoint_has_it(tmp_path):
 
 def test_posture_rule_for_keeps_it_pending_until_it_has_held(aws, tmp_path):
     import yaml
-    from auditbook.scan import run_scan
+
     from auditbook.monitor.watch import evaluate_posture
+    from auditbook.scan import run_scan
     aws.client("kms").create_key(Description="k")
     db = f"sqlite:///{tmp_path}/f.db"
     run_scan(regions="us-east-1", db=db, criterion="CC6.1")
@@ -337,8 +352,9 @@ def test_a_long_principal_keeps_the_dedup_key_within_its_column():
 def test_lookup_events_hostile_records_are_gaps_and_secrets_are_redacted(tmp_path):
     import boto3
     from botocore.stub import ANY, Stubber
-    from auditbook.monitor.cloudtrail_lookup import ingest_lookup
+
     from auditbook.collect.evidence import REDACTED
+    from auditbook.monitor.cloudtrail_lookup import ingest_lookup
     engine = open_engine(f"sqlite:///{tmp_path}/l.db")
     client = boto3.client("cloudtrail", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -363,8 +379,9 @@ def test_lookup_events_hostile_records_are_gaps_and_secrets_are_redacted(tmp_pat
 
 def test_a_posture_condition_that_cannot_be_evaluated_on_a_resource_is_a_gap_not_silence(aws, tmp_path):
     import yaml
-    from auditbook.scan import run_scan
+
     from auditbook.monitor.watch import evaluate_posture
+    from auditbook.scan import run_scan
     aws.client("kms").create_key(Description="not a date")
     db = f"sqlite:///{tmp_path}/g.db"
     run_scan(regions="us-east-1", db=db, criterion="CC6.1")
@@ -391,6 +408,7 @@ def test_a_posture_condition_that_cannot_be_evaluated_on_a_resource_is_a_gap_not
 def test_migration_0007_redacts_records_stored_before_and_hashes_them(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, text
+
     from auditbook.collect.evidence import REDACTED, canonical, digest
     from auditbook.store.db import alembic_config
     url = f"sqlite:///{tmp_path}/old.db"
@@ -423,6 +441,7 @@ def test_migration_0007_redacts_records_stored_before_and_hashes_them(tmp_path):
 def test_with_a_pool_files_are_fetched_as_the_workers_need_them_not_all_at_once(trail, monkeypatch):
     """Executor.map submits every call up front: a backlog's bodies would all sit in memory at once."""
     from concurrent.futures import ThreadPoolExecutor
+
     import auditbook.monitor.cloudtrail as ct
     trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 12, 20))
     fetched, seen_at_commit = [], []
@@ -485,7 +504,11 @@ def test_a_record_dated_a_little_ahead_does_not_hide_the_genuine_ones_after_it(t
 
 
 def test_the_delivery_time_is_read_from_the_key_and_a_file_of_five_minutes_stamped_at_its_start_is_believed():
-    from auditbook.monitor.cloudtrail_records import delivered_at, event_time, latest_event_time
+    from auditbook.monitor.cloudtrail_records import (
+        delivered_at,
+        event_time,
+        latest_event_time,
+    )
     at = dt.datetime(2026, 12, 1, 13, 20, 59, tzinfo=dt.timezone.utc)
     assert delivered_at(log_key(at, "x")) == at.replace(second=0)
     assert delivered_at(log_key(at, "x").replace("20261201T1320Z", "20261399T2599Z")) is None
@@ -510,7 +533,8 @@ def test_the_window_counts_the_record_s_own_window_whatever_came_before():
 def test_a_file_of_many_gzip_members_is_a_gap_in_linear_time(trail):
     """Inflating used to copy the rest of the body at each member: 4 MiB of empty members took minutes."""
     import time
-    from auditbook.monitor.cloudtrail_records import BadFile, MAX_MEMBERS, read_log
+
+    from auditbook.monitor.cloudtrail_records import MAX_MEMBERS, BadFile, read_log
     empty, tail = gzip.compress(b"", mtime=0), gzip.compress(b'{"Records": []}', mtime=0)
     body = empty * (4 * 2**20 // len(empty)) + tail
     t0 = time.perf_counter()
@@ -614,6 +638,7 @@ def test_secrets_kept_as_name_value_pairs_never_reach_the_store(trail):
 def test_migration_0008_redacts_name_value_secrets_stored_before(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, text
+
     from auditbook.collect.evidence import canonical, digest
     from auditbook.store.db import alembic_config
     url = f"sqlite:///{tmp_path}/old.db"
@@ -639,6 +664,7 @@ def test_migration_0008_redacts_name_value_secrets_stored_before(tmp_path):
 
 def test_a_rule_s_soc2_control_must_fit_its_column_and_a_check_s_criteria_are_fitted(tmp_path):
     import yaml
+
     from auditbook.monitor.alerts import MAX_CONTROLS, fit_controls
     path = tmp_path / "alerts.yml"
     seven = "CC6.1,CC6.2,CC6.3,CC6.6,CC6.7,CC7.1,CC7.2"

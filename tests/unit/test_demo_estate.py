@@ -2,7 +2,14 @@
 twin PASSes, nothing is ERROR — one passing and one failing resource per check."""
 import pytest
 
-from auditbook.demo.estate import COMPLIANT, PLANTED, REGIONS, ROLE, SIMULATION_ARTEFACTS, build
+from auditbook.demo.estate import (
+    COMPLIANT,
+    PLANTED,
+    REGIONS,
+    ROLE,
+    SIMULATION_ARTEFACTS,
+    build,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """docs/controls.md is generated from controls.yaml and must match it."""
 from pathlib import Path
 
-from auditbook.catalog.model import load_catalog
 from auditbook.catalog.docs import render_controls_md
+from auditbook.catalog.model import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from auditbook.cli.main import app
+from auditbook.cli.main import registered_app
+
+app = registered_app()
 from auditbook.errors import UserError
 from auditbook.evaluate.evaluator import Finding
 from auditbook.evaluate.risk_register import Register, apply_exceptions, load_register
@@ -70,10 +72,10 @@ def test_incomplete_exception_is_refused_in_one_line(tmp_path, field, value, mes
 def test_scan_records_exceptions_in_force_and_cli_edits_the_register(aws, tmp_path, monkeypatch):
     from sqlalchemy.orm import Session
 
+    from auditbook.history.findings import findings_for_run
     from auditbook.scan import run_scan
     from auditbook.store.db import open_engine
     from auditbook.store.models import Run
-    from auditbook.history.findings import findings_for_run
 
     monkeypatch.chdir(tmp_path)
     aws.client("s3").create_bucket(Bucket="legacy-assets")

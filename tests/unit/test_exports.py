@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from auditbook.catalog.model import load_catalog
-from auditbook.cli.main import app
+from auditbook.cli.main import registered_app
+
+app = registered_app()
 from auditbook.errors import UserError
 from auditbook.report.exports.view import load_view, render
 from auditbook.store.db import open_engine

@@ -100,12 +100,12 @@ def test_gap_in_a_referenced_type_errors_dependent_check(aws, inject):
 
 
 def test_unreachable_account_makes_every_check_error(aws):
-    from auditbook.collect.targets import assumed_target
-    from auditbook.collect.clients import ClientCache
     from auditbook.catalog.model import load_catalog
-    from auditbook.collect.runner import Runner
-    from auditbook.evaluate.evaluator import evaluate
+    from auditbook.collect.clients import ClientCache
     from auditbook.collect.plan import needed_types
+    from auditbook.collect.runner import Runner
+    from auditbook.collect.targets import assumed_target
+    from auditbook.evaluate.evaluator import evaluate
 
     clients = ClientCache()
     clients.shared("sts", "us-east-1").meta.events.register("before-call", Fault("AssumeRole", "AccessDenied", 403))

@@ -15,11 +15,16 @@ import zlib
 
 from sqlalchemy.orm import Session
 
-from auditbook.demo import trail as trailgen
-from auditbook.monitor.cloudtrail import Windows, normalise, process_records, scan_file_local
-from auditbook.monitor.cloudtrail_records import MAX_GAPS_PER_FILE
-from auditbook.errors import UserError
 from auditbook.collect.evidence import REDACTED
+from auditbook.demo import trail as trailgen
+from auditbook.errors import UserError
+from auditbook.monitor.cloudtrail import (
+    Windows,
+    normalise,
+    process_records,
+    scan_file_local,
+)
+from auditbook.monitor.cloudtrail_records import MAX_GAPS_PER_FILE
 from auditbook.monitor.rules import load_rules
 from auditbook.store.db import open_engine
 
@@ -190,8 +195,8 @@ def test_huge_and_deep_values_in_a_matching_record_are_stored_redacted_or_a_gap(
     with Session(engine) as session, session.begin():
         matches, _, more = process_records(session, found, load_rules(), Windows(), "f")
     assert matches == 2 and more == []
-    from auditbook.monitor.cloudtrail import evidence_records
     from auditbook.monitor.alerts import list_alerts
+    from auditbook.monitor.cloudtrail import evidence_records
     kept = evidence_records(engine, list_alerts(engine)[0])
     assert kept[0]["requestParameters"]["password"] == REDACTED and len(kept[0]["requestParameters"]["blob"]) == 500_000
 
@@ -207,6 +212,7 @@ def _nest(depth: int):
 def test_lookup_events_pages_of_malformed_events_are_data(tmp_path):
     import boto3
     from botocore.stub import ANY, Stubber
+
     from auditbook.monitor.cloudtrail_lookup import ingest_lookup
     rng = random.Random(SEED + 1)
     engine = open_engine(f"sqlite:///{tmp_path}/lookup.db")

@@ -6,13 +6,20 @@ import threading
 import pytest
 from freezegun import freeze_time
 
-from auditbook.monitor import alerts
-from auditbook.monitor import incidents
-from auditbook.monitor import settings
+from auditbook.auth import (
+    ACTIONS,
+    PERMISSIONS,
+    ROLES,
+    Actor,
+    PermissionDenied,
+    authorize,
+    role_for,
+    token_matches,
+)
+from auditbook.errors import UserError
+from auditbook.monitor import alerts, incidents, settings
 from auditbook.store import audit_log
 from auditbook.store.session import reading
-from auditbook.auth import ACTIONS, PERMISSIONS, ROLES, Actor, PermissionDenied, authorize, role_for, token_matches
-from auditbook.errors import UserError
 
 ANALYST, VIEWER, ADMIN, AUDITOR, WALL = (Actor("ana", "analyst"), Actor("vic", "viewer"), Actor("adm", "admin"),
                                          Actor("aud", "auditor"), Actor("wall screen", "wall"))
@@ -162,8 +169,9 @@ def test_bad_incident_input(engine):
 
 
 def test_incident_from_a_failing_finding_links_it():
-    from auditbook.store.db import open_engine
     import tempfile
+
+    from auditbook.store.db import open_engine
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_engine(f"sqlite:///{tmp}/x.db")
         finding = {"check": "s3-versioning", "controls": ["A1.2", "PI1.5"], "status": "FAIL", "severity": "medium",

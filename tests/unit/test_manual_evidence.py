@@ -7,7 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from auditbook.catalog.model import load_catalog
-from auditbook.cli.main import app
+from auditbook.cli.main import registered_app
+
+app = registered_app()
 from auditbook.errors import UserError
 from auditbook.evaluate.evaluator import Finding, summarise
 from auditbook.evaluate.manual_evidence import add_months, expiry
@@ -126,7 +128,11 @@ def test_a_catalog_item_name_beyond_its_column_is_refused(tmp_path):
 def test_item_states_are_a_pure_rule_over_records():
     """evaluate/ holds the rule over plain records (no store): the latest current record wins, a
     lapsed one is expired, one effective after the day does not count, per-event never lapses."""
-    from auditbook.evaluate.manual_evidence import EvidenceRecord, criteria_needing, item_states
+    from auditbook.evaluate.manual_evidence import (
+        EvidenceRecord,
+        criteria_needing,
+        item_states,
+    )
 
     def record(n, effective, expires, item=ITEM):
         return EvidenceRecord(n, "CC1.2", item, f"doc{n}.pdf", f"{n:064x}", "owner", "tests",

@@ -3,8 +3,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from auditbook.collect.targets import Target
 from auditbook.collect.runner import Runner
+from auditbook.collect.targets import Target
 from auditbook.plugins import resource_types
 
 

@@ -61,3 +61,11 @@ def test_unregistering_removes_what_a_plugin_added(registered_plugin):
     plugins.unregister(module)
     assert "gone_soon" not in plugins.check_functions()
     plugins.register(module, name="again")  # the fixture unregisters it
+
+
+def test_a_format_that_takes_a_plain_output_name_is_refused_not_shadowed(registered_plugin):
+    from auditbook.cli.findings import _format_choices
+    assert _format_choices()[:3] == ("table", "json", "csv")
+    registered_plugin(export_formats=lambda: [ExportFormat("json", "a plugin's json", lambda view: [])])
+    with pytest.raises(plugins.PluginConflict, match="'json' is already an output of `auditbook findings`"):
+        _format_choices()

@@ -5,7 +5,9 @@ import json
 import boto3
 from typer.testing import CliRunner
 
-from auditbook.cli.main import app
+from auditbook.cli.main import registered_app
+
+app = registered_app()
 from auditbook.collect.policy import ASSUME_ACTIONS, ORG_ACTIONS
 
 # IAM action for an API operation, from the AWS Service Authorization Reference: the service prefix
@@ -42,8 +44,8 @@ def test_policy_command_prints_the_declared_actions():
 
 def test_whole_scan_stays_within_the_declared_actions(aws, tmp_path):
     from auditbook.catalog.model import load_catalog
-    from auditbook.demo.estate import REGIONS, ROLE, build
     from auditbook.collect.policy import collector_actions
+    from auditbook.demo.estate import REGIONS, ROLE, build
     from auditbook.scan import run_scan
 
     build(boto3.Session(region_name="us-east-1"), log=lambda m: None)

@@ -8,9 +8,17 @@ import pytest
 import yaml
 
 from auditbook.collect.runner import Collection, Gap, Record, Scope
-from auditbook.evaluate.conditions import ERROR, MATCH, NO_MATCH, NOT_APPLICABLE, Condition, Context, evaluate_type
+from auditbook.evaluate.conditions import (
+    ERROR,
+    MATCH,
+    NO_MATCH,
+    NOT_APPLICABLE,
+    Condition,
+    Context,
+    evaluate_type,
+)
 from auditbook.monitor import alerts
-from auditbook.monitor.posture import UNEVALUATED, evaluate_posture
+from auditbook.monitor.posture_rules import UNEVALUATED, evaluate_posture
 from auditbook.monitor.rules import load_rules
 from auditbook.store.db import open_engine
 from tests.conftest import Fault
@@ -128,3 +136,44 @@ def test_values_reads_the_run_as_the_checks_do(aws, tmp_path, condition):
         "alert": "KeyListed", "expr": f'posture("aws.kms.key", "{condition}")',
         "labels": {"severity": "low", "soc2_control": "CC6.1"}, "annotations": {"summary": "listed"}}]}]}))
     assert evaluate_posture(open_engine(db), load_rules(path)) == (1, 0)
+
+
+def test_an_alert_in_a_region_the_latest_run_did_not_read_is_left_as_it_was(aws, tmp_path, inject):
+    """Before: a scan of us-east-1 alone resolved the overdue-key alert of eu-west-1 (its keys were not
+    in the run, so "no match"), and a gap alert there resolved too. Now both stay until a run reads
+    eu-west-1 again."""
+    from auditbook.scan import run_scan
+    aws.client("kms", region_name="eu-west-1").create_key(Description="never rotated, Ireland")
+    db = f"sqlite:///{tmp_path}/r.db"
+    engine = open_engine(db)
+    rules, later = load_rules(), dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=91)
+    run_scan(regions="us-east-1,eu-west-1", db=db, criterion="CC6.1")
+    assert evaluate_posture(engine, rules, later) == (1, 0)
+    [overdue] = _open(engine, "EncryptionKeyRotationOverdue")
+    assert overdue["labels"]["region"] == "eu-west-1"
+
+    run_scan(regions="us-east-1", db=db, criterion="CC6.1")  # eu-west-1 not read at all
+    assert evaluate_posture(engine, rules, later) == (0, 0)
+    assert [a["id"] for a in _open(engine, "EncryptionKeyRotationOverdue")] == [overdue["id"]]
+
+    fault = Fault("ListKeys", "AccessDeniedException", 403, match=lambda params: True)
+    inject(fault)
+    run_scan(regions="us-east-1,eu-west-1", db=db, criterion="CC6.1")
+    evaluate_posture(engine, rules, later)
+    assert {a["labels"]["region"] for a in _open(engine, UNEVALUATED)} == {"us-east-1", "eu-west-1"}
+    fault.match = lambda params: False
+    run_scan(regions="us-east-1", db=db, criterion="CC6.1")  # us-east-1 read again, eu-west-1 not read
+    evaluate_posture(engine, rules, later)
+    assert {a["labels"]["region"] for a in _open(engine, UNEVALUATED)} == {"eu-west-1"}
+    assert [a["id"] for a in _open(engine, "EncryptionKeyRotationOverdue")] == [overdue["id"]]
+
+
+def test_a_check_function_that_raises_is_that_records_error_not_a_crashed_scan():
+    """Before: an AttributeError from a check function escaped the evaluator and the whole scan ended
+    with a traceback after collection, nothing stored."""
+    ctx = Context(Collection(), functions={"name_is_prod": lambda record: record["Name"].startswith("prod-")})
+    verdict = ctx.apply(Condition.compile(function="name_is_prod"), {"Name": 42})
+    assert verdict.outcome == ERROR
+    assert verdict.reason == ("ValueError: check function 'name_is_prod' raised AttributeError: "
+                              "'int' object has no attribute 'startswith'")
+    assert ctx.apply(Condition.compile(function="name_is_prod"), {"Name": "prod-db"}).outcome == MATCH

@@ -2,13 +2,19 @@
 needs confirmation and the analyst role; the result (and what was replaced) is on the timeline."""
 import pytest
 
-from auditbook.monitor import incidents
-from auditbook.store import audit_log
-from auditbook.store.session import reading
 from auditbook.auth import Actor, PermissionDenied
 from auditbook.errors import UserError
-from auditbook.monitor.runbooks import QUARANTINE_GROUP, execute, plan_deactivate_key, plan_disable_login, plan_quarantine
+from auditbook.monitor import incidents
+from auditbook.monitor.runbooks import (
+    QUARANTINE_GROUP,
+    execute,
+    plan_deactivate_key,
+    plan_disable_login,
+    plan_quarantine,
+)
+from auditbook.store import audit_log
 from auditbook.store.db import open_engine
+from auditbook.store.session import reading
 
 ANALYST, VIEWER = Actor("ana", "analyst"), Actor("vic", "viewer")
 
@@ -94,7 +100,9 @@ def test_a_failing_call_is_recorded_on_the_timeline(setup):
 
 def test_cli_dry_run_then_yes(setup):
     from typer.testing import CliRunner
-    from auditbook.cli.main import app
+
+    from auditbook.cli.main import registered_app
+    app = registered_app()
     s = setup
     db = str(s["engine"].url)
     r = CliRunner().invoke(app, ["runbook", "deactivate-access-key", "--user", "leaky", "--key", s["key"],

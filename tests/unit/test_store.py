@@ -7,10 +7,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auditbook.errors import UserError
+from auditbook.history.findings import findings_for_run
 from auditbook.scan import run_scan
 from auditbook.store.db import HEAD_REVISION, current_revision, open_engine
 from auditbook.store.models import Base, FindingState
-from auditbook.history.findings import findings_for_run
 from tests.conftest import Fault
 
 

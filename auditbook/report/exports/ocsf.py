@@ -5,7 +5,9 @@ import datetime as dt
 
 from py_ocsf_models.events.findings.activity_id import ActivityID
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
-from py_ocsf_models.events.findings.detection_finding_type_id import DetectionFindingTypeID
+from py_ocsf_models.events.findings.detection_finding_type_id import (
+    DetectionFindingTypeID,
+)
 from py_ocsf_models.events.findings.severity_id import SeverityID
 from py_ocsf_models.events.findings.status_id import StatusID
 from py_ocsf_models.objects.account import Account, TypeID

@@ -26,7 +26,13 @@ from auditbook.catalog.model import load_catalog
 from auditbook.errors import UserError
 from auditbook.history.period import Period, PeriodRuns, period_runs
 from auditbook.report.packet.data import write_data
-from auditbook.report.packet.manifest import FORMAT, MANIFEST, SIGNATURE, canonical_bytes, file_entries
+from auditbook.report.packet.manifest import (
+    FORMAT,
+    MANIFEST,
+    SIGNATURE,
+    canonical_bytes,
+    file_entries,
+)
 from auditbook.report.packet.partial import PartialFolder
 from auditbook.report.packet.records import previous_manifest, record_build
 from auditbook.report.packet.signing import dumps_signature

@@ -9,6 +9,8 @@ the catalog's checks, and the same rule for gaps.
   it raises a PostureRuleUnevaluated alert (severity warning; labels rule, account, region,
   resource_type, and resource for a record) with the reason in its summary, and the rule's alerts on
   what it covers are left as they were. The gap alert resolves once a later run has no such gap.
+- An alert in a scope (account, region) the latest run did not read at all — a scan of other regions
+  or accounts — is left as it was, and so are gap alerts there: only what was judged resolves.
 - A rule whose resource type the latest run did not collect at all is left as it was, and listed.
 """
 from __future__ import annotations
@@ -18,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from auditbook.errors import one_line
-from auditbook.evaluate.conditions import ERROR, MATCH, Condition, Context, TypeEvaluation, evaluate_type
+from auditbook.evaluate.conditions import (
+    ERROR,
+    MATCH,
+    Condition,
+    Context,
+    TypeEvaluation,
+    evaluate_type,
+)
 from auditbook.monitor.alerts import ACTIVE_STATES, OPEN_STATES, dedup_key, fire
 from auditbook.monitor.rules import SUMMARY_MAX, Rule
 from auditbook.store import alerts as stored
@@ -39,13 +48,17 @@ class RuleOutcome:
     gaps: list = field(default_factory=list)  # (gap alert labels, what was not evaluated, reason)
     held_resources: set = field(default_factory=set)
     held_scopes: set = field(default_factory=set)  # (account, scope region)
+    read_scopes: set = field(default_factory=set)  # (account, scope region) the run read without a gap
 
     def holds(self, labels: dict) -> bool:
-        """Is an alert with these labels on something this run could not judge?"""
+        """Is an alert with these labels on something this run could not judge (a gap there, or a
+        scope the run did not read at all)?"""
         if labels.get("resource") in self.held_resources:
             return True
         account, region = labels.get("account"), labels.get("region")
-        return (account, region) in self.held_scopes or (account, GLOBAL) in self.held_scopes
+        if (account, region) in self.held_scopes or (account, GLOBAL) in self.held_scopes:
+            return True
+        return (account, region) not in self.read_scopes and (account, GLOBAL) not in self.read_scopes
 
 
 def _resource_labels(rule: Rule, rec) -> dict:
@@ -55,7 +68,7 @@ def _resource_labels(rule: Rule, rec) -> dict:
 
 def outcome(rule: Rule, result: TypeEvaluation) -> RuleOutcome:
     """What a rule's evaluation over one type means for its alerts."""
-    out = RuleOutcome()
+    out = RuleOutcome(read_scopes=set(result.read_scopes))
     base = {"rule": rule.name, "resource_type": rule.resource_type}
     for scope in result.scope_gaps:
         out.held_scopes.add((scope.account, scope.region))
@@ -111,12 +124,20 @@ def _raise_gaps(session, rule: Rule, found: RuleOutcome, now: dt.datetime) -> tu
     return fired, keys
 
 
-def _resolve_gaps(session, keep: set, kept_rules: set, now: dt.datetime) -> int:
-    """Resolve the gap alerts this evaluation did not raise again (the gap is gone, or its rule is),
-    except those of rules left as they were."""
-    gone = [a["id"] for a in stored.listing(session, OPEN_STATES, rule=UNEVALUATED)
-            if a["dedup_key"] not in keep and a["labels"].get("rule") not in kept_rules]
-    return stored.resolve_ids(session, gone, now)
+def _resolve_gaps(session, keep: set, judged: dict, now: dt.datetime) -> int:
+    """Resolve the gap alerts this evaluation did not raise again where it judged again: their rule
+    is gone from alerts.yml, or the run read their scope (account, region) without a gap. Gap alerts
+    of rules left as they were, or in scopes the run did not read, stay."""
+    def gone(alert) -> bool:
+        labels = alert["labels"]
+        if alert["dedup_key"] in keep:
+            return False
+        if labels.get("rule") not in judged:
+            return labels.get("rule") not in judged.get(None, set())  # None: the rules left as they were
+        scopes = judged[labels["rule"]]
+        return (labels.get("account"), labels.get("region")) in scopes or (labels.get("account"), GLOBAL) in scopes
+    ids = [a["id"] for a in stored.listing(session, OPEN_STATES, rule=UNEVALUATED) if gone(a)]
+    return stored.resolve_ids(session, ids, now)
 
 
 def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = None,
@@ -134,20 +155,21 @@ def evaluate_posture(engine, rules: list[Rule], now: Optional[dt.datetime] = Non
         run_id = run.id
         types = {r.resource_type for r in posture} | {t for c in conditions.values() for t in c.depends_on}
         context = Context(scan_records.collection_at(session, run_id, types), now)
-        raised, left = set(), set()
+        raised, judged = set(), {None: set()}  # judged: rule -> scopes read; None -> rules left as they were
         for rule in posture:
             result = evaluate_type(context, rule.resource_type, conditions[rule.name])
             if not result.attempted:
-                left.add(rule.name)
+                judged[None].add(rule.name)
                 _note(gaps, rule.name, rule.resource_type, f"not collected by the latest run ({run_id}): left as it was")
                 continue
             found = outcome(rule, result)
+            judged[rule.name] = found.read_scopes
             rule_fired, rule_resolved = _apply(session, rule, found, now)
             gap_fired, keys = _raise_gaps(session, rule, found, now)
             fired, resolved, raised = fired + rule_fired + gap_fired, resolved + rule_resolved, raised | keys
             for _labels, what, reason in found.gaps:
                 _note(gaps, rule.name, what, reason)
-        resolved += _resolve_gaps(session, raised, left, now)
+        resolved += _resolve_gaps(session, raised, judged, now)
     return fired, resolved
 
 
