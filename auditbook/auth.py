@@ -2,8 +2,9 @@
 first, so a hidden button is never the only guard.
 
   viewer   read posture, alerts, incidents, evidence
-  analyst  viewer + create and work incidents, acknowledge alerts, run containment runbooks
-  admin    analyst + exceptions and settings
+  analyst  viewer + create and work incidents, acknowledge, triage and suppress alerts, run
+           containment runbooks
+  admin    analyst + exceptions, settings, and starting a scan from the control room
   auditor  read-only, with packets and evidence
   wall     the wall view only (a read-only token for the security-room screen)
 """
@@ -21,11 +22,12 @@ ROLES = ("viewer", "analyst", "admin", "auditor", "wall")
 SIGN_IN_ROLES = ("admin", "analyst", "auditor", "viewer")  # roles a sign-in can map to, most powerful first
 
 READ = {"view_posture", "view_alerts", "view_incidents", "view_evidence"}
+ANALYST = {"create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook",
+           "triage_alert", "suppress_alerts"}
 PERMISSIONS: dict[str, set[str]] = {
     "viewer": READ,
-    "analyst": READ | {"create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook"},
-    "admin": READ | {"create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook",
-                     "view_packets", "manage_exceptions", "manage_settings"},
+    "analyst": READ | ANALYST,
+    "admin": READ | ANALYST | {"view_packets", "manage_exceptions", "manage_settings", "start_scan"},
     "auditor": READ | {"view_packets"},
     "wall": {"view_wall"},
 }
