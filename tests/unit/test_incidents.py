@@ -42,10 +42,11 @@ def engine(tmp_path):
 EXPECTED = {  # the rule table of docs/control-room.md, written out independently of auth.py
     "viewer": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall"},
     "analyst": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall",
-                "create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook"},
+                "create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook",
+                "triage_alert", "suppress_alerts"},
     "admin": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall", "view_packets",
               "create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook",
-              "manage_exceptions", "manage_settings"},
+              "triage_alert", "suppress_alerts", "manage_exceptions", "manage_settings", "start_scan"},
     "auditor": {"view_posture", "view_alerts", "view_incidents", "view_evidence", "view_wall", "view_packets"},
     "wall": {"view_wall"},
 }
