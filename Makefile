@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench venv clean docs lock
+.PHONY: demo lab test test-fast bench venv clean docs lock
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,6 +16,11 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/auditbook demo
+
+# the analyst's workbook: JupyterLab on 127.0.0.1 over notebooks/, the store read-only (DB=<url>, or the
+# demo's / $AUDITBOOK_DB's); prints the link with its token
+lab: $(STAMP)
+	$(BIN)/auditbook lab $(if $(DB),--db "$(DB)")
 
 # every tier (tests/unit, tests/integration, tests/e2e): needs Chromium, PostgreSQL and promtool
 test: $(STAMP)

@@ -2,7 +2,10 @@
 with the rules' incidents mixed in) from a bucket on a local moto server and evaluate every rule.
 Reports records/s and the ingesting process's peak RSS, for two input sizes (memory must stay flat).
 
-    .venv/bin/python bench/cloudtrail.py [--records 1000000] [--small 250000]
+    .venv/bin/python bench/cloudtrail.py [--records 1000000] [--small 250000] [--write-share 0.1]
+
+--write-share mixes that share of everyday write calls into the traffic: each is kept (with the
+resources it touches) for the resource timeline, and each file read records what it covers.
 """
 from __future__ import annotations
 
@@ -57,12 +60,13 @@ def child(bucket: str, db: str, workers: str) -> None:
     stop.set()
     r = result.ingest[bucket]
     peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) // 1024
-    print(json.dumps({"records": r.records, "files": r.files, "matches": r.matches, "fired": r.fired, "gaps": len(r.gaps),
+    print(json.dumps({"records": r.records, "files": r.files, "matches": r.matches, "fired": r.fired,
+                      "changes": r.changes, "gaps": len(r.gaps),
                       "wall_s": round(wall, 2), "records_per_s": round(r.records / wall), "peak_rss_mb": peak,
                       "parse_workers_peak_rss_mb_total": worker_peak[0]}))
 
 
-def run(records: int, url: str, tmp: str) -> dict:
+def run(records: int, url: str, tmp: str, write_share: float = 0.0) -> dict:
     bucket = f"bench-trail-{records}"
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=bucket)
@@ -71,7 +75,8 @@ def run(records: int, url: str, tmp: str) -> dict:
     # incidents in one file of every 20
     for chunk in range(0, files, 20):
         trailgen.upload(s3, bucket, trailgen.files("111122223333", "us-east-1", start + dt.timedelta(minutes=5 * chunk),
-                                                   min(20, files - chunk), PER_FILE, seed=chunk))
+                                                   min(20, files - chunk), PER_FILE, seed=chunk,
+                                                   write_share=write_share))
     proc = subprocess.run([sys.executable, __file__, "--child", bucket, f"sqlite:///{tmp}/ct-{records}.db", str(WORKERS)],
                           check=True, capture_output=True, text=True)
     return json.loads(proc.stdout.splitlines()[-1])
@@ -82,6 +87,8 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--small", type=int, default=250_000)
     ap.add_argument("--workers", type=int, default=2, help="parse processes (0: parse in the ingesting process)")
+    ap.add_argument("--write-share", type=float, default=0.0,
+                    help="share of everyday write calls in the normal traffic (kept for the resource timeline)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     global WORKERS
@@ -91,7 +98,7 @@ def main() -> None:
     with MotoServer() as server, tempfile.TemporaryDirectory() as tmp:
         os.environ.update(demo_environment(server.url))
         for n in (args.small, args.records):
-            print(f"{n:,} records: {run(n, server.url, tmp)}", flush=True)
+            print(f"{n:,} records: {run(n, server.url, tmp, args.write_share)}", flush=True)
 
 
 if __name__ == "__main__":

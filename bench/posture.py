@@ -2,7 +2,9 @@
 estate. Builds the estate on a local moto server (bench/scan.py), scans it for real once, then stores
 364 more daily runs through the normal store path (save_run: change-based intervals, per-run criterion
 counts, regression alerts), each with ~0.5 % of the findings flipping between PASS and FAIL and a few
-resources changing — the churn of a real estate. Then renders the posture page with Streamlit's AppTest.
+resources changing — the churn of a real estate. Then renders the posture page (and the wall) with
+Streamlit's AppTest: wall-clock per render, and the CPU time of the page script's thread per view (the
+server's share of a view; bench/load.py measures the whole server process under 20 browser sessions).
 
     .venv/bin/python bench/posture.py [--days 365] [--db sqlite:///var/bench/history.db] [--reuse]
 """
@@ -73,32 +75,53 @@ def history(db: str, days: int, seed: int = 7) -> dict:
             "store_s_median": statistics.median(timings) if timings else None}
 
 
+def script_cpu() -> list[float]:
+    """Record the CPU time of every page script run (the thread Streamlit runs it in): what one view
+    costs the server, without AppTest's own work. The list fills as pages render."""
+    from streamlit.runtime.scriptrunner import script_runner
+    seen: list[float] = []
+    run_script = script_runner.ScriptRunner._run_script
+
+    def measured(self, *args, **kwargs):
+        t0 = time.thread_time()
+        try:
+            return run_script(self, *args, **kwargs)
+        finally:
+            seen.append(time.thread_time() - t0)
+    script_runner.ScriptRunner._run_script = measured
+    return seen
+
+
 def render(db: str, repeat: int = 5) -> dict:
     os.environ["AUDITBOOK_DB"] = db
     os.environ["AUDITBOOK_LOCAL_ROLE"] = "viewer"
     import streamlit as st
     from streamlit.testing.v1 import AppTest
     entry = str(ROOT / "app" / "control_room.py")
-    out = {}
-    t0 = time.perf_counter()
-    at = AppTest.from_file(entry, default_timeout=120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    out["first render in a fresh process (imports included)"] = time.perf_counter() - t0
-    cold, warm = [], []
+    cpu = script_cpu()
+
+    def view(query: dict | None = None) -> float:
+        t0 = time.perf_counter()
+        at = AppTest.from_file(entry, default_timeout=120)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return time.perf_counter() - t0
+    out = {"first render in a fresh process (imports included)": view()}
+    cold, warm, warm_cpu, wall_cpu = [], [], [], []
     for _ in range(repeat):
         st.cache_data.clear()
-        t0 = time.perf_counter()
-        at = AppTest.from_file(entry, default_timeout=120)
-        at.run()
-        cold.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        at = AppTest.from_file(entry, default_timeout=120)
-        at.run()
-        warm.append(time.perf_counter() - t0)
-        assert at.title[0].value == "Posture" and not at.exception
+        cold.append(view())
+        warm.append(view())
+        warm_cpu.append(cpu[-1])
+        view({"view": "wall"})  # the first after the caches were emptied: reads the tiles
+        view({"view": "wall"})
+        wall_cpu.append(cpu[-1])
     out["render, data caches empty (median)"] = statistics.median(cold)
     out["render, data cached (median)"] = statistics.median(warm)
+    out["server CPU per posture view, data cached (median; target <= 0.15)"] = statistics.median(warm_cpu)
+    out["server CPU per wall view (median; target <= 0.15)"] = statistics.median(wall_cpu)
     return out
 
 

@@ -9,7 +9,11 @@ import ui
 
 from auditbook.auth import PermissionDenied
 from auditbook.errors import UserError
-from auditbook.evaluate.risk_register import add_exception, load_register, remove_exception
+from auditbook.evaluate.risk_register import (
+    add_exception,
+    load_register,
+    remove_exception,
+)
 from auditbook.history.sla import SEVERITIES
 from auditbook.monitor import settings
 from auditbook.scan import register_trail

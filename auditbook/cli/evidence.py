@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, group, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, err, group, out
 from auditbook.errors import UserError, shown
 
 evidence_app = group("evidence", "Manual evidence: documents for criteria, with owner and effective date.")
@@ -85,3 +85,43 @@ def evidence_list(
     out.print(table)
     counts = {s: sum(1 for r in rows if r.state == s) for s in ("current", "expired", "missing")}
     out.print(f"{counts['current']} current, {counts['expired']} expired, {counts['missing']} missing")
+
+
+@evidence_app.command("remind")
+def evidence_remind(
+    notify: Path = typer.Option(Path("notify.yml"), "--notify", help="notify.yml: the channels, each with the "
+                                "owners it takes (`owners:`; \"*\": every other owner)."),
+    within: int = typer.Option(14, "--within", help="Days before an item lapses that its owner is told."),
+    on: Optional[str] = typer.Option(None, "--on", help="YYYY-MM-DD (default today, UTC): the day reminded for."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what is due and where it would go; send nothing."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Tell each owner which manual evidence is missing, expired or lapses soon, on their channel
+    (Slack, e-mail); recorded, and not sent twice the same day. Run it daily (cron), or let
+    `auditbook watch` do it. Exit 1 when a reminder failed or an owner has no channel."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.evaluate.manual_evidence import parse_date
+    from auditbook.monitor.notify import load_channels
+    from auditbook.monitor.reminders import remind
+    from auditbook.store.db import open_engine
+    cat, channels = load_catalog(catalog), load_channels(notify)
+    day = parse_date(on, "--on") if on else None
+    engine = open_engine(db, create=False, writable=not dry_run)
+    result = remind(engine, cat, channels, day=day, within=within, dry_run=dry_run)
+    verb = "would send" if dry_run else "sent"
+    for row in result.sent:
+        out.print(f"{verb}: {escape(row['owner'])} via {row['channel']}: {escape(row['criterion'])} "
+                  f"{escape(row['item'])} ({row['state']})")
+    for row in result.failed:
+        err.print(f"[red]failed[/]: {escape(row['owner'])} via {row['channel']}: {escape(row['criterion'])} "
+                  f"{escape(row['item'])}: {escape(row['error'] or '')}")
+    for owner in result.unrouted:
+        err.print(f"[yellow]no channel[/] takes {escape(owner)}'s reminders (name them under a channel's `owners:` "
+                  f"in {escape(str(notify))}, or add \"*\")")
+    out.print(f"{result.day}: {len(result.due)} item(s) due; {len(result.sent)} reminder(s) "
+              f"{'would be sent' if dry_run else 'sent'}, "
+              f"{len(result.failed)} failed, {result.already} already sent today, {len(result.unrouted)} owner(s) "
+              "without a channel")
+    if result.failed or result.unrouted:
+        raise typer.Exit(1)

@@ -54,9 +54,12 @@ def scan(
     catalog: Optional[Path] = CATALOG_OPT,
     exceptions: Optional[Path] = typer.Option(None, "--exceptions", help="Exception register "
                                               "(default: exceptions.yaml here, if it exists)."),
+    details: bool = typer.Option(False, "--details", help="Print every criterion's status and check counts "
+                                 "(default: a compact summary)."),
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
-    from auditbook.report.terminal import criteria_table
+    from auditbook.catalog.model import load_catalog
+    from auditbook.report.terminal import criteria_table, posture_summary
     from auditbook.scan import run_scan
     from auditbook.store.db import redacted
     if accounts and org:
@@ -69,7 +72,10 @@ def scan(
                           catalog_path=catalog, workers=workers, exceptions_path=exceptions,
                           on_plan=lambda n: progress.update(task, total=n),
                           on_progress=lambda label: progress.update(task, advance=1, description=label))
-    out.print(criteria_table(result.summary))
+    if details:
+        out.print(criteria_table(result.summary))
+    else:
+        out.print(posture_summary(result.summary, load_catalog(catalog)))
     for acct in (a for a in result.accounts if a["error"]):
         err.print(f"[yellow]account {acct['account']} ({escape(acct['name'] or '')}) unreachable: "
                   f"{escape(acct['error'])}")
@@ -81,8 +87,11 @@ def scan(
               f"{len(result.collection.records)} resources, {result.collection.calls} API calls, "
               f"{result.seconds:.1f} s — PASS {counts['PASS']}, FAIL {counts['FAIL']}, ERROR {counts['ERROR']}, "
               f"EXCEPTED {counts['EXCEPTED']}")
-    out.print(f"store: {redacted(result.db_url)}")
+    out.print(f"store: {escape(redacted(result.db_url))}")
     out.print(f"run id: {result.run_id}")
+    out.print(f"  what fails, resource by resource: auditbook findings --run {result.run_id} --status FAIL")
+    if not details:
+        out.print("  every criterion: auditbook scan --details")
 
 
 @app.command()

@@ -21,9 +21,11 @@ def registered_app() -> typer.Typer:
         catalog,
         evidence,
         findings,
+        incidents,
         monitor,
         packet,
         plugins,
+        resource,
         risk_register,
         serve,
     )

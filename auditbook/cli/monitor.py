@@ -1,56 +1,23 @@
-"""`auditbook alerts`, `watch`, `runbook`, `exporter`: monitoring and containment."""
+"""`auditbook watch`, `runbook`, `exporter`: monitoring and containment (`auditbook alerts` is
+cli/alerts.py, registered from here)."""
 from __future__ import annotations
 
 import inspect
-import json
-import sys
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 import typer.main
 from rich.markup import escape
-from rich.table import Table
 from typer.core import TyperGroup
 
+from auditbook.cli import alerts  # noqa: F401 (registers the `alerts` group)
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, operator, out
 from auditbook.plugins import runbooks as registered_runbooks
 
 if TYPE_CHECKING:
     from auditbook.monitor.runbooks import Runbook
     from auditbook.monitor.watch import CycleResult
-
-
-class AlertFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
-@app.command("alerts")
-def alerts_list(
-    state: Optional[list[str]] = typer.Option(None, "--state", help="firing, acknowledged, resolved (repeatable)."),
-    fmt: AlertFormat = typer.Option(AlertFormat.table, "--format"),
-    db: Optional[str] = DB_OPT,
-):
-    """List alerts (json: rule, state, severity, soc2_control, labels, first/last seen, count, evidence)."""
-    from auditbook.monitor import alerts as core_alerts
-    from auditbook.store.db import open_engine
-    states = tuple(state) if state else None
-    core_alerts.check_states(states)
-    engine = open_engine(db, create=False)
-    if fmt == AlertFormat.json:
-        sys.stdout.write(json.dumps(core_alerts.alert_documents(engine, states), indent=1, default=str) + "\n")
-        return
-    rows = core_alerts.list_alerts(engine, states)
-    table = Table(title=f"Alerts ({len(rows)})")
-    for col in ("id", "state", "severity", "rule", "soc2", "labels", "count", "last seen"):
-        table.add_column(col)
-    for a in rows:
-        table.add_row(str(a["id"]), a["state"], a["severity"], escape(a["rule"]), escape(a["soc2_control"]),
-                      escape(", ".join(f"{k}={v}" for k, v in a["labels"].items())), str(a["count"]),
-                      a["last_seen"].strftime("%Y-%m-%d %H:%M"))
-    out.print(table)
 
 
 def _print_cycle(result: CycleResult) -> None:
@@ -64,8 +31,13 @@ def _print_cycle(result: CycleResult) -> None:
                   f"{escape(reason)} (not evaluated)")
     for e in result.escalated:
         err.print(f"[red]escalated[/red] incident {e['incident']}: {e['sla']} SLA breached")
+    for e in result.triage_escalated:
+        err.print(f"[red]escalated[/red] alert {e['alert']}: not triaged by {e['due']:%Y-%m-%d %H:%M} UTC")
     sent = (f"notifications sent {result.notifications['sent']}, failed {result.notifications['failed']}; "
             if result.notifications else "")
+    if (r := result.reminders) is not None:
+        out.print(f"evidence reminders: {len(r.sent)} sent, {len(r.failed)} failed, "
+                  f"{len(r.unrouted)} owner(s) without a channel")
     out.print(f"posture rules raised {result.posture_fired}; {result.resolved} alerts resolved; "
               f"{sent}cycle {result.seconds:.1f} s")
 

@@ -1,4 +1,4 @@
-"""`auditbook app` (the control room), `demo` and `version`."""
+"""`auditbook app` (the control room), `lab` (the analyst's JupyterLab), `demo` and `version`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,6 +28,23 @@ def control_room(
     from auditbook.web.server import serve
     serve(db, host, port, local_role=local_role, catalog=str(catalog) if catalog else None,
           exceptions=str(exceptions) if exceptions else None, public_host=public_host)
+
+
+@app.command("lab")
+def lab(
+    port: int = typer.Option(8888, "--port", help="Port on 127.0.0.1."),
+    notebooks: Optional[Path] = typer.Option(None, "--notebooks", help="Folder the lab opens (default: the "
+                                             "project's notebooks/)."),
+    writable: bool = typer.Option(False, "--writable", help="Hand the kernels a store they may write to "
+                                  "(default: read-only)."),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Start JupyterLab on 127.0.0.1 over the notebooks, the store handed to its kernels read-only
+    through their environment: prints the link to open (with its one-time-per-start token), then
+    this process becomes the server."""
+    from auditbook.web.lab import serve_lab
+    serve_lab(db, port, notebooks=notebooks, writable=writable, catalog=str(catalog) if catalog else None)
 
 
 @app.command()

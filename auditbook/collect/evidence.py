@@ -120,8 +120,11 @@ def _env_values(value: Any, named: bool = False) -> Any:
     return value if _empty(value) else REDACTED
 
 
+SECRET_NAME_KEYS = NAME_KEYS | {"key", "parametername"}  # keys whose value may name a secret
+
+
 def _secret_named(value: dict) -> bool:
-    return any(str(k).lower() in NAME_KEYS | {"key", "parametername"} and isinstance(v, str) and SECRET_NAME.search(v)
+    return any(str(k).lower() in SECRET_NAME_KEYS and isinstance(v, str) and SECRET_NAME.search(v)
                for k, v in value.items())
 
 

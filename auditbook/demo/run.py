@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Optional
 
 from auditbook.errors import UserError
-from auditbook.report.terminal import criteria_table
+from auditbook.report.terminal import posture_summary
 
+TODAY_LABEL = "demo: simulated organisation, scanned today"  # the `simulated` parameter of the demo's own run
 DEMO_ENV = {
     "AWS_ACCESS_KEY_ID": "demo-access-key",
     "AWS_SECRET_ACCESS_KEY": "demo-secret-key",
@@ -94,10 +95,9 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
 
     import boto3
 
-    from auditbook.demo.estate import REGIONS, ROLE, build
+    from auditbook.demo.estate import build
     from auditbook.demo.quarter import simulate_quarter
     from auditbook.history.period import previous_quarter
-    from auditbook.scan import run_scan
 
     demo_dir = Path("var/demo")
     demo_dir.mkdir(parents=True, exist_ok=True)
@@ -118,8 +118,8 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
             console.print(f"simulated quarter: {done['scans']} scans on days the estate changed, "
                           f"{done['replays']} replayed days, {done['outage_days']} days without a scan, "
                           f"in {time.perf_counter() - t0:.1f} s")
-        result = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db)
-        console.print(criteria_table(result.summary))
+        result = scan_today(db)
+        console.print(posture_summary(result.summary, simulated=True))
         counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
         console.print(f"scan: run {result.run_id}, {len(result.accounts)} accounts x {len(result.regions)} regions, "
                       f"{len(result.collection.records)} resources, {result.collection.calls} API calls in "
@@ -129,7 +129,7 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
         console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --format json")
         if packet:
             demo_packet(quarter, db, demo_dir, console)
-            demo_cloudtrail(ids, result.db_url, console)
+            demo_cloudtrail(ids, result.db_url, console, quarter.start)
             demo_incident(result.db_url, console)
         console.print("planted violations and what the demo simulates: docs/demo.md")
         if keep_running:
@@ -143,11 +143,20 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
     return result.run_id
 
 
+def scan_today(db: Optional[str]):
+    """The demo's scan of the simulated organisation as it is now: a real scan (of moto), labelled
+    SIMULATED in its parameters like every run of the simulated quarter."""
+    from auditbook.demo.estate import REGIONS, ROLE
+    from auditbook.scan import run_scan
+    return run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db, simulated=TODAY_LABEL)
+
+
 DEMO_TRAIL_BUCKET = "simulated-cloudtrail-logs"
 
 
-def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
-    """SIMULATED CloudTrail log files for the last hour in a bucket of the log archive account —
+def demo_cloudtrail(ids: dict, db_url: str, console, first_day=None) -> None:
+    """SIMULATED CloudTrail log files for the last hour in a bucket of the log archive account (and,
+    from `first_day`, the simulated quarter's changes with their authors) —
     normal traffic, a burst of denied calls, root usage, a sign-in without MFA, a security group
     opened to the world, CloudTrail stopped, a key scheduled for deletion, a policy changed — and one
     `watch` cycle over them."""
@@ -163,6 +172,8 @@ def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
     s3.create_bucket(Bucket=DEMO_TRAIL_BUCKET)
     start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
     written = trailgen.upload(s3, DEMO_TRAIL_BUCKET, trailgen.files(ids["staging"], "us-east-1", start, 12, 400))
+    if first_day is not None:  # the quarter's changes, each with its author (docs/changes.md)
+        written += trailgen.upload(s3, DEMO_TRAIL_BUCKET, trailgen.storyline_files(ids, first_day))
     result = cycle(open_engine(db_url), lambda b: s3, [DEMO_TRAIL_BUCKET])
     r = result.ingest[DEMO_TRAIL_BUCKET]
     console.print(f"SIMULATED CloudTrail: {written} log files, {r.records} records read by `auditbook watch`; "
@@ -170,22 +181,22 @@ def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
                   f"(.venv/bin/auditbook alerts --db {db_url})")
 
 
-def demo_incident(db_url: str, console) -> None:
+def demo_incident(db_url: str, console) -> Optional[dict]:
     """A SIMULATED incident opened from a firing alert (the root sign-in, if any), so the control
-    room's incident list and wall screen have something to show."""
+    room's incident list and wall screen have something to show. Its title, description and links
+    are those of any incident opened from that alert (monitor.incidents.alert_incident), labelled
+    SIMULATED — never words of their own that could tell a different story than the alert."""
     from auditbook.auth import Actor
     from auditbook.monitor import alerts, incidents
     from auditbook.store.db import open_engine
     engine = open_engine(db_url)
-    firing = sorted(alerts.list_alerts(engine, ("firing",)), key=lambda a: a["rule"] != "RootAccountUsage")
+    firing = sorted(alerts.list_alerts(engine, ("firing",)), key=lambda a: (a["rule"] != "RootAccountUsage", a["id"]))
     if not firing:
-        return
+        return None
     alert = firing[0]
-    made = incidents.create(engine, Actor("auditbook demo", "analyst"), title=f"SIMULATED: {alert['summary']}"[:300],
-                            severity=alert["severity"] if alert["severity"] in incidents.SEVERITIES else "medium",
-                            description="Opened by the demo from a simulated regression alert.",
-                            links=[{"kind": "alert", "ref": str(alert["id"]), "label": alert["summary"][:200]}])
+    made = incidents.from_alert(engine, Actor("auditbook demo", "analyst"), alert["id"], label="SIMULATED")
     console.print(f"SIMULATED incident {made['id']} opened from alert {alert['id']} ({alert['rule']})")
+    return made
 
 
 def serve_control_room(db_url: str, port: int) -> None:

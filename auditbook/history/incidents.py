@@ -1,6 +1,7 @@
 """Incidents over an audit period, the evidence for CC7.3–CC7.5: every incident open at any time in
-the period, its SLA breaches (judged by history.sla, the rule monitoring escalates by) and its
-timeline from the audit trail, read in one unit of work."""
+the period, its SLA breaches (judged by history.sla, the rule monitoring escalates by), its
+post-mortem (category, impact, notifications, root cause, lessons learned, action items, the
+attachments' names and SHA-256) and its timeline from the audit trail, read in one unit of work."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +9,13 @@ from typing import Optional
 
 from auditbook.history.period import Period
 from auditbook.history.sla import sla_state, targets_in_force
-from auditbook.store import audit_log, incidents, settings
+from auditbook.store import (
+    audit_log,
+    incident_actions,
+    incident_attachments,
+    incidents,
+    settings,
+)
 from auditbook.store.session import reading
 
 INCIDENT_CRITERIA = ("CC7.3", "CC7.4", "CC7.5")  # evaluating, responding to and recovering from incidents
@@ -32,11 +39,13 @@ def incidents_in_period(engine, period: Period, criterion: Optional[str] = None)
                  and _concerns(i, criterion)]
         targets = targets_in_force(settings.read(session, "sla"))
         timelines = audit_log.trails(session, "incident", [i["id"] for i in found])
+        actions = incident_actions.of_incidents(session, [i["id"] for i in found])
+        attachments = incident_attachments.of_incidents(session, [i["id"] for i in found])
     at = min(end, dt.datetime.now(dt.timezone.utc))
     out = []
     for incident in sorted(found, key=lambda i: i["id"]):
         state = sla_state(incident, targets, at)
         out.append({**incident, "acknowledge_breached": state.acknowledge_breached,
-                    "resolve_breached": state.resolve_breached,
-                    "timeline": timelines[str(incident["id"])]})
+                    "resolve_breached": state.resolve_breached, "actions": actions[incident["id"]],
+                    "attachments": attachments[incident["id"]], "timeline": timelines[str(incident["id"])]})
     return out

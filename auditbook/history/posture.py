@@ -22,7 +22,9 @@ def latest_run(engine) -> Optional[dict]:
     if run is None:
         return None
     return {"id": run.id, "started_at": run.started_at, "finished_at": run.finished_at, "counts": run.counts,
-            "api_calls": run.api_calls, "simulated": run.simulated}
+            "api_calls": run.api_calls, "simulated": run.simulated,
+            "simulated_label": str(run.parameters.get("simulated") or "") or None,
+            "needs_evidence": sorted(run.parameters.get("needs_evidence") or [])}
 
 
 def backfill_counts(engine, catalog: Catalog) -> int:
@@ -47,19 +49,55 @@ def criteria(engine, catalog: Catalog, run_id: int) -> list[dict]:
             for control in catalog.controls]
 
 
-def tiles(rows: list[dict]) -> list[dict]:
+def tiles(rows: list[dict], filtered: bool = False) -> list[dict]:
     """Per category: criteria by status and a colour (red: a failure; amber: an error or evidence
-    needed; green: nothing outstanding)."""
+    needed, or no data; green: nothing outstanding). `filtered`: the rows count only the findings that
+    match filters, so NO_DATA means "nothing matches" — not counted, and grey when nothing in the
+    category matches."""
     by = defaultdict(Counter)
     for r in rows:
         by[r["category"]][r["status"]] += 1
     out = []
     for category, counts in by.items():
-        colour = "red" if counts["FAIL"] else "amber" if (counts["ERROR"] or counts["NEEDS_EVIDENCE"] or counts["NO_DATA"]) else "green"
-        out.append({"category": category, "criteria": sum(counts.values()), "colour": colour,
+        gap = counts["ERROR"] or counts["NEEDS_EVIDENCE"] or (counts["NO_DATA"] and not filtered)
+        criteria_ = sum(counts.values()) - (counts["NO_DATA"] if filtered else 0)
+        colour = "red" if counts["FAIL"] else "amber" if gap else "grey" if not criteria_ else "green"
+        out.append({"category": category, "criteria": criteria_, "colour": colour,
                     **{s: counts[s] for s in STATUSES}})
     order = {"security": 0, "availability": 1, "confidentiality": 2, "processing-integrity": 3, "privacy": 4}
     return sorted(out, key=lambda t: (order.get(t["category"], 9), t["category"]))
+
+
+def wall_tiles(engine, catalog: Catalog, run_id: int) -> list[dict]:
+    """tiles() of the run, each with its failing findings (counted once per category), how many of
+    them are critical and high, and the change since yesterday: against the last run started before
+    the run's day (UTC) began (`delta` None: no such run)."""
+    with reading(engine) as session:
+        run = runs.get(session, run_id)
+        day = dt.datetime.combine(run.started_at.date(), dt.time(), tzinfo=dt.timezone.utc)
+        before = posture.run_before(session, day)
+        now = posture.failures(session, run_id)
+        then = posture.failures(session, before) if before is not None else None
+    out = tiles(criteria(engine, catalog, run_id))
+    now_counts, then_counts = _failing_by_category(catalog, now), _failing_by_category(catalog, then or [])
+    for tile in out:
+        here = now_counts.get(tile["category"], Counter())
+        tile.update(failing=sum(here.values()), critical=here["critical"], high=here["high"], since_run=before,
+                    delta=None if then is None else
+                    sum(here.values()) - sum(then_counts.get(tile["category"], Counter()).values()))
+    return out
+
+
+def _failing_by_category(catalog: Catalog, rows: list[tuple[str, str, int]]) -> dict[str, Counter]:
+    """{category: Counter(severity: failing findings)}: a finding counts once in each category its
+    check's criteria fall in."""
+    category = {c.id: c.category for c in catalog.controls}
+    categories = {c.id: {category[k] for k in c.controls if k in category} for c in catalog.checks}
+    out: dict[str, Counter] = defaultdict(Counter)
+    for check, severity, n in rows:
+        for cat in categories.get(check, ()):
+            out[cat][severity] += n
+    return out
 
 
 def trend(engine, catalog: Catalog, since: Optional[dt.datetime] = None) -> list[dict]:

@@ -54,7 +54,7 @@ def fire(session, *, rule: str, labels: dict, severity: str, soc2_control: str, 
     if alert is not None:
         kept = alert["evidence"] + [e for e in evidence or [] if e not in alert["evidence"]]
         stored.change(session, alert["id"], {"count": alert["count"] + 1, "last_seen": max(alert["last_seen"], at),
-                                             "evidence": kept[-MAX_EVIDENCE:]})
+                                             "evidence": kept[-MAX_EVIDENCE:]}, bump=False)
         return {"id": alert["id"], "count": alert["count"] + 1}
     new_id = stored.insert_alert(session, rule=rule, dedup_key=key, state="firing", severity=severity,
                                  soc2_control=soc2_control, labels=labels, summary=summary, at=at,
@@ -157,16 +157,26 @@ def check_states(states: Optional[tuple[str, ...]]) -> None:
             raise UserError(f"--state: {shown(state)} is not one of {', '.join(STATES)}")
 
 
+def document(session, alert: dict) -> dict:
+    """An alert as `alerts --format json` gives it: JSON-ready (times as ISO 8601, None as null), with
+    its triage, its suppression and its evidence (evidence_of)."""
+    def iso(value):
+        return value.isoformat() if value is not None else None
+    return {"id": alert["id"], "rule": alert["rule"], "state": alert["state"], "severity": alert["severity"],
+            "soc2_control": alert["soc2_control"], "labels": alert["labels"], "summary": alert["summary"],
+            "first_seen": iso(alert["first_seen"]), "last_seen": iso(alert["last_seen"]), "count": alert["count"],
+            "acknowledged_by": alert["acknowledged_by"], "assignee": alert["assignee"],
+            "triage_decision": alert["triage_decision"], "triage_reason": alert["triage_reason"],
+            "triaged_by": alert["triaged_by"], "triaged_at": iso(alert["triaged_at"]),
+            "incident_id": alert["incident_id"], "suppressed_until": iso(alert["suppressed_until"]),
+            "evidence": evidence_of(session, alert)}
+
+
 def alert_documents(engine, states: Optional[tuple[str, ...]] = None) -> list[dict]:
-    """`auditbook alerts --format json`: each alert (in `states`, when given; checked by
-    check_states) as a JSON-ready document with its evidence."""
+    """Every alert (in `states`, when given; checked by check_states), newest first, as document()."""
     check_states(states)
     with reading(engine) as session:
-        return [{"id": a["id"], "rule": a["rule"], "state": a["state"], "severity": a["severity"],
-                 "soc2_control": a["soc2_control"], "labels": a["labels"], "summary": a["summary"],
-                 "first_seen": a["first_seen"].isoformat(), "last_seen": a["last_seen"].isoformat(),
-                 "count": a["count"], "acknowledged_by": a["acknowledged_by"], "evidence": evidence_of(session, a)}
-                for a in stored.listing(session, states or None)]
+        return [document(session, a) for a in stored.listing(session, states or None)]
 
 
 @hookimpl

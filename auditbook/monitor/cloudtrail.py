@@ -19,12 +19,18 @@ import datetime as dt
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, NamedTuple, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auditbook.collect.clients import aws_error
 from auditbook.monitor.alerts import dedup_key, fire
+from auditbook.monitor.cloudtrail_changes import (
+    file_span,
+    is_write,
+    keep_file_changes,
+    write_events,
+)
 from auditbook.monitor.cloudtrail_records import (  # noqa: F401
     DEFAULT_MAX_INFLATED,
     FUTURE_SLACK,
@@ -43,6 +49,7 @@ from auditbook.monitor.cloudtrail_records import (  # noqa: F401
     latest_event_time,
     list_log_keys,
     max_inflated,
+    merged_gaps,
     normalise,
     read_log,
     stored_form,
@@ -82,6 +89,7 @@ class IngestResult:
     records: int = 0
     matches: int = 0
     fired: int = 0
+    changes: int = 0  # write events naming a resource (kept for the resource timeline)
     seconds: float = 0.0
     gaps: list = field(default_factory=list)  # Gap: evidence gaps, never silently dropped
     source_error: Optional[str] = None  # why the source could not be read at all (a bucket not listed)
@@ -115,51 +123,86 @@ def load_windows(engine, rules: list[Rule], now: Optional[dt.datetime] = None) -
     return windows
 
 
-def candidates(records: Iterable[tuple[int, Any]], rules: list[Rule], source: str = "") -> tuple[list, list]:
+@dataclass
+class Triaged:
+    """One file's (or LookupEvents page's) records sorted out on their cheap fields: those some event
+    rule may match, the write events, the smallest and largest eventTime text, and the gaps."""
+    found: list = field(default_factory=list)  # (index, record)
+    writes: list = field(default_factory=list)  # (index, record)
+    first: Optional[str] = None
+    last: Optional[str] = None
+    log: GapLog = field(default_factory=lambda: GapLog(""))
+
+
+def triage(records: Iterable[tuple[int, Any]], rules: list[Rule], source: str = "") -> Triaged:
     """The records (index, record) some event rule may match, judged on four fields read without
-    normalising (most records: none, and nothing more is read from them), and the gaps: records
-    that are not objects, whose four fields are not text, or (candidates) nested too deep."""
+    normalising (most records: none, and nothing more is read from them), the write events (kept for
+    the resource timeline), the span of eventTimes, and the gaps: records that are not objects, whose
+    four fields are not text, or (candidates) nested too deep."""
     anchors = [r.anchor for r in rules if r.kind == "events"]
-    found, log = [], GapLog(source)
+    out = Triaged(log=GapLog(source))
+    found, writes, first, last = out.found, out.writes, None, None
     for index, record in records:
         try:
             cheap = cheap_fields(record)
         except BadRecord as exc:
-            log.add(index, str(exc))
+            out.log.add(index, str(exc))
             continue
+        at = record.get("eventTime")
+        if at.__class__ is str:
+            if first is None or at < first:
+                first = at
+            if last is None or at > last:
+                last = at
         for anchor in anchors:
             if anchor(cheap):
                 if too_deep(record):
-                    log.add(index, f"nested more than {MAX_DEPTH} levels deep")
+                    out.log.add(index, f"nested more than {MAX_DEPTH} levels deep")
                 else:
                     found.append((index, record))
                 break
-    return found, log.gaps()
+        if is_write(record, cheap["eventName"]):
+            writes.append((index, record))
+    out.first, out.last = first, last
+    return out
 
 
 _WORKER_RULES: dict = {}
 
 
+class ScannedFile(NamedTuple):
+    records: int
+    found: list  # (index, record) some event rule may match
+    changes: list  # write events naming a resource, as stored (store.changes.insert_changes)
+    span: Optional[tuple]  # (first, last) event time: what the file covers
+    gaps: list
+    error: Optional[str]  # why the whole file could not be read
+
+
 def scan_file(body: Optional[bytes], rules_path: Optional[str], cap: int = DEFAULT_MAX_INFLATED,
-              source: str = "") -> tuple[int, list, list, Optional[str]]:
+              source: str = "", latest: Optional[dt.datetime] = None) -> ScannedFile:
     """In a worker process: scan_file_local with the rules loaded once per process."""
     if rules_path not in _WORKER_RULES:
         _WORKER_RULES[rules_path] = load_rules(rules_path)
-    return scan_file_local(body, _WORKER_RULES[rules_path], cap, source)
+    return scan_file_local(body, _WORKER_RULES[rules_path], cap, source, latest)
 
 
 def scan_file_local(body: Optional[bytes], rules: list[Rule], cap: int = DEFAULT_MAX_INFLATED,
-                    source: str = "") -> tuple[int, list, list, Optional[str]]:
-    """Inflate, parse and prefilter one log file -> (records, candidates, gaps, why the whole file
-    could not be read)."""
+                    source: str = "", latest: Optional[dt.datetime] = None) -> ScannedFile:
+    """Inflate, parse and prefilter one log file, and take its write events out; `latest`: the latest
+    eventTime believed (latest_event_time; default: now plus the slack)."""
     if body is None:
-        return 0, [], [], "not fetched"
+        return ScannedFile(0, [], [], None, [], "not fetched")
     try:
         records = read_log(body, cap)
     except BadFile as exc:
-        return 0, [], [], str(exc)
-    found, gaps = candidates(enumerate(records), rules, source)
-    return len(records), found, gaps, None
+        return ScannedFile(0, [], [], None, [], str(exc))
+    latest = latest or latest_event_time(dt.datetime.now(dt.timezone.utc))
+    sorted_out = triage(enumerate(records), rules, source)
+    key = LOG_KEY.search(source)
+    changes = write_events(sorted_out.writes, latest, source, sorted_out.log, key.group(1) if key else "")
+    span = file_span(sorted_out.first, sorted_out.last, latest)
+    return ScannedFile(len(records), sorted_out.found, changes, span, sorted_out.log.gaps(), None)
 
 
 def process_records(session, found: Iterable[tuple[int, dict]], rules: list[Rule], windows: Windows,
@@ -279,27 +322,30 @@ def ingest_bucket(engine, s3, bucket: str, rules: list[Rule], prefix: str = "", 
             if why:
                 unfetched[key] = why
             yield body
+    latest = [latest_event_time(now, delivered_at(key)) for key in keys]
     if pool is not None:
-        scanned = _windowed(pool, scan_file, ((body, rules_path, cap, key) for body, key in zip(bodies(), keys)),
-                            max(2, window))
+        scanned = _windowed(pool, scan_file, ((body, rules_path, cap, key, at) for body, key, at in
+                                              zip(bodies(), keys, latest)), max(2, window))
     else:
-        scanned = (scan_file_local(body, rules, cap, key) for body, key in zip(bodies(), keys))
-    for (key, etag, size), (n, found, gaps, error) in zip(todo, scanned):
+        scanned = (scan_file_local(body, rules, cap, key, at) for body, key, at in zip(bodies(), keys, latest))
+    for (key, etag, size), file in zip(todo, scanned):
         if key in unfetched:  # a failed GetObject may pass: tried again next cycle
             result.gaps.append(Gap(key, None, unfetched[key]))
             continue
         with writing(engine) as session:
-            if error:
-                _mark(session, bucket, key, etag, size, 0, [], {"reason": error, "cap": cap})
-                result.gaps.append(Gap(key, None, error))
+            if file.error:
+                _mark(session, bucket, key, etag, size, 0, [], {"reason": file.error, "cap": cap})
+                result.gaps.append(Gap(key, None, file.error))
                 continue
-            m, f, bad = process_records(session, found, rules, windows, key, now, delivered_at(key))
-            gaps = sorted(gaps + bad, key=lambda g: (g.index is None, g.index or 0))
-            _mark(session, bucket, key, etag, size, n, gaps, None)
+            m, f, bad = process_records(session, file.found, rules, windows, key, now, delivered_at(key))
+            gaps = merged_gaps(file.gaps, bad)
+            keep_file_changes(session, bucket, key, file.changes, file.span, file.records, gaps)
+            _mark(session, bucket, key, etag, size, file.records, gaps, None)
         result.files += 1
-        result.records += n
+        result.records += file.records
         result.matches += m
         result.fired += f
+        result.changes += len(file.changes)
         result.gaps += gaps
     result.seconds = time.perf_counter() - t0
     return result

@@ -15,14 +15,26 @@ from auditbook.errors import one_line
 from auditbook.monitor.cloudtrail import (
     IngestResult,
     Windows,
-    candidates,
     load_windows,
     parse_time,
     process_records,
+    triage,
 )
-from auditbook.monitor.cloudtrail_records import Gap, GapLog
+from auditbook.monitor.cloudtrail_changes import lookup_spans, write_events
+from auditbook.monitor.cloudtrail_records import (
+    Gap,
+    GapLog,
+    latest_event_time,
+    merged_gaps,
+)
 from auditbook.monitor.rules import Rule
 from auditbook.store import settings as stored_settings
+from auditbook.store.changes import (
+    MAX_ACCOUNT,
+    MAX_REGION,
+    add_coverage,
+    insert_changes,
+)
 from auditbook.store.session import reading, writing
 
 
@@ -41,8 +53,24 @@ def _parse_events(events: list, offset: int, log: GapLog) -> list[tuple[int, Any
     return out
 
 
-def _by_index(gaps: list[Gap]) -> list[Gap]:
-    return sorted(gaps, key=lambda g: (g.index is None, g.index or 0))
+def _read_page(session, events: list, offset: int, rules: list[Rule], windows: Windows, source: str,
+               now: dt.datetime, accounts: set) -> tuple[int, int, int, list[Gap]]:
+    """One LookupEvents page in the caller's unit of work: rule matches (alerts) and write events kept.
+    -> (matches, alerts fired, write events, gaps); `accounts` gets the accounts the page's records name."""
+    log = GapLog(source)
+    parsed = _parse_events(events, offset, log)
+    sorted_out = triage(parsed, rules, source)
+    changes = write_events(sorted_out.writes, latest_event_time(now), source, sorted_out.log)
+    m, f, more = process_records(session, sorted_out.found, rules, windows, source, now)
+    insert_changes(session, changes)
+    accounts.update(_accounts(record for _index, record in parsed))
+    return m, f, len(changes), merged_gaps(log.gaps(), sorted_out.log.gaps(), more)
+
+
+def _accounts(records) -> set:
+    """The accounts (12 digits) records name as their recipient."""
+    named = (r.get("recipientAccountId") for r in records if isinstance(r, dict))
+    return {a for a in named if isinstance(a, str) and len(a) == MAX_ACCOUNT and a.isdigit() and a.isascii()}
 
 
 def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] = None,
@@ -50,7 +78,8 @@ def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] 
     """From the saved checkpoint to now, each page committed with the checkpoint, records counted
     once (by eventID) even where pages overlap. An endpoint without the API gets an evidence gap,
     never a silent nothing; so does a record of the wrong shape (its index counts the events read in
-    this call)."""
+    this call). Once every page is read, the time range is recorded as covered for the region and
+    each account the records name (with the checkpoint)."""
     t0 = time.perf_counter()
     result = IngestResult()
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -59,17 +88,18 @@ def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] 
     with reading(engine) as session:
         saved = stored_settings.read(session, key)
     since = parse_time(saved["until"]) if saved else now - first_lookback
+    accounts: set = set()
     try:
         for page in client.get_paginator("lookup_events").paginate(StartTime=since, EndTime=now):
-            events, log = page.get("Events", []), GapLog(source)
-            found, bad = candidates(_parse_events(events, result.records, log), rules, source)
+            events = page.get("Events", [])
             with writing(engine) as session:
-                m, f, more = process_records(session, found, rules, windows, source, now)
+                m, f, c, gaps = _read_page(session, events, result.records, rules, windows, source, now, accounts)
                 stored_settings.create_if_missing(session, key, {"until": since.isoformat()})
             result.records += len(events)
             result.matches += m
             result.fired += f
-            result.gaps += _by_index(log.gaps() + bad + more)
+            result.changes += c
+            result.gaps += gaps
     except (ClientError, BotoCoreError) as exc:
         result.source_error = aws_error(exc)
         result.gaps.append(Gap(source, None, result.source_error))
@@ -77,5 +107,16 @@ def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] 
         return result
     with writing(engine) as session:
         stored_settings.write(session, key, {"until": now.isoformat()})
+        add_coverage(session, _coverage(accounts, client.meta.region_name, since, now, source, result))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _coverage(accounts: set, region: str, since: dt.datetime, until: dt.datetime, source: str,
+              result: IngestResult) -> list[dict]:
+    if len(region) > MAX_REGION:
+        return []
+    unread = sum(g.index is not None for g in result.gaps)
+    return [{"account": account, "region": region, "first_at": start, "last_at": end, "source": source,
+             "records": result.records, "unread": unread}
+            for account in sorted(accounts) for start, end in lookup_spans(since, until)]

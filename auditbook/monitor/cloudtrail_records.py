@@ -80,6 +80,16 @@ class GapLog:
                                                      f"(the first {MAX_GAPS_PER_FILE} are listed)")]
 
 
+def merged_gaps(*groups: list[Gap]) -> list[Gap]:
+    """The gaps of one source, in record order, each record named once (with its first reason)."""
+    seen, out = set(), []
+    for gap in (g for group in groups for g in group):
+        if gap.index is None or gap.index not in seen:
+            seen.add(gap.index)
+            out.append(gap)
+    return sorted(out, key=lambda g: (g.index is None, g.index or 0))
+
+
 def max_inflated() -> int:
     """The cap on a log file's inflated size in bytes: AUDITBOOK_CLOUDTRAIL_MAX_MB (MiB), or 256 MiB."""
     text = os.environ.get(MAX_ENV)

@@ -1,20 +1,25 @@
 """Incidents: created blank, from a failing finding or from an alert; severity, assignee, status
 open → investigating → contained → resolved → closed, SLA targets per severity, a timeline of notes,
-links to criteria, findings and alerts. Every change is authorised, version-checked (two analysts
-never silently overwrite each other) and appended to the audit trail; nothing is deleted. The
-queries are the store's (auditbook.store.incidents, auditbook.store.audit_log)."""
+links to criteria, findings and alerts, and the post-mortem's fields (monitor.postmortem: category,
+impact, notifications, root cause, lessons learned — required to close a high or critical one).
+Every change is authorised, version-checked (two analysts never silently overwrite each other) and
+appended to the audit trail; nothing is deleted. The queries are the store's
+(auditbook.store.incidents, auditbook.store.audit_log)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Optional, Sequence
 
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
 from auditbook.history.sla import SEVERITIES, sla_state  # noqa: F401 (part of this API: front ends use them)
-from auditbook.monitor import settings
+from auditbook.monitor import postmortem, settings
 from auditbook.monitor.alerts import fire
+from auditbook.monitor.incident_attachments import CheckedFile, store_file
 from auditbook.store import alerts as stored_alerts
 from auditbook.store import audit_log
+from auditbook.store import incident_actions as stored_actions
+from auditbook.store import incident_attachments as stored_attachments
 from auditbook.store import incidents as stored
 from auditbook.store.audit_log import now, record
 from auditbook.store.session import reading, writing
@@ -32,6 +37,7 @@ TRANSITIONS = {
 }
 LINK_KINDS = ("criterion", "finding", "alert")
 MAX_TEXT = 20000
+FIELDS = ("status", "severity", "assignee", "title", "description", *postmortem.FIELDS)  # what update() changes
 SYSTEM = Actor("auditbook", "system")
 
 
@@ -45,7 +51,7 @@ class Conflict(Exception):
 
 
 def _json(d: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in d.items()}
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in d.items()}
 
 
 def sla_targets(engine) -> dict:
@@ -92,16 +98,29 @@ def from_finding(engine, actor: Actor, finding: dict, severity: Optional[str] = 
                               f"resource {finding['resource']}.")
 
 
-def from_alert(engine, actor: Actor, alert_id: int) -> dict:
+def alert_incident(alert: dict, label: str = "") -> dict:
+    """The title, severity, description and links of an incident opened from `alert` (as
+    store.alerts.get returns it), every word of them taken from the alert; `label` (e.g. SIMULATED)
+    leads the title and the description."""
+    lead = f"{label}: " if label else ""
+    links = [{"kind": "alert", "ref": str(alert["id"]), "label": f"{alert['rule']}: {alert['summary']}"[:300]}]
+    links += [{"kind": "criterion", "ref": c.strip(), "label": c.strip()}
+              for c in str(alert["soc2_control"]).split(",") if c.strip()]
+    labels = ", ".join(f"{k}={v}" for k, v in sorted((alert.get("labels") or {}).items()))
+    description = (f"{lead}opened from alert {alert['id']} ({alert['rule']}, {alert['severity']}, "
+                   f"{alert['soc2_control']}; first seen {alert['first_seen']:%Y-%m-%d %H:%M} UTC"
+                   f"{', ' + labels if labels else ''}): {alert['summary']}")
+    return {"title": f"{lead}{alert['rule']}: {alert['summary']}"[:stored.TITLE_LENGTH],
+            "severity": alert["severity"] if alert["severity"] in SEVERITIES else "medium",
+            "description": description[:MAX_TEXT], "links": links}
+
+
+def from_alert(engine, actor: Actor, alert_id: int, label: str = "") -> dict:
     with reading(engine) as session:
         alert = stored_alerts.get(session, alert_id)
     if alert is None:
         raise UserError(f"alert: no alert {alert_id}")
-    links = [{"kind": "alert", "ref": str(alert["id"]), "label": f"{alert['rule']}: {alert['summary']}"[:300]}]
-    links += [{"kind": "criterion", "ref": c, "label": c} for c in str(alert["soc2_control"]).split(",") if c.strip()]
-    severity = alert["severity"] if alert["severity"] in SEVERITIES else "medium"
-    return create(engine, actor, title=f"{alert['rule']}: {alert['summary']}"[:300], severity=severity,
-                  description=alert["summary"], links=links)
+    return create(engine, actor, **alert_incident(alert, label))
 
 
 def get(engine, incident_id: int) -> dict:
@@ -115,6 +134,17 @@ def get(engine, incident_id: int) -> dict:
 def list_incidents(engine, statuses: Optional[tuple[str, ...]] = None) -> list[dict]:
     with reading(engine) as session:
         return stored.listing(session, statuses)
+
+
+def detail(engine, incident_id: int) -> dict:
+    """The incident with its post-mortem's action items and attachments (records, no bytes), read in
+    one unit of work."""
+    with reading(engine) as session:
+        found = stored.get(session, incident_id)
+        if found is None:
+            raise UserError(f"incident: no incident {incident_id}")
+        return {**found, "actions": stored_actions.of_incident(session, incident_id),
+                "attachments": stored_attachments.of_incident(session, incident_id)}
 
 
 def timeline(engine, incident_id: int) -> list[dict]:
@@ -155,31 +185,55 @@ def _changed_values(current: dict, changes: dict, stamp: dt.datetime) -> dict:
     for name in ("assignee", "title", "description"):
         if name in changes and texts[name] != current[name]:
             values[name] = texts[name]
+    values.update(postmortem.postmortem_values(current, {k: v for k, v in changes.items() if k in postmortem.FIELDS}))
+    refusal = postmortem.closing_refusal(current, values)
+    if refusal:
+        raise UserError(refusal)
     return values
 
 
-def update(engine, actor: Actor, incident_id: int, version: int, **changes) -> dict:
-    """Change status, severity, assignee, title or description. `version` is the version the caller
-    saw: if the incident changed since, nothing is saved and Conflict carries its current state."""
+def update(engine, actor: Actor, incident_id: int, version: int, *, actions: Sequence[dict] = (),
+           files: Sequence[CheckedFile] = (), done: Sequence[int] = (), **changes) -> dict:
+    """Change status, severity, assignee, title, description or the post-mortem's fields
+    (postmortem.FIELDS). `version` is the version the caller saw: if the incident changed since,
+    nothing is saved and Conflict carries its current state. Closing a high or critical incident
+    without root cause and lessons learned is refused (a UserError saying so). New action items
+    (`actions`: {owner, due, text}), files (`files`, checked by incident_attachments) and action
+    items marked done (`done`: their ids) are saved in the same unit of work: all of it, or nothing."""
     authorize(actor, "update_incident")
-    unknown = set(changes) - {"status", "severity", "assignee", "title", "description"}
+    unknown = set(changes) - set(FIELDS)
     if unknown:
         raise UserError(f"{sorted(unknown)[0]}: not a field of an incident")
+    new_actions = [postmortem.checked_action(a.get("owner"), a.get("due"), a.get("text")) for a in actions]
     current = get(engine, incident_id)
     if current["version"] != version:
         raise Conflict(current)
     stamp = now()
     values = _changed_values(current, changes, stamp)
-    if not values:
+    if not (values or new_actions or files or done):
         return current
     with writing(engine) as session:
-        saved = stored.change_if_version(session, incident_id, version, {**values, "updated_at": stamp})
-        if saved:
+        saved = not values or stored.change_if_version(session, incident_id, version, {**values, "updated_at": stamp})
+        if values and saved:
             record(session, actor, "update", "incident", incident_id, at=stamp,
                    before=_json({k: current[k] for k in values}), after=_json(values))
+        if saved:
+            _add_items(session, actor, incident_id, new_actions, files, done, stamp)
     if not saved:
         raise Conflict(get(engine, incident_id))
     return get(engine, incident_id)
+
+
+def _add_items(session, actor: Actor, incident_id: int, new_actions: list[dict], files: Sequence[CheckedFile],
+               done: Sequence[int], stamp: dt.datetime) -> None:
+    for checked in new_actions:
+        postmortem.insert_action(session, actor, incident_id, checked, stamp)
+    for file in files:
+        store_file(session, actor, incident_id, file, stamp)
+    for action_id in done:
+        current = postmortem.action_of(session, incident_id, action_id)
+        if not postmortem.change_done(session, actor, current, current["version"], True, stamp):
+            raise postmortem.ActionConflict(current)
 
 
 def add_note(engine, actor: Actor, incident_id: int, text: str) -> None:

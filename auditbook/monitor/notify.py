@@ -19,11 +19,18 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from auditbook.errors import (
     UserError,
@@ -43,6 +50,10 @@ SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 ALERT_EVENTS = {"firing": "trigger", "acknowledged": "acknowledge", "resolved": "resolve"}  # pending: none
 
 
+MailAddress = Annotated[str, StringConstraints(pattern=r"^[^\s@<>,;:\"()\\]{1,64}@[A-Za-z0-9.-]{1,253}$")]
+OwnerName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+
+
 class Channel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,60}$")
@@ -54,6 +65,14 @@ class Channel(BaseModel):
     user_env: Optional[str] = None          # Jira user (e-mail)
     token_env: Optional[str] = None         # Jira API token
     min_severity: Literal["low", "medium", "high", "critical"] = "low"
+    # e-mail (manual-evidence reminders): the SMTP server, STARTTLS, sender and recipients; AUTH with user_env/token_env
+    smtp_host: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    mail_from: Optional[MailAddress] = None
+    mail_to: list[MailAddress] = Field(default_factory=list, max_length=50)
+    # the owners of manual evidence whose reminders this channel takes ("*": every owner no channel names)
+    owners: list[OwnerName] = Field(default_factory=list, max_length=500)
     _secrets: dict = {}  # from notify.yml's secrets_file: consulted when the environment lacks a name
 
     def _lookup(self, name: Optional[str]) -> Optional[str]:
@@ -271,11 +290,14 @@ def _kind(ch: Channel):
 def notify_alert(engine, ch: Channel, alert: dict, backoff: float = 0.5) -> Optional[str]:
     """An alert's current state to one channel, if its kind takes that event (Slack: trigger;
     PagerDuty: trigger, acknowledge, resolve) and it was not delivered before. A pending alert
-    (a posture rule's `for` not yet over) is not notified."""
+    (a posture rule's `for` not yet over) is not notified, nor is a suppressed one — except to
+    follow up a trigger the channel had before the suppression (so PagerDuty can still resolve)."""
     if SEVERITY_RANK.get(alert["severity"], 0) < SEVERITY_RANK[ch.min_severity]:
         return None
     event, kind = ALERT_EVENTS.get(alert["state"]), _kind(ch)
     if kind.alert is None or event not in kind.alert_events or _already(engine, ch, "alert", alert["id"], event):
+        return None
+    if alert.get("suppressed_until") and (event == "trigger" or not _already(engine, ch, "alert", alert["id"], "trigger")):
         return None
     return _deliver(engine, ch, event, "alert", alert["id"], kind.alert(ch, alert, event), backoff)
 

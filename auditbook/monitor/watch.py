@@ -1,7 +1,8 @@
 """`auditbook watch`: one cycle reads new CloudTrail log files from the trail buckets, evaluates the
 event rules on them and the posture rules on the latest run, resolves what has gone quiet, escalates
-SLA breaches and notifies. Run it on a loop (`--interval`) for a service, or once (`--once`) from
-cron: `prepare()` checks every input before the first cycle, `run_cycle()` runs one."""
+incident SLA breaches and alerts past their triage target, and notifies. Run it on a loop
+(`--interval`) for a service, or once (`--once`) from cron: `prepare()` checks every input before
+the first cycle, `run_cycle()` runs one."""
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,9 @@ from auditbook.monitor.incidents import escalate_breaches
 from auditbook.monitor.notify import dispatch, load_channels
 from auditbook.monitor.parse_pool import parse_pool
 from auditbook.monitor.posture_rules import evaluate_posture
+from auditbook.monitor.reminders import daily_reminders
 from auditbook.monitor.rules import load_rules
+from auditbook.monitor.triage import escalate_triage_breaches
 
 
 @dataclass
@@ -33,6 +36,8 @@ class CycleResult:
     resolved: int = 0
     notifications: dict = field(default_factory=dict)
     escalated: list = field(default_factory=list)
+    triage_escalated: list = field(default_factory=list)  # alerts past their triage target, escalated
+    reminders: Optional[object] = None  # evidence reminders sent on the first cycle of a day
     seconds: float = 0.0
 
     @property
@@ -75,8 +80,10 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     fired, resolved = evaluate_posture(engine, rules, now, out.posture_gaps)
     out.posture_fired, out.resolved = fired, out.resolved + resolved
     out.escalated = escalate_breaches(engine, now)
+    out.triage_escalated = escalate_triage_breaches(engine, now)
     if channels:
         out.notifications = dispatch(engine, channels)
+        out.reminders = daily_reminders(engine, channels, now)
     out.seconds = time.perf_counter() - t0
     return out
 

@@ -12,6 +12,11 @@ from auditbook.store.models import Incident
 
 TITLE_LENGTH = Incident.__table__.c.title.type.length
 ASSIGNEE_LENGTH = Incident.__table__.c.assignee.type.length
+CATEGORY_LENGTH = Incident.__table__.c.category.type.length
+# the post-mortem's columns, as stored (None: not filled in yet)
+POSTMORTEM_FIELDS = ("category", "impact_systems", "impact_data", "customers_affected", "customer_notice_required",
+                     "customers_notified_on", "regulator_notice_required", "regulator_notified_on", "root_cause",
+                     "lessons_learned")
 
 
 def _as_dict(row) -> dict:
@@ -19,12 +24,17 @@ def _as_dict(row) -> dict:
             "status": row.status, "assignee": row.assignee, "created_by": row.created_by,
             "created_at": utc(row.created_at), "updated_at": utc(row.updated_at),
             "acknowledged_at": utc(row.acknowledged_at), "resolved_at": utc(row.resolved_at),
-            "closed_at": utc(row.closed_at), "links": list(row.links or []), "version": row.version}
+            "closed_at": utc(row.closed_at), "links": list(row.links or []), "version": row.version,
+            **{name: getattr(row, name) for name in POSTMORTEM_FIELDS}}
 
 
 def get(session, incident_id: int) -> Optional[dict]:
     row = session.get(Incident, incident_id, populate_existing=True)
     return None if row is None else _as_dict(row)
+
+
+def exists(session, incident_id: int) -> bool:
+    return session.scalar(select(Incident.id).where(Incident.id == incident_id)) is not None
 
 
 def listing(session, statuses: Optional[Iterable[str]] = None) -> list[dict]:

@@ -177,7 +177,11 @@ class CriterionCount(Base):
 
 
 class Alert(Base):
-    """One alert, deduplicated by rule and labels (dedup_key); firing -> acknowledged -> resolved."""
+    """One alert, deduplicated by rule and labels (dedup_key); firing -> acknowledged -> resolved.
+    Its triage (assignee, decision and reason, who and when, the incident it became, when a missed
+    triage target was escalated) and the suppression that silenced it are kept on the row; every
+    change by a person is in the audit trail. `version` moves on with each change of state or
+    triage (not with each new occurrence, which only adds to count and last_seen)."""
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     rule: Mapped[str] = mapped_column(String(100))
@@ -195,6 +199,18 @@ class Alert(Base):
     acknowledged_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     version: Mapped[int] = mapped_column(Integer)
+    assignee: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    triage_decision: Mapped[Optional[str]] = mapped_column(String(24), nullable=True)  # None: not triaged
+    triage_reason: Mapped[Optional[str]] = mapped_column(String(2000), nullable=True)
+    triaged_by: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    triaged_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    triage_escalated_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    # when auditbook raised it as firing (never before the event; the triage clock starts here): a
+    # backlog of old CloudTrail logs is not overdue the moment it is read; None while pending
+    fired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    incident_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)  # the incident it became
+    suppression_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)  # alert_suppressions.id
+    __table_args__ = (Index("ix_alert_rule", "rule"),)
 
 
 class Incident(Base):
@@ -213,6 +229,17 @@ class Incident(Base):
     closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     links: Mapped[list] = mapped_column(JSON)  # [{"kind": criterion|finding|alert, "ref": ..., "label": ...}]
     version: Mapped[int] = mapped_column(Integer)
+    # the post-mortem (CC7.4, CC7.5); root cause and lessons are required to close a high/critical one
+    category: Mapped[Optional[str]] = mapped_column(String(40), nullable=True)
+    impact_systems: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    impact_data: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    customers_affected: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)  # None: not assessed
+    customer_notice_required: Mapped[Optional[bool]] = mapped_column(Boolean, nullable=True)  # None: undecided
+    customers_notified_on: Mapped[Optional[dt.date]] = mapped_column(Date, nullable=True)
+    regulator_notice_required: Mapped[Optional[bool]] = mapped_column(Boolean, nullable=True)
+    regulator_notified_on: Mapped[Optional[dt.date]] = mapped_column(Date, nullable=True)
+    root_cause: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    lessons_learned: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
 
 
 class AuditEntry(Base):
@@ -285,3 +312,7 @@ class Notification(Base):
     response: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_notification_object", "channel", "object_type", "object_id", "event"),)
+
+
+# the resource timeline reads a resource's states by its ARN
+Index("ix_resource_arn", ResourceState.arn)

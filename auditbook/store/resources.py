@@ -9,7 +9,7 @@ from typing import Optional
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from auditbook.store.models import RecordBlob, ResourceState
+from auditbook.store.models import RecordBlob, ResourceState, RunScope
 
 BATCH = 500
 
@@ -37,14 +37,47 @@ def records_at(session: Session, run_id: int, resource_type: str) -> list[dict]:
     rows = session.execute(select(ResourceState.account, ResourceState.region, ResourceState.resource_id,
                                   ResourceState.arn, ResourceState.record_sha256)
                            .where(ResourceState.resource_type == resource_type, *_observed_at(run_id))).all()
-    shas = sorted({r.record_sha256 for r in rows})
-    bodies = {}
+    bodies = record_bodies(session, {r.record_sha256 for r in rows})
+    return [{"account": r.account, "region": r.region, "resource_id": r.resource_id, "arn": r.arn,
+             "data": bodies.get(r.record_sha256, {})} for r in rows]
+
+
+def record_bodies(session: Session, shas) -> dict:
+    """sha256 -> the normalised record (read 500 at a time)."""
+    shas, bodies = sorted(set(shas)), {}
     for i in range(0, len(shas), BATCH):
         for sha, body in session.execute(select(RecordBlob.sha256, RecordBlob.body)
                                          .where(RecordBlob.sha256.in_(shas[i:i + BATCH]))):
             bodies[sha] = json.loads(zlib.decompress(body))
-    return [{"account": r.account, "region": r.region, "resource_id": r.resource_id, "arn": r.arn,
-             "data": bodies.get(r.record_sha256, {})} for r in rows]
+    return bodies
+
+
+def types_of(session: Session, arn: str) -> list[str]:
+    """The resource types stored under an ARN (several for an account's singletons, "<account>/<region>")."""
+    return list(session.scalars(select(ResourceState.resource_type).where(ResourceState.arn == arn)
+                                .distinct().order_by(ResourceState.resource_type)))
+
+
+def states_of(session: Session, arn: str, resource_type: str, limit: int = 1000) -> tuple[list[dict], int]:
+    """The stored states of one resource (intervals of an unchanged record), oldest first: (the newest
+    `limit`, how many there are)."""
+    where = (ResourceState.arn == arn, ResourceState.resource_type == resource_type)
+    total = session.scalar(select(func.count()).select_from(ResourceState).where(*where))
+    rows = session.execute(select(ResourceState.resource_type, ResourceState.account, ResourceState.region,
+                                  ResourceState.scope_region, ResourceState.resource_id, ResourceState.name,
+                                  ResourceState.record_sha256, ResourceState.evidence, ResourceState.first_run,
+                                  ResourceState.last_run, ResourceState.closed_run)
+                           .where(*where).order_by(ResourceState.first_run.desc(), ResourceState.id.desc())
+                           .limit(limit)).all()
+    return [dict(r._mapping, evidence=list(r.evidence or [])) for r in reversed(rows)], total
+
+
+def scope_read_before(session: Session, account: str, scope_region: str, resource_type: str,
+                      run_id: int) -> Optional[int]:
+    """The last run before `run_id` that read the scope (account, region, type) in full, or None."""
+    return session.scalar(select(RunScope.run_id).where(
+        RunScope.account == account, RunScope.region == scope_region, RunScope.resource_type == resource_type,
+        RunScope.ok.is_(True), RunScope.run_id < run_id).order_by(RunScope.run_id.desc()).limit(1))
 
 
 def search(session: Session, run_id: int, *, account: Optional[str] = None, region: Optional[str] = None,

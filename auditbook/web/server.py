@@ -48,7 +48,7 @@ LISTEN_HOST_ENV = "AUDITBOOK_LISTEN_HOST"
 WILDCARDS = ("0.0.0.0", "::", "[::]")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 HEALTH_PATH = "/_stcore/health"  # answers "ok" without the token (readiness probes)
-MAX_UPLOAD_MB = 1  # the only upload is a public key (packets page)
+MAX_UPLOAD_MB = 20  # uploads: a public key (packets page, capped at 16 KiB there), incident attachments (monitor/incident_attachments.MAX_BYTES)
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
@@ -158,6 +158,9 @@ def prepare(db: str, host: str = "127.0.0.1", port: int = 8501, *, local_role: s
     argv = [sys.executable, "-m", "streamlit", "run", str(LAUNCHER), "--server.headless", "true",
             "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none",
+            # no full gc.collect() after every page run: it was ~80% of the server's CPU per view on a
+            # large store (docs/benchmarks.md); Python's generational collector still runs
+            "--runner.postScriptGC", "false",
             "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--logger.hideWelcomeMessage", "true"]
     shown_host = host if host not in WILDCARDS else public or "127.0.0.1"
     if ":" in shown_host and not shown_host.startswith("["):

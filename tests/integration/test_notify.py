@@ -275,7 +275,7 @@ def test_scrub_undoes_escapes_before_cutting_and_gives_up_on_endless_ones():
 
 def test_a_kind_that_is_not_registered_is_one_line_listing_the_kinds(tmp_path):
     message = _load_error(tmp_path / "notify.yml", "channels:\n  - name: x\n    kind: teams\n    url_env: X\n")
-    assert "channels.0.kind" in message and "not a channel kind: one of jira, pagerduty, slack" in message
+    assert "channels.0.kind" in message and "not a channel kind: one of email, jira, pagerduty, slack" in message
     message = _load_error(tmp_path / "notify.yml", "channels:\n  - name: j\n    kind: jira\n    url: http://127.0.0.1/x\n"
                                                    "    project: SEC\n")
     assert "channel j: user_env and token_env: required for Jira" in message

@@ -25,10 +25,10 @@ SECRETS = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "coo
                          "wall_token_sha256": hashlib.sha256(WALL_TOKEN.encode()).hexdigest()}}
 EMAIL = {"admin": "adm@soc.example", "analyst": "ana@soc.example", "auditor": "aud@audit.example",
          "viewer": "vic@soc.example"}
-PAGES = {"admin": ["posture", "alerts", "incidents", "evidence", "packets", "settings", "wall"],
-         "analyst": ["posture", "alerts", "incidents", "evidence", "wall"],
-         "auditor": ["posture", "alerts", "incidents", "evidence", "packets", "wall"],
-         "viewer": ["posture", "alerts", "incidents", "evidence", "wall"]}
+PAGES = {"admin": ["posture", "alerts", "incidents", "evidence", "resource", "packets", "settings", "wall"],
+         "analyst": ["posture", "alerts", "incidents", "evidence", "resource", "wall"],
+         "auditor": ["posture", "alerts", "incidents", "evidence", "resource", "packets", "wall"],
+         "viewer": ["posture", "alerts", "incidents", "evidence", "resource", "wall"]}
 
 
 def trail(engine, object_type: str, object_id) -> list[dict]:
@@ -231,7 +231,7 @@ def test_posture_drill_down_shows_failing_resources_and_evidence(app):
     crit = next(s for s in at.selectbox if s.label == "Criterion")
     crit.select("CC6.6").run()
     _no_errors(at)
-    frame = at.dataframe[1].value
+    frame = next(d.value for d in at.dataframe if "message" in d.value.columns)  # the drill-down's table
     assert EVIL in set(frame["resource_name"]) and "audit-trail" in set(frame["resource_name"])
     assert any(e.label.startswith("Evidence ") for e in at.expander)
     assert not [b for b in at.button if b.label.startswith("Open an incident")]  # viewers cannot

@@ -693,7 +693,7 @@ def test_watch_prepare_checks_every_input_before_a_cycle_and_run_cycle_reads_the
     trailgen.upload(trail["s3"], "org-trail", trailgen.files(ACCOUNT, REGION, trail["start"], 2, 50, with_incidents=False))
     notify = tmp_path / "notify.yml"
     notify.write_text("channels:\n  - name: x\n    kind: teams\n")
-    with pytest.raises(UserError, match="not a channel kind: one of jira, pagerduty, slack"):
+    with pytest.raises(UserError, match="not a channel kind: one of email, jira, pagerduty, slack"):
         prepare(["org-trail"], notify_path=notify)
     with pytest.raises(UserError, match="--region: 'us east'"):
         prepare(["org-trail"], lookup_regions=["us east"])

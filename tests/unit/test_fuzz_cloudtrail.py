@@ -144,7 +144,7 @@ def test_cloudtrail_reader_turns_every_malformed_input_into_data(tmp_path):
     whole_file_gaps = stored = 0
     for number, (body, bad) in enumerate(corpus):
         source = f"file-{number}"
-        n, found, gaps, error = scan_file_local(body, rules, CAP, source)
+        n, found, _changes, _span, gaps, error = scan_file_local(body, rules, CAP, source)
         if error is not None:
             whole_file_gaps += 1
             assert bad is None and n == 0 and found == [] and error.isprintable() and len(error) < 400, error
@@ -166,7 +166,7 @@ def test_a_file_cut_into_gzip_members_anywhere_is_read_up_to_the_bound_and_a_gap
         cuts = sorted(rng.sample(range(1, len(raw)), members - 1))
         body = b"".join(gzip.compress(raw[a:b], compresslevel=rng.randint(0, 9))
                         for a, b in zip([0] + cuts, cuts + [len(raw)]))
-        n, _found, gaps, error = scan_file_local(body, load_rules(), CAP, "f")
+        n, _found, _changes, _span, gaps, error = scan_file_local(body, load_rules(), CAP, "f")
         if members <= MAX_MEMBERS:
             assert (n, error) == (30, None), members
         else:
@@ -175,7 +175,7 @@ def test_a_file_cut_into_gzip_members_anywhere_is_read_up_to_the_bound_and_a_gap
 
 def test_many_bad_records_in_one_file_are_listed_up_to_a_bound_and_counted():
     records = [1] * 5000 + _good_records(random.Random(1), 1)
-    n, found, gaps, error = scan_file_local(gzip.compress(json.dumps({"Records": records}).encode()), load_rules(),
+    n, found, _changes, _span, gaps, error = scan_file_local(gzip.compress(json.dumps({"Records": records}).encode()), load_rules(),
                                             CAP, "f")
     assert error is None and n == 5001 and len(found) <= 1
     assert len(gaps) == MAX_GAPS_PER_FILE + 1 and [g.index for g in gaps[:-1]] == list(range(MAX_GAPS_PER_FILE))
@@ -189,7 +189,7 @@ def test_huge_and_deep_values_in_a_matching_record_are_stored_redacted_or_a_gap(
     deep = dict(root, eventID="deep", requestParameters=_nest(64))
     deeper = dict(root, eventID="deeper", requestParameters=_nest(65))
     body = gzip.compress(json.dumps({"Records": [root, deep, deeper]}).encode())
-    n, found, gaps, error = scan_file_local(body, load_rules(), CAP * 4, "f")
+    n, found, _changes, _span, gaps, error = scan_file_local(body, load_rules(), CAP * 4, "f")
     assert (n, [i for i, _ in found], [g.index for g in gaps]) == (3, [0, 1], [2])
     engine = open_engine(f"sqlite:///{tmp_path}/deep.db")
     with Session(engine) as session, session.begin():

@@ -95,7 +95,11 @@ def test_lifecycle_sla_and_audit_trail(engine):
         incidents.add_note(engine, ANALYST, inc["id"], "Blocked public access; checking access logs.")
     with freeze_time("2026-11-02 12:00:00"):  # 26 h after opening: past the 24 h target for high
         inc = incidents.update(engine, ANALYST, inc["id"], inc["version"], status="resolved")
-        inc = incidents.update(engine, ANALYST, inc["id"], inc["version"], status="closed")
+        with pytest.raises(UserError, match="high incident is closed only with its root cause and lessons"):
+            incidents.update(engine, ANALYST, inc["id"], inc["version"], status="closed")  # no post-mortem yet
+        inc = incidents.update(engine, ANALYST, inc["id"], inc["version"], status="closed",
+                               root_cause="A deploy script removed the public access block.",
+                               lessons_learned="Guard the block with an SCP.")
     state = incidents.sla_state(inc, incidents.sla_targets(engine))
     assert state.time_to_acknowledge == dt.timedelta(minutes=30) and not state.acknowledge_breached
     assert state.time_to_resolve == dt.timedelta(hours=26) and state.resolve_breached
