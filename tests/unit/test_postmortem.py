@@ -337,7 +337,7 @@ def test_incidents_stored_before_the_migration_gain_empty_post_mortems(tmp_path)
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0010")
+        command.upgrade(cfg, "0015")
     from sqlalchemy import text
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO incidents (title, description, severity, status, created_by, created_at, "

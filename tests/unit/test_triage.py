@@ -281,6 +281,8 @@ def test_the_watch_cycle_escalates_triage_breaches(engine):
 
 
 def test_alerts_stored_before_the_migration_start_their_triage_clock_when_first_seen(tmp_path):
+    """A store the groundwork code stamped at 0013 (0009-0013 shipped empty) still gets the schema
+    (0014-0018); its alerts count their time to triage but are not all escalated at once."""
     from alembic import command
     from sqlalchemy import text
 
@@ -290,7 +292,7 @@ def test_alerts_stored_before_the_migration_start_their_triage_clock_when_first_
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+        command.upgrade(cfg, "0013")
     with engine.begin() as conn:
         for state in ("firing", "pending"):
             conn.execute(text("INSERT INTO alerts (rule, dedup_key, state, severity, soc2_control, labels, summary, "
@@ -302,6 +304,7 @@ def test_alerts_stored_before_the_migration_start_their_triage_clock_when_first_
     assert firing["fired_at"] == dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) and pending["fired_at"] is None
     assert (firing["triage_decision"], firing["assignee"], firing["suppressed_until"]) == (None, None, None)
     assert triage.time_to_triage(firing, triage.targets(engine))["breached"]
+    assert triage.escalate_triage_breaches(engine, dt.datetime.now(dt.timezone.utc)) == []
     assert triage.triage(engine, ANALYST, 1, 4, decision="false-positive", reason="old")["version"] == 5
 
 

@@ -4,14 +4,14 @@ The post-mortem fields are new nullable columns of `incidents` (an incident stor
 yet); action items and attachments are tables of their own, an attachment's bytes a content-addressed
 row of `documents` (shared with manual evidence).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0016
+Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

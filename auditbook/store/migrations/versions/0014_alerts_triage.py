@@ -6,14 +6,16 @@ triage clock's start, first_seen for the alerts already stored —, the incident
 suppression that silences it); `alert_suppressions` holds the suppressions. Notes and every change are audit-trail
 entries; the triage targets are a setting (`settings`, key `triage`).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0014
+Revises: 0013
 """
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
@@ -36,6 +38,10 @@ def upgrade():
             batch.add_column(sa.Column(name, kind, nullable=True))
         batch.create_index('ix_alert_rule', ['rule'], unique=False)
     op.execute("UPDATE alerts SET fired_at = first_seen WHERE state <> 'pending'")  # the best known before
+    # the alerts already stored predate the triage targets: their time to triage counts, but they are
+    # not escalated all at once by the first watch cycle after the upgrade (one page each)
+    op.get_bind().execute(sa.text("UPDATE alerts SET triage_escalated_at = :now WHERE state <> 'pending'"),
+                          {"now": dt.datetime.now(dt.timezone.utc)})
     op.create_table('alert_suppressions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('rule', sa.String(length=100), nullable=False),

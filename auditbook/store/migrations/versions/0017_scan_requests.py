@@ -1,14 +1,14 @@
 """scans started from the control room (scan_requests: one at a time, through a unique slot), and the
 environment and owner tags of stored records (record_tags, tagged_records) for the posture filters
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0017
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0012'
-down_revision = '0011'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

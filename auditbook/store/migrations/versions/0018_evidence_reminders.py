@@ -3,14 +3,14 @@
 One row per item an owner was reminded of on a day (or a reminder that failed): auditbook evidence
 remind and the watch loop read it so that a reminder sent is not sent again the same day.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0018
+Revises: 0017
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0013'
-down_revision = '0012'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

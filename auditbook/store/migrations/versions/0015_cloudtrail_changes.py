@@ -2,14 +2,14 @@
 (cloudtrail_changes), the resources each touched (cloudtrail_change_resources), what input covered
 which account, region and time (cloudtrail_coverage), and resource states found by their ARN
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0015
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010'
-down_revision = '0009'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
