@@ -10,6 +10,7 @@ expands exponentially once validated). Every problem is a `UserError` whose one 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import stat
 from pathlib import Path
@@ -64,12 +65,19 @@ def _check_aliases(text: str, path: Path) -> None:
             raise UserError(f"{path}: line {line}: aliases (*name) are not allowed")
 
 
-def read_bytes(path: Path, *, max_bytes: int = MAX_BYTES) -> bytes:
-    """The file's bytes: a regular file (no FIFO, device or folder), at most max_bytes."""
+def read_bytes(path: Path, *, max_bytes: int = MAX_BYTES, follow_symlinks: bool = True) -> bytes:
+    """The file's bytes: a regular file (no FIFO, device or folder), at most max_bytes.
+    follow_symlinks=False refuses a symbolic link (its last component), checked with lstat and again
+    by opening with O_NOFOLLOW (a link swapped in between is refused too)."""
     path = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not follow_symlinks and stat.S_ISLNK(os.lstat(path).st_mode):
+            raise UserError(f"{path}: is a symbolic link (not followed)")
+        fd = os.open(path, flags)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        if getattr(exc, "errno", None) == errno.ELOOP and not follow_symlinks:
+            raise UserError(f"{path}: is a symbolic link (not followed)") from None
         raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
     try:
         info = os.fstat(fd)

@@ -131,9 +131,12 @@ def done(message: str) -> None:
 
 
 def act(call, message: str) -> None:
-    """Run one core call; on success report and refresh, else say why (nothing was saved)."""
+    """Run one core call; on success report and refresh, else say why (nothing was saved). A call
+    that returns False changed nothing: said so, never "saved"."""
     try:
-        call()
+        if call() is False:
+            ui.say("info", "Nothing changed: the alerts already are as asked.")
+            return
     except alerts.StaleAlert as exc:
         read_page.clear()  # the next view reads the alerts as they are now
         ui.say("warning", exc)
@@ -144,8 +147,15 @@ def act(call, message: str) -> None:
     done(message)
 
 
-def bulk_form(rows: list[dict], selected: list) -> None:
-    """One action for every selected alert (all saved, or none)."""
+def apply_triage(versions: dict, change: triage.Change):
+    """triage.apply against the versions the analyst saw; False when it changed nothing."""
+    after = triage.apply(ctx.engine, ctx.actor, versions, change)
+    return any(a["version"] != versions[a["id"]] for a in after) or bool((change.note or "").strip())
+
+
+def bulk_form(rows: list[dict], selected: list, seen: dict) -> None:
+    """One action for every selected alert (all saved, or none), checked against the versions shown
+    (`seen`: {id: version} of the rows on the page the analyst acted on)."""
     chosen = [a for a in rows if a["id"] in selected]
     with st.form("bulk"):
         action = st.radio("Action", ACTIONS, horizontal=True)
@@ -158,7 +168,7 @@ def bulk_form(rows: list[dict], selected: list) -> None:
         reason = st.text_area("Reason (a decision or a suppression needs one)", max_chars=2000)
         if not st.form_submit_button(f"Apply to {len(chosen)} selected"):
             return
-    versions = {a["id"]: a["version"] for a in chosen}
+    versions = {a["id"]: seen.get(a["id"], a["version"]) for a in chosen}
     change = {"Assign": triage.Change(assignee=assignee), "Acknowledge": triage.Change(acknowledge=True),
               "Triage": triage.Change(decision=decision, reason=reason), "Resolve": triage.Change(resolve=True)}
     if action == "Suppress":
@@ -166,8 +176,7 @@ def bulk_form(rows: list[dict], selected: list) -> None:
         act(lambda: suppressions.suppress_selection(ctx.engine, ctx.actor, chosen, until_at, reason),
             f"{len(chosen)} alerts suppressed until {until}.")
     else:
-        act(lambda: triage.apply(ctx.engine, ctx.actor, versions, change[action]),
-            f"{action}: {len(chosen)} alerts saved.")
+        act(lambda: apply_triage(versions, change[action]), f"{action}: {len(chosen)} alerts saved.")
 
 
 def list_section(key: tuple, limits: dict) -> list[dict]:
@@ -195,7 +204,7 @@ def list_section(key: tuple, limits: dict) -> list[dict]:
 def picker(rows: list[dict]):
     """The alert whose detail is shown: the URL's (?alert=ID), else the first on the page."""
     wanted = st.query_params.get("alert", "")
-    wanted_id = int(wanted) if wanted.isdigit() and len(wanted) <= 18 else None
+    wanted_id = int(wanted) if wanted.isascii() and wanted.isdecimal() and len(wanted) <= 18 else None
     choices = options([a["id"] for a in rows], wanted_id)
     if not choices:
         return None
@@ -275,7 +284,7 @@ def show_detail(alert_id: int):
     return a
 
 
-def triage_form(a: dict) -> None:
+def triage_form(a: dict, seen: int) -> None:
     with st.form(f"triage-{a['id']}"):
         c1, c2 = st.columns(2)
         current = ["(none)", *triage.DECISIONS].index(a["triage_decision"] or "(none)")
@@ -290,7 +299,7 @@ def triage_form(a: dict) -> None:
     decided = None if decision == "(none)" else decision
     change = triage.Change(decision=decided, reason=reason if decided else None, note=note, resolve=resolve,
                            assignee=triage.UNCHANGED if assignee.strip() == (a["assignee"] or "") else assignee)
-    act(lambda: triage.apply(ctx.engine, ctx.actor, {a["id"]: a["version"]}, change), f"Alert {a['id']} saved.")
+    act(lambda: apply_triage({a["id"]: seen}, change), f"Alert {a['id']} saved.")
 
 
 def suppress_form(a: dict) -> None:
@@ -310,12 +319,15 @@ def suppress_form(a: dict) -> None:
 
 
 def single_actions(a: dict) -> None:
+    """Saved against the version shown when the analyst acted (the previous render's), not the one
+    this rerun reads: a change made meanwhile is never overwritten (StaleAlert)."""
+    seen = st.session_state.get(f"al_seen_{a['id']}", a["version"])
+    st.session_state[f"al_seen_{a['id']}"] = a["version"]
     if ctx.actor.can("acknowledge_alert") and a["state"] == "firing":
         if st.button("Acknowledge", key=f"ack-{a['id']}"):
-            act(lambda: alerts.acknowledge(ctx.engine, ctx.actor, a["id"], a["version"]),
-                f"Alert {a['id']} acknowledged.")
+            act(lambda: alerts.acknowledge(ctx.engine, ctx.actor, a["id"], seen), f"Alert {a['id']} acknowledged.")
     if ctx.actor.can("triage_alert"):
-        triage_form(a)
+        triage_form(a, seen)
     if ctx.actor.can("suppress_alerts") and a["labels"] and a["state"] != "resolved":
         with st.expander("Suppress alerts like this one"):
             suppress_form(a)
@@ -367,7 +379,9 @@ except UserError as exc:
     ui.say("error", exc)
     st.stop()
 limits = triage.targets(ctx.engine)
+seen_rows = st.session_state.get("al_seen", {})  # {id: version} of the rows the previous render showed
 rows = list_section(tuple(sorted((k, tuple(v)) for k, v in params.items())), limits)
+st.session_state["al_seen"] = {a["id"]: a["version"] for a in rows}
 chosen = picker(rows)
 sync_url(params, chosen)
 if rows and (ctx.actor.can("triage_alert") or ctx.actor.can("suppress_alerts")):
@@ -377,7 +391,7 @@ if rows and (ctx.actor.can("triage_alert") or ctx.actor.can("suppress_alerts")):
         selected = st.multiselect("Selected alerts (this page)", page_ids, key="al_selected",
                                   format_func=lambda i: f"#{i}")
         if selected:
-            bulk_form(rows, selected)
+            bulk_form(rows, selected, seen_rows)
 if chosen is not None:
     shown_alert = show_detail(chosen)
     if shown_alert is not None:

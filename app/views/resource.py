@@ -33,6 +33,13 @@ def read_timeline(_engine, db: str, arn: str, rtype, since, until, pattern: str,
     return timeline(_engine, arn, rtype, since, until, ticket_pattern(pattern), page=page, page_size=PAGE_SIZE)
 
 
+@st.cache_data(max_entries=64, ttl=600, show_spinner=False)
+def compare_states(db: str, old_sha256: str, new_sha256: str, _old, _new) -> list[dict]:
+    """diff_states of two stored records, cached per store and the two records' SHA-256 (a stored
+    record never changes under its hash)."""
+    return diff_states(_old, _new)
+
+
 def pick_resource() -> None:
     """No ARN in the URL: search the latest run's resources by name, id or ARN."""
     from links import resource_link
@@ -184,7 +191,8 @@ if len(states) > 1:
     a, b = st.columns(2)
     first = a.selectbox("From state", [s["index"] for s in states], index=len(states) - 2)
     second = b.selectbox("To state", [s["index"] for s in states], index=len(states) - 1)
-    compared = diff_states(states[first]["record"], states[second]["record"])
+    compared = compare_states(ctx.db, states[first]["record_sha256"], states[second]["record_sha256"],
+                              states[first]["record"], states[second]["record"])
     if compared:
         st.dataframe(diff_frame(compared), hide_index=True, width="stretch")
     else:

@@ -52,12 +52,15 @@ def watch(
     notify: Optional[Path] = typer.Option(None, "--notify", help="notify.yml: Slack, PagerDuty and Jira channels."),
     lookup_events: Optional[list[str]] = typer.Option(None, "--lookup-events", metavar="REGION",
                                                       help="Also read CloudTrail LookupEvents in REGION (repeatable)."),
+    catalog: Optional[Path] = CATALOG_OPT,  # whose manual evidence the daily reminders are about
     db: Optional[str] = DB_OPT,
 ):
-    """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify; on a loop."""
+    """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify, remind
+    owners of due manual evidence once a day; on a loop."""
     from auditbook.monitor.watch import prepare, watch_loop
     from auditbook.store.db import open_engine
-    plan = prepare(list(bucket or []), prefix, rules, notify, list(lookup_events or []))  # every input checked first
+    plan = prepare(list(bucket or []), prefix, rules, notify, list(lookup_events or []),
+                   catalog)  # every input checked first
     last = watch_loop(open_engine(db, writable=True), plan, interval=interval, once=once, on_cycle=_print_cycle)
     if last.unread_sources:  # --once: a bucket not listed / LookupEvents failed: nothing of it was read
         raise typer.Exit(1)

@@ -100,6 +100,13 @@ VALUE_KEYS = frozenset(k.lower() for k in ("value", "parameterValue", "optionVal
 SECRET_NAME = re.compile(r"pass|pwd|secret|token|credential|private|auth|api[-_.]?key|access[-_.]?key|"
                          r"key(?:$|[-_.:/ ])|cookie|session|signature|conn(?:ection)?[-_.]?str|dsn",
                          re.IGNORECASE)
+# a field of a CloudTrail record whose own name ends like a secret's (an HTTP `Authorization` header, EMR's
+# `fs.s3a.secret.key`, Firehose's `accessKey`, Amplify's `oauthToken`, `clientSecret`, `dbPassword`, …)
+# has its text or number redacted, wherever it is and whatever the service; names that only point at a
+# secret (`secretId`, `accessKeyId`, `passwordPolicy`) do not end like one and are kept
+SECRET_FIELD = re.compile(r"(?:password|passwd|passphrase|pwd|secret|token|credentials?|authorization|"
+                          r"api[-_.]?key|access[-_.]?key|secret[-_.]?(?:access[-_.]?)?key|private[-_.]?key|"
+                          r"cookie|signature|conn(?:ection)?[-_.]?str(?:ing)?|dsn)$", re.IGNORECASE)
 # top-level parts of a record that are objects when CloudTrail writes them: text there is redacted
 # whole (JSON in a string would hide every secret name from the rules above)
 CLOUDTRAIL_PAYLOADS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails")
@@ -128,6 +135,11 @@ def _secret_named(value: dict) -> bool:
                for k, v in value.items())
 
 
+def _secret_field(name: str, value: Any) -> bool:
+    """A text or number under a name that ends like a secret's (SECRET_FIELD)."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and bool(SECRET_FIELD.search(name))
+
+
 def _redact_record(value: Any, keys: frozenset, containers: frozenset) -> Any:
     if isinstance(value, list):
         return [_redact_record(v, keys, containers) for v in value]
@@ -139,7 +151,7 @@ def _redact_record(value: Any, keys: frozenset, containers: frozenset) -> Any:
         name = str(k).lower()
         if _empty(v):
             out[k] = v
-        elif name in keys or (secret_value and name in VALUE_KEYS):
+        elif name in keys or (secret_value and name in VALUE_KEYS) or _secret_field(name, v):
             out[k] = REDACTED
         elif name in containers:
             out[k] = _env_values(v)
@@ -149,7 +161,8 @@ def _redact_record(value: Any, keys: frozenset, containers: frozenset) -> Any:
 
 
 def redact_cloudtrail(record: Any) -> Any:
-    """A CloudTrail record as it may be stored, shown or exported: secret fields, the values in
+    """A CloudTrail record as it may be stored, shown or exported: secret fields (by name, and any
+    text or number under a name ending like a secret's: SECRET_FIELD), the values in
     environment-like containers and the values of secret-named name/value pairs replaced at any
     depth; a request or response logged as text replaced whole. eventSource is compared without
     regard to case."""

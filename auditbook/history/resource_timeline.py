@@ -21,9 +21,13 @@ from auditbook.store.session import reading
 TICKET_ENV = "AUDITBOOK_TICKET_PATTERN"
 DEFAULT_TICKET = r"[A-Z][A-Z0-9]+-[0-9]+"  # CHG-1042, INC-7, OPS2-311
 MAX_PATTERN = 200
+MAX_SESSION_TEXT, MAX_TAG_TEXT = 64, 128  # characters of a session name (AWS: at most 64) / tag value searched
+_QUANTIFIER = re.compile(r"[*+?]|\{\d*,?\d*\}")
 COVERAGE_SLACK = dt.timedelta(minutes=15)  # a pause between log files this short is not a gap
 MAX_STATES = 400  # states read for one timeline (the newest)
 MAX_EVENTS = 500  # write events read for one timeline (the newest)
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # --from / --to: a time in these years
+LATEST = dt.datetime(9998, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)  # (room for COVERAGE_SLACK either side)
 CREATED, FIRST_SEEN, MODIFIED, DELETED = "created", "first_seen", "modified", "deleted"
 
 
@@ -35,18 +39,51 @@ def ticket_pattern(text: Optional[str] = None) -> re.Pattern:
     if len(text) > MAX_PATTERN:
         raise UserError(f"{where}: {len(text)} characters, more than {MAX_PATTERN}")
     try:
-        return re.compile(text)
+        compiled = re.compile(text)
     except re.error as exc:
         raise UserError(f"{where}: {shown(text)} is not a regular expression ({exc})") from None
+    if nested_quantifier(text):
+        raise UserError(f"{where}: {shown(text)} repeats a group that holds a repetition (like (A+)+): "
+                        "such a pattern can take minutes on one caller-chosen session name")
+    return compiled
+
+
+def nested_quantifier(text: str) -> bool:
+    """Whether a pattern repeats (*, + or {m,n}) a group that itself holds a quantifier: the shape of
+    catastrophic backtracking. Escapes and character classes are skipped; a group made optional (?)
+    is not a repetition."""
+    holds, i, in_class = [False], 0, False  # holds[-1]: the open group holds a quantifier
+    while i < len(text):
+        ch, i = text[i], i + 1
+        if ch == "\\":
+            i += 1
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class, i = True, i + (text[i:i + 1] == "^")
+            i += text[i:i + 1] == "]"  # a leading ] is a literal
+        elif ch == "(":
+            holds.append(False)
+            i += text[i:i + 1] == "?"  # (?:…), (?P<…>…): not a quantifier
+        elif ch == ")" and len(holds) > 1:
+            inner = holds.pop()
+            repeat = _QUANTIFIER.match(text, i)
+            if inner and repeat and repeat.group(0) != "?":
+                return True
+            holds[-1] = holds[-1] or inner or bool(repeat)
+        elif _QUANTIFIER.match(text, i - 1):
+            holds[-1] = True
+    return False
 
 
 def ticket_of(event: dict, pattern: re.Pattern) -> tuple[Optional[str], Optional[str]]:
-    """(the ticket reference a write event carries, where: the role session name or a request tag)."""
-    found = pattern.search(event.get("session_name") or "")
+    """(the ticket reference a write event carries, where: the role session name or a request tag). The
+    pattern runs on at most MAX_SESSION_TEXT / MAX_TAG_TEXT characters of caller-chosen text."""
+    found = pattern.search((event.get("session_name") or "")[:MAX_SESSION_TEXT])
     if found and found.group(0):
         return found.group(0), "session name"
     for key, value in (event.get("tags") or {}).items():
-        found = pattern.search(value) if isinstance(value, str) else None
+        found = pattern.search(value[:MAX_TAG_TEXT]) if isinstance(value, str) else None
         if found and found.group(0):
             return found.group(0), f"tag {key}"
     return None, None
@@ -60,13 +97,28 @@ def window_bound(text: Optional[str], option: str, end: bool = False) -> Optiona
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0), dt.timezone.utc)
+            return in_range(dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0), dt.timezone.utc),
+                            option, text)
         at = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if len(text) <= 40 else None
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
         raise UserError(f"{option}: {shown(text)} is not a day (YYYY-MM-DD) or an ISO 8601 time with a time zone")
-    return at.astimezone(dt.timezone.utc)
+    try:
+        return in_range(at.astimezone(dt.timezone.utc), option, text)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first time Python holds
+        return in_range(None, option, text)
+
+
+def in_range(at: Optional[dt.datetime], option: str, text: Optional[str] = None) -> Optional[dt.datetime]:
+    """`at` when it lies in the years EARLIEST..LATEST (None stays None unless `text` names it); a
+    UserError naming the option and the value otherwise."""
+    if at is None and text is None or at is not None and at.tzinfo is not None and EARLIEST <= at <= LATEST:
+        return at
+    if at is not None and at.tzinfo is None:
+        raise UserError(f"{option}: {shown(text or at.isoformat())} has no time zone")
+    raise UserError(f"{option}: {shown(text or at.isoformat())} is outside the years "
+                    f"{EARLIEST.year}-{LATEST.year}")
 
 
 def cloudtrail_region(region: str) -> str:
@@ -161,6 +213,7 @@ def timeline(engine, arn: str, resource_type: Optional[str] = None, since: Optio
     `page`-th newest (page 1: the newest), are read in full (diff and coverage) and returned, oldest
     first; `changes_total` counts them all. A resource stored under several types (an account's
     singletons share "<account>/<region>") needs `resource_type`."""
+    since, until = in_range(since, "--from"), in_range(until, "--to")
     if since and until and since > until:
         raise UserError("--from: is after --to")
     pattern = pattern or ticket_pattern()

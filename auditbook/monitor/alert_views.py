@@ -33,14 +33,16 @@ def _date(value: str, name: str, end: bool = False) -> dt.datetime:
     """A day (YYYY-MM-DD: its start, or with end=True the start of the next) or an ISO time with a zone."""
     try:
         if len(value) == 10:
-            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), dt.timezone.utc)
         parsed = dt.datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise UserError(f"{name}: {shown(value)} has no time zone")
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # a day or time at the edge of the calendar, past it in UTC
+        raise UserError(f"{name}: {shown(value)} is out of range (years 1 to 9999 in UTC)") from None
     except ValueError:
         raise UserError(f"{name}: {shown(value)} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise UserError(f"{name}: {shown(value)} has no time zone")
-    return parsed.astimezone(dt.timezone.utc)
 
 
 def _values(params: Mapping[str, Sequence[str]], name: str) -> tuple:

@@ -26,6 +26,7 @@ ACTIVE_STATES = OPEN_STATES + ("pending",)  # pending: a posture rule's `for` no
 MAX_EVIDENCE = 200  # evidence ids kept on one alert (the newest)
 MAX_KEY = stored.DEDUP_KEY_LENGTH  # 600: alerts.dedup_key and cloudtrail_matches.labels_key
 MAX_CONTROLS = stored.SOC2_CONTROL_LENGTH  # alerts.soc2_control (rules are held to it at load)
+SYSTEM = Actor("auditbook", "system")  # what auditbook itself changes, in the audit trail
 STATES = ("pending", "firing", "acknowledged", "resolved")
 
 
@@ -48,18 +49,36 @@ def dedup_key(rule: str, labels: dict) -> str:
 def fire(session, *, rule: str, labels: dict, severity: str, soc2_control: str, summary: str,
          at: dt.datetime, evidence: Optional[list] = None) -> dict:
     """Raise an alert, or count one more occurrence of the same open alert (inside the caller's unit
-    of work): {"id", "count"} of the alert as it is now."""
+    of work): {"id", "count"} of the alert as it is now. An occurrence after the alert's triage
+    decision reopens its triage (_retriage)."""
     key = dedup_key(rule, labels)
     alert = stored.open_by_key(session, key, OPEN_STATES)
     if alert is not None:
         kept = alert["evidence"] + [e for e in evidence or [] if e not in alert["evidence"]]
-        stored.change(session, alert["id"], {"count": alert["count"] + 1, "last_seen": max(alert["last_seen"], at),
-                                             "evidence": kept[-MAX_EVIDENCE:]}, bump=False)
+        values = {"count": alert["count"] + 1, "last_seen": max(alert["last_seen"], at),
+                  "evidence": kept[-MAX_EVIDENCE:]}
+        decided = alert["triaged_at"] is not None and alert["triaged_at"] < at
+        stored.change(session, alert["id"], {**values, **(_retriage(session, alert, at) if decided else {})},
+                      bump=decided)
         return {"id": alert["id"], "count": alert["count"] + 1}
     new_id = stored.insert_alert(session, rule=rule, dedup_key=key, state="firing", severity=severity,
                                  soc2_control=soc2_control, labels=labels, summary=summary, at=at,
                                  evidence=list(dict.fromkeys(evidence or []))[-MAX_EVIDENCE:])
     return {"id": new_id, "count": 1}
+
+
+def _retriage(session, alert: dict, at: dt.datetime) -> dict:
+    """A new occurrence after an open alert's triage decision reopens its triage (a decision covers
+    what was seen, not what comes later): the decision is cleared, the clock restarts (at `at`, or
+    now if that is later, as for a new alert) and it may be escalated again; the assignee and the
+    incident stay. Its audit-trail entry; the columns to set."""
+    cleared = {"triage_decision": None, "triage_reason": None, "triaged_by": None, "triaged_at": None}
+    record(session, SYSTEM, "retriage", "alert", alert["id"], at=now(),
+           before={k: alert[k] for k in ("triage_decision", "triage_reason", "triaged_by")}
+           | {"triaged_at": alert["triaged_at"].isoformat()}, after=cleared,
+           note=f"new occurrence at {at.isoformat()} after the decision of {alert['triaged_at'].isoformat()}: "
+                "to be triaged again")
+    return {**cleared, "fired_at": max(at, now()), "triage_escalated_at": None}
 
 
 def resolve(session, rule: str, labels: dict, at: dt.datetime) -> int:

@@ -1,6 +1,9 @@
 """CloudTrail's LookupEvents (management events of the last 90 days, one account and region) → the
 same event rules as the log files (auditbook.monitor.cloudtrail), for endpoints that have the API.
-Read from the saved checkpoint (the setting `lookup:<region>`) to now."""
+Read from the saved checkpoint (the setting `lookup:<region>`) to now. CloudTrail shows an event in
+LookupEvents minutes after the call (typically ~5, up to LOOKUP_LAG), so the checkpoint stays LOOKUP_LAG
+behind now: each cycle reads that window again (records and write events are kept once by eventID,
+alerts fired once), and only the time up to now - LOOKUP_LAG is recorded as covered."""
 from __future__ import annotations
 
 import datetime as dt
@@ -34,8 +37,11 @@ from auditbook.store.changes import (
     MAX_REGION,
     add_coverage,
     insert_changes,
+    new_changes,
 )
 from auditbook.store.session import reading, writing
+
+LOOKUP_LAG = dt.timedelta(minutes=15)  # CloudTrail's delivery delay to LookupEvents (AWS: ~5 min, up to 15)
 
 
 def _parse_events(events: list, offset: int, log: GapLog) -> list[tuple[int, Any]]:
@@ -60,7 +66,7 @@ def _read_page(session, events: list, offset: int, rules: list[Rule], windows: W
     log = GapLog(source)
     parsed = _parse_events(events, offset, log)
     sorted_out = triage(parsed, rules, source)
-    changes = write_events(sorted_out.writes, latest_event_time(now), source, sorted_out.log)
+    changes = new_changes(session, write_events(sorted_out.writes, latest_event_time(now), source, sorted_out.log))
     m, f, more = process_records(session, sorted_out.found, rules, windows, source, now)
     insert_changes(session, changes)
     accounts.update(_accounts(record for _index, record in parsed))
@@ -76,10 +82,12 @@ def _accounts(records) -> set:
 def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] = None,
                   now: Optional[dt.datetime] = None, first_lookback: dt.timedelta = dt.timedelta(hours=1)) -> IngestResult:
     """From the saved checkpoint to now, each page committed with the checkpoint, records counted
-    once (by eventID) even where pages overlap. An endpoint without the API gets an evidence gap,
-    never a silent nothing; so does a record of the wrong shape (its index counts the events read in
-    this call). Once every page is read, the time range is recorded as covered for the region and
-    each account the records name (with the checkpoint)."""
+    once (by eventID) even where pages (or cycles: the last LOOKUP_LAG is read again) overlap; the
+    checkpoint and the coverage end at now - LOOKUP_LAG, as events may still appear before it. An
+    endpoint without the API gets an evidence gap, never a silent nothing; so does a record of the
+    wrong shape (its index counts the events read in this call). Once every page is read, the time
+    range up to now - LOOKUP_LAG is recorded as covered for the region and each account the records
+    name (with the checkpoint)."""
     t0 = time.perf_counter()
     result = IngestResult()
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -105,9 +113,10 @@ def ingest_lookup(engine, client, rules: list[Rule], windows: Optional[Windows] 
         result.gaps.append(Gap(source, None, result.source_error))
         result.seconds = time.perf_counter() - t0
         return result
+    settled = max(since, now - LOOKUP_LAG)  # an event before this has been delivered
     with writing(engine) as session:
-        stored_settings.write(session, key, {"until": now.isoformat()})
-        add_coverage(session, _coverage(accounts, client.meta.region_name, since, now, source, result))
+        stored_settings.write(session, key, {"until": settled.isoformat()})
+        add_coverage(session, _coverage(accounts, client.meta.region_name, since, settled, source, result))
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -71,9 +71,9 @@ def checked_file(filename: Optional[str], content: bytes) -> CheckedFile:
 
 def read_file(path: Path, option: str = "--attach") -> CheckedFile:
     """checked_file() of a file on disk: a regular file of at most MAX_BYTES (a FIFO or device is
-    refused before it is read)."""
+    refused before it is read), never a symbolic link (a link to /etc/shadow would store its target)."""
     try:
-        data = read_bytes(Path(path), max_bytes=MAX_BYTES)
+        data = read_bytes(Path(path), max_bytes=MAX_BYTES, follow_symlinks=False)
     except UserError as exc:
         raise UserError(f"{option}: {exc}") from None
     try:

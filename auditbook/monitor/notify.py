@@ -14,6 +14,7 @@ secrets cut out."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import os
 import re
@@ -263,9 +264,9 @@ def _record(engine, ch: Channel, event: str, object_type: str, object_id, status
                                object_id=object_id, status=status, attempts=attempts, error=error, response=response)
 
 
-def _already(engine, ch: Channel, object_type: str, object_id, event: str) -> bool:
+def _already(engine, ch: Channel, object_type: str, object_id, event: str, since=None) -> bool:
     with reading(engine) as session:
-        return stored.already_sent(session, ch.name, object_type, object_id, event)
+        return stored.already_sent(session, ch.name, object_type, object_id, event, since)
 
 
 def _deliver(engine, ch: Channel, event: str, object_type: str, object_id, delivery, backoff: float = 0.5) -> str:
@@ -295,7 +296,12 @@ def notify_alert(engine, ch: Channel, alert: dict, backoff: float = 0.5) -> Opti
     if SEVERITY_RANK.get(alert["severity"], 0) < SEVERITY_RANK[ch.min_severity]:
         return None
     event, kind = ALERT_EVENTS.get(alert["state"]), _kind(ch)
-    if kind.alert is None or event not in kind.alert_events or _already(engine, ch, "alert", alert["id"], event):
+    # a trigger counts from the alert's triage clock: an alert reopened by a new occurrence after its
+    # decision (monitor/alerts.py) is announced again
+    since = alert.get("fired_at") if event == "trigger" else None
+    if since is not None and since > dt.datetime.now(dt.timezone.utc):
+        since = None  # a clock in the future (a record's bad time): never a trigger sent on every cycle
+    if kind.alert is None or event not in kind.alert_events or _already(engine, ch, "alert", alert["id"], event, since):
         return None
     if alert.get("suppressed_until") and (event == "trigger" or not _already(engine, ch, "alert", alert["id"], "trigger")):
         return None

@@ -64,7 +64,7 @@ def _count(value) -> Optional[int]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or int(text) > MAX_COUNT:
+    if isinstance(value, bool) or not (text.isascii() and text.isdecimal()) or int(text) > MAX_COUNT:  # not '²'
         raise UserError(f"customers_affected: {shown(text)} is not a count (0 to {MAX_COUNT}, or empty: not assessed)")
     return int(text)
 

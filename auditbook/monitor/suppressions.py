@@ -39,11 +39,13 @@ def parse_until(value: str, at: Optional[dt.datetime] = None) -> dt.datetime:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.timezone.utc)
         parsed = dt.datetime.fromisoformat(raw)
+        if parsed.tzinfo is None:
+            raise UserError(f"--until: {shown(value)} has no time zone (add Z or +00:00)")
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # a time at the edge of the calendar, past it in UTC
+        raise UserError(f"--until: {shown(value)} is out of range (years 1 to 9999 in UTC)") from None
     except ValueError:
         raise UserError(f"--until: {shown(value)} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise UserError(f"--until: {shown(value)} has no time zone (add Z or +00:00)")
-    return parsed.astimezone(dt.timezone.utc)
 
 
 def checked(rule: str, labels: dict, until: dt.datetime, reason: str, at: dt.datetime) -> tuple[str, dict, str]:
@@ -129,7 +131,21 @@ def lift(engine, actor: Actor, suppression_id: int, version: int, reason: str) -
             raise UserError(f"suppression {suppression_id} changed meanwhile; nothing was saved")
         record(session, actor, "lift", "suppression", suppression_id, note=reason, at=at,
                before={"until": current["until"].isoformat()}, after={"until": at.isoformat()})
+        _release(session, actor, current, reason, at)
         return stored.get(session, suppression_id)
+
+
+def _release(session, actor: Actor, lifted: dict, reason: str, at: dt.datetime) -> None:
+    """The alerts a lifted suppression silenced: each with a `lift` entry, and silenced again by the
+    longest other suppression still in force covering it, if any (else it notifies and escalates)."""
+    for alert in stored.attached(session, lifted["id"]):
+        other = stored.matching(session, lifted["rule"], alert["labels"], at)
+        after = {"suppression": None, "until": None}
+        if other is not None:
+            stored.attach(session, [alert["id"]], other)
+            after = {"suppression": other, "until": stored.get(session, other)["until"].isoformat()}
+        record(session, actor, "lift", "alert", alert["id"], note=reason, at=at,
+               before={"suppression": lifted["id"], "until": lifted["until"].isoformat()}, after=after)
 
 
 def get_suppression(engine, suppression_id: int) -> dict:

@@ -16,7 +16,7 @@ from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
 from auditbook.history.sla import SEVERITIES
 from auditbook.monitor import settings
-from auditbook.monitor.alerts import OPEN_STATES, StaleAlert, fire
+from auditbook.monitor.alerts import OPEN_STATES, SYSTEM, StaleAlert, fire
 from auditbook.monitor.incidents import MAX_TEXT, alert_incident
 from auditbook.store import alerts as stored
 from auditbook.store import incidents as stored_incidents
@@ -29,7 +29,6 @@ TRIAGE_BREACHED = "AlertTriageBreached"  # the escalation's own alert
 ESCALATIONS = (TRIAGE_BREACHED, "IncidentSLABreached")  # escalations themselves: never escalated again
 MAX_NOTE = 4000
 MAX_SELECTION = 500  # alerts changed by one bulk action
-SYSTEM = Actor("auditbook", "system")
 UNCHANGED = object()  # assignee left as it is (None or "" unassigns)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from auditbook.catalog.model import Catalog, load_catalog
 from auditbook.collect.clients import aws_client
 from auditbook.monitor.cloudtrail import (
     ingest_bucket,
@@ -64,9 +65,11 @@ def _ingest_buckets(engine, s3_for, buckets, rules, rules_path, prefix, windows,
 
 def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_path: Optional[Path] = None,
           prefix: str = "", now: Optional[dt.datetime] = None, parse_workers: int = 0,
-          channels: Optional[list] = None, lookup_clients: Optional[list] = None) -> CycleResult:
+          channels: Optional[list] = None, lookup_clients: Optional[list] = None,
+          catalog: Optional[Catalog] = None) -> CycleResult:
     """`parse_workers` > 0: log files are parsed in that many processes (for large backlogs). A bucket
-    that cannot be listed is an evidence gap (CycleResult.unread_sources); the others are read."""
+    that cannot be listed is an evidence gap (CycleResult.unread_sources); the others are read.
+    `catalog`: whose manual evidence the day's reminders are about (None: the bundled catalog)."""
     t0 = time.perf_counter()
     rules = load_rules(rules_path)
     cap = max_inflated()  # a bad AUDITBOOK_CLOUDTRAIL_MAX_MB stops here, in one line
@@ -83,20 +86,22 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     out.triage_escalated = escalate_triage_breaches(engine, now)
     if channels:
         out.notifications = dispatch(engine, channels)
-        out.reminders = daily_reminders(engine, channels, now)
+        out.reminders = daily_reminders(engine, channels, now, catalog)
     out.seconds = time.perf_counter() - t0
     return out
 
 
 @dataclass
 class Watch:
-    """What `auditbook watch` reads, checked: its buckets, rules, channels and LookupEvents clients."""
+    """What `auditbook watch` reads, checked: its buckets, rules, channels, LookupEvents clients and
+    the catalog its evidence reminders are about."""
     buckets: list[str]
     prefix: str = ""
     rules_path: Optional[Path] = None
     channels: list = field(default_factory=list)
     lookup_clients: list = field(default_factory=list)
     s3_clients: dict = field(default_factory=dict, repr=False)
+    catalog: Optional[Catalog] = field(default=None, repr=False)
 
     def s3_for(self, _bucket: str):
         """The S3 client (one for every bucket, made when the first is read)."""
@@ -106,20 +111,23 @@ class Watch:
 
 
 def prepare(buckets: Optional[list[str]] = None, prefix: str = "", rules_path: Optional[Path] = None,
-            notify_path: Optional[Path] = None, lookup_regions: Optional[list[str]] = None) -> Watch:
+            notify_path: Optional[Path] = None, lookup_regions: Optional[list[str]] = None,
+            catalog_path: Optional[Path] = None) -> Watch:
     """Every input of `watch`, checked before the first cycle (each problem one line, a UserError):
-    the rules file, notify.yml and its secrets, AUDITBOOK_CLOUDTRAIL_MAX_MB, the LookupEvents regions."""
+    the rules file, notify.yml and its secrets, AUDITBOOK_CLOUDTRAIL_MAX_MB, the LookupEvents regions,
+    the catalog (loaded once; None: the bundled one)."""
     load_rules(rules_path)
     channels = load_channels(notify_path) if notify_path else []
     max_inflated()
+    catalog = load_catalog(catalog_path)
     lookups = [aws_client("cloudtrail", region) for region in lookup_regions or []]
-    return Watch(list(buckets or []), prefix, rules_path, channels, lookups)
+    return Watch(list(buckets or []), prefix, rules_path, channels, lookups, catalog=catalog)
 
 
 def run_cycle(engine, watch: Watch, now: Optional[dt.datetime] = None) -> CycleResult:
     """One cycle of a prepared watch."""
     return cycle(engine, watch.s3_for, watch.buckets, watch.rules_path, watch.prefix, now=now,
-                 channels=watch.channels, lookup_clients=watch.lookup_clients)
+                 channels=watch.channels, lookup_clients=watch.lookup_clients, catalog=watch.catalog)
 
 
 def watch_loop(engine, watch: Watch, *, interval: int, once: bool,

@@ -64,6 +64,21 @@ def insert_changes(session, changes: Iterable[dict]) -> int:
     return len(events)
 
 
+def new_changes(session, changes: list[dict]) -> list[dict]:
+    """The write events of `changes` not stored yet (by event id): a window read again is not counted twice."""
+    ids = [c["event_id"] for c in changes]
+    known = set()
+    for i in range(0, len(ids), CHUNK):
+        known.update(session.scalars(select(CloudTrailChange.event_id).where(
+            CloudTrailChange.event_id.in_(ids[i:i + CHUNK]))))
+    out = []
+    for change in changes:
+        if change["event_id"] not in known:
+            known.add(change["event_id"])
+            out.append(change)
+    return out
+
+
 def add_coverage(session, rows: list[dict]) -> None:
     """Coverage rows: {account, region, first_at, last_at, source, records, unread}."""
     if rows:

@@ -10,12 +10,15 @@ from sqlalchemy import insert, select
 from auditbook.store.models import Notification
 
 
-def already_sent(session, channel: str, object_type: str, object_id, event: str) -> bool:
-    """Has this event of this object been delivered to this channel?"""
-    return session.scalar(select(Notification.id).where(
+def already_sent(session, channel: str, object_type: str, object_id, event: str,
+                 since: Optional[dt.datetime] = None) -> bool:
+    """Has this event of this object been delivered to this channel (at or after `since`)?"""
+    query = select(Notification.id).where(
         Notification.channel == channel, Notification.object_type == object_type,
-        Notification.object_id == str(object_id), Notification.event == event,
-        Notification.status == "sent").limit(1)) is not None
+        Notification.object_id == str(object_id), Notification.event == event, Notification.status == "sent")
+    if since is not None:
+        query = query.where(Notification.at >= since)
+    return session.scalar(query.limit(1)) is not None
 
 
 def insert_delivery(session, *, channel: str, kind: str, event: str, object_type: str, object_id, status: str,

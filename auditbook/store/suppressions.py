@@ -94,6 +94,13 @@ def attach(session, alert_ids: Iterable[int], suppression_id: int) -> int:
     return changed
 
 
+def attached(session, suppression_id: int) -> list[dict]:
+    """{id, labels} of every alert a suppression silences (or silenced), oldest first."""
+    rows = session.execute(select(Alert.id, Alert.labels).where(Alert.suppression_id == suppression_id)
+                           .order_by(Alert.id))
+    return [{"id": i, "labels": dict(labels or {})} for i, labels in rows]
+
+
 def alerts_of(session, suppression_id: int, limit: int = 1000) -> list[int]:
     """The ids of the alerts a suppression silences (or silenced), oldest first."""
     return list(session.scalars(select(Alert.id).where(Alert.suppression_id == suppression_id)

@@ -1,7 +1,11 @@
 """The analyst's workbook: JupyterLab on 127.0.0.1 over notebooks/ (`auditbook lab`, `make lab`).
 
 - Listens on 127.0.0.1 only, with a random token drawn at each start; the token reaches the server
-  through its environment (JUPYTER_TOKEN), never argv, and is printed once in the link to open.
+  through a private config file (mode 0600 in a fresh 0700 folder, given with --config) that deletes
+  itself as the server reads it: never argv, never the environment (which every kernel inherits),
+  and is printed once in the link to open.
+- The lab and its kernels run with the caller's environment less its credentials (lab_environment):
+  every AWS_* variable and every name that looks like a secret (TOKEN, SECRET, PASSWORD, …).
 - The store URL reaches the kernels through their environment (AUDITBOOK_DB): the notebooks' `db`
   parameter stays None, so no URL (nor its password) is ever written into a notebook.
 - The store is opened read-only by default: a SQLite store as a `mode=ro` URI, a PostgreSQL store
@@ -13,13 +17,16 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -29,8 +36,19 @@ from auditbook.errors import UserError, shown
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 FIRST_NOTEBOOK = "explore.ipynb"
-TOKEN_ENV = "JUPYTER_TOKEN"
-HIDDEN_ENV = ("AUDITBOOK_APP_TOKEN", "JUPYTER_TOKEN_FILE")  # never inherited by the lab or its kernels
+HIDDEN_ENV = ("AUDITBOOK_APP_TOKEN", "JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")  # never inherited by the lab or its kernels
+# Credentials the lab never needs (it reads the store only): AWS_*, and names that look like a secret
+# (notify.yml's *_env secrets, CI tokens, API keys). PGPASSWORD stays: libpq may need it for the store.
+SECRET_ENV = re.compile(r"^AWS_|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|WEBHOOK|PRIVATE|"
+                        r"(^|_)(API_?)?KEYS?(_|$)", re.IGNORECASE)
+KEPT_ENV = ("PGPASSWORD",)
+TOKEN_CONFIG = """\
+# Written by `auditbook lab` for one start: the server's token. It deletes itself as it is read.
+import os
+c.IdentityProvider.token = {token!r}
+os.unlink(__file__)
+os.rmdir(os.path.dirname(__file__))
+"""
 READ_ONLY_OPTION = "-c default_transaction_read_only=on"
 
 
@@ -56,11 +74,38 @@ def read_only_url(url: str) -> str:
 
 @dataclass
 class LabLaunch:
-    argv: list[str]
+    argv: list[str]  # without the token's config file (with_token_config adds it)
     env: dict
     url: str  # to open in a browser, token included
     token: str
     root: Path
+
+
+def lab_environment(environ) -> dict:
+    """The environment of the lab and so of every kernel: `environ` less the other servers' tokens and
+    every credential (SECRET_ENV) but the store's (KEPT_ENV)."""
+    return {k: v for k, v in environ.items()
+            if k not in HIDDEN_ENV and (k in KEPT_ENV or not SECRET_ENV.search(k))}
+
+
+def with_token_config(launch: LabLaunch) -> tuple[list[str], Path]:
+    """The lab's argv with `--config` naming a fresh private file (0600, in a 0700 folder) that sets
+    the token and deletes itself (and its folder) when the server reads it; and that file, for
+    discard_token_config when the server never started."""
+    folder = Path(tempfile.mkdtemp(prefix="auditbook-lab-"))
+    path = folder / "jupyter_lab_token.py"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(TOKEN_CONFIG.format(token=launch.token))
+    return [*launch.argv, f"--config={path}"], path
+
+
+def discard_token_config(path: Path) -> None:
+    """Remove the token's config file (and its folder) left by a server that did not start."""
+    with suppress(FileNotFoundError):
+        path.unlink()
+    with suppress(FileNotFoundError):
+        path.parent.rmdir()
 
 
 def lab_argv(root: Path, port: int) -> list[str]:
@@ -84,8 +129,8 @@ def prepare_lab(db: str, port: int = 8888, *, notebooks: Optional[Path] = None, 
     if not root.is_dir():
         raise UserError(f"--notebooks: {shown(str(root), limit=1024)} is not a folder")
     token = secrets.token_urlsafe(32)
-    env = {k: v for k, v in os.environ.items() if k not in HIDDEN_ENV}
-    env.update({"AUDITBOOK_DB": db if writable else read_only_url(db), TOKEN_ENV: token})
+    env = lab_environment(os.environ)
+    env["AUDITBOOK_DB"] = db if writable else read_only_url(db)
     if catalog:
         env["AUDITBOOK_CATALOG"] = str(Path(catalog).resolve())
     first = f"lab/tree/{FIRST_NOTEBOOK}" if (root / FIRST_NOTEBOOK).is_file() else "lab"
@@ -105,7 +150,11 @@ def serve_lab(db: Optional[str] = None, port: int = 8888, *, notebooks: Optional
     print(f"JupyterLab on {launch.root} (store {redacted(url)}, {mode}), Ctrl-C stops it:\n  {launch.url}",
           flush=True)
     sys.stderr.flush()
-    os.execve(launch.argv[0], launch.argv, launch.env)
+    argv, config = with_token_config(launch)
+    try:
+        os.execve(argv[0], argv, launch.env)
+    finally:  # reached only when exec failed
+        discard_token_config(config)
 
 
 def check_port(port: int) -> None:
@@ -130,13 +179,19 @@ def start_lab(db: str, port: int, *, notebooks: Optional[Path] = None, writable:
               log=None) -> RunningLab:
     """JupyterLab in its own process group (tests); returns once its API answers with the token."""
     launch = prepare_lab(db, port, notebooks=notebooks, writable=writable)
-    proc = subprocess.Popen(launch.argv, env=launch.env, stdout=log or subprocess.DEVNULL,
-                            stderr=log or subprocess.DEVNULL, start_new_session=True)
+    argv, config = with_token_config(launch)
+    try:
+        proc = subprocess.Popen(argv, env=launch.env, stdout=log or subprocess.DEVNULL,
+                                stderr=log or subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        discard_token_config(config)
+        raise
     running = RunningLab(proc, launch.url, f"http://127.0.0.1:{port}", launch.token)
     deadline = time.monotonic() + wait
     request = urllib.request.Request(running.base + "/api/status", headers={"Authorization": f"token {launch.token}"})
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            discard_token_config(config)  # exited before it read its token, perhaps
             raise RuntimeError(f"JupyterLab exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(request, timeout=2) as resp:
@@ -145,6 +200,7 @@ def start_lab(db: str, port: int, *, notebooks: Optional[Path] = None, writable:
         except OSError:
             time.sleep(0.3)
     stop_lab(running)
+    discard_token_config(config)
     raise RuntimeError(f"JupyterLab did not answer on {running.base} within {wait:.0f} s")
 
 

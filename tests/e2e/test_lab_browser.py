@@ -59,7 +59,9 @@ def test_the_explore_notebook_runs_in_jupyterlab_and_draws_its_first_chart(lab):
 
 def test_auditbook_lab_prints_its_link_and_keeps_the_token_off_the_command_line(tmp_path):
     """`auditbook lab` as a process: the link it prints opens the lab; the server (the same process,
-    exec'd) carries the token in its environment only; the kernels get the store read-only."""
+    exec'd) read the token from a private config file that is gone once it answers, and its
+    environment (every kernel's) holds neither the token nor the caller's AWS credentials; the
+    kernels get the store read-only."""
     import os
     import signal
     import subprocess
@@ -70,8 +72,10 @@ def test_auditbook_lab_prints_its_link_and_keeps_the_token_off_the_command_line(
     from auditbook.store.db import open_engine
     open_engine(db).dispose()
     port = free_port()
+    caller = {**os.environ, "AWS_SECRET_ACCESS_KEY": "probe-aws-secret", "SLACK_WEBHOOK": "https://hooks.example/x"}
     proc = subprocess.Popen([EXE, "lab", "--db", db, "--port", str(port), "--notebooks", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+                            env=caller)
     try:
         assert "read-only" in proc.stdout.readline()
         link = proc.stdout.readline().strip()
@@ -89,8 +93,11 @@ def test_auditbook_lab_prints_its_link_and_keeps_the_token_off_the_command_line(
                 time.sleep(0.3)
         cmdline = open(f"/proc/{proc.pid}/cmdline", "rb").read().decode()  # answering: exec'd by now
         assert "jupyter" in cmdline and token not in cmdline
+        config = next(a.split("=", 1)[1] for a in cmdline.split("\0") if a.startswith("--config="))
+        assert not os.path.exists(config) and not os.path.exists(os.path.dirname(config))  # deleted as read
         environ = open(f"/proc/{proc.pid}/environ", "rb").read().decode().split("\0")
         assert f"AUDITBOOK_DB=sqlite:///file:{tmp_path}/s.db?mode=ro&uri=true" in environ
+        assert not [e for e in environ if token in e or "probe-aws-secret" in e or e.startswith(("AWS_", "SLACK_"))]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)

@@ -63,3 +63,26 @@ def test_filters_suppressions_and_concurrent_triage_on_postgres(postgres):
     final = alerts.get(engine, i[3])
     assert final["triaged_by"] == winner and final["version"] == version + 1
     assert len(incidents.list_incidents(engine)) == (1 if winner == "ana" else 0)  # the loser's incident rolled back
+
+
+def test_a_later_occurrence_reopens_triage_and_a_lift_hands_over_on_postgres(postgres):
+    engine = open_engine(postgres.database())
+    i = _fill(engine)
+    ana = Actor("ana", "analyst")
+    decided = triage.triage(engine, ana, i[1], alerts.get(engine, i[1])["version"], decision="false-positive",
+                            reason="drill")
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    with writing(engine) as session:
+        alerts.fire(session, rule="RootAccountUsage", labels={"account": "111111111111", "region": "eu-west-1",
+                                                              "n": "1"},
+                    severity="critical", soc2_control="CC7.2", summary="alert 1", at=later)
+    again = alerts.get(engine, i[1])
+    assert again["triage_decision"] is None and again["fired_at"] == later
+    assert again["version"] == decided["version"] + 1
+    now = dt.datetime.now(dt.timezone.utc)
+    long = suppressions.suppress(engine, ana, rule="RootAccountUsage", labels={"account": "111111111111"},
+                                 until=now + dt.timedelta(days=30), reason="migration")
+    short = suppressions.suppress(engine, ana, rule="RootAccountUsage", labels={"region": "eu-west-1"},
+                                  until=now + dt.timedelta(days=10), reason="drill")
+    suppressions.lift(engine, ana, long["id"], long["version"], "done")
+    assert [alerts.get(engine, n)["suppressed_until"] for n in i] == [short["until"]] * 4

@@ -255,3 +255,58 @@ def test_the_demo_finds_the_ids_its_story_names_in_the_simulated_organisation(aw
     records = [r for _key, body in files for r in json.loads(gzip.decompress(body))["Records"] if not r["readOnly"]]
     assert [r["requestParameters"].get("groupId") or r["requestParameters"].get("keyId") for r in records
             if r["eventSource"] in ("ec2.amazonaws.com", "kms.amazonaws.com")] == [web, web, key, key]
+
+
+class _DelayedTrail:
+    """LookupEvents as AWS answers it: events whose eventTime is in [StartTime, EndTime] and that have
+    been delivered (CloudTrail shows an event minutes after the call) by the time of the call."""
+
+    class meta:
+        region_name = REGION
+
+    def __init__(self):
+        self.events, self.now = [], None
+
+    def get_paginator(self, _name):
+        trail = self
+
+        class Pages:
+            def paginate(self, StartTime, EndTime):
+                yield {"Events": [{"EventId": r["eventID"], "CloudTrailEvent": json.dumps(r)}
+                                  for r, delivered in trail.events if delivered <= trail.now
+                                  and StartTime <= dt.datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00"))
+                                  <= EndTime]}
+        return Pages()
+
+
+def test_lookup_events_read_again_what_cloudtrail_delivers_late_and_claim_only_the_settled_time(tmp_path):
+    from auditbook.monitor.cloudtrail_lookup import LOOKUP_LAG, ingest_lookup
+    from auditbook.monitor.rules import load_rules
+    from auditbook.store import alerts as stored_alerts
+    from auditbook.store.cloudtrail import match_counts
+    from auditbook.store.db import open_engine
+    engine = open_engine(f"sqlite:///{tmp_path}/l.db")
+    t0 = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+    trail = _DelayedTrail()
+    trail.events.append((_write(t0 + dt.timedelta(minutes=1), "ec2.amazonaws.com", "CreateTags",
+                                {"resourcesSet": {"items": [{"resourceId": "sg-0123456789abcdef0"}]}}),
+                         t0 + dt.timedelta(minutes=2)))
+    opened = _write(t0 + dt.timedelta(minutes=58), "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress",
+                    {"groupId": "sg-0123456789abcdef0", "ipPermissions": {"items": [
+                        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                         "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}})
+    trail.events.append((opened, t0 + dt.timedelta(minutes=63)))  # shown 5 minutes after the call
+    results = []
+    for minutes in (60, 70, 80, 90):  # four watch cycles: the 12:58 call is read in the second and third
+        trail.now = t0 + dt.timedelta(minutes=minutes)
+        results.append(ingest_lookup(engine, trail, load_rules(), now=trail.now))
+    assert [e["event_name"] for e in _events(engine, SG)] == ["CreateTags", "AuthorizeSecurityGroupIngress"]
+    assert [r.changes for r in results] == [1, 1, 0, 0]  # read again, kept and counted once
+    with reading(engine) as s:
+        assert match_counts(s, "SecurityGroupOpenedToWorld") and sum(
+            n for _k, n in match_counts(s, "SecurityGroupOpenedToWorld")) == 1
+        assert len([a for a in stored_alerts.listing(s) if a["rule"] == "SecurityGroupOpenedToWorld"]) == 1
+    assert [r.fired for r in results] == [0, 1, 0, 0]
+    first = _coverage(engine, t0 - dt.timedelta(hours=1), t0 + dt.timedelta(hours=2))
+    assert first[0]["last_at"] == t0 + dt.timedelta(minutes=60) - LOOKUP_LAG  # not the call's time
+    assert max(r["last_at"] for r in first) == t0 + dt.timedelta(minutes=80) - LOOKUP_LAG  # 13:30 read no record

@@ -716,3 +716,30 @@ def test_alert_documents_carry_the_cloudtrail_records_and_refuse_an_unknown_stat
     assert isinstance(root["first_seen"], str) and root["state"] == "firing"
     with pytest.raises(UserError, match="--state: 'burning' is not one of pending, firing, acknowledged, resolved"):
         alerts.alert_documents(trail["engine"], ("burning",))
+
+
+@pytest.mark.parametrize("source,request_parameters,secret", [
+    ("events.amazonaws.com", {"rule": "r", "targets": [{"id": "1", "httpParameters": {
+        "headerParameters": {"Authorization": "Bearer sk_live_123"}}}]}, "sk_live_123"),
+    ("elasticmapreduce.amazonaws.com", {"configurations": [{"classification": "core-site", "properties": {
+        "fs.s3a.secret.key": "wJalrXUtnFEMI/K7MDENG"}}]}, "wJalrXUtnFEMI"),
+    ("firehose.amazonaws.com", {"httpEndpointDestinationConfiguration": {"endpointConfiguration": {
+        "url": "https://x.example", "accessKey": "hec-0123456789"}}}, "hec-0123456789"),
+    ("amplify.amazonaws.com", {"name": "a", "oauthToken": "gho_abcdef"}, "gho_abcdef"),
+    ("glue.amazonaws.com", {"connectionInput": {"connectionProperties": {"dbPassword": "hunter2"}}}, "hunter2"),
+])
+def test_write_event_requests_redact_any_field_named_like_a_secret(source, request_parameters, secret):
+    from auditbook.collect.evidence import REDACTED, redact_cloudtrail
+    from auditbook.monitor.cloudtrail_changes import stored_request
+    _redacted, kept = stored_request(source, request_parameters)
+    assert secret not in json.dumps(kept) and REDACTED in json.dumps(kept)
+    record = {"eventSource": source, "requestParameters": request_parameters}
+    assert secret not in json.dumps(redact_cloudtrail(record))
+
+
+def test_fields_that_only_point_at_a_secret_are_kept():
+    from auditbook.collect.evidence import redact_cloudtrail
+    request = {"secretId": "prod/db", "accessKeyId": "AKIAEXAMPLE", "passwordPolicy": "strict", "enableBasicAuth": True,
+               "roleSessionName": "CHG-1", "groupId": "sg-1", "keyId": "k-1", "tokenValidityUnits": {"accessToken": 3}}
+    kept = redact_cloudtrail({"eventSource": "x.amazonaws.com", "requestParameters": request})["requestParameters"]
+    assert kept == dict(request, tokenValidityUnits={"accessToken": "***REDACTED***"})

@@ -2,6 +2,9 @@
 a read-only store refuses writes), the token drawn at each start and kept out of argv, 127.0.0.1
 only, nothing reaching out, bad options refused in one line before anything starts. JupyterLab
 itself is started in tests/e2e/test_lab_browser.py."""
+import os
+import stat
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -10,7 +13,13 @@ from typer.testing import CliRunner
 from auditbook.cli.main import registered_app
 from auditbook.errors import UserError
 from auditbook.store.db import open_engine
-from auditbook.web.lab import NOTEBOOKS, prepare_lab, read_only_url
+from auditbook.web.lab import (
+    NOTEBOOKS,
+    discard_token_config,
+    prepare_lab,
+    read_only_url,
+    with_token_config,
+)
 
 
 @pytest.fixture
@@ -58,12 +67,45 @@ def test_the_lab_listens_on_localhost_with_a_fresh_token_kept_out_of_argv(store,
     first, second = prepare_lab(store, 8899), prepare_lab(store, 8899)
     assert first.token != second.token and len(first.token) >= 40
     assert first.url == f"http://127.0.0.1:8899/lab/tree/explore.ipynb?token={first.token}"
-    assert first.root == NOTEBOOKS and first.env["JUPYTER_TOKEN"] == first.token
+    assert first.root == NOTEBOOKS and "JUPYTER_TOKEN" not in first.env
+    assert not [k for k, v in first.env.items() if first.token in v]  # kernels inherit the server's environment
     argv = " ".join(first.argv)
     assert first.token not in argv and "--ServerApp.ip=127.0.0.1" in argv and "--ServerApp.port=8899" in argv
     assert "--ServerApp.terminals_enabled=False" in argv and "--LabApp.news_url=None" in argv
     assert first.env["AUDITBOOK_DB"] == read_only_url(store) and "AUDITBOOK_APP_TOKEN" not in first.env
     assert prepare_lab(store, 8899, writable=True).env["AUDITBOOK_DB"] == store
+
+
+def test_the_lab_and_its_kernels_get_neither_its_token_nor_the_callers_credentials(store, monkeypatch):
+    dropped = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "aws-secret",
+               "AWS_SESSION_TOKEN": "aws-session", "AWS_PROFILE": "prod-admin", "AWS_DEFAULT_REGION": "eu-west-1",
+               "SLACK_SECURITY_WEBHOOK": "https://hooks.example/T0/B0/x", "PD_KEY": "pd-routing",
+               "SMTP_PASSWORD": "pw-Kq81", "GITHUB_TOKEN": "ghp_x", "OPENAI_API_KEY": "sk-x",
+               "JIRA_APIKEY": "jira-x", "AUDITBOOK_SIGNING_SECRET": "sign-x", "JUPYTER_TOKEN": "preset",
+               "JUPYTER_TOKEN_FILE": "/tmp/t", "AUDITBOOK_APP_TOKEN": "app-x"}
+    kept = {"PGPASSWORD": "store-pw", "KEYBOARD_LAYOUT": "fr", "MONKEY": "1", "LANG": "C.UTF-8"}
+    for name, value in {**dropped, **kept}.items():
+        monkeypatch.setenv(name, value)
+    launch = prepare_lab(store, 8899, catalog="controls.yaml")
+    assert not set(dropped) & set(launch.env)
+    assert {k: launch.env[k] for k in kept} == kept and launch.env["PATH"] == os.environ["PATH"]
+    assert launch.env["AUDITBOOK_DB"] == read_only_url(store)
+    assert launch.env["AUDITBOOK_CATALOG"].endswith("controls.yaml")
+    assert not [k for k, v in launch.env.items() if launch.token in v or v in dropped.values()]
+
+
+def test_the_token_reaches_the_server_in_a_private_config_file_that_deletes_itself(store):
+    from traitlets.config.loader import PyFileConfigLoader
+    launch = prepare_lab(store, 8899)
+    argv, path = with_token_config(launch)
+    assert argv[:-1] == launch.argv and argv[-1] == f"--config={path}" and launch.token not in " ".join(argv)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    config = PyFileConfigLoader(path.name, str(path.parent)).load_config()  # as the server reads it
+    assert config.IdentityProvider.token == launch.token
+    assert not path.exists() and not path.parent.exists()
+    _, unused = with_token_config(launch)  # a server that never started: its file is removed
+    discard_token_config(unused)
+    assert not unused.parent.exists()
 
 
 def test_bad_lab_options_are_one_line_errors(store, tmp_path):

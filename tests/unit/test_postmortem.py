@@ -98,6 +98,8 @@ def test_postmortem_fields_are_checked_versioned_and_in_the_trail(engine):
     ("customers_affected", "-3", "customers_affected: '-3' is not a count"),
     ("customers_affected", "many", "customers_affected: 'many' is not a count"),
     ("customers_affected", str(2**40), "customers_affected: .* is not a count"),
+    ("customers_affected", "\u00b2", "customers_affected: '\u00b2' is not a count"),  # isdigit(), not int()
+    ("customers_affected", "\u0663", "customers_affected: '\u0663' is not a count"),  # an Arabic-Indic 3
     ("customers_notified_on", "2026-02-30", "customers_notified_on: '2026-02-30' is not a date"),
     ("regulator_notified_on", "2999-01-01", "regulator_notified_on: 2999-01-01 is in the future"),
     ("customer_notice_required", "maybe", "customer_notice_required: 'maybe' is not yes, no or undecided"),
@@ -226,6 +228,21 @@ def test_bad_attachments_are_refused_before_anything_is_written(engine, tmp_path
         incident_attachments.attach(engine, ANALYST, 999, "a.txt", b"a")
     assert incident_attachments.attachments(engine, inc["id"]) == []
     assert [e["action"] for e in trail(engine, inc["id"])] == ["create"]
+
+
+def test_a_symbolic_link_is_never_followed_even_if_swapped_in_after_the_check(tmp_path, monkeypatch):
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:$6$hash:19000:0:99999:7:::\n")
+    link = tmp_path / "notes.txt"
+    link.symlink_to(secret)
+    with pytest.raises(UserError, match="--attach: .*notes.txt: is a symbolic link"):
+        incident_attachments.read_file(link)
+    real_lstat = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: real_lstat(secret))  # the link appears after lstat
+    with pytest.raises(UserError, match="--attach: .*notes.txt: is a symbolic link"):
+        incident_attachments.read_file(link)
+    monkeypatch.undo()
+    assert incident_attachments.read_file(secret).content.startswith(b"root:")  # a regular file still reads
 
 
 # -- one change, all of it or nothing ------------------------------------------------------------------

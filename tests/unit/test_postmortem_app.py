@@ -115,6 +115,15 @@ def test_analyst_writes_the_post_mortem_and_closes_only_when_it_is_complete(app,
     assert [m for m in [*at.markdown, *at.caption] if "<img src=x" in m.value] == []
 
 
+def test_a_superscript_count_is_an_error_on_the_page_not_a_crash(app, app_store, high_incident):
+    at = _open(app(local_role="analyst", incident=high_incident["id"]))
+    _labelled(at.text_input, "Customers affected").input("\u00b2")  # '²'.isdigit() is True, int('²') raises
+    _button(at, "Save post-mortem").click().run()
+    _no_errors(at)
+    assert any("customers_affected: '\u00b2' is not a count" in e.value.replace("\\", "") for e in at.error)
+    assert incidents.get(app_store["engine"], high_incident["id"])["version"] == high_incident["version"]
+
+
 @pytest.mark.parametrize("role", ["viewer", "auditor"])
 def test_read_only_roles_read_the_post_mortem_and_cannot_change_it(app, app_store, high_incident, role):
     engine = app_store["engine"]

@@ -88,6 +88,7 @@ RC = ["--root-cause", "rc"]  # a valid change beside the bad one: it is not save
     ([*RC, "--attach", "missing.txt"], "error: --attach: missing.txt: cannot read: No such file or directory"),
     ([*RC, "--category", "aliens"], "error: category: 'aliens' is not one of unauthorised access"),
     ([*RC, "--customers-notified-on", "2026-13-01"], "error: customers_notified_on: '2026-13-01' is not a date"),
+    ([*RC, "--customers-affected", "\u00b2"], "error: customers_affected: '\u00b2' is not a count"),
     ([*RC, "--status", "open"], "error: status: cannot go from resolved to open"),
     ([], "error: incidents update: nothing to change"),
 ])
@@ -105,6 +106,18 @@ def test_a_fifo_is_refused_without_blocking(store, capsys, monkeypatch):
     code, _, err = run(capsys, monkeypatch, "incidents", "update", str(store["id"]), "--attach", str(fifo),
                        "--db", store["db"])
     assert code == 2 and "not a regular file" in err
+
+
+def test_a_symlink_is_refused_not_followed(store, capsys, monkeypatch):
+    secret = store["root"] / "secret.txt"
+    secret.write_text("root:$6$hash:19000:0:99999:7:::\n")
+    link = store["root"] / "shadowlink"
+    link.symlink_to(secret)
+    before = incidents.detail(store["engine"], store["id"])
+    code, _, err = run(capsys, monkeypatch, "incidents", "update", str(store["id"]), "--attach", str(link),
+                       "--db", store["db"])
+    assert code == 2 and err.count("\n") == 1 and "shadowlink" in err and "symbolic link" in err, err
+    assert incidents.detail(store["engine"], store["id"]) == before
 
 
 def test_a_stale_version_is_a_conflict_exit_1(store, capsys, monkeypatch):

@@ -216,3 +216,24 @@ def test_a_watch_cycle_sends_the_days_reminders_once(engine, tmp_path, monkeypat
     assert first.reminders is not None and first.reminders.sent and "sec-mail" in sent
     again = cycle(engine, lambda bucket: None, [], now=morning + dt.timedelta(hours=1), channels=chs)
     assert again.reminders is None
+
+
+def test_a_watch_given_a_catalog_reminds_of_its_items_not_the_bundled_ones(engine, tmp_path, monkeypatch):
+    """`auditbook watch --catalog`: prepare() loads the catalog once and every cycle's reminders use it
+    (the bundled catalog would make every manual item of the bundled controls due)."""
+    from auditbook.monitor.watch import prepare, run_cycle
+    monkeypatch.setattr("auditbook.monitor.reminders.transmit", lambda ch, d: None)
+    monkeypatch.setattr("auditbook.monitor.watch.dispatch", lambda engine, chs: {"sent": 0, "failed": 0})
+    (tmp_path / "notify.yml").write_text(NOTIFY)
+    plan = prepare([], notify_path=tmp_path / "notify.yml", catalog_path=tmp_path / "catalog.yaml")
+    first = run_cycle(engine, plan, now=dt.datetime(2026, 12, 1, 0, 5, tzinfo=dt.timezone.utc))
+    assert {i.item for i in first.reminders.due} == {CHARTER, MINUTES, DIAGRAM}
+    assert {row["item"] for row in reminders_sent(engine)} == {CHARTER, MINUTES, DIAGRAM}
+
+
+def test_watch_refuses_a_bad_catalog_before_its_first_cycle(tmp_path):
+    (tmp_path / "bad.yaml").write_text("controls: [")
+    result = CliRunner().invoke(registered_app(), ["watch", "--once", "--catalog", str(tmp_path / "bad.yaml"),
+                                                   "--db", f"sqlite:///{tmp_path}/w.db"])
+    assert isinstance(result.exception, UserError) and "bad.yaml" in str(result.exception)
+    assert not (tmp_path / "w.db").exists()  # refused before the store is opened

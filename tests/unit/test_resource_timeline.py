@@ -106,6 +106,40 @@ def test_the_ticket_reference_comes_from_the_session_name_or_a_request_tag(monke
         ticket_pattern("x" * 201)
 
 
+@pytest.mark.parametrize("text", [r"([A-Z]+[A-Z0-9]*)+-[0-9]+", r"(a+)+", r"(?:CHG-\d*){2,}", r"((x)*)+"])
+def test_a_ticket_pattern_that_repeats_a_repetition_is_refused(text, monkeypatch):
+    with pytest.raises(UserError, match=r"--ticket-pattern: .* repeats a group that holds a repetition"):
+        ticket_pattern(text)
+    monkeypatch.setenv("AUDITBOOK_TICKET_PATTERN", text)
+    with pytest.raises(UserError, match=r"^AUDITBOOK_TICKET_PATTERN: "):
+        ticket_pattern()
+
+
+def test_ticket_patterns_without_nested_repetition_are_kept_and_run_on_bounded_text():
+    for text in [r"(CHG|INC)-\d+", r"([A-Z]+-)?[0-9]+", r"\(a+\)+", r"[(+]+", r"(?P<t>[A-Z]+)-\d+"]:
+        assert ticket_pattern(text).pattern == text
+    pattern = ticket_pattern()
+    assert ticket_of({"session_name": "x" * 60 + "CHG-1"}, pattern) == (None, None)  # past 64 characters
+    assert ticket_of({"session_name": "x" * 58 + "CHG-1"}, pattern) == ("CHG-1", "session name")
+    assert ticket_of({"tags": {"t": "x" * 124 + "CHG-1"}}, pattern) == (None, None)
+    assert ticket_of({"tags": {"t": "x" * 123 + "CHG-1"}}, pattern) == ("CHG-1", "tag t")
+
+
+@pytest.mark.parametrize("text, option", [
+    ("0001-01-01T00:00:00+01:00", "--from"), ("9999-12-31T23:59:59-01:00", "--to"), ("9999-12-31", "--to"),
+    ("0001-01-01", "--from"), ("1969-12-31T23:59:59Z", "--from")])
+def test_times_at_the_edge_of_the_calendar_are_one_line_errors(text, option):
+    with pytest.raises(UserError, match=f"^{option}: '{re.escape(text)}' is outside the years 1970-9998$"):
+        window_bound(text, option, end=option == "--to")
+
+
+def test_the_timeline_refuses_window_ends_it_cannot_widen(store):
+    with pytest.raises(UserError, match="--to: .* is outside the years"):
+        timeline(store["engine"], store["arn"], until=dt.datetime.max.replace(tzinfo=dt.timezone.utc))
+    with pytest.raises(UserError, match="--from: .* has no time zone"):
+        timeline(store["engine"], store["arn"], since=dt.datetime(2026, 1, 1))
+
+
 def test_dates_and_times_of_the_window_are_checked():
     assert window_bound("2026-07-04", "--to", end=True) == dt.datetime(2026, 7, 4, 23, 59, 59, tzinfo=dt.timezone.utc)
     assert window_bound("2026-07-04T10:00:00+02:00", "--from") == dt.datetime(2026, 7, 4, 8, tzinfo=dt.timezone.utc)
@@ -121,6 +155,23 @@ def test_the_diff_names_field_paths_and_aligns_lists():
         ("a", "changed", 1, 2), ("b.c[0]", "added", None, 0), ('["dot.key"]', "changed", "x", "y"),
         ("gone", "removed", True, None), ("new", "added", None, None), ("rules[0].port", "changed", 22, 23)]
     assert diff({"x": 1}, {"x": 1}) == [] and diff({"x": 1}, {"x": "1"})[0].change == "changed"
+
+
+def test_the_diff_of_long_lists_takes_linear_time_and_still_names_the_change():
+    import time
+    old = {"Rules": [{"p": 22}, {"p": 443}] * 4000}
+    new = {"Rules": [{"p": 443}, {"p": 22}] * 4000 + [{"p": 80}]}
+    started = time.process_time()
+    changes = diff(old, new)
+    assert time.process_time() - started < 0.5  # aligning 8,000 × 8,001 elements took 2.3 s
+    assert [(c.path, c.change, c.new) for c in changes] == [("Rules[8000]", "added", {"p": 80})]
+    rules = [{"p": n} for n in range(3000)]
+    moved = rules[:1500] + [{"p": -1}] + rules[1501:]
+    assert [(c.path, c.old, c.new) for c in diff(rules, moved)] == [("[1500].p", 1500, -1)]
+    shuffled = [{"p": n % 7} for n in range(1200)]
+    fewer = [{"p": n % 7} for n in range(1, 1200)][::-1] + [{"p": 9}]
+    assert sorted((c.change, json.dumps(c.old or c.new)) for c in diff(shuffled, fewer)) == [
+        ("added", '{"p": 9}'), ("removed", '{"p": 0}')]
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------
@@ -147,6 +198,9 @@ def test_the_cli_prints_the_timeline_as_a_table_or_json(store):
     (["arn:aws:ec2:nowhere"], "error: resource: no stored state of"),
     (["{arn}", "--from", "soon"], "error: --from: 'soon' is not a day"),
     (["{arn}", "--ticket-pattern", "[z-a]"], "error: --ticket-pattern: '[z-a]' is not a regular expression"),
+    (["{arn}", "--from", "0001-01-01T00:00:00+01:00"], "error: --from: '0001-01-01T00:00:00+01:00' is outside"),
+    (["{arn}", "--to", "9999-12-31"], "error: --to: '9999-12-31' is outside the years"),
+    (["{arn}", "--ticket-pattern", "(A+)+-1"], "error: --ticket-pattern: '(A+)+-1' repeats a group"),
 ])
 def test_the_cli_refuses_bad_input_in_one_line(store, args, message, capsys):
     import sys
@@ -262,3 +316,19 @@ def test_the_page_shows_changes_twenty_at_a_time_newest_first(tmp_path, monkeypa
     diffs = [d.value for d in at.dataframe if "field" in d.value.columns]
     assert any('Tags[0].Value' in set(d["field"]) or "tags.rev" in set(d["field"]) for d in diffs), \
         [set(d["field"]) for d in diffs]
+
+
+def test_comparing_two_states_is_computed_once_per_pair(page, store, monkeypatch):
+    import auditbook.history.resource_timeline as resource_timeline
+    calls = []
+    real = resource_timeline.diff_states
+
+    def counted(old, new):
+        calls.append(1)
+        return real(old, new)
+    monkeypatch.setattr(resource_timeline, "diff_states", counted)
+    at = page("viewer", {"arn": store["arn"]})
+    at.run()
+    at.run()
+    assert not at.exception and "Compare two states" in [h.value for h in at.subheader]
+    assert len(calls) <= 1  # three runs of the page: one comparison at most (none when cached already)

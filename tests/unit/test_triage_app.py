@@ -203,3 +203,65 @@ def test_the_detail_links_the_resources_to_their_timeline(page, store):
     shown_resources = next(d.value for d in at.dataframe if "timeline" in d.value.columns)
     assert list(shown_resources["resource"]) == ["arn:aws:s3:::logs"]
     assert list(shown_resources["timeline"]) == ["resource?arn=arn%3Aaws%3As3%3A%3A%3Alogs"]
+
+
+def _decide(at, decision, reason):
+    _labelled(at.selectbox, "Decision").select(decision)
+    _labelled(at.text_area, "Reason (required with a decision)").input(reason)
+    _labelled(at.button, "Save triage").click().run()
+    _no_errors(at)
+
+
+def test_a_triage_is_saved_against_the_version_seen_not_one_read_on_the_click(page, store):
+    from auditbook.monitor import triage
+    at = page("analyst")
+    shown_id = int(at.query_params["alert"])
+    current = alerts.get(store["engine"], shown_id)
+    triage.triage(store["engine"], Actor("bob", "analyst"), shown_id, current["version"], decision="true-positive",
+                  reason="B: real")  # meanwhile, in another browser
+    _decide(at, "false-positive", "A: drill")
+    assert any("changed meanwhile" in shown(w.value) for w in at.warning) and not at.success
+    now = alerts.get(store["engine"], shown_id)
+    assert (now["triage_decision"], now["triage_reason"]) == ("true-positive", "B: real")
+
+
+def test_a_bulk_action_after_the_page_cache_expired_still_checks_the_versions_shown(page, store):
+    import streamlit as st
+
+    from auditbook.monitor import triage
+    at = page("analyst")
+    low = store["ids"][0]
+    _labelled(at.multiselect, "Selected alerts (this page)").select(low).run()
+    current = alerts.get(store["engine"], low)
+    triage.triage(store["engine"], Actor("bob", "analyst"), low, current["version"], decision="true-positive",
+                  reason="B: real")
+    st.cache_data.clear()  # the page cache (10 s) expired while the analyst filled the form
+    _labelled(at.radio, "Action").set_value("Triage")
+    _labelled(at.selectbox, "Decision").set_value("false-positive")
+    _labelled(at.text_area, "Reason (a decision or a suppression needs one)").input("A: bulk drill")
+    _labelled(at.button, "Apply to 1 selected").click().run()
+    _no_errors(at)
+    assert any("changed meanwhile" in shown(w.value) for w in at.warning) and not at.success
+    assert alerts.get(store["engine"], low)["triage_decision"] == "true-positive"
+
+
+def test_a_triage_that_changes_nothing_says_so_and_not_saved(page, store):
+    from auditbook.monitor import triage
+    first = store["ids"][1]  # critical: the page opens it first
+    current = alerts.get(store["engine"], first)
+    triage.triage(store["engine"], Actor("bob", "analyst"), first, current["version"], decision="false-positive",
+                  reason="noise")
+    at = page("analyst", {"alert": str(first)})
+    _decide(at, "false-positive", "noise")
+    assert not at.success and any("Nothing changed" in shown(i.value) for i in at.info)
+    assert [e["action"] for e in _trail(store["engine"], "alert", first)] == ["triage"]
+
+
+@pytest.mark.parametrize("query, named", [({"until": "9999-12-31"}, "until: '9999-12-31' is out of range"),
+                                          ({"alert": "²"}, None), ({"alert": "١٢"}, None)])
+def test_hostile_dates_and_ids_in_the_url_are_named_not_a_crash(page, store, query, named):
+    at = page("viewer", query)  # page() asserts no exception
+    if named:
+        assert any(named in shown(e.value) for e in at.error)
+    else:  # not an id: the first alert on the page is opened instead
+        assert _labelled(at.selectbox, "Alert").value == store["ids"][1]

@@ -205,3 +205,11 @@ def test_cli_show_prints_hostile_stored_text_as_one_printable_line(store, cli):
     assert r.exit_code == 0, r.output
     assert "\x1b" not in r.stdout and "[bold]x[/bold]" in r.stdout  # no escape reaches the terminal; markup as typed
     assert "line one  [31mline two" in r.stdout
+
+
+@pytest.mark.parametrize("args", [("list", "--until", "9999-12-31"), ("list", "--since", "0001-01-01T00:00:00+01:00"),
+                                  ("suppress", "--rule", "RootAccountUsage", "--label", "account=111111111111",
+                                   "--until", "0001-01-01T00:00:00+01:00", "--reason", "x")])
+def test_cli_calendar_edge_dates_are_one_line_errors(store, cli, args):
+    r = cli("alerts", *args, "--db", store["db"])
+    assert r.exit_code == 2 and "is out of range" in r.output and "Traceback" not in r.output, r.output
