@@ -62,15 +62,20 @@ def _list(db: Optional[str], fmt: AlertFormat, params: dict, limit: int) -> None
 
 
 def _table(rows: list[dict], total: int) -> Table:
-    table = Table(title=f"Alerts ({total})", box=box.SIMPLE)
-    for col in ("id", "severity", "state", "rule", "labels", "first seen", "triage"):
-        table.add_column(col, overflow="fold")
+    """One alert per row, readable at 80 columns: the rule with its labels under it (folded), the
+    fixed-width columns never squeezed."""
+    table = Table(title=f"Alerts ({total})", box=box.SIMPLE, pad_edge=False)
+    for col in ("id", "severity", "state", "first seen (UTC)"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("rule / labels", overflow="fold")
+    table.add_column("triage", no_wrap=True, overflow="ellipsis", max_width=16)
     for a in rows:
         triage = a["triage_decision"] or ("suppressed" if a["suppressed_until"] else "—")
         if a["assignee"]:
             triage += f" ({a['assignee']})"
-        table.add_row(str(a["id"]), _t(a["severity"]), a["state"], _t(a["rule"]), _labels(a["labels"]),
-                      a["first_seen"].strftime("%Y-%m-%d %H:%M"), _t(triage))
+        table.add_row(str(a["id"]), _t(a["severity"]), a["state"], a["first_seen"].strftime("%Y-%m-%d %H:%M"),
+                      "\n".join([_t(a["rule"]), *(f"[dim]{_t(f'{k}={v}')}[/dim]" for k, v in a["labels"].items())]),
+                      _t(triage))
     return table
 
 

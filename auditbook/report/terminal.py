@@ -38,10 +38,12 @@ def one_line(text: str) -> Text:
 
 
 def criteria_table(summary: list[dict]) -> Table:
-    """Each criterion's status and the counts of its automated checks (rows of evaluate's summary),
-    one line per criterion at any width from 80 columns."""
+    """Each criterion's status, its number of automated checks and their results (one per check and
+    resource: pass, fail, error, excepted) — rows of evaluate's summary — one line per criterion at any
+    width from 80 columns."""
     table = Table(title="Posture by criterion (automated checks and manual evidence)", show_lines=False,
-                  pad_edge=False, collapse_padding=True)
+                  pad_edge=False, collapse_padding=True,
+                  caption="pass, fail, error, exc.: results, one per check and resource")
     _fixed(table, "criterion", 5)
     _title(table)
     _fixed(table, "status", 9)
@@ -81,14 +83,15 @@ def _problems(summary: list[dict]) -> Optional[Table]:
     table = Table(title="Failing and erroring criteria", pad_edge=False, collapse_padding=True)
     _fixed(table, "criterion", 5)
     _fixed(table, "status", 5)
-    _fixed(table, "checks fail/err", 13, right=True)
+    _fixed(table, "checks", 6, right=True)
+    _fixed(table, "fail/err", 8, right=True)
     _title(table)
     shown = [r for r in bad if r["status"] == "FAIL"][:LISTED] + [r for r in bad if r["status"] == "ERROR"][:LISTED]
     for row in shown:
-        table.add_row(escape(row["control"]), _status(row["status"]),
-                      f"{row['FAIL']}/{row['ERROR']} of {row['checks']}", one_line(row["title"]))
-    if len(shown) < len(bad):
-        table.caption = f"and {len(bad) - len(shown)} more (--details lists every criterion)"
+        table.add_row(escape(row["control"]), _status(row["status"]), str(row["checks"]),
+                      f"{row['FAIL']}/{row['ERROR']}", one_line(row["title"]))
+    more = f"\nand {len(bad) - len(shown)} more (--details lists every criterion)" if len(shown) < len(bad) else ""
+    table.caption = f"fail/err: results, one per check and resource{more}"
     return table
 
 

@@ -92,3 +92,12 @@ def test_scan_prints_the_compact_summary_and_details_on_request(tmp_path, monkey
     table = details.stdout[details.stdout.index("Posture by criterion"):details.stdout.index("run 2:")]
     assert max(len(line) for line in table.splitlines()) <= 80
     assert len(compact.stdout.splitlines()) < 45 < len(details.stdout.splitlines())
+
+
+def test_failing_counts_are_results_beside_the_number_of_checks_never_n_of_fewer():
+    """A criterion's failing results (one per check and resource) can outnumber its checks: the
+    compact table shows them in their own column, never as "9 of 8"."""
+    summary = [{"control": "CC8.1", "title": "Changes authorised", "checks": 8, "PASS": 3, "FAIL": 9, "ERROR": 0,
+                "EXCEPTED": 0, "status": "FAIL"}]
+    text = "\n".join(rendered(posture_summary(summary)))
+    assert " of 8" not in text and "9/0" in text and "results, one per check and resource" in text

@@ -213,3 +213,18 @@ def test_cli_show_prints_hostile_stored_text_as_one_printable_line(store, cli):
 def test_cli_calendar_edge_dates_are_one_line_errors(store, cli, args):
     r = cli("alerts", *args, "--db", store["db"])
     assert r.exit_code == 2 and "is out of range" in r.output and "Traceback" not in r.output, r.output
+
+
+def test_cli_alert_list_is_readable_at_80_columns(store, cli):
+    """Long labels (an assumed-role ARN) fold under the rule; no line is wider than the terminal and
+    the fixed columns are never broken."""
+    with writing(store["engine"]) as session:
+        alerts.fire(session, rule="SecurityGroupOpenedToWorld", labels={
+            "principal": "arn:aws:sts::027190065010:assumed-role/AWSReservedSSO_Developer_5f1c/alex@example.test",
+            "account": "027190065010", "region": "us-east-1"}, severity="high", soc2_control="CC6.6",
+            summary="port 22 opened", at=T0)
+    r = cli("alerts", "list", "--db", store["db"])
+    lines = r.stdout.splitlines()
+    assert r.exit_code == 0 and max(len(line) for line in lines) <= 80, r.stdout
+    assert sum("2026-" in line for line in lines) == 6  # one first-seen per alert, never broken
+    assert "account=027190065010" in r.stdout and "region=us-east-1" in r.stdout
