@@ -18,6 +18,7 @@ from typing import Optional
 import streamlit as st
 
 from auditbook.auth import (
+    ROLES,
     Actor,
     PermissionDenied,
     SignInRefused,
@@ -116,7 +117,7 @@ def resolve() -> Optional[Context]:
             st.stop()
         return labelled(Context(actor, "oidc", db, engine, catalog))
     role = os.environ.get("AUDITBOOK_LOCAL_ROLE", "admin")
-    if role not in ("viewer", "analyst", "admin", "auditor", "wall"):
+    if role not in ROLES:
         role = "viewer"
     return labelled(Context(Actor(f"{getpass.getuser()} (local)", role), "local", db, engine, catalog))
 
@@ -181,7 +182,7 @@ def badge(status: str) -> str:
 @st.cache_data(ttl=15, show_spinner=False)
 def latest_run(db: str):
     from auditbook.history.posture import latest_run as read
-    return read(_engine(db))
+    return read(_engine(db), _catalog(catalog_path()))  # its needs_evidence judged now (history/status.py)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -3,9 +3,13 @@ first, so a hidden button is never the only guard.
 
   viewer   read posture, alerts, incidents, evidence
   analyst  viewer + create and work incidents, acknowledge, triage and suppress alerts, run
-           containment runbooks
-  admin    analyst + exceptions, settings, and starting a scan from the control room
-  auditor  read-only, with packets and evidence
+           containment runbooks, submit manual evidence documents, prepare sign-offs, respond to
+           deviations
+  admin    analyst + exceptions, settings, starting a scan from the control room, approving
+           manual evidence, reviewing sign-offs, drawing samples
+  approver viewer + approve or reject manual evidence documents (the second person of the two-person
+           rule: never the one who submitted the document) and review sign-offs
+  auditor  read-only, with packets and evidence; draws samples (recorded)
   wall     the wall view only (a read-only token for the security-room screen)
 """
 from __future__ import annotations
@@ -18,17 +22,19 @@ from typing import Mapping, Optional, Sequence
 from auditbook.errors import UserError
 
 MAX_ACTOR = 200
-ROLES = ("viewer", "analyst", "admin", "auditor", "wall")
-SIGN_IN_ROLES = ("admin", "analyst", "auditor", "viewer")  # roles a sign-in can map to, most powerful first
+ROLES = ("viewer", "analyst", "approver", "admin", "auditor", "wall")
+SIGN_IN_ROLES = ("admin", "approver", "analyst", "auditor", "viewer")  # roles a sign-in can map to, most powerful first
 
 READ = {"view_posture", "view_alerts", "view_incidents", "view_evidence"}
 ANALYST = {"create_incident", "update_incident", "note_incident", "acknowledge_alert", "run_runbook",
-           "triage_alert", "suppress_alerts"}
+           "triage_alert", "suppress_alerts", "submit_evidence", "prepare_signoff", "respond_deviation"}
 PERMISSIONS: dict[str, set[str]] = {
     "viewer": READ,
     "analyst": READ | ANALYST,
-    "admin": READ | ANALYST | {"view_packets", "manage_exceptions", "manage_settings", "start_scan"},
-    "auditor": READ | {"view_packets"},
+    "approver": READ | {"approve_evidence", "review_signoff"},
+    "admin": READ | ANALYST | {"view_packets", "manage_exceptions", "manage_settings", "start_scan",
+                               "approve_evidence", "review_signoff", "draw_sample"},
+    "auditor": READ | {"view_packets", "draw_sample"},
     "wall": {"view_wall"},
 }
 for _role in ROLES:
@@ -67,7 +73,7 @@ def authorize(actor: Optional[Actor], action: str) -> None:
 
 def role_for(email: Optional[str], mapping: dict[str, list[str]], default: Optional[str] = "viewer") -> Optional[str]:
     """A signed-in user's role from the configured mapping {role: [emails or @domains]}; the most
-    powerful match wins (admin > analyst > auditor > viewer). `@example.com` matches exactly the
+    powerful match wins (admin > approver > analyst > auditor > viewer). `@example.com` matches exactly the
     domain after the address's last `@` (not `evilexample.com`, `example.com.evil` or subdomains)."""
     if not email:
         return None

@@ -1,6 +1,6 @@
 """`auditbook scan` as a function: catalog → targets → collection → findings → store; and the
 services that combine evaluate's rules with the store for what a run takes into account: manual
-evidence on file (add_evidence, evidence_status) and the exception register's audit trail."""
+evidence on file (add_evidence, decide_evidence, evidence_documents, evidence_status) and the exception register's audit trail."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from botocore.exceptions import BotoCoreError
 
 from auditbook import __version__
+from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog, load_catalog
 from auditbook.collect.clients import ClientCache
 from auditbook.collect.memory import limit_malloc_arenas
@@ -27,6 +28,11 @@ from auditbook.collect.targets import (
 )
 from auditbook.errors import UserError, one_line, shown
 from auditbook.evaluate.evaluator import Finding, evaluate, summarise
+from auditbook.evaluate.evidence_review import (
+    StaleEvidence,
+    check_decision,
+    checked_reason,
+)
 from auditbook.evaluate.manual_evidence import (
     EvidenceRecord,
     ItemStatus,
@@ -131,7 +137,8 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
     today = started.date()
     findings = apply_exceptions(evaluate(catalog, collection), register, today)
     with writing(engine) as session:
-        needs = criteria_needing(item_states(catalog, documents.records(session, effective_by=today), today))
+        needs = criteria_needing(item_states(catalog, documents.records(session, effective_by=today), today,
+                                             incidents=documents.incidents_opened(session, None, today)))
         params = {**params,
                   # the exceptions in force are part of the run's record
                   "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
@@ -147,21 +154,73 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
 
 def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effective: dt.date, owner: str,
                  item: Optional[str] = None, uploaded_by: Optional[str] = None,
-                 today: Optional[dt.date] = None) -> EvidenceRecord:
-    """Store a document as manual evidence for a criterion; every input is checked (and the file
-    read) before anything is written."""
+                 today: Optional[dt.date] = None, incident: Optional[int] = None,
+                 actor: Optional[Actor] = None) -> EvidenceRecord:
+    """Submit a document as manual evidence for a criterion: stored pending (it counts for nothing
+    until a second person approves it), submitted by `actor` (default: `uploaded_by` or the login
+    name, as an analyst), in the audit trail. Every input is checked (and the file read) before
+    anything is written; `incident` links a per-incident item's document to its incident."""
     new = prepare_evidence(catalog, criterion, path, effective=effective, owner=owner, item=item,
-                           uploaded_by=uploaded_by, today=today)
+                           uploaded_by=actor.name if actor else uploaded_by, today=today, incident=incident)
+    submitter = actor or Actor(new.uploaded_by, "analyst")
+    authorize(submitter, "submit_evidence")
     with writing(engine) as session:
-        return documents.add(session, new, uploaded_at=dt.datetime.now(dt.timezone.utc))
+        if incident is not None and not documents.incident_exists(session, incident):
+            raise UserError(f"--incident: there is no incident {incident}")
+        row = documents.add(session, new, uploaded_at=dt.datetime.now(dt.timezone.utc))
+        audit_log.record(session, submitter, "submit_evidence", "manual_evidence", row.id,
+                         after={"criterion": row.criterion, "item": row.item, "sha256": row.sha256,
+                                "effective_date": str(row.effective_date), "incident_id": row.incident_id,
+                                "status": row.status, "flags": row.flags})
+        return row
 
 
-def evidence_status(engine, catalog: Catalog, on: Optional[dt.date] = None) -> list[ItemStatus]:
-    """Each required item's state on a date (default today): current, expired or missing."""
+def decide_evidence(engine, actor: Actor, evidence_id: int, version: int, decision: str,
+                    reason: Optional[str]) -> EvidenceRecord:
+    """Approve or reject a pending document (decision "approve" or "reject") with a reason: only with
+    the approve_evidence permission, never by its submitter (two-person rule), only at the version
+    the decider saw (StaleEvidence otherwise); the decision is in the audit trail."""
+    authorize(actor, "approve_evidence")
+    reason = checked_reason(reason)
+    with writing(engine) as session:
+        seen = documents.record(session, evidence_id)
+        if seen is None:
+            raise UserError(f"evidence: there is no document {evidence_id}")
+        status = check_decision(decision, actor.name, seen.submitted_by, seen.status, evidence_id)
+        at = dt.datetime.now(dt.timezone.utc)
+        if seen.version != version or not documents.decide_if_version(
+                session, evidence_id, version, status=status, by=actor.name, role=actor.role, at=at, reason=reason):
+            raise StaleEvidence(f"evidence {evidence_id} changed since it was read (version {version}, now "
+                                f"{seen.version}, {seen.status}): read it again")
+        audit_log.record(session, actor, f"{decision}_evidence", "manual_evidence", evidence_id,
+                         before={"status": seen.status, "version": version},
+                         after={"status": status, "version": version + 1}, note=reason, at=at)
+        return documents.record(session, evidence_id)
+
+
+def evidence_documents(engine, status: Optional[str] = None) -> list[EvidenceRecord]:
+    """Every document on file (or those in a review status: pending, approved, rejected), with its
+    review and flags, by effective date."""
+    with reading(engine) as session:
+        return documents.records(session, status=status)
+
+
+def evidence_trail(engine, evidence_id: int) -> list[dict]:
+    """A document's entries in the audit trail (submitted, approved or rejected), oldest first."""
+    with reading(engine) as session:
+        return audit_log.trail(session, "manual_evidence", evidence_id)
+
+
+def evidence_status(engine, catalog: Catalog, on: Optional[dt.date] = None,
+                    since: Optional[dt.date] = None) -> list[ItemStatus]:
+    """Each required item's state on a date (default today): current, expired or missing; only
+    approved documents count, and a per-incident item needs one for each incident opened from
+    `since` (default: ever) to that day."""
     on = on or dt.date.today()
     with reading(engine) as session:
         on_file = documents.records(session, effective_by=on)
-    return item_states(catalog, on_file, on)
+        incidents = documents.incidents_opened(session, since, on)
+    return item_states(catalog, on_file, on, incidents=incidents)
 
 
 def document_bytes(engine, sha256: str) -> bytes:

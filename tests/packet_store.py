@@ -80,14 +80,17 @@ def _manual_evidence(db: str) -> None:
     import tempfile
     from pathlib import Path
 
+    from auditbook.auth import Actor
     from auditbook.catalog.model import load_catalog
-    from auditbook.scan import add_evidence
+    from auditbook.scan import add_evidence, decide_evidence
     from auditbook.store.db import open_engine
     with tempfile.TemporaryDirectory() as tmp:
         doc = Path(tmp) / "code-of-conduct <v7>.txt"
         doc.write_bytes(CONDUCT)
-        add_evidence(open_engine(db), load_catalog(), "CC1.1", doc, effective=dt.date(2026, 7, 2),
-                     owner="People operations", item="Code of conduct", uploaded_by="tests")
+        row = add_evidence(open_engine(db), load_catalog(), "CC1.1", doc, effective=dt.date(2026, 7, 2),
+                           owner="People operations", item="Code of conduct", uploaded_by="tests")
+        decide_evidence(open_engine(db), Actor("reviewer@tests.example", "approver"), row.id, row.version,
+                        "approve", "code of conduct v7 read")  # a second person approves it (two-person rule)
 
 
 def small_catalog(path) -> str:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from auditbook.catalog.expressions import analyse, compile_expression
 from auditbook.catalog.functions import takes_one_record
@@ -23,7 +23,9 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "controls.yaml"
 Category = Literal["security", "availability", "confidentiality", "processing-integrity", "privacy"]
 Cadence = Literal["monthly", "quarterly", "semiannual", "annual", "per-event"]
 Severity = Literal["critical", "high", "medium", "low", "informational"]
+Frequency = Literal["annual", "quarterly", "monthly", "weekly", "daily", "many-times-a-day"]
 CONTROL_ID = r"^(CC[1-9]\.[1-9]|A1\.[1-9]|C1\.[1-9]|PI1\.[1-9]|P[1-8]\.[1-9])$"
+COMPANY_ID = r"^[A-Za-z][A-Za-z0-9._-]{0,39}$"  # a company control's id, e.g. AC-01
 
 
 class CatalogError(UserError):
@@ -38,6 +40,15 @@ class ManualEvidence(Strict):
     name: str = Field(min_length=3, max_length=200)  # stored as ManualEvidence.item: String(200)
     cadence: Cadence
     description: Optional[str] = None
+    # per-event items matched to the population they evidence: `per: incident` is satisfied only when
+    # every incident of the period has its own approved document (linked to the incident's id)
+    per: Optional[Literal["incident"]] = None
+
+    @model_validator(mode="after")
+    def _per_event_only(self):
+        if self.per is not None and self.cadence != "per-event":
+            raise ValueError(f"per: {self.per} needs cadence per-event (not {self.cadence})")
+        return self
 
 
 class Control(Strict):
@@ -48,6 +59,9 @@ class Control(Strict):
     owner: str = Field(min_length=2)
     test_procedure: str = Field(min_length=20)
     manual_evidence: list[ManualEvidence] = Field(default_factory=list)
+    # how often the control operates, which sizes its sample (docs/samples.md); sample_size overrides
+    frequency: Optional[Frequency] = None
+    sample_size: Optional[int] = Field(default=None, ge=1, le=1000)
 
 
 class Check(Strict):
@@ -76,13 +90,31 @@ class Check(Strict):
         return self.covers_account(account) and self.matches_tags(tags)
 
 
+class CompanyControl(Strict):
+    """One of the company's own controls (docs/company-controls.md): its words, owner and frequency,
+    mapped to the criteria it addresses and to the checks and manual items that evidence it."""
+    id: str = Field(pattern=COMPANY_ID)
+    statement: str = Field(min_length=1, max_length=4000)
+    owner: str = Field(min_length=2, max_length=200)
+    frequency: Frequency
+    criteria: list[str] = Field(min_length=1, max_length=100)
+    checks: list[str] = Field(default_factory=list, max_length=500)
+    manual_items: list[str] = Field(default_factory=list, max_length=500)  # "CRITERION: item name"
+
+
 class Catalog(Strict):
     version: Literal[1]
     framework: str
     controls: list[Control] = Field(min_length=1)
     checks: list[Check] = Field(default_factory=list)
-    sha256: str = ""
+    include: Optional[str] = Field(default=None, min_length=1)  # the company's control library (a file)
+    company_controls: list[CompanyControl] = Field(default_factory=list)
+    sha256: str = ""  # of the catalog file's bytes, and of the included library's after them
     path: str = ""
+    library_path: str = ""  # the included company control library, when there is one
+
+    def company_control(self, ident: str) -> CompanyControl:
+        return next(c for c in self.company_controls if c.id == ident)
 
     def control(self, cid: str) -> Control:
         return next(c for c in self.controls if c.id == cid)
@@ -126,6 +158,9 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
     for key in ("controls", "checks"):
         if key in raw and not isinstance(raw[key], list):
             raise CatalogError(f"{path}: field {key}: must be a list")
+    for key in ("company_controls", "library_path"):
+        if key in raw:
+            raise CatalogError(f"{path}: field {key}: the company's controls go in their own file, named by include:")
     controls = _validate_items("control", raw.get("controls"), Control, str(path))
     checks = _validate_items("check", raw.get("checks"), Check, str(path))
     try:
@@ -135,9 +170,91 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
         field_name, msg = _first_error(exc)
         raise CatalogError(f"{path}: field {field_name}: {msg}")
     _cross_check(catalog, str(path))
-    catalog.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()  # the file's bytes: it is UTF-8
+    library_path, library_text = _include(catalog, path)
+    # the files' bytes (UTF-8): the catalog's, then the included library's
+    catalog.sha256 = hashlib.sha256(text.encode("utf-8") + (b"\0" + library_text.encode("utf-8")
+                                                           if library_path else b"")).hexdigest()
     catalog.path = str(path)
     return catalog
+
+
+# -- the company's own controls: a library file named by `include:` (docs/company-controls.md) -------
+
+def _include(catalog: Catalog, path: Path) -> tuple[Optional[Path], str]:
+    """Load the library `include:` names (relative to the catalog's folder) into the catalog."""
+    if catalog.include is None:
+        return None, ""
+    library = path.parent / catalog.include
+    try:
+        text = read_text(library)
+        raw = parse_yaml(text, library)
+    except UserError as exc:
+        raise CatalogError(f"{path}: field include: {exc}") from None
+    catalog.company_controls = validate_company_controls(library_entries(raw, library), catalog, str(library))
+    catalog.library_path = str(library)
+    return library, text
+
+
+def library_entries(raw, where) -> list:
+    """The raw list of controls of a library file ({version: 1, company_controls: [...]})."""
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: must be a mapping with version and company_controls")
+    for key in raw:
+        if key not in ("version", "company_controls"):
+            raise CatalogError(f"{where}: field {name_of(key)}: not a field of a company control library "
+                               "(version, company_controls)")
+    if type(raw.get("version")) is not int or raw["version"] != 1:
+        raise CatalogError(f"{where}: field version: must be 1 (value {shown(raw.get('version'))})")
+    entries = raw.get("company_controls")
+    if not isinstance(entries, list) or not entries:
+        raise CatalogError(f"{where}: field company_controls: must be a list of at least one control")
+    return entries
+
+
+def validate_company_controls(entries: list, catalog: Catalog, where: str) -> list[CompanyControl]:
+    """Raw company controls validated against the catalog: each mistake one CatalogError line naming
+    the file, the control, the field and the value (the CSV import validates through here too)."""
+    validated = _validate_items("company control", entries, CompanyControl, where)
+    criteria, check_ids, seen = {c.id for c in catalog.controls}, {c.id: c for c in catalog.checks}, set()
+    for company in validated:
+        label = f"{where}: company control {company.id}"
+        if company.id in seen:
+            raise CatalogError(f"{label}: field id: duplicate id")
+        seen.add(company.id)
+        if re.fullmatch(CONTROL_ID, company.id):
+            raise CatalogError(f"{label}: field id: {shown(company.id)} is a criterion's id; give the company's own")
+        for cid in company.criteria:
+            if cid not in criteria:
+                raise CatalogError(f"{label}: field criteria: unknown criterion {shown(cid)}")
+        for ident in company.checks:
+            check = check_ids.get(ident)
+            if check is None:
+                raise CatalogError(f"{label}: field checks: unknown check {shown(ident)}")
+            if not set(check.controls) & set(company.criteria):
+                raise CatalogError(f"{label}: field checks: {shown(ident)} evidences {', '.join(check.controls)}, "
+                                   "none of this control's criteria")
+        for item in company.manual_items:
+            _check_item(catalog, company, item, label)
+    return validated
+
+
+def split_item(text: str) -> tuple[str, str]:
+    """A manual item reference "CC1.1: Code of conduct" as (criterion, item name)."""
+    criterion, sep, name = text.partition(":")
+    return criterion.strip(), name.strip() if sep else ""
+
+
+def _check_item(catalog: Catalog, company: CompanyControl, item: str, label: str) -> None:
+    criterion, name = split_item(item)
+    if not name:
+        raise CatalogError(f"{label}: field manual_items: {shown(item)} must be 'CRITERION: item name'")
+    if criterion not in company.criteria:
+        raise CatalogError(f"{label}: field manual_items: {shown(item)}: {name_of(criterion)} is not one of this "
+                           "control's criteria")
+    required = [m.name for m in catalog.control(criterion).manual_evidence]
+    if name not in required:
+        raise CatalogError(f"{label}: field manual_items: {shown(item)} is not required by {criterion} (it "
+                           f"requires: {'; '.join(required) or 'nothing'})")
 
 
 def _cross_check(catalog: Catalog, where: str) -> None:

@@ -1,14 +1,18 @@
-"""`auditbook validate`, `policy`, `controls-doc`, `collectors-doc`: the catalog and the collectors."""
+"""`auditbook validate`, `policy`, `controls-doc`, `collectors-doc`: the catalog and the collectors; and
+`auditbook controls export|import|status`: the company's own controls (docs/company-controls.md)."""
 from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from auditbook.cli.common import CATALOG_OPT, app, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, out
+from auditbook.errors import one_line
 
 
 @app.command()
@@ -45,3 +49,89 @@ def collectors_doc(path: Path = typer.Argument(Path("docs/collectors.md"))):
     from auditbook.catalog.docs import splice_collectors_md
     from auditbook.yamlfile import read_text
     sys.stdout.write(splice_collectors_md(read_text(path), str(path)))  # a regular UTF-8 file of bounded size
+
+
+# -- the company's own controls (docs/company-controls.md) -------------------------------------------
+
+controls_app = group("controls", "The company's own controls: their status over a period, and the mapping "
+                                 "to criteria, checks and manual items as CSV or OSCAL.")
+
+
+class MappingFormat(str, Enum):
+    csv = "csv"
+    oscal = "oscal"
+
+
+class StatusFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _emit(text: str, path: Optional[Path], force: bool) -> None:
+    from auditbook.report.exports.company import write_new
+    if path is None:
+        sys.stdout.write(text)
+        return
+    write_new(path, text, force)
+    err.print(f"wrote {escape(one_line(str(path)))}")
+
+
+@controls_app.command("export")
+def controls_export(
+    fmt: MappingFormat = typer.Option(..., "--format", help="csv (the auditor's workpapers) or oscal (a component "
+                                                          "definition)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="Write to this file (default: standard output)."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Export the company controls and their mapping to criteria, checks and manual items."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.report.exports.company import component_definition, mapping_csv
+    cat = load_catalog(catalog)
+    text = (mapping_csv(cat) if fmt == MappingFormat.csv
+            else json.dumps(component_definition(cat), indent=2, ensure_ascii=False) + "\n")
+    _emit(text, out_path, force)
+
+
+@controls_app.command("import")
+def controls_import(
+    path: Path = typer.Argument(..., help="A mapping CSV (as `controls export --format csv` writes it)."),
+    out_path: Path = typer.Option(..., "--out", help="The library file to write (name it in controls.yaml with "
+                                                     "include:)."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Read a mapping CSV, validate it against the catalog and write it as a company control library."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.report.exports.company import library_yaml, read_mapping_csv
+    controls = read_mapping_csv(path, load_catalog(catalog))
+    _emit(library_yaml(controls), out_path, force)
+    out.print(f"{len(controls)} company controls validated")
+
+
+@controls_app.command("status")
+def controls_status(
+    period: str = typer.Option(..., "--period", help="2026Q3, 2026 (a year) or 2026-07-01..2026-09-30."),
+    fmt: StatusFormat = typer.Option(StatusFormat.table, "--format"),
+    db: Optional[str] = DB_OPT,
+    catalog: Optional[Path] = CATALOG_OPT,
+):
+    """Each company control over the period: its status (the worst of its criteria's) and its mapping."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.history.company_controls import company_overview
+    from auditbook.history.period import period_runs
+    from auditbook.history.sampling import parse_audit_period
+    from auditbook.store.db import open_engine
+    chosen, cat = parse_audit_period(period), load_catalog(catalog)
+    engine = open_engine(db, create=False)
+    rows = company_overview(engine, cat, period_runs(engine, chosen))
+    if fmt == StatusFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        return
+    if not rows:
+        out.print("no company controls in the catalog (docs/company-controls.md)")
+    for row in rows:
+        criteria = ", ".join(f"{c} {s}" for c, s in row["criterion_status"].items())
+        out.print(f"[bold]{escape(row['id'])}[/bold] {row['status']} · {escape(one_line(row['owner']))} · "
+                  f"{row['frequency']} · {criteria}")
+        out.print(f"    {escape(one_line(row['statement']))}")

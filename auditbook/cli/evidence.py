@@ -11,10 +11,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, err, group, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, err, group, operator, out
 from auditbook.errors import UserError, shown
 
-evidence_app = group("evidence", "Manual evidence: documents for criteria, with owner and effective date.")
+evidence_app = group("evidence", "Manual evidence: documents for criteria, with owner and effective date, "
+                                 "approved by a second person.")
+MAX_ID = 2**63 - 1
 
 
 @evidence_app.command("add")
@@ -24,11 +26,13 @@ def evidence_add(
     effective_date: str = typer.Option(..., "--effective-date", help="YYYY-MM-DD: the date the evidence speaks for."),
     owner: str = typer.Option(..., "--owner"),
     item: Optional[str] = typer.Option(None, "--item", help="Which required item (when the criterion has several)."),
-    uploaded_by: Optional[str] = typer.Option(None, "--uploaded-by", help="Default: the current user."),
+    incident: Optional[int] = typer.Option(None, "--incident", min=1, max=MAX_ID,
+                                           help="The incident a per-incident item's document is for."),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
 ):
-    """Store a document as manual evidence for a criterion (SHA-256, owner, uploader, expiry from cadence)."""
+    """Submit a document as manual evidence for a criterion (SHA-256, owner, expiry from cadence). You
+    (the login name) are its submitter; it counts once a second person approves it."""
     from auditbook.catalog.model import load_catalog
     from auditbook.evaluate.manual_evidence import parse_date
     from auditbook.scan import add_evidence
@@ -36,26 +40,96 @@ def evidence_add(
     cat = load_catalog(catalog)
     effective = parse_date(effective_date, "--effective-date")
     row = add_evidence(open_engine(db, writable=True), cat, criterion, file, effective=effective, owner=owner,
-                       item=item, uploaded_by=uploaded_by)
+                       item=item, incident=incident, actor=operator("analyst"))
     lapses = f"lapses {row.expires_on}" if row.expires_on else "does not lapse (per event)"
-    out.print(f"{escape(row.criterion)} / {escape(row.item)}: {escape(row.filename)} sha256 {row.sha256[:16]}…, "
-              f"effective {row.effective_date}, {lapses}")
+    out.print(f"evidence {row.id}: {escape(row.criterion)} / {escape(row.item)}: {escape(row.filename)} "
+              f"sha256 {row.sha256[:16]}…, effective {row.effective_date}, {lapses}; pending approval by a second "
+              f"person (auditbook evidence approve {row.id} --reason …)")
+    for flag in row.flags:
+        err.print(f"[yellow]flag[/]: {escape(flag)}")
+
+
+def _decide(evidence_id: int, reason: Optional[str], decision: str, db: Optional[str]) -> None:
+    from auditbook.evaluate.evidence_review import checked_reason
+    from auditbook.scan import decide_evidence, evidence_documents
+    from auditbook.store.db import open_engine
+    checked_reason(reason)  # bad input is refused before the store is opened
+    engine = open_engine(db, create=False, writable=True)
+    seen = next((r for r in evidence_documents(engine) if r.id == evidence_id), None)
+    if seen is None:
+        raise UserError(f"ID: there is no document {evidence_id}")
+    row = decide_evidence(engine, operator("approver"), evidence_id, seen.version, decision, reason)
+    out.print(f"evidence {row.id}: {escape(row.criterion)} / {escape(row.item)}: {row.status} by "
+              f"{escape(row.decided_by or '')}")
+
+
+@evidence_app.command("approve")
+def evidence_approve(evidence_id: int = typer.Argument(..., metavar="ID", min=1, max=MAX_ID),
+                     reason: Optional[str] = typer.Option(None, "--reason", help="Why it is accepted (required)."),
+                     db: Optional[str] = DB_OPT):
+    """Approve a pending document (you must not be its submitter): from now on it counts for its criterion."""
+    _decide(evidence_id, reason, "approve", db)
+
+
+@evidence_app.command("reject")
+def evidence_reject(evidence_id: int = typer.Argument(..., metavar="ID", min=1, max=MAX_ID),
+                    reason: Optional[str] = typer.Option(None, "--reason", help="Why it is refused (required)."),
+                    db: Optional[str] = DB_OPT):
+    """Reject a pending document with a reason (you must not be its submitter): it never counts."""
+    _decide(evidence_id, reason, "reject", db)
+
+
+def _document_json(e) -> dict:
+    return {"id": e.id, "criterion": e.criterion, "item": e.item, "filename": e.filename, "sha256": e.sha256,
+            "owner": e.owner, "uploaded_by": e.uploaded_by, "submitted_by": e.submitted_by,
+            "uploaded_at": e.uploaded_at.isoformat(), "effective_date": str(e.effective_date),
+            "expires_on": str(e.expires_on) if e.expires_on else None, "status": e.status,
+            "decided_by": e.decided_by, "decided_at": e.decided_at.isoformat() if e.decided_at else None,
+            "reason": e.reason, "incident_id": e.incident_id, "version": e.version, "flags": e.flags}
 
 
 def _evidence_json(r) -> dict:
     e = r.evidence
     return {"criterion": r.criterion, "item": r.item, "cadence": r.cadence, "state": r.state,
-            "lapses": str(r.due) if r.due else None,
-            "evidence": None if e is None else {
-                "filename": e.filename, "sha256": e.sha256, "owner": e.owner, "uploaded_by": e.uploaded_by,
-                "uploaded_at": e.uploaded_at.isoformat(), "effective_date": str(e.effective_date),
-                "expires_on": str(e.expires_on) if e.expires_on else None}}
+            "lapses": str(r.due) if r.due else None, "missing_incidents": r.missing_events,
+            "evidence": None if e is None else _document_json(e),
+            "awaiting_approval": [_document_json(w) for w in r.waiting if w.status == "pending"]}
+
+
+def _pending(db: Optional[str], fmt: str) -> None:
+    from auditbook.scan import evidence_documents
+    from auditbook.store.db import open_engine
+    rows = evidence_documents(open_engine(db, create=False), status="pending")
+    if fmt == "json":
+        sys.stdout.write(json.dumps([_document_json(r) for r in rows], indent=2) + "\n")
+        return
+    table = Table(title="Manual evidence awaiting approval")
+    for col in ("id", "criterion", "item", "file", "submitted by", "uploaded", "effective", "flags"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r.id), r.criterion, escape(r.item), escape(r.filename), escape(r.submitted_by),
+                      f"{r.uploaded_at:%Y-%m-%d}", str(r.effective_date), escape("; ".join(r.flags)))
+    out.print(table)
+    out.print(f"{len(rows)} pending")
+
+
+def _note(r) -> str:
+    parts = []
+    if r.missing_events:
+        parts.append("no approved record for incident " + ", ".join(str(i) for i in r.missing_events))
+    awaiting = sum(1 for w in r.waiting if w.status == "pending")
+    if awaiting:
+        parts.append(f"{awaiting} awaiting approval")
+    if r.evidence is not None and r.evidence.flags:
+        parts.append(escape("; ".join(r.evidence.flags)))
+    return "; ".join(parts)
 
 
 @evidence_app.command("list")
 def evidence_list(
     on: Optional[str] = typer.Option(None, "--on", help="YYYY-MM-DD (default today): state on this date."),
     due: bool = typer.Option(False, "--due", help="Only items missing or expired."),
+    pending: bool = typer.Option(False, "--pending", help="The documents awaiting approval (with their flags)."),
     fmt: str = typer.Option("table", "--format", help="table or json"),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
@@ -67,6 +141,8 @@ def evidence_list(
     from auditbook.store.db import open_engine
     if fmt not in ("table", "json"):
         raise UserError(f"--format: {shown(fmt)} is not table or json")
+    if pending:
+        return _pending(db, fmt)
     day = parse_date(on, "--on") if on else dt.date.today()
     rows = evidence_status(open_engine(db, create=False), load_catalog(catalog), day)
     rows = [r for r in rows if r.state != "current"] if due else rows
@@ -74,14 +150,14 @@ def evidence_list(
         sys.stdout.write(json.dumps([_evidence_json(r) for r in rows], indent=2) + "\n")
         return
     table = Table(title=f"Manual evidence on {day}")
-    for col in ("criterion", "item", "cadence", "state", "file", "owner", "effective", "lapses"):
+    for col in ("criterion", "item", "cadence", "state", "file", "owner", "effective", "lapses", "note"):
         table.add_column(col, overflow="fold")
     colour = {"current": "green", "expired": "red", "missing": "yellow"}
     for r in rows:
         e = r.evidence
         table.add_row(r.criterion, escape(r.item), r.cadence, f"[{colour[r.state]}]{r.state}",
                       escape(e.filename) if e else "", escape(e.owner) if e else "",
-                      str(e.effective_date) if e else "", str(e.expires_on or "") if e else "")
+                      str(e.effective_date) if e else "", str(e.expires_on or "") if e else "", _note(r))
     out.print(table)
     counts = {s: sum(1 for r in rows if r.state == s) for s in ("current", "expired", "missing")}
     out.print(f"{counts['current']} current, {counts['expired']} expired, {counts['missing']} missing")

@@ -19,6 +19,7 @@ def registered_app() -> typer.Typer:
     main, like any other). Tests drive it with typer's CliRunner."""
     from auditbook.cli import (  # noqa: F401
         catalog,
+        deviations,
         evidence,
         findings,
         incidents,
@@ -27,7 +28,10 @@ def registered_app() -> typer.Typer:
         plugins,
         resource,
         risk_register,
+        sample,
+        scope,
         serve,
+        signoff,
     )
     return app
 

@@ -14,6 +14,7 @@ from typing import Callable
 
 import boto3
 
+from auditbook.auth import Actor
 from auditbook.catalog.model import load_catalog
 from auditbook.demo.estate import REGIONS, ROLE
 from auditbook.evaluate.risk_register import load_register
@@ -84,25 +85,34 @@ def storyline(ids: dict) -> tuple[list[Event], Callable]:
 
 
 DOCUMENTED = ("CC1.1", "CC2.1", "CC6.4", "CC7.4", "CC9.2", "A1.3")  # criteria given demo documents
+SUBMITTER = Actor("Dana Reyes (SIMULATED compliance analyst)", "analyst")  # two distinct simulated people:
+APPROVER = Actor("Sam Okafor (SIMULATED control owner)", "approver")        # the two-person rule
 
 
 def demo_documents(engine, catalog, period: Period) -> int:
     """SIMULATED manual evidence: a short text document for every item of a few criteria, effective on
-    the quarter's tenth day (items with a monthly cadence lapse before the quarter ends, as they would)."""
+    the quarter's tenth day (items with a monthly cadence lapse before the quarter ends, as they would),
+    submitted by one simulated person and approved by another. They are uploaded when the demo runs,
+    after the quarter: each carries the late-upload flags, as it should. A per-incident item gets no
+    document (the quarter had no incident to evidence)."""
     import tempfile
     from pathlib import Path
 
-    from auditbook.scan import add_evidence
+    from auditbook.scan import add_evidence, decide_evidence
     effective = period.start + dt.timedelta(days=9)
     count = 0
     with tempfile.TemporaryDirectory() as tmp:
         for cid in DOCUMENTED:
             for item in catalog.control(cid).manual_evidence:
+                if item.per is not None:
+                    continue
                 doc = Path(tmp) / (item.name.lower().replace(" ", "-").replace("/", "-") + ".txt")
                 doc.write_text(f"SIMULATED demo document — not real evidence.\n{cid}: {item.name}\n"
                                f"Effective {effective}. Owner: {catalog.control(cid).owner}.\n")
-                add_evidence(engine, catalog, cid, doc, effective=effective, owner=catalog.control(cid).owner,
-                             item=item.name, uploaded_by="auditbook demo")
+                row = add_evidence(engine, catalog, cid, doc, effective=effective, owner=catalog.control(cid).owner,
+                                   item=item.name, actor=SUBMITTER)
+                decide_evidence(engine, APPROVER, row.id, row.version, "approve",
+                                "SIMULATED: document read and accepted by the demo's control owner")
                 count += 1
     return count
 

@@ -21,6 +21,7 @@ from auditbook.evaluate.conditions import (
     Verdict,
     evaluate_type,
 )
+from auditbook.evaluate.observed import observed
 from auditbook.plugins import check_functions
 
 SCOPE_WIDE = "*"          # resource id of a finding about a whole scope (its list call failed)
@@ -80,7 +81,15 @@ class Evaluator:
 
     def _test(self, c: _Compiled, data: dict) -> tuple[str | None, str]:
         """(status or None when the check does not apply, message)."""
-        return self._status(c, self.context.apply(c.condition, data))
+        return self._said(c, self.context.apply(c.condition, data), data)
+
+    def _said(self, c: _Compiled, verdict: Verdict, data: dict) -> tuple[str | None, str]:
+        """The status and message; a FAIL also says what the resource holds (evaluate/observed.py)."""
+        status, message = self._status(c, verdict)
+        if status == "FAIL" and c.condition.expect is not None:
+            found = observed(c.condition.expect, data, self.context.opts)
+            message = f"{message} — {found}" if found else message
+        return status, message
 
     @staticmethod
     def _status(c: _Compiled, verdict: Verdict) -> tuple[str | None, str]:
@@ -111,7 +120,7 @@ class Evaluator:
                                          f"{rtype} in {scope.account}/{scope.region}", scope.gap.reason(),
                                          name=f"all {rtype} in {scope.region}"))
         for rec, verdict in result.records:
-            status, message = ("ERROR", verdict.reason) if verdict.evidence_gap else self._status(c, verdict)
+            status, message = ("ERROR", verdict.reason) if verdict.evidence_gap else self._said(c, verdict, rec.data)
             if status:
                 out.append(self._finding(c, status, rec.account, rec.region, rec.scope_region, rec.id, rec.arn,
                                          message, rec.evidence, rec.name))
@@ -149,8 +158,10 @@ def evaluate(catalog: Catalog, collection: Collection, now: dt.datetime | None =
 
 
 def criterion_status(counts: dict, needs_evidence: bool) -> str:
-    """A criterion's overall state: a failure outranks a gap, a gap outranks missing manual evidence;
-    accepted exceptions are shown as such; PASS only when nothing is outstanding."""
+    """A criterion's overall state — the rule: a failure outranks a gap, a gap outranks missing manual
+    evidence (`needs_evidence`: a required item not current), which is never PASS; accepted exceptions
+    are shown as such; PASS only when nothing is outstanding. The services judge every criterion
+    through history.status.status_of (the packet, the control room, the exports) or summarise (a scan)."""
     if counts["FAIL"]:
         return "FAIL"
     if counts["ERROR"]:

@@ -118,6 +118,16 @@ class PeriodRuns:
         observed = self.observed_days()
         return [d for d in self.horizon(today) if d not in observed]
 
+    def coverage(self, today: Optional[dt.date] = None) -> dict:
+        """How much of the period a scan covered, for the pages: the days that have happened, those
+        with a run, whether the period is closed (its last day before `today`) and the gaps as
+        ranges of days."""
+        today = today or dt.datetime.now(dt.timezone.utc).date()
+        horizon = self.horizon(today)
+        return {"runs": len(self.runs), "days": len(horizon), "observed": len(self.observed_days() & set(horizon)),
+                "closed": self.period.end < today, "start": self.period.start, "end": self.period.end,
+                "gaps": day_ranges(self.gap_days(today))}
+
     def in_period(self, first_run: int, last_run: int) -> bool:
         """Whether an interval first_run..last_run contains a run of the period."""
         ids = self.ids

@@ -2,11 +2,12 @@
 evidence gaps, the exceptions in force and the manual evidence. Each read is one unit of work."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Optional
 
 from auditbook.catalog.model import Catalog
-from auditbook.evaluate.manual_evidence import item_states
 from auditbook.history.period import Period, PeriodRuns
+from auditbook.history.status import judged_on, manual_item_states
 from auditbook.store import history as stored
 from auditbook.store import manual_evidence as documents
 from auditbook.store.session import reading
@@ -76,16 +77,20 @@ def exceptions_in_force(engine, pruns: PeriodRuns, check_ids: Optional[set[str]]
     return sorted(out.values(), key=lambda e: e["id"])
 
 
-def manual_evidence(engine, catalog: Catalog, criterion: str, period: Period) -> dict:
-    """Required items and their state at the period's end, and every document effective by then."""
+def manual_evidence(engine, catalog: Catalog, criterion: str, period: Period, today: Optional[dt.date] = None) -> dict:
+    """Required items and their state at the period's end (today, while it runs: the day the
+    criterion's status is judged on), and every document effective by then."""
+    on = judged_on(period.end, today)
     with reading(engine) as session:
-        on_file = documents.records(session, effective_by=period.end)
-    items = [s for s in item_states(catalog, on_file, period.end) if s.criterion == criterion]
+        on_file = documents.records(session, effective_by=on)
+        items = [s for s in manual_item_states(session, catalog, on, period.start) if s.criterion == criterion]
     mine = [d for d in on_file if d.criterion == criterion]
-    return {"items": [{"item": s.item, "cadence": s.cadence, "state_at_period_end": s.state, "due": s.due}
-                      for s in items],
+    return {"items": [{"item": s.item, "cadence": s.cadence, "state_at_period_end": s.state, "due": s.due,
+                       "incidents_without_a_record": list(getattr(s, "missing_events", []))} for s in items],
             "documents": [{"item": d.item, "filename": d.filename, "sha256": d.sha256, "owner": d.owner,
-                           "uploaded_by": d.uploaded_by, "uploaded_at": d.uploaded_at,
+                           "submitted_by": d.submitted_by, "uploaded_at": d.uploaded_at,
+                           "review": d.status, "decided_by": d.decided_by, "decided_at": d.decided_at,
+                           "reason": d.reason, "incident": d.incident_id, "flags": ", ".join(d.flags),
                            "effective_date": d.effective_date, "expires_on": d.expires_on,
                            "in_period": period.contains(d.effective_date),
                            "covers_period": d.expires_on is None or d.expires_on > period.start}

@@ -1,6 +1,7 @@
 """What the control room reads: the latest posture per category and criterion, its trend over runs
 (from the per-run criterion counts, 61 rows a run, never from the findings), failing resources of a
-criterion, and the evidence explorer's searches. Each read is one unit of work."""
+criterion, and the evidence explorer's searches. Each read is one unit of work. A criterion's status
+in a run is history.status's (the packet's too): the run's counts and the manual evidence on its day."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,6 +10,7 @@ from typing import Optional
 
 from auditbook.catalog.model import Catalog
 from auditbook.evaluate.evaluator import summarise_stored
+from auditbook.history.status import needing_evidence_at_run, statuses_at_run
 from auditbook.store import findings, posture, runs
 from auditbook.store import resources as stored_resources
 from auditbook.store.session import reading, writing
@@ -16,15 +18,18 @@ from auditbook.store.session import reading, writing
 STATUSES = ("PASS", "FAIL", "ERROR", "EXCEPTED", "NEEDS_EVIDENCE")
 
 
-def latest_run(engine) -> Optional[dict]:
+def latest_run(engine, catalog: Optional[Catalog] = None) -> Optional[dict]:
+    """The latest run; `needs_evidence`: the criteria whose required manual evidence is not current on
+    its day (history.status, as its posture shows them; without a catalog, as the run recorded them)."""
     with reading(engine) as session:
         run = runs.latest(session)
+        needs = None if run is None or catalog is None else needing_evidence_at_run(session, catalog, run.id)
     if run is None:
         return None
     return {"id": run.id, "started_at": run.started_at, "finished_at": run.finished_at, "counts": run.counts,
             "api_calls": run.api_calls, "simulated": run.simulated,
             "simulated_label": str(run.parameters.get("simulated") or "") or None,
-            "needs_evidence": sorted(run.parameters.get("needs_evidence") or [])}
+            "needs_evidence": sorted(run.parameters.get("needs_evidence") or []) if needs is None else needs}
 
 
 def backfill_counts(engine, catalog: Catalog) -> int:
@@ -40,12 +45,13 @@ def backfill_counts(engine, catalog: Catalog) -> int:
 
 
 def criteria(engine, catalog: Catalog, run_id: int) -> list[dict]:
-    """Every criterion of the catalog with its counts and status in the run."""
+    """Every criterion of the catalog with its counts and status in the run (history.status: the
+    counts the run stored and the manual evidence on the run's day)."""
     with reading(engine) as session:
-        counts = posture.counts_for_run(session, run_id)
+        statuses = statuses_at_run(session, catalog, run_id)
     none = {"pass": 0, "fail": 0, "error": 0, "excepted": 0, "status": "NO_DATA"}
     return [{"criterion": control.id, "category": control.category, "group": control.group, "title": control.title,
-             "checks": len(catalog.checks_for(control.id)), **counts.get(control.id, none)}
+             "checks": len(catalog.checks_for(control.id)), **statuses.get(control.id, none)}
             for control in catalog.controls]
 
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 from auditbook.catalog.model import Catalog, Check
-from auditbook.evaluate.evaluator import criterion_status
-from auditbook.evaluate.manual_evidence import item_states
 from auditbook.history.per_check import (
     STATUS_ORDER,
     check_daily,
@@ -23,9 +21,15 @@ from auditbook.history.per_check import (
     failure_episodes,
 )
 from auditbook.history.period import PeriodRuns, day_ranges
+from auditbook.history.status import (
+    counts_of,
+    judged_on,
+    manual_item_states,
+    states_by_criterion,
+    status_of,
+)
 from auditbook.store import findings
 from auditbook.store import history as stored
-from auditbook.store import manual_evidence as documents
 from auditbook.store.history import FindingInterval
 from auditbook.store.session import reading
 
@@ -40,10 +44,12 @@ class CriterionHistory:
     gap_days: list[tuple[dt.date, dt.date]]  # days of the period with no run at all
     latest_run: Optional[int]
     latest: list[dict]
+    manual_states: list[str]  # its required manual items' states at the period's end (or today)
 
     @property
     def status(self) -> str:
-        return latest_status(self.latest)
+        """The one status (history.status): the latest run's findings and the manual evidence."""
+        return status_of(counts_of(self.latest), self.manual_states)
 
     def share_all_passing(self, horizon: list[dt.date]) -> Optional[float]:
         """Share of the period's days on which every check was observed and passing."""
@@ -55,13 +61,6 @@ class CriterionHistory:
         good = sum(1 for day in horizon
                    if len(by_day.get(day, [])) == len(self.checks) and all(s in ("PASS", "NONE") for s in by_day[day]))
         return round(good / len(horizon), 4)
-
-
-def latest_status(findings_at_run: list[dict]) -> str:
-    counts = {s: 0 for s in STATUS_ORDER}
-    for f in findings_at_run:
-        counts[f["status"]] = counts.get(f["status"], 0) + 1
-    return criterion_status(counts, False)
 
 
 def latest_run_for(checks: list[Check], pruns: PeriodRuns) -> Optional[int]:
@@ -80,7 +79,7 @@ def _intervals_and_times(session, check_ids: list[str], pruns: PeriodRuns) -> tu
 
 
 def _history(criterion: str, checks: list[Check], rows: list[FindingInterval], pruns: PeriodRuns, times: dict,
-             latest: list[dict], today: Optional[dt.date]) -> CriterionHistory:
+             latest: list[dict], manual_states: list[str], today: Optional[dt.date]) -> CriterionHistory:
     per_check = defaultdict(list)
     for r in rows:
         per_check[r.check_id].append(r)
@@ -95,36 +94,36 @@ def _history(criterion: str, checks: list[Check], rows: list[FindingInterval], p
         summaries.append(check_summary(check, days, episodes, horizon))
     failures.sort(key=lambda e: (e["first_seen"], e["check"], e["account"], e["resource"]))
     return CriterionHistory(criterion, checks, daily, summaries, failures, day_ranges(pruns.gap_days(today)),
-                            latest_run_for(checks, pruns), latest)
+                            latest_run_for(checks, pruns), latest, manual_states)
 
 
 def criterion_history(engine, catalog: Catalog, criterion: str, pruns: PeriodRuns,
                       today: Optional[dt.date] = None) -> CriterionHistory:
-    """One criterion's checks over the period, and their findings in its latest run."""
+    """One criterion's checks over the period, their findings in its latest run, and the states of its
+    required manual items at the period's end (or today, while it runs)."""
     checks = catalog.checks_for(criterion)
     ids = [c.id for c in checks]
     latest_run = latest_run_for(checks, pruns)
     with reading(engine) as session:
         rows, times = _intervals_and_times(session, ids, pruns)
         latest = findings.at_run(session, latest_run, ids) if latest_run is not None and ids else []
-    return _history(criterion, checks, rows, pruns, times, latest, today)
+        states = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
+    manual = states_by_criterion(states).get(criterion, [])
+    return _history(criterion, checks, rows, pruns, times, latest, manual, today)
 
 
 def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.date] = None) -> list[dict]:
     """Every criterion in one pass (the packet index's table): its status at its latest run, the share
     of days with every check observed and passing, failures, and manual evidence outstanding."""
-    end = min(pruns.period.end, today or dt.datetime.now(dt.timezone.utc).date())
     latest_runs = {c.id: latest_run_for(catalog.checks_for(c.id), pruns) for c in catalog.controls}
     with reading(engine) as session:
         rows, times = _intervals_and_times(session, [c.id for c in catalog.checks], pruns)
         at_run = {run: findings.at_run(session, run) for run in set(latest_runs.values()) if run is not None}
-        on_file = documents.records(session, effective_by=end)
+        manual = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
+    states = states_by_criterion(manual)
     by_check = defaultdict(list)
     for r in rows:
         by_check[r.check_id].append(r)
-    states = defaultdict(list)
-    for s in item_states(catalog, on_file, end):
-        states[s.criterion].append(s.state)
     horizon = pruns.horizon(today)
     return [_overview_row(control, catalog.checks_for(control.id), by_check, pruns, times, at_run,
                           latest_runs[control.id], states.get(control.id, []), horizon, today)
@@ -136,10 +135,11 @@ def _overview_row(control, checks: list[Check], by_check: dict, pruns: PeriodRun
                   today: Optional[dt.date]) -> dict:
     ids = {c.id for c in checks}
     latest = [f for f in at_run.get(latest_run, []) if f["check"] in ids] if ids else []
-    h = _history(control.id, checks, [r for c in checks for r in by_check.get(c.id, [])], pruns, times, latest, today)
-    counts = {s: sum(1 for f in h.latest if f["status"] == s) for s in STATUS_ORDER}
+    h = _history(control.id, checks, [r for c in checks for r in by_check.get(c.id, [])], pruns, times, latest,
+                 states, today)
+    counts = counts_of(h.latest)
     return {"criterion": control.id, "category": control.category, "group": control.group, "title": control.title,
-            "checks": len(checks), "status": criterion_status(counts, any(s != "current" for s in states)),
+            "checks": len(checks), "status": h.status,
             "share_days_all_passing": h.share_all_passing(horizon), "failures": len(h.failures),
             "open_failures": sum(1 for e in h.failures if e["state"] == "open"), "manual_items": len(states),
             "manual_missing_or_expired": sum(1 for s in states if s != "current"),

@@ -11,10 +11,11 @@ from prometheus_client.registry import CollectorRegistry
 
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
+from auditbook.history.status import statuses_at_run
 from auditbook.monitor.cloudtrail import parse_time
 from auditbook.store import alerts as stored_alerts
 from auditbook.store import cloudtrail as stored_trail
-from auditbook.store import posture, resources, runs
+from auditbook.store import resources, runs
 from auditbook.store.session import reading
 
 DENIED_RULE = "UnauthorizedDataAccess"
@@ -36,7 +37,7 @@ def _posture(session, catalog: Catalog):
     if run is not None:
         last.add_metric([], run.started_at.timestamp())
         counts = Counter((category.get(criterion, "unknown"), row["status"])
-                         for criterion, row in posture.counts_for_run(session, run.id).items())
+                         for criterion, row in statuses_at_run(session, catalog, run.id).items())
         for (cat, status), n in sorted(counts.items()):
             criteria.add_metric([cat, status], n)
         for status, n in sorted(run.counts.items()):

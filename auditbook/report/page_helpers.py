@@ -110,6 +110,27 @@ def text(markup: str, **values) -> "object":
     return HTML(markup.format(**{k: html.escape(str(v)) for k, v in values.items()}))
 
 
+GAPS_LISTED = 12  # ranges of days without a scan named in the coverage line; the rest are counted
+
+
+def coverage(cov: dict) -> "object":
+    """The period's coverage line (history.period.PeriodRuns.coverage): a closed period is described as
+    closed, a running one as "so far", and the days without a scan are named."""
+    if cov["closed"]:
+        span = "{observed} of the {days} days of the period (closed {end}) had a scan"
+    else:
+        span = "{observed} of the {days} days of the period so far (it ends {end}) had a scan"
+    ranges = [f"{a}" if a == b else f"{a} to {b}" for a, b in cov["gaps"]]
+    if not ranges:
+        gaps = "a scan ran on every day" + ("" if cov["closed"] else " so far")
+    else:
+        more = len(ranges) - GAPS_LISTED
+        gaps = "days without a scan: " + ", ".join(ranges[:GAPS_LISTED]) + (f" and {more} more" if more > 0 else "")
+    return text('<p id="period-coverage"><b>Period</b> {start} to {end} · {runs} runs · ' + span + " · {gaps}</p>",
+                start=cov["start"], end=cov["end"], runs=cov["runs"], observed=cov["observed"], days=cov["days"],
+                gaps=gaps)
+
+
 def simulated_banner(runs) -> Optional[object]:
     sim = [r for r in runs if r.simulated]
     if not sim:

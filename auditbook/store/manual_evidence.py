@@ -1,26 +1,37 @@
-"""Manual evidence on file: the documents (content-addressed, compressed) and their records
-(criterion, item, owner, effective date, lapse)."""
+"""Manual evidence on file: the documents (content-addressed, compressed), their records (criterion,
+item, owner, effective date, lapse) and their review (submitted by, pending / approved / rejected by
+a second person with a reason, the incident a per-incident document evidences, version)."""
 from __future__ import annotations
 
 import datetime as dt
 import zlib
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from auditbook.evaluate.manual_evidence import EvidenceRecord, NewEvidence
 from auditbook.store.db import utc
-from auditbook.store.models import Document, ManualEvidence
+from auditbook.store.models import Document, Incident, ManualEvidence
+from auditbook.store.models_evidence import EvidenceReview
 
 
-def _record(row: ManualEvidence) -> EvidenceRecord:
-    return EvidenceRecord(row.id, row.criterion, row.item, row.filename, row.sha256, row.owner, row.uploaded_by,
-                          utc(row.uploaded_at), row.effective_date, row.expires_on)
+def _record(row: ManualEvidence, review: Optional[EvidenceReview]) -> EvidenceRecord:
+    if review is None:  # cannot happen after migration 0019 (every row gets one); never counted
+        return EvidenceRecord(row.id, row.criterion, row.item, row.filename, row.sha256, row.owner, row.uploaded_by,
+                              utc(row.uploaded_at), row.effective_date, row.expires_on, note="no review on file")
+    return EvidenceRecord(row.id, row.criterion, row.item, row.filename, row.sha256, row.owner, review.submitted_by,
+                          utc(row.uploaded_at), row.effective_date, row.expires_on, review.status, review.decided_by,
+                          utc(review.decided_at), review.reason, review.incident_id, review.version, review.note)
+
+
+def _query():
+    return (select(ManualEvidence, EvidenceReview)
+            .outerjoin(EvidenceReview, EvidenceReview.evidence_id == ManualEvidence.id))
 
 
 def add(session: Session, new: NewEvidence, uploaded_at: dt.datetime) -> EvidenceRecord:
-    """Store the document (once per content) and its record."""
+    """Store the document (once per content), its record and its review (pending)."""
     if session.get(Document, new.sha256) is None:
         session.add(Document(sha256=new.sha256, size=len(new.content), content=zlib.compress(new.content, 6)))
     row = ManualEvidence(criterion=new.criterion, item=new.item, filename=new.filename, sha256=new.sha256,
@@ -28,18 +39,59 @@ def add(session: Session, new: NewEvidence, uploaded_at: dt.datetime) -> Evidenc
                          effective_date=new.effective_date, expires_on=new.expires_on)
     session.add(row)
     session.flush()
-    return _record(row)
+    review = EvidenceReview(evidence_id=row.id, submitted_by=new.uploaded_by, status="pending",
+                            incident_id=new.incident_id, version=1)
+    session.add(review)
+    session.flush()
+    return _record(row, review)
 
 
-def records(session: Session, *, criterion: Optional[str] = None,
-            effective_by: Optional[dt.date] = None) -> list[EvidenceRecord]:
-    """Records on file (of one criterion, effective on or before a day, if given), by effective date."""
-    q = select(ManualEvidence).order_by(ManualEvidence.effective_date, ManualEvidence.id)
+def records(session: Session, *, criterion: Optional[str] = None, effective_by: Optional[dt.date] = None,
+            status: Optional[str] = None) -> list[EvidenceRecord]:
+    """Records on file (of one criterion, effective on or before a day, in a review status, if given),
+    by effective date, each with its review."""
+    q = _query().order_by(ManualEvidence.effective_date, ManualEvidence.id)
     if criterion is not None:
         q = q.where(ManualEvidence.criterion == criterion)
     if effective_by is not None:
         q = q.where(ManualEvidence.effective_date <= effective_by)
-    return [_record(r) for r in session.scalars(q)]
+    if status is not None:
+        q = q.where(EvidenceReview.status == status)
+    return [_record(row, review) for row, review in session.execute(q)]
+
+
+def record(session: Session, evidence_id: int) -> Optional[EvidenceRecord]:
+    """One record with its review (None: no such record)."""
+    found = session.execute(_query().where(ManualEvidence.id == evidence_id)).first()
+    return None if found is None else _record(*found)
+
+
+def decide_if_version(session: Session, evidence_id: int, version: int, *, status: str, by: str, role: str,
+                      at: dt.datetime, reason: str) -> bool:
+    """UPDATE … WHERE version = the version the decider saw and the document is still pending, moving
+    the version on by one: False when another decision came first (nothing written)."""
+    done = session.execute(update(EvidenceReview)
+                           .where(EvidenceReview.evidence_id == evidence_id, EvidenceReview.version == version,
+                                  EvidenceReview.status == "pending")
+                           .values(status=status, decided_by=by, decided_role=role, decided_at=at, reason=reason,
+                                   version=version + 1)
+                           .execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
+def incidents_opened(session: Session, since: Optional[dt.date], until: dt.date) -> list[tuple[int, dt.date]]:
+    """(id, day opened, UTC) of the incidents opened from `since` (None: ever) to `until`, inclusive:
+    the population a per-incident item evidences."""
+    q = select(Incident.id, Incident.created_at).order_by(Incident.id)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    q = q.where(Incident.created_at < end)
+    if since is not None:
+        q = q.where(Incident.created_at >= dt.datetime.combine(since, dt.time(), dt.timezone.utc))
+    return [(i, utc(at).date()) for i, at in session.execute(q)]
+
+
+def incident_exists(session: Session, incident_id: int) -> bool:
+    return session.get(Incident, incident_id) is not None
 
 
 def document(session: Session, sha256: str) -> Optional[bytes]:

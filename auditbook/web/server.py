@@ -41,7 +41,7 @@ from auditbook.errors import UserError, shown
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 LAUNCHER = APP_DIR / "launcher.py"
-ROLES = ("viewer", "analyst", "admin", "auditor")
+ROLES = ("viewer", "analyst", "approver", "admin", "auditor")  # --local-role
 TOKEN_ENV = "AUDITBOOK_APP_TOKEN"
 PUBLIC_HOST_ENV = "AUDITBOOK_PUBLIC_HOST"
 LISTEN_HOST_ENV = "AUDITBOOK_LISTEN_HOST"

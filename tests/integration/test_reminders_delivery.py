@@ -13,11 +13,12 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from auditbook.auth import Actor
 from auditbook.catalog.model import DEFAULT_PATH, load_catalog
 from auditbook.demo.run import free_port
 from auditbook.monitor.notify import load_channels
 from auditbook.monitor.reminders import remind, reminders_sent
-from auditbook.scan import add_evidence
+from auditbook.scan import add_evidence, decide_evidence
 from auditbook.store.db import open_engine
 
 DAY = dt.date(2026, 12, 1)
@@ -64,8 +65,9 @@ def setup(tmp_path):
     engine = open_engine(db)
     doc = tmp_path / "minutes.txt"
     doc.write_text("minutes")
-    add_evidence(engine, catalog, "CC1.2", doc, effective=dt.date(2026, 8, 1), owner="Alice Board",
-                 item="Board meeting minutes covering security", uploaded_by="tests", today=DAY)
+    row = add_evidence(engine, catalog, "CC1.2", doc, effective=dt.date(2026, 8, 1), owner="Alice Board",
+                       item="Board meeting minutes covering security", uploaded_by="tests", today=DAY)
+    decide_evidence(engine, Actor("reviewer@tests.example", "approver"), row.id, row.version, "approve", "read")
     return {"catalog": catalog, "engine": engine, "db": db, "tmp": tmp_path}
 
 

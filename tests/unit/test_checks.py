@@ -148,3 +148,16 @@ def test_ipv6_world_ingress_fails(aws):
         "IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
     _, findings = collect_current()
     assert status_of(findings, "ec2-sg-no-public-ingress", "v6-open") == "FAIL"
+
+
+def test_a_failing_finding_names_the_offending_rule(aws):
+    """Issue 14 §4: not "not met: <title>" alone, but what the security group holds."""
+    ec2 = aws.client("ec2")
+    sg = ec2.create_security_group(GroupName="ssh-open", Description="d")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    _, findings = collect_current()
+    [finding] = by_check(findings, "ec2-sg-no-public-ingress", "ssh-open")
+    assert finding.status == "FAIL" and "found public_ingress[?…] = [" in finding.message
+    assert '"from_port": 22' in finding.message and "0.0.0.0/0" in finding.message
+    assert finding.message.endswith("(expected length == 0)")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from auditbook.auth import Actor
 from auditbook.catalog.model import DEFAULT_PATH, load_catalog
 from auditbook.cli.main import registered_app
 from auditbook.errors import UserError
@@ -21,7 +22,7 @@ from auditbook.monitor.reminders import (
     reminders_sent,
     routes,
 )
-from auditbook.scan import add_evidence
+from auditbook.scan import add_evidence, decide_evidence
 from auditbook.store.db import open_engine
 
 DAY = dt.date(2026, 12, 1)
@@ -48,8 +49,9 @@ def engine(tmp_path, catalog):
     doc = tmp_path / "doc.txt"
     doc.write_text("evidence")
     for item, effective in ((CHARTER, dt.date(2025, 12, 10)), (MINUTES, dt.date(2026, 8, 1))):
-        add_evidence(engine, catalog, "CC1.2", doc, effective=effective, owner="Alice Board", item=item,
-                     uploaded_by="tests", today=DAY)
+        row = add_evidence(engine, catalog, "CC1.2", doc, effective=effective, owner="Alice Board", item=item,
+                           uploaded_by="tests", today=DAY)
+        decide_evidence(engine, Actor("approver", "approver"), row.id, row.version, "approve", "checked")
     return engine
 
 

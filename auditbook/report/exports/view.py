@@ -8,18 +8,22 @@ from typing import Any, Optional, Union
 
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
-from auditbook.evaluate.evaluator import summarise_stored
 from auditbook.history.findings import list_findings, resolve_run, status_filter
+from auditbook.history.status import statuses_at_run
 from auditbook.plugins import export_formats
 from auditbook.store.runs import RunRecord
+from auditbook.store.session import reading
 
 
 @dataclass
 class RunView:
-    """What every exporter needs: the run, its findings (as stored rows) and the catalog."""
+    """What every exporter needs: the run, its findings (as stored rows), the catalog, and each
+    criterion's counts and status in the run (history.status: the one status the packet and the
+    control room show, manual evidence included — whatever `rows` was narrowed to)."""
     run: RunRecord
     rows: list[dict]
     catalog: Catalog
+    criteria: dict[str, dict]
     _checks: dict = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -29,8 +33,14 @@ class RunView:
         return self._checks.get(check_id)
 
     def summary(self) -> list[dict]:
-        needs = set(self.run.parameters.get("needs_evidence") or [])
-        return summarise_stored(self.catalog, self.rows, needs)
+        """Per criterion: its counts in the run (PASS, FAIL, ERROR, EXCEPTED) and its status."""
+        none = {"pass": 0, "fail": 0, "error": 0, "excepted": 0, "status": "NO_DATA"}
+        out = []
+        for c in self.catalog.controls:
+            row = self.criteria.get(c.id, none)
+            out.append({"control": c.id, "title": c.title, "checks": len(self.catalog.checks_for(c.id)),
+                        **{s.upper(): row[s] for s in ("pass", "fail", "error", "excepted")}, "status": row["status"]})
+        return out
 
 
 def load_view(engine, run: Union[str, int], catalog: Catalog, rows: Optional[list[dict]] = None,
@@ -39,10 +49,12 @@ def load_view(engine, run: Union[str, int], catalog: Catalog, rows: Optional[lis
     `status`, if given), or with `rows` when the caller already has them."""
     if rows is not None:
         wanted = status_filter(status)
-        return RunView(resolve_run(engine, str(run)), [r for r in rows if wanted is None or r["status"] == wanted],
-                       catalog)
-    record, found = list_findings(engine, str(run), status)
-    return RunView(record, found, catalog)
+        record, found = resolve_run(engine, str(run)), [r for r in rows if wanted is None or r["status"] == wanted]
+    else:
+        record, found = list_findings(engine, str(run), status)
+    with reading(engine) as session:
+        criteria = statuses_at_run(session, catalog, record.id)
+    return RunView(record, found, catalog, criteria)
 
 
 def render(engine, run: Union[str, int], fmt_name: str, catalog: Catalog, status: Optional[str] = None) -> Any:

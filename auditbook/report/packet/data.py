@@ -1,7 +1,9 @@
 """A packet's files beside its pages: evidence/ (every raw API response behind the period's
 resources and findings), documents/ (manual evidence on file for the period) and data/ (runs,
-overview, incidents, the catalog used). The store is read in one unit of work here, and through
-history's services for the overview and the incidents."""
+overview, the company's controls, deviations and their management responses, incidents, the scope and boundary, the sign-offs and the management assertion, the catalog
+used, the populations and the recorded sample draws). The store is
+read in one unit of work here, and through history's services for the overview, the incidents, the
+populations and the draws."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,10 +11,23 @@ import json
 import shutil
 import unicodedata
 from pathlib import Path
+from typing import Optional
 
+from auditbook.history.company_controls import company_rows
+from auditbook.history.deviations import deviations
 from auditbook.history.incidents import incidents_in_period
 from auditbook.history.period import Period, PeriodRuns
+from auditbook.history.populations import (
+    CRITERION_KINDS,
+    population,
+    population_file,
+    write_csv,
+)
+from auditbook.history.sampling import recorded_draws
+from auditbook.history.scope import scope_document
+from auditbook.history.signoffs import signoffs_for
 from auditbook.history.type2 import overview
+from auditbook.report.exports.company import mapping_csv
 from auditbook.store import evidence, manual_evidence, runs
 from auditbook.store.session import reading
 
@@ -59,15 +74,60 @@ def _runs_data(session, run_ids: list[int]) -> list[dict]:
             for r in runs.all_runs(session, run_ids)]
 
 
+PERIOD_KINDS = ("alerts", "incidents", "changes", "access", "manual")  # one population each per period
+
+
+def _population_files(catalog, draws: list[dict]) -> list[tuple[str, Optional[str], str]]:
+    """(kind, criterion, file name) of the populations to write: each period kind's, and a criterion's
+    own for each criterion whose resources or manual evidence a recorded draw sampled."""
+    criteria = {c.id for c in catalog.controls}
+    drawn = sorted({(d.get("kind"), d.get("criterion")) for d in draws
+                    if d.get("kind") in CRITERION_KINDS and d.get("criterion") in criteria})
+    return ([(kind, None, population_file(kind)) for kind in PERIOD_KINDS]
+            + [(kind, cid, population_file(kind, cid)) for kind, cid in drawn])
+
+
+def _write_populations(engine, catalog, root: Path, period: Period, pruns: PeriodRuns) -> int:
+    """data/population-<kind>.csv for the period's populations, data/population-<kind>-<ID>.csv for
+    each criterion a recorded draw sampled the resources or manual evidence of (the other criteria's
+    resources are in data/<ID>-population.csv), and data/samples.json: the draws recorded for the
+    period, each with the file its population is in and that file's hash (docs/samples.md). -> how
+    many population files."""
+    draws = recorded_draws(engine, period)
+    written = _population_files(catalog, draws)
+    hashes = {}
+    for kind, cid, name in written:
+        pop = population(engine, catalog, kind, period, criterion=cid, pruns=pruns)
+        write_csv(pop, root / "data" / name)
+        hashes[(kind, cid)] = (name, pop.sha256)
+    for d in draws:
+        cid = d.get("criterion") if d.get("kind") in CRITERION_KINDS else None
+        name, sha = hashes.get((d.get("kind"), cid), (None, None))
+        d["population_file"] = f"data/{name}" if name else None
+        d["population_sha256_in_packet"] = sha
+    (root / "data" / "samples.json").write_text(json.dumps(draws, indent=1, sort_keys=True, default=_json_default))
+    return len(written)
+
+
 def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, today: dt.date) -> dict:
     """evidence/, documents/ and data/ of the packet being built in `root`; their counts."""
     with reading(engine) as session:
         counts = {"evidence_files": _copy_evidence(session, root, pruns) if pruns.runs else 0,
                   "documents": _copy_documents(session, root, period)}
         run_rows = _runs_data(session, pruns.ids)
-    for name, data in (("runs.json", run_rows), ("overview.json", overview(engine, catalog, pruns, today=today)),
-                       ("incidents.json", incidents_in_period(engine, period))):
+    overview_rows = overview(engine, catalog, pruns, today=today)
+    for name, data in (("runs.json", run_rows), ("overview.json", overview_rows),
+                       ("company-controls.json", company_rows(catalog, overview_rows)),
+                       ("deviations.json", deviations(engine, catalog, period, today=today)),
+                       ("incidents.json", incidents_in_period(engine, period)),
+                       ("scope.json", scope_document(engine, catalog, period)),
+                       ("signoffs.json", signoffs_for(engine, period, [c.id for c in catalog.controls]))):
         (root / "data" / name).write_text(json.dumps(data, indent=1, sort_keys=True, default=_json_default))
+    counts["populations"] = _write_populations(engine, catalog, root, period, pruns)
     if catalog.path and Path(catalog.path).is_file():
         shutil.copyfile(catalog.path, root / "data" / "catalog.yaml")
+    if catalog.company_controls:  # the company's library (its bytes are in the catalog's SHA-256) and its CSV
+        (root / "data" / "company-controls.csv").write_text(mapping_csv(catalog), encoding="utf-8")
+    if catalog.library_path and Path(catalog.library_path).is_file():
+        shutil.copyfile(catalog.library_path, root / "data" / "company-controls.yaml")
     return counts
