@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from pathlib import Path
 from typing import Callable, Optional
 
 import pandas as pd
@@ -83,10 +84,48 @@ def evidence_link(packet_dir: Optional[str]) -> Callable[[object], str]:
     return render
 
 
-def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None,
+ROWS_SHOWN = 200  # rows of a long table on a page; the whole table is in the packet's data/ folder
+
+
+def data_csv(df: Optional[pd.DataFrame], packet_dir: Optional[str], name: str) -> Optional[str]:
+    """The whole table as the packet's data/<name> (a CSV whose cells a spreadsheet cannot run as
+    formulas: resource names and tags are untrusted); its name, or None outside a packet or when empty."""
+    if Path(name).name != name or name.startswith("."):
+        raise ValueError(f"data file name {name!r}: a plain file name is required")
+    if not packet_dir or df is None or df.empty:
+        return None
+    from auditbook.history.populations import neutralised
+    out = Path(packet_dir) / "data" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.map(lambda v: neutralised(csv_text(v))).to_csv(out, index=False)
+    return name
+
+
+def csv_text(value) -> str:
+    """One value as CSV text: a date in ISO form, a list joined with spaces, nothing as empty."""
+    if value is None or (not isinstance(value, (list, tuple, set, dict)) and pd.isna(value)):
+        return ""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def capped_line(shown: int, total: int, full: Optional[str]) -> str:
+    """The line over a capped table: how many rows it shows and where the whole list is."""
+    line = f"Showing {shown:,} of {total:,} rows"
+    if full:
+        name = html.escape(full, quote=True)
+        line += f'; the full list: <a class="ab-full" href="../data/{name}">data/{html.escape(full)}</a>'
+    return f'<p class="ab-muted ab-capped">{line}.</p>'
+
+
+def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None, full: Optional[str] = None,
           render: Optional[dict[str, Callable[[object], str]]] = None, caption: Optional[str] = None):
     """An HTML table of a DataFrame: every value escaped unless a column has its own renderer
-    (which must escape what it shows)."""
+    (which must escape what it shows). With `limit`, a longer table shows its first rows under a line
+    saying so and linking `full` (the name of the whole table's file in the packet's data/)."""
     from IPython.display import HTML
     if df is None or df.empty:
         return HTML(f'<p class="ab-muted">{html.escape(empty)}</p>')
@@ -97,11 +136,30 @@ def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None
     for rec in shown.itertuples(index=False, name=None):
         cells = [render[c](v) if c in render else cell(v) for c, v in zip(shown.columns, rec)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    more = ""
-    if limit is not None and len(df) > limit:
-        more = f'<p class="ab-muted">First {limit} of {len(df)} rows shown.</p>'
+    more = capped_line(limit, len(df), full) if limit is not None and len(df) > limit else ""
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return HTML(f'<table class="ab-table">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
+    return HTML(f'{more}<table class="ab-table">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def long_table(df: pd.DataFrame, name: str, packet_dir: Optional[str], *, limit: int = ROWS_SHOWN, **kw):
+    """A table that may be long: past `limit` rows it is capped, and inside a packet the whole table is
+    written to data/<name> and linked from the line over it."""
+    full = data_csv(df, packet_dir, name) if df is not None and len(df) > limit else None
+    return table(df, limit=limit, full=full, **kw)
+
+
+def code(value) -> str:
+    """A value shown as code (a check's expression), escaped."""
+    return f"<code>{html.escape(str(value))}</code>" if value else '<span class="ab-muted">—</span>'
+
+
+def check_conditions(checks) -> pd.DataFrame:
+    """What each automated check evaluates: its condition in words (the title), the expression (the
+    JMESPath, or the registered function), and the remediation."""
+    return pd.DataFrame([{"check": c.id, "condition (in words)": c.title,
+                          "expression": c.expect if c.expect is not None else f"function: {c.function}",
+                          "resource_type": c.resource, "severity": c.severity, "remediation": c.remediation}
+                         for c in checks])
 
 
 def text(markup: str, **values) -> "object":

@@ -1,6 +1,6 @@
 """A packet's files beside its pages: evidence/ (every raw API response behind the period's
 resources and findings), documents/ (manual evidence on file for the period) and data/ (runs,
-overview, the company's controls, deviations and their management responses, incidents, the scope and boundary, the sign-offs and the management assertion, the catalog
+overview, the company's controls, deviations and their management responses, incidents, the monitoring gaps with their reasons, the scope and boundary, the sign-offs and the management assertion, the catalog
 used, the populations and the recorded sample draws). The store is
 read in one unit of work here, and through history's services for the overview, the incidents, the
 populations and the draws."""
@@ -15,6 +15,7 @@ from typing import Optional
 
 from auditbook.history.company_controls import company_rows
 from auditbook.history.deviations import deviations
+from auditbook.history.gaps import monitoring_gaps
 from auditbook.history.incidents import incidents_in_period
 from auditbook.history.period import Period, PeriodRuns
 from auditbook.history.populations import (
@@ -120,6 +121,7 @@ def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, t
                        ("company-controls.json", company_rows(catalog, overview_rows)),
                        ("deviations.json", deviations(engine, catalog, period, today=today)),
                        ("incidents.json", incidents_in_period(engine, period)),
+                       ("gaps.json", monitoring_gaps(engine, pruns, today)),
                        ("scope.json", scope_document(engine, catalog, period)),
                        ("signoffs.json", signoffs_for(engine, period, [c.id for c in catalog.controls]))):
         (root / "data" / name).write_text(json.dumps(data, indent=1, sort_keys=True, default=_json_default))

@@ -17,10 +17,16 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 EXTRA_CSS = """
 /* auditbook packet */
 body.jp-Notebook { max-width: 1200px; margin: 0 auto; }
-table.ab-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px; }
+/* tables take the page's width; a header breaks only between its words (its longest word sets its
+   column's least width); a data cell wraps between words, and inside a word only one too long for any line */
+.jp-RenderedHTMLCommon table.ab-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px;
+  width: 100%; table-layout: auto; }
 table.ab-table th, table.ab-table td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left !important;
-  vertical-align: top; max-width: 40em; overflow-wrap: anywhere; }
-table.ab-table th { background: #f3f5f7; }
+  vertical-align: top; }
+table.ab-table th { background: #f3f5f7; white-space: normal; word-break: keep-all; overflow-wrap: normal; hyphens: none; }
+table.ab-table td { overflow-wrap: break-word; word-break: normal; }
+table.ab-table code { font-size: 12px; white-space: pre-wrap; overflow-wrap: break-word; }
+.ab-capped { margin: 0.5em 0 0.25em; }
 .ab-status { font-weight: 600; padding: 1px 6px; border-radius: 3px; color: #fff; }
 .ab-PASS { background: #1a7f37; } .ab-FAIL { background: #cf222e; } .ab-ERROR { background: #bf8700; }
 .ab-EXCEPTED { background: #8250df; } .ab-NEEDS_EVIDENCE { background: #0969da; } .ab-NONE { background: #6e7781; }
