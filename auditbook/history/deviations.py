@@ -24,6 +24,7 @@ from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
 from auditbook.evaluate.manual_evidence import item_states
+from auditbook.history.gaps import monitoring_gaps
 from auditbook.history.period import Period, period_runs
 from auditbook.history.scope import scope_document
 from auditbook.history.status import judged_on
@@ -58,16 +59,25 @@ def _start(period: Period) -> dt.datetime:
     return dt.datetime.combine(period.start, dt.time(), dt.timezone.utc)
 
 
-def failure_deviation(episode: dict, criterion: str, period: Period) -> dict:
-    """One failure stretch (an entry of CriterionHistory.failures) as a deviation of `criterion`."""
+def first_observed(pruns) -> Optional[dt.datetime]:
+    """When the period's first run started: a failure it already found existed at the period's start
+    as far as the evidence of the period can say."""
+    return pruns.times.get(pruns.ids[0]) if pruns.runs else None
+
+
+def failure_deviation(episode: dict, criterion: str, period: Period,
+                      first_run_at: Optional[dt.datetime] = None) -> dict:
+    """One failure stretch (an entry of CriterionHistory.failures) as a deviation of `criterion`; it
+    existed at the start when first seen before the period or by the period's first run."""
     seen = episode["first_seen"]
+    existed = seen is not None and (seen < _start(period) or (first_run_at is not None and seen <= first_run_at))
     return {"id": deviation_id("failure", episode["check"], episode["account"], episode["region"],
                                episode["resource"], _iso(seen)),
             "kind": "failure", "criteria": [criterion], "check": episode["check"], "item": None,
             "account": episode["account"], "region": episode["region"], "resource": episode["resource"],
             "resource_name": episode.get("resource_name") or "", "severity": episode.get("severity"),
             "what": episode.get("message") or "", "from": _iso(seen), "until": _iso(episode["fixed"]),
-            "state": episode["state"], "existed_at_start_computed": seen is not None and seen < _start(period)}
+            "state": episode["state"], "existed_at_start_computed": existed}
 
 
 def _stretches(flags: list[tuple[dt.date, Optional[object]]]) -> list[list[tuple[dt.date, object]]]:
@@ -125,6 +135,16 @@ def account_deviation(entry: dict, period: Period) -> dict:
             "existed_at_start_computed": entry["first_missing"] == period.start.isoformat()}
 
 
+def gap_deviation(gap: dict, period: Period) -> dict:
+    """Days without any scan (history.gaps.monitoring_gaps): monitoring did not operate, whatever the
+    recorded reason (shown in `what`); every criterion's automated checks are affected."""
+    return {"id": deviation_id("gap", gap["from"]), "kind": "monitoring gap", "criteria": [], "check": None,
+            "item": None, "account": None, "region": None, "resource": None, "resource_name": "",
+            "severity": None, "what": f"no scan on {gap['days']} day(s); reason: {gap['reason']}",
+            "from": gap["from"], "until": gap["to"], "state": "gap",
+            "existed_at_start_computed": gap["from"] == period.start.isoformat()}
+
+
 def _failures(engine, catalog: Catalog, period: Period, criteria: list[str], today: Optional[dt.date]) -> list[dict]:
     pruns = period_runs(engine, period)
     found: dict[str, dict] = {}
@@ -132,7 +152,7 @@ def _failures(engine, catalog: Catalog, period: Period, criteria: list[str], tod
         if not catalog.checks_for(criterion):
             continue
         for episode in criterion_history(engine, catalog, criterion, pruns, today=today).failures:
-            dev = failure_deviation(episode, criterion, period)
+            dev = failure_deviation(episode, criterion, period, first_observed(pruns))
             if dev["id"] in found:
                 found[dev["id"]]["criteria"].append(criterion)
             else:
@@ -155,7 +175,8 @@ def _manual_for(engine, catalog: Catalog, period: Period, today: Optional[dt.dat
 
 def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str] = None,
                today: Optional[dt.date] = None) -> list[dict]:
-    """Every deviation of the period (of one criterion, if given), each with its response (or None,
+    """Every deviation of the period (of one criterion, if given; accounts not scanned and days without
+    a scan belong to no one criterion and are listed only for the whole period), each with its response (or None,
     shown as NO_RESPONSE) and whether it existed at the period's start (the response's override, else
     computed). Plain JSON values, ordered by when it began."""
     if criterion is not None and criterion not in {c.id for c in catalog.controls}:
@@ -165,6 +186,7 @@ def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str
     found += _manual_for(engine, catalog, period, today, criterion)
     if criterion is None:
         found += [account_deviation(e, period) for e in scope_document(engine, catalog, period)["deviations"]]
+        found += [gap_deviation(g, period) for g in monitoring_gaps(engine, period_runs(engine, period), today)]
     return with_responses(engine, sorted(found, key=lambda d: (d["from"] or "", d["kind"], d["id"])))
 
 
@@ -172,7 +194,8 @@ def for_criterion(engine, catalog: Catalog, period: Period, criterion: str, fail
                   today: Optional[dt.date] = None) -> list[dict]:
     """One criterion's deviations for its packet page, from the failures its page already computed
     (CriterionHistory.failures): the same list, ids and responses as deviations(…, criterion)."""
-    found = [failure_deviation(e, criterion, period) for e in failures]
+    first_run_at = first_observed(period_runs(engine, period))
+    found = [failure_deviation(e, criterion, period, first_run_at) for e in failures]
     found += _manual_for(engine, catalog, period, today, criterion)
     return with_responses(engine, sorted(found, key=lambda d: (d["from"] or "", d["kind"], d["id"])))
 

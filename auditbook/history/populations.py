@@ -55,8 +55,9 @@ COLUMNS = {
                 "ticket_from", "linked", "simulated"),
     "access": ("id", "record", "account", "principal", "name", "resource_type", "first_seen", "last_seen",
                "at", "event_name", "changed_by", "resources", "ticket", "linked", "error_code"),
-    "manual": ("id", "record", "criterion", "item", "cadence", "state_at_period_end", "due", "filename",
-               "sha256", "owner", "uploaded_by", "uploaded_at", "effective_date", "expires_on"),
+    "manual": ("id", "record", "criterion", "item", "cadence", "state_at_period_end", "due",
+               "incidents_without_a_record", "filename", "sha256", "owner", "submitted_by", "uploaded_at",
+               "effective_date", "expires_on", "review", "decided_by", "decided_at", "reason", "incident", "flags"),
 }
 
 

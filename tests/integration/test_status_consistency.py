@@ -91,3 +91,13 @@ def test_a_closed_period_is_described_as_closed_with_its_gap_days(signed_packet)
         assert "so far" not in text
         assert f"5 of the 6 days of the period (closed {PERIOD[1]}) had a scan" in coverage
         assert "without a scan: 2026-07-05" in coverage
+
+
+def test_the_index_gives_each_criterion_its_conclusion_over_the_period(signed_packet):
+    """The status is the period's end; the conclusion is the whole period: CC1.1 lacked required
+    evidence during the period (exceptions noted), whatever its status at the end."""
+    index_html = (signed_packet / "index.html").read_text()
+    assert "conclusion over the period" in index_html
+    row = re.search(r'criteria/CC1\.1\.html.*?<span class="ab-status ab-[A-Z_]+">[^<]*</span></td><td>([^<]*)</td>',
+                    index_html, re.S)
+    assert row and row.group(1).startswith("exceptions noted: "), row and row.group(1)

@@ -235,3 +235,33 @@ def test_a_criterion_page_gets_the_same_deviations_from_its_own_failures(store):
                                    today=TODAY)
         page = for_criterion(store["engine"], store["catalog"], Q3, criterion, report.failures, today=TODAY)
         assert page == listed(store, criterion=criterion)
+
+
+def test_a_failure_the_periods_first_run_found_existed_at_the_start(tmp_path):
+    """The auditor's reading: no run before the period, the first run (06:00 on its first day) finds
+    the group open — it existed at the start as far as the evidence says, never "no"."""
+    from tests.packet_store import small_catalog
+    catalog = load_catalog(small_catalog(tmp_path / "catalog.yaml"))
+    engine = open_engine(f"sqlite:///{tmp_path}/first.db")
+    for day, statuses in ((dt.date(2026, 7, 1), {"sg-x": "FAIL", "sg-y": "PASS"}),
+                          (dt.date(2026, 7, 2), {"sg-x": "FAIL", "sg-y": "FAIL"})):
+        save(engine, day, statuses)
+    found = deviations(engine, catalog, Q3, today=TODAY)
+    assert one(found, kind="failure", resource_name="sg-x")["existed_at_start"] is True
+    assert one(found, kind="failure", resource_name="sg-y")["existed_at_start"] is False
+
+
+def test_days_without_a_scan_are_a_deviation_with_their_reason(store):
+    """The auditor: a day without monitoring is never a pass and needs an explanation — it is a
+    deviation of the period, carrying the recorded reason (or saying none was recorded)."""
+    from auditbook.history.gaps import explain_gap
+    later = dt.date(2026, 7, 6)
+    gap = one(deviations(store["engine"], store["catalog"], Q3, today=later), kind="monitoring gap")
+    assert (gap["from"], gap["until"], gap["criteria"]) == ("2026-07-04", "2026-07-06", [])
+    assert "no reason recorded" in gap["what"] and gap["response"] is None
+    explain_gap(store["engine"], Actor("root", "admin"), "2026-07-04", "2026-07-06", "scanner role rotated",
+                today=later)
+    gap = one(deviations(store["engine"], store["catalog"], Q3, today=later), kind="monitoring gap")
+    assert gap["what"] == "no scan on 3 day(s); reason: scanner role rotated"
+    assert all(d["kind"] != "monitoring gap" for d in deviations(store["engine"], store["catalog"], Q3,
+                                                                  criterion="CC6.6", today=later))

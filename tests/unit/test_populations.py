@@ -182,3 +182,20 @@ def test_hostile_rows_are_inert_in_the_csv_and_read_back_to_the_same_hash(engine
     back = read_csv(path)
     assert back == pop.rows and rows_sha256(back) == pop.sha256
     assert json.loads(next(r["labels"] for r in back))["note"] == "@cmd|' /C calc'!A0"
+
+
+def test_a_manual_document_row_carries_its_submitter_review_and_flags(engine, tmp_path):
+    """The auditor's export must carry the red flags the page shows: who submitted, who approved and
+    why, and late/backdated."""
+    from auditbook.scan import add_evidence, decide_evidence
+    catalog = load_catalog()
+    doc = tmp_path / "charter.txt"
+    doc.write_text("board charter")
+    with freeze_time("2027-02-15"):
+        row = add_evidence(engine, catalog, "CC1.2", doc, effective=dt.date(2026, 10, 5), owner="Board",
+                           item="Board charter", uploaded_by="dana")
+        decide_evidence(engine, Actor("sam", "approver"), row.id, row.version, "approve", "signed copy seen")
+    [found] = [r for r in population(engine, catalog, "manual", Q4).rows if r["record"] == "document"]
+    assert (found["submitted_by"], found["review"], found["decided_by"], found["reason"]) == \
+        ("dana", "approved", "sam", "signed copy seen")
+    assert "late upload" in found["flags"] and "backdated" in found["flags"]
