@@ -9,7 +9,9 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import boto3
 import pytest
@@ -148,6 +150,35 @@ def cli(*args, env=None):
 
 
 # -- stores built by real scans under in-process moto (tests/packet_store.py) ---------------------------
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_main(capsys, monkeypatch, *args, width: Optional[int] = 240) -> tuple[int, str, str]:
+    """`auditbook ARGS` in-process through cli.main.main (its error mapping: exit 2 and one line for
+    bad input): (exit code, stdout, stderr). `width`: the output console's (240: a row on one line;
+    None: as the console finds it)."""
+    from auditbook.cli.common import out
+    from auditbook.cli.main import main
+    monkeypatch.setattr(sys, "argv", ["auditbook", *args])
+    if width is not None:
+        monkeypatch.setattr(out, "width", width)
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
 
 @pytest.fixture(scope="module")
 def app_store(tmp_path_factory):

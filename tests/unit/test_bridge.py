@@ -6,7 +6,6 @@ only, in the audit trail; hostile text inert in the page and the data; bad input
 import datetime as dt
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from auditbook.history.gaps import NO_REASON, explain_gap, gap_reasons, monitori
 from auditbook.history.period import parse_period, period_runs
 from auditbook.store.db import open_engine
 from auditbook.store.session import reading, writing
+from tests.conftest import run_main
 
 A, REGION, SG, CHECK = "111111111111", "us-east-1", "aws.ec2.security_group", "ec2-sg-no-public-ingress"
 SINCE, TODAY = "2026-06-30", dt.date(2026, 7, 8)  # the last report ended 30 June; the letter covers 1-8 July
@@ -186,18 +186,7 @@ def test_no_scan_in_the_window_is_refused_with_nothing_written(store):
 
 # -- the commands ----------------------------------------------------------------------------------
 
-def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    from auditbook.cli.common import out
-    from auditbook.cli.main import main
-    monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-    monkeypatch.setattr(out, "width", 240)
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_main  # `auditbook ARGS` in-process: (exit code, stdout, stderr)
 
 
 def test_the_commands_explain_a_gap_write_the_letter_and_verify_it(store, capsys, monkeypatch):

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import yaml
 
 from auditbook.catalog.model import DEFAULT_PATH, CatalogError, load_catalog
 from auditbook.errors import UserError
+from tests.conftest import run_main
 
 EXAMPLE = DEFAULT_PATH.parent / "company-controls.yaml"
 AC01 = {"id": "AC-01", "statement": "Production access needs MFA.", "owner": "Head of infrastructure",
@@ -267,15 +267,7 @@ def test_a_document_oscal_refuses_is_one_line_not_a_traceback(tmp_path):
 # -- the command ------------------------------------------------------------------------------------
 
 def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    from auditbook.cli.main import main
-    monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_main(capsys, monkeypatch, *args, width=None)
 
 
 def test_the_command_exports_and_imports_and_never_overwrites_without_force(tmp_path, capsys, monkeypatch):

@@ -4,14 +4,13 @@ analyst responds against the version seen; a viewer sees the table and no form; 
 escaped)."""
 import json
 import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from auditbook.auth import Actor
 from auditbook.history.deviations import deviations, respond, response_trail
+from tests.conftest import CliResult, run_main
 from tests.unit.test_deviations import EVIL, FIELDS, Q3, build_store
 
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -22,30 +21,13 @@ def store(tmp_path):
     return build_store(tmp_path)
 
 
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def cli(monkeypatch, capsys, store):
     """`auditbook ARGS --db … --catalog …` through cli.main.main (exit codes and one-line errors)."""
-    from auditbook.cli.main import main
     monkeypatch.setattr("getpass.getuser", lambda: "kim")
 
-    def run(*args) -> Result:
-        monkeypatch.setattr(sys, "argv", ["auditbook", "deviations", *args, "--db", str(store["engine"].url),
-                                          "--catalog", str(store["catalog"].path)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-    return run
+    return lambda *args: CliResult(*run_main(capsys, monkeypatch, "deviations", *args, "--db", str(store["engine"].url),
+                                             "--catalog", str(store["catalog"].path), width=None))
 
 
 def test_cli_lists_and_responds(cli, store):

@@ -6,8 +6,6 @@ incident; old stores' documents are migrated as pending."""
 import datetime as dt
 import json
 import re
-import sys
-from dataclasses import dataclass
 
 import pytest
 from freezegun import freeze_time
@@ -35,6 +33,7 @@ from auditbook.scan import (
     evidence_trail,
 )
 from auditbook.store.db import open_engine
+from tests.conftest import CliResult, run_main
 from tests.evidence_items import ITEM, item_state
 
 EVIL = "<img src=x onerror=alert(1)> **bold** [x](javascript:alert(1))"
@@ -238,32 +237,11 @@ def test_hostile_strings_are_stored_as_typed(engine, tmp_path):
 
 # -- the command line ----------------------------------------------------------------------------------
 
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """`auditbook ARGS` through cli.main.main (its error mapping: exit 2 and one line for bad input)."""
-    from auditbook.cli.main import main
-
-    def run(*args) -> Result:
-        monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-    return run
+    return lambda *args: CliResult(*run_main(capsys, monkeypatch, *args, width=None))
 
 
 def test_cli_submit_list_pending_approve(tmp_path, monkeypatch, cli):

@@ -3,12 +3,12 @@ one-line errors as a user sees them), in-process: every input checked before any
 import hashlib
 import json
 import os
-import sys
 
 import pytest
 
 from auditbook.auth import Actor
 from auditbook.monitor import incidents
+from tests.conftest import run_main
 
 ANALYST = Actor("ana", "analyst")
 
@@ -23,18 +23,7 @@ def store(tmp_path):
     return {"db": db, "engine": engine, "id": inc["id"], "root": tmp_path}
 
 
-def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    from auditbook.cli.common import out
-    from auditbook.cli.main import main
-    monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-    monkeypatch.setattr(out, "width", 240)  # a row on one line
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_main  # `auditbook ARGS` in-process: (exit code, stdout, stderr)
 
 
 def test_update_fills_the_post_mortem_and_closes(store, capsys, monkeypatch):

@@ -4,7 +4,6 @@ and re-drawn identically; `auditbook sample` prints and records it, and bad inpu
 import datetime as dt
 import json
 import random
-import sys
 
 import pytest
 import yaml
@@ -27,6 +26,7 @@ from auditbook.history.sampling import (
 )
 from auditbook.monitor import alerts, triage
 from auditbook.store.session import writing
+from tests.conftest import run_main
 
 AUDITOR, ANALYST, WALL = Actor("aud", "auditor"), Actor("ana", "analyst"), Actor("wall screen", "wall")
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.timezone.utc)
@@ -133,18 +133,7 @@ def test_only_auditors_and_admins_draw_a_sample(engine, role):
 
 # -- the command -----------------------------------------------------------------------------------
 
-def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    from auditbook.cli.common import out
-    from auditbook.cli.main import main
-    monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-    monkeypatch.setattr(out, "width", 240)
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_main  # `auditbook ARGS` in-process: (exit code, stdout, stderr)
 
 
 @pytest.fixture

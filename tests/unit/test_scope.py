@@ -4,7 +4,6 @@ listed and no run read is a deviation); out-of-scope entries with who, why and w
 admins only, hostile text kept as typed; `auditbook scope` and its bad input."""
 import datetime as dt
 import json
-import sys
 
 import pytest
 from freezegun import freeze_time
@@ -22,6 +21,7 @@ from auditbook.history.scope import (
     scope_trail,
 )
 from auditbook.store.session import writing
+from tests.conftest import run_main
 
 A, B, C, D = "111111111111", "222222222222", "333333333333", "444444444444"
 NAMES = {A: "production", B: "staging", C: "sandbox", D: "legacy"}
@@ -198,18 +198,7 @@ def test_bad_reasons_are_refused(engine, reason, message):
 
 # -- the command -----------------------------------------------------------------------------------
 
-def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    from auditbook.cli.common import out
-    from auditbook.cli.main import main
-    monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-    monkeypatch.setattr(out, "width", 240)
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_main  # `auditbook ARGS` in-process: (exit code, stdout, stderr)
 
 
 def test_the_command_excludes_shows_and_includes(org_store, capsys, monkeypatch):

@@ -4,7 +4,6 @@ preparation, a new preparation invalidates the review); who may do what; every s
 entry; hostile comments stored as typed and inert in JSON; the assertion's text setting; the command."""
 import datetime as dt
 import json
-import sys
 
 import pytest
 
@@ -24,6 +23,7 @@ from auditbook.history.signoffs import (
 from auditbook.monitor import settings
 from auditbook.store import audit_log
 from auditbook.store.session import reading
+from tests.conftest import run_main
 
 ALICE, BOB, ADMIN = Actor("alice@example.com", "analyst"), Actor("bob@example.com", "approver"), Actor("root", "admin")
 Q3 = parse_period("2026Q3")
@@ -188,18 +188,8 @@ def test_the_assertion_is_signed_off_with_the_text_it_signed(engine, catalog):
 # -- the command -----------------------------------------------------------------------------------
 
 def run(capsys, monkeypatch, *args, user="alice") -> tuple[int, str, str]:
-    from auditbook.cli.common import out
-    from auditbook.cli.main import main
-    monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-    monkeypatch.setattr(out, "width", 240)
     monkeypatch.setattr("getpass.getuser", lambda: user)
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_main(capsys, monkeypatch, *args)
 
 
 def test_the_command_prepares_reviews_and_shows_the_state(engine, capsys, monkeypatch):

@@ -4,8 +4,6 @@ CloudTrail records, redacted; the findings it concerns; its history), and the CL
 triage, suppress, suppressions and lift."""
 import datetime as dt
 import json
-import sys
-from dataclasses import dataclass
 
 import pytest
 
@@ -14,6 +12,7 @@ from auditbook.errors import UserError
 from auditbook.monitor import alert_views, alerts, suppressions, triage
 from auditbook.store import cloudtrail as stored_trail
 from auditbook.store.session import writing
+from tests.conftest import CliResult, run_main
 
 ANALYST = Actor("ana", "analyst")
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.timezone.utc)
@@ -119,29 +118,8 @@ def test_detail_shows_the_cloudtrail_records_findings_and_history(store):
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """`auditbook ARGS` through cli.main.main (its error mapping: exit 2 and one line for bad input)."""
-    from auditbook.cli.main import main
+    return lambda *args: CliResult(*run_main(capsys, monkeypatch, *args, width=None))
 
-    def run(*args) -> Result:
-        monkeypatch.setattr(sys, "argv", ["auditbook", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-    return run
-
-
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
 
 
 def test_cli_alerts_stays_compatible_and_lists_through_filters(store, cli):
