@@ -138,16 +138,7 @@ if ctx.actor.can("update_incident"):
         kind = c1.selectbox("Link to", ["criterion", "finding", "alert"])
         ref = c2.text_input("Reference (criterion id, check|account|region|resource, or alert id)")
         if st.form_submit_button("Add link"):
-            try:
-                incidents.add_link(ctx.engine, ctx.actor, inc["id"], seen_version, kind, ref)
-                st.session_state.pop(seen_key, None)
-                st.rerun()
-            except incidents.Conflict as exc:
-                st.session_state["incident_conflict"] = str(exc)
-                st.session_state[seen_key] = exc.current["version"]
-                st.rerun()
-            except (PermissionDenied, UserError) as exc:
-                ui.say("error", exc)
+            save_versioned(lambda: incidents.add_link(ctx.engine, ctx.actor, inc["id"], seen_version, kind, ref))
 
 NOTICE_CHOICES = {"undecided": None, "yes": True, "no": False}
 

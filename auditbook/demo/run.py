@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -58,13 +57,9 @@ class MotoServer:
         raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout:.0f} s")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc:
+            from auditbook.web.server import stop_group
+            stop_group(self.proc, grace=5)
 
     def __enter__(self):
         return self.start()

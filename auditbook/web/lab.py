@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import NoReturn, Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from auditbook.errors import UserError, shown
+from auditbook.web.server import stop_group
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 FIRST_NOTEBOOK = "explore.ipynb"
@@ -206,11 +206,4 @@ def start_lab(db: str, port: int, *, notebooks: Optional[Path] = None, writable:
 
 def stop_lab(running: RunningLab) -> None:
     """SIGTERM to the lab's process group (its kernels with it), SIGKILL after 10 s."""
-    proc = running.proc
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_group(running.proc)

@@ -232,11 +232,16 @@ def start(db: str, host: str = "127.0.0.1", port: int = 8501, *, wait: float = 6
 
 
 def stop(running: Running) -> None:
-    proc = running.proc
+    stop_group(running.proc)
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM to a process group started with start_new_session (its children with it), SIGKILL after
+    `grace` seconds; nothing when it has already ended."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
