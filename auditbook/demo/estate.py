@@ -4,168 +4,21 @@ the scanner to them); docs/demo.md describes them for people.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from auditbook.collect.clients import strip_account_prefix
-from collectors.logs import CIS_FILTER_PATTERNS, SECURITY_EVENTS
+from auditbook.demo.estate_network import (
+    NetworkBuilder,
+    close_admin_ports,
+    tag_spec,
+)
+from auditbook.demo.planted import COMPLIANT, PLANTED, SIMULATION_ARTEFACTS  # noqa: F401 (read here by tests and docs)
+from collectors.logs import CIS_FILTER_PATTERNS
 
 REGIONS = ["us-east-1", "eu-west-1"]
 ROLE = "OrganizationAccountAccessRole"
 ACCOUNT_NAMES = ["audit-logs", "prod-us-east", "staging"]  # plus the management account
 
-# (check id, account name, resource name as it appears in the finding's resource) — must FAIL
-PLANTED = [
-    ("ec2-sg-no-public-ingress", "staging", "ssh-anywhere"),
-    ("ec2-sg-egress-restricted", "staging", "ssh-anywhere"),
-    ("vpc-flow-logs-enabled", "staging", "staging-vpc"),
-    ("subnet-private-no-public-ip", "staging", "staging-private-a"),
-    ("subnet-private-egress-via-nat", "staging", "staging-private-a"),
-    ("elb-internet-facing-waf", "staging", "staging-alb"),
-    ("elb-listener-tls12", "staging", "staging-alb"),
-    ("acm-certificate-not-expiring", "staging", "staging.example.test"),
-    ("kms-cmk-rotation", "staging", "staging-no-rotation"),
-    ("kms-key-pending-deletion", "staging", "staging-retired"),
-    ("rds-instance-encrypted-cmk", "staging", "staging-db"),
-    ("rds-instance-backup-retention", "staging", "staging-db"),
-    ("rds-instance-not-public", "staging", "staging-db"),
-    ("rds-instance-deletion-protection", "staging", "staging-db"),
-    ("s3-default-encryption", "staging", "staging-public-assets"),
-    ("s3-versioning", "staging", "staging-public-assets"),
-    ("s3-bucket-public-access-block", "staging", "staging-public-assets"),
-    ("s3-tls-only-policy", "staging", "staging-public-assets"),
-    ("s3-audit-log-retention", "staging", "staging-trail-logs"),
-    ("s3-account-public-access-block", "staging", "account"),
-    ("iam-console-user-mfa", "staging", "dev-console"),
-    ("iam-password-policy", "staging", "account"),
-    ("cloudtrail-multi-region-logging", "staging", "account"),
-    ("ebs-volume-encrypted", "staging", "staging-scratch"),
-    ("ebs-encryption-by-default", "staging", "eu-west-1"),
-    # coverage checks
-    ("ec2-instance-imdsv2", "staging", "staging-worker"),
-    ("ec2-snapshot-not-public", "staging", "staging-scratch-snap"),
-    ("ec2-ami-not-public", "staging", "staging-worker-ami"),
-    ("ec2-default-sg-no-rules", "staging", "default"),
-    ("ec2-sg-egress-restricted", "staging", "default"),
-    ("ebs-volume-encrypted", "staging", "staging-worker-root"),
-    ("ec2-nacl-no-public-admin-ports", "staging", "staging-default-acl"),
-    ("s3-access-logging-sensitive", "staging", "staging-customer-export"),
-    ("s3-acls-disabled", "staging", "staging-public-assets"),
-    ("rds-snapshot-not-public", "staging", "staging-db-snap"),
-    ("rds-instance-auto-minor-upgrade", "staging", "staging-db"),
-    ("rds-instance-storage-autoscaling", "staging", "staging-db"),
-    ("iam-user-no-admin-policy", "staging", "dev-console"),
-    ("iam-user-no-inline-policies", "staging", "dev-console"),
-    ("iam-policy-no-full-admin", "staging", "staging-admin-everything"),
-    ("iam-role-external-trust", "staging", "vendor-legacy"),
-    ("cloudtrail-s3-data-events-audit-bucket", "staging", "account"),
-    *[(f"cw-alarm-{event}", "staging", "account") for event in SECURITY_EVENTS],
-    ("logs-retention-365", "staging", "staging-app"),
-    ("logs-kms-encrypted", "staging", "staging-app"),
-    ("guardduty-enabled", "staging", "eu-west-1"),
-    ("config-recording-all-resources", "staging", "us-east-1"),
-    ("config-recording-all-resources", "staging", "eu-west-1"),
-    ("config-global-resources", "staging", "account"),
-    ("secretsmanager-rotation", "staging", "staging-db-password"),
-    ("dynamodb-pitr", "staging", "staging-sessions"),
-    ("dynamodb-kms-encryption", "staging", "staging-sessions"),
-    ("backup-plan-retention", "staging", "staging-short"),
-    ("backup-vault-lock", "staging", "staging-vault"),
-    ("elb-access-logs", "staging", "staging-alb"),
-    ("eks-secrets-encryption", "staging", "staging-eks"),
-    ("eks-audit-logging", "staging", "staging-eks"),
-]
-# compliant twins — must PASS
-COMPLIANT = [
-    ("ec2-sg-no-public-ingress", "prod-us-east", "web-https"),
-    ("ec2-sg-egress-restricted", "prod-us-east", "web-https"),
-    ("vpc-flow-logs-enabled", "prod-us-east", "prod-vpc"),
-    ("subnet-private-no-public-ip", "prod-us-east", "prod-private-a"),
-    ("subnet-private-egress-via-nat", "prod-us-east", "prod-private-a"),
-    ("elb-internet-facing-waf", "prod-us-east", "prod-alb"),
-    ("elb-listener-tls12", "prod-us-east", "prod-alb"),
-    ("acm-certificate-not-expiring", "prod-us-east", "app.example.test"),
-    ("kms-cmk-rotation", "prod-us-east", "prod-data"),
-    ("rds-instance-encrypted-cmk", "prod-us-east", "prod-db"),
-    ("rds-instance-backup-retention", "prod-us-east", "prod-db"),
-    ("rds-instance-not-public", "prod-us-east", "prod-db"),
-    ("rds-instance-deletion-protection", "prod-us-east", "prod-db"),
-    ("rds-cluster-encrypted-cmk", "prod-us-east", "prod-aurora"),
-    ("s3-default-encryption", "prod-us-east", "prod-customer-data"),
-    ("s3-versioning", "prod-us-east", "prod-customer-data"),
-    ("s3-bucket-public-access-block", "prod-us-east", "prod-customer-data"),
-    ("s3-tls-only-policy", "prod-us-east", "prod-customer-data"),
-    ("s3-audit-log-retention", "audit-logs", "org-audit-trail-logs"),
-    ("s3-account-public-access-block", "prod-us-east", "account"),
-    ("iam-console-user-mfa", "prod-us-east", "ops-oncall"),
-    ("iam-password-policy", "prod-us-east", "account"),
-    ("cloudtrail-multi-region-logging", "prod-us-east", "account"),
-    ("ebs-volume-encrypted", "prod-us-east", "prod-app-data"),
-    ("ebs-encryption-by-default", "prod-us-east", "eu-west-1"),
-    ("ec2-instance-imdsv2", "prod-us-east", "prod-worker"),
-    ("ec2-snapshot-not-public", "prod-us-east", "prod-app-data-snap"),
-    ("ec2-ami-not-public", "prod-us-east", "prod-worker-ami"),
-    ("ec2-default-sg-no-rules", "prod-us-east", "default"),
-    ("ebs-volume-encrypted", "prod-us-east", "prod-worker-root"),
-    ("ec2-nacl-no-public-admin-ports", "prod-us-east", "prod-default-acl"),
-    ("s3-access-logging-sensitive", "prod-us-east", "prod-customer-data"),
-    ("s3-acls-disabled", "prod-us-east", "prod-customer-data"),
-    ("rds-snapshot-not-public", "prod-us-east", "prod-db-snap"),
-    ("rds-instance-multi-az-production", "prod-us-east", "prod-db"),
-    ("rds-instance-auto-minor-upgrade", "prod-us-east", "prod-db"),
-    ("rds-instance-storage-autoscaling", "prod-us-east", "prod-db"),
-    ("iam-credentials-unused-45-days", "prod-us-east", "ops-oncall"),
-    ("iam-user-no-admin-policy", "prod-us-east", "ops-oncall"),
-    ("iam-user-no-inline-policies", "prod-us-east", "ops-oncall"),
-    ("iam-policy-no-full-admin", "prod-us-east", "prod-read-only-billing"),
-    ("iam-role-external-trust", "prod-us-east", "vendor-audit"),
-    ("cloudtrail-s3-data-events-audit-bucket", "prod-us-east", "account"),
-    ("cloudtrail-cloudwatch-logs", "prod-us-east", "prod-us-east-trail"),
-    *[(f"cw-alarm-{event}", "prod-us-east", "account") for event in SECURITY_EVENTS],
-    ("logs-retention-365", "prod-us-east", "/prod-us-east/cloudtrail"),
-    ("logs-kms-encrypted", "prod-us-east", "/prod-us-east/cloudtrail"),
-    ("guardduty-enabled", "prod-us-east", "eu-west-1"),
-    ("config-recording-all-resources", "prod-us-east", "eu-west-1"),
-    ("config-global-resources", "prod-us-east", "account"),
-    ("secretsmanager-rotation", "prod-us-east", "prod-db-password"),
-    ("dynamodb-pitr", "prod-us-east", "prod-sessions"),
-    ("dynamodb-kms-encryption", "prod-us-east", "prod-sessions"),
-    ("backup-plan-exists", "prod-us-east", "account"),
-    ("backup-plan-retention", "prod-us-east", "prod-us-east-daily"),
-    ("backup-vault-lock", "prod-us-east", "prod-us-east-vault"),
-    ("elb-access-logs", "prod-us-east", "prod-alb"),
-    ("eks-secrets-encryption", "prod-us-east", "prod-eks"),
-    ("eks-audit-logging", "prod-us-east", "prod-eks"),
-]
-# Not plantable on moto, so every account fails them in the demo (see docs/demo.md):
-SIMULATION_ARTEFACTS = {"iam-root-mfa": "moto cannot enable MFA on the root user"}
-
-
-def _name(tags, default=None):
-    return next((t["Value"] for t in tags or [] if t["Key"] == "Name"), default)
-
-
-def _tagspec(kind, name):
-    return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}]}]
-
-
-def self_signed(common_name: str, days_valid: int):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=days_valid))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                              serialization.NoEncryption()))
 
 
 def tls_only_policy(bucket: str) -> str:
@@ -175,12 +28,6 @@ def tls_only_policy(bucket: str) -> str:
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
 
 
-def close_admin_ports(ec2, acl_id: str) -> None:
-    for number, port in ((10, 22), (11, 3389)):
-        ec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=number, Protocol="6", RuleAction="deny",
-                                     Egress=False, CidrBlock="0.0.0.0/0", PortRange={"From": port, "To": port})
-
-
 def trust_policy(account: str, external_id: str | None = None) -> str:
     statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
     if external_id:
@@ -188,7 +35,7 @@ def trust_policy(account: str, external_id: str | None = None) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-class Account:
+class Account(NetworkBuilder):
     """Builders for one simulated account."""
 
     def __init__(self, session, account_id: str, name: str):
@@ -356,14 +203,14 @@ class Account:
         instance = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, SubnetId=subnet,
                                      InstanceType="t3.micro", BlockDeviceMappings=[root],
                                      MetadataOptions={"HttpTokens": "required" if compliant else "optional"},
-                                     TagSpecifications=_tagspec("instance", f"{prefix}-worker")
-                                     + _tagspec("volume", f"{prefix}-worker-root"))["Instances"][0]
+                                     TagSpecifications=tag_spec("instance", f"{prefix}-worker")
+                                     + tag_spec("volume", f"{prefix}-worker-root"))["Instances"][0]
         image = ec2.create_image(InstanceId=instance["InstanceId"], Name=f"{prefix}-worker-ami")["ImageId"]
         if not compliant:
             ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
         volume = ec2.describe_volumes(Filters=[{"Name": "tag:Name", "Values": [
             "prod-app-data" if compliant else "staging-scratch"]}])["Volumes"][0]["VolumeId"]
-        snap = ec2.create_snapshot(VolumeId=volume, TagSpecifications=_tagspec(
+        snap = ec2.create_snapshot(VolumeId=volume, TagSpecifications=tag_spec(
             "snapshot", "prod-app-data-snap" if compliant else "staging-scratch-snap"))["SnapshotId"]
         if not compliant:
             ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission", OperationType="add",
@@ -389,123 +236,6 @@ class Account:
                            logging={"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": True}]})
         self.c("eks").create_cluster(**cluster)
 
-    def name_default_acl(self, vpc, name, *, deny_admin_ports):
-        ec2 = self.c("ec2")
-        acl = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                 {"Name": "default", "Values": ["true"]}])["NetworkAcls"][0]["NetworkAclId"]
-        ec2.create_tags(Resources=[acl], Tags=[{"Key": "Name", "Value": name}])
-        if deny_admin_ports:
-            close_admin_ports(ec2, acl)
-
-    def network(self, prefix, cidr, *, flow_logs, private_public_ip, private_via_igw, sg_public_port,
-                lock_default_sg=True):
-        ec2 = self.c("ec2")
-        vpc = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=_tagspec("vpc", f"{prefix}-vpc"))["Vpc"]["VpcId"]
-        base = cidr.rsplit(".", 2)[0]
-        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
-        public = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.0.0/24", AvailabilityZone="us-east-1a",
-                                   TagSpecifications=[{"ResourceType": "subnet", "Tags": [
-                                       {"Key": "Name", "Value": f"{prefix}-public-a"},
-                                       {"Key": "Tier", "Value": "public"}]}])["Subnet"]["SubnetId"]
-        private = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.1.0/24", AvailabilityZone="us-east-1a",
-                                    TagSpecifications=[{"ResourceType": "subnet", "Tags": [
-                                        {"Key": "Name", "Value": f"{prefix}-private-a"},
-                                        {"Key": "Tier", "Value": "private"}]}])["Subnet"]["SubnetId"]
-        public_b = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.2.0/24", AvailabilityZone="us-east-1b",
-                                     TagSpecifications=[{"ResourceType": "subnet", "Tags": [
-                                         {"Key": "Name", "Value": f"{prefix}-public-b"},
-                                         {"Key": "Tier", "Value": "public"}]}])["Subnet"]["SubnetId"]
-        for subnet in (public, public_b):
-            ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
-        if private_public_ip:
-            ec2.modify_subnet_attribute(SubnetId=private, MapPublicIpOnLaunch={"Value": True})
-        public_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-        ec2.create_route(RouteTableId=public_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
-        ec2.associate_route_table(RouteTableId=public_rt, SubnetId=public)
-        ec2.associate_route_table(RouteTableId=public_rt, SubnetId=public_b)
-        private_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-        if private_via_igw:
-            ec2.create_route(RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
-        else:
-            eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
-            nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip)["NatGateway"]["NatGatewayId"]
-            ec2.create_route(RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
-        ec2.associate_route_table(RouteTableId=private_rt, SubnetId=private)
-        if flow_logs:
-            destination = self.bucket(f"{prefix}-flow-logs")
-            made = ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
-                                        LogDestinationType="s3", LogDestination=f"arn:aws:s3:::{destination}")
-            if made.get("Unsuccessful"):
-                raise RuntimeError(f"flow log for {vpc} not created: {made['Unsuccessful']}")
-        # every VPC has a default security group that allows all egress: restrict it
-        default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                           {"Name": "group-name", "Values": ["default"]}])
-        for sg in default_sg["SecurityGroups"] if lock_default_sg else []:
-            if sg["IpPermissionsEgress"]:
-                ec2.revoke_security_group_egress(GroupId=sg["GroupId"], IpPermissions=sg["IpPermissionsEgress"])
-        name = "web-https" if sg_public_port == 443 else "ssh-anywhere"
-        sg = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc,
-                                       TagSpecifications=_tagspec("security-group", name))["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
-            "IpProtocol": "tcp", "FromPort": sg_public_port, "ToPort": sg_public_port,
-            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-        if sg_public_port == 443:  # compliant twin: egress only to the VPC
-            ec2.revoke_security_group_egress(GroupId=sg, IpPermissions=[{"IpProtocol": "-1",
-                                                                          "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-            ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[{
-                "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": cidr}]}])
-        return vpc, [public, public_b], private, sg
-
-    def load_balancer(self, name, subnets, sg, cert_arn, ssl_policy, waf):
-        elb = self.c("elbv2")
-        lb = elb.create_load_balancer(Name=name, Subnets=subnets, SecurityGroups=[sg], Scheme="internet-facing",
-                                      Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
-        tg = elb.create_target_group(Name=f"{name}-tg", Protocol="HTTP", Port=80,
-                                     VpcId=self.c("ec2").describe_subnets(SubnetIds=subnets[:1])["Subnets"][0]["VpcId"]
-                                     )["TargetGroups"][0]["TargetGroupArn"]
-        elb.create_listener(LoadBalancerArn=lb, Protocol="HTTPS", Port=443, SslPolicy=ssl_policy,
-                            Certificates=[{"CertificateArn": cert_arn}],
-                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
-        if waf:
-            wafv2 = self.c("wafv2")
-            acl = wafv2.create_web_acl(
-                Name=f"{name}-acl", Scope="REGIONAL", DefaultAction={"Block": {}},
-                VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                                  "MetricName": f"{name}-acl"},
-                Rules=[{"Name": "common", "Priority": 1, "OverrideAction": {"None": {}},
-                        "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS",
-                                                                   "Name": "AWSManagedRulesCommonRuleSet"}},
-                        "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                                             "MetricName": "common"}}])["Summary"]["ARN"]
-            wafv2.associate_web_acl(WebACLArn=acl, ResourceArn=lb)
-        return lb
-
-    def certificate(self, domain, days_valid):
-        cert, key = self_signed(domain, days_valid)
-        return self.c("acm").import_certificate(Certificate=cert, PrivateKey=key)["CertificateArn"]
-
-    def database(self, name, *, kms_key, public, backup_days, deletion_protection, subnets, security_group,
-                 environment, multi_az=False, auto_minor=True, max_storage=None, snapshot_public=False):
-        rds = self.c("rds")
-        group = f"{name}-subnets"
-        rds.create_db_subnet_group(DBSubnetGroupName=group, DBSubnetGroupDescription=group, SubnetIds=subnets)
-        kwargs = dict(DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres",
-                      MasterUsername="app", MasterUserPassword="demo-password-not-secret", AllocatedStorage=20,
-                      PubliclyAccessible=public, BackupRetentionPeriod=backup_days,
-                      DeletionProtection=deletion_protection, DBSubnetGroupName=group,
-                      VpcSecurityGroupIds=[security_group], MultiAZ=multi_az, AutoMinorVersionUpgrade=auto_minor,
-                      Tags=[{"Key": "environment", "Value": environment}])
-        if kms_key:
-            kwargs.update(StorageEncrypted=True, KmsKeyId=kms_key)
-        if max_storage:
-            kwargs["MaxAllocatedStorage"] = max_storage
-        rds.create_db_instance(**kwargs)
-        rds.create_db_snapshot(DBInstanceIdentifier=name, DBSnapshotIdentifier=f"{name}-snap")
-        if snapshot_public:
-            rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=f"{name}-snap", AttributeName="restore",
-                                             ValuesToAdd=["all"])
-
     def user(self, name, *, console, mfa):
         iam = self.c("iam")
         iam.create_user(UserName=name)
@@ -517,9 +247,8 @@ class Account:
                                   AuthenticationCode2="654321")
 
 
-def build(session, log=print) -> dict:
-    """Create the organisation and its resources through `session` (management credentials).
-    Returns {account name: account id}."""
+def _organisation(session) -> tuple[dict, dict]:
+    """The organisation, its member accounts (entered through ROLE) and their Account builders."""
     org = session.client("organizations", region_name="us-east-1")
     org.create_organization(FeatureSet="ALL")
     mgmt_id = session.client("sts").get_caller_identity()["Account"]
@@ -540,9 +269,12 @@ def build(session, log=print) -> dict:
                                                aws_session_token=creds["SessionToken"]), aid, name)
     for acct in accounts.values():
         acct.remove_default_vpcs()
-    log("organisation: " + ", ".join(f"{n} {i}" for n, i in ids.items()))
+    return ids, accounts
 
-    audit, prod, staging, mgmt = accounts["audit-logs"], accounts["prod-us-east"], accounts["staging"], accounts["management"]
+
+def _log_archive(accounts: dict) -> str:
+    """audit-logs as the organisation's log archive; trails, detection and backups of the others."""
+    audit, prod, mgmt = accounts["audit-logs"], accounts["prod-us-east"], accounts["management"]
     # audit-logs: the organisation's log archive (Object Lock, 7-year retention)
     audit.harden_account()
     audit_key = audit.key("audit-logs")
@@ -554,7 +286,10 @@ def build(session, log=print) -> dict:
         acct.trail(f"{acct.name}-trail", log_bucket, kms_key=key, monitored=True)
         acct.detection(config_bucket=log_bucket)
         acct.backups(f"{acct.name}-daily", f"{acct.name}-vault")
+    return log_bucket
 
+
+def _prod(prod: Account) -> None:
     # prod-us-east: compliant twins of every planted violation
     data_key = prod.key("prod-data")
     access_logs = prod.access_log_bucket("prod-access-logs")
@@ -577,7 +312,7 @@ def build(session, log=print) -> dict:
                                     StorageEncrypted=True, KmsKeyId=data_key, BackupRetentionPeriod=14,
                                     DeletionProtection=True, VpcSecurityGroupIds=[sg])
     ec2.create_volume(AvailabilityZone="us-east-1a", Size=20, Encrypted=True, KmsKeyId=data_key,
-                      TagSpecifications=_tagspec("volume", "prod-app-data"))
+                      TagSpecifications=tag_spec("volume", "prod-app-data"))
     prod.workloads("prod", subnet=private, kms_key=data_key, compliant=True)
     prod.user("ops-oncall", console=True, mfa=True)
     prod.user("ci-deployer", console=False, mfa=False)
@@ -588,6 +323,8 @@ def build(session, log=print) -> dict:
     iam.attach_user_policy(UserName="ops-oncall", PolicyArn=billing)
     iam.create_role(RoleName="vendor-audit", AssumeRolePolicyDocument=trust_policy("999999999999", "vendor-audit-2026"))
 
+
+def _staging(staging: Account, log_bucket: str) -> None:
     # staging: the planted violations
     staging.harden_account(password_policy=False, s3_block=False, ebs_default=["us-east-1"])
     staging.detection(guardduty_regions=["us-east-1"], config_regions=[], config_bucket=log_bucket)
@@ -612,7 +349,7 @@ def build(session, log=print) -> dict:
                      subnets=[public, public_b], security_group=sg, environment="staging", auto_minor=False,
                      snapshot_public=True)
     ec2.create_volume(AvailabilityZone="us-east-1a", Size=10, Encrypted=False,
-                      TagSpecifications=_tagspec("volume", "staging-scratch"))
+                      TagSpecifications=tag_spec("volume", "staging-scratch"))
     staging.workloads("staging", subnet=private, kms_key=None, compliant=False)
     staging.c("logs").create_log_group(logGroupName="staging-app")
     staging.c("logs").put_retention_policy(logGroupName="staging-app", retentionInDays=30)
@@ -624,5 +361,15 @@ def build(session, log=print) -> dict:
     iam.put_user_policy(UserName="dev-console", PolicyName="debug-s3", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
     iam.create_role(RoleName="vendor-legacy", AssumeRolePolicyDocument=trust_policy("999999999999"))
+
+
+def build(session, log=print) -> dict:
+    """Create the organisation and its resources through `session` (management credentials).
+    Returns {account name: account id}."""
+    ids, accounts = _organisation(session)
+    log("organisation: " + ", ".join(f"{n} {i}" for n, i in ids.items()))
+    log_bucket = _log_archive(accounts)
+    _prod(accounts["prod-us-east"])
+    _staging(accounts["staging"], log_bucket)
     log(f"planted {len(PLANTED)} violations and {len(COMPLIANT)} compliant twins (docs/demo.md)")
     return ids
