@@ -14,14 +14,15 @@ pages = {
     "incidents": st.Page("views/incidents.py", title="Incidents"),
     "evidence": st.Page("views/evidence.py", title="Evidence"),
     "deviations": st.Page("views/deviations.py", title="Deviations"),
+    "signoffs": st.Page("views/signoffs.py", title="Sign-offs", url_path="signoffs"),
     "resource": st.Page("views/resource.py", title="Resource timeline", url_path="resource"),
     "packets": st.Page("views/packets.py", title="Packets"),
     "settings": st.Page("views/settings.py", title="Settings"),
     "wall": st.Page("views/wall.py", title="Wall screen", url_path="wall"),
 }
 needs = {"posture": "view_posture", "alerts": "view_alerts", "incidents": "view_incidents",
-         "evidence": "view_evidence", "deviations": "view_evidence", "resource": "view_evidence",
-         "packets": "view_packets", "settings": "manage_settings", "wall": "view_wall"}
+         "evidence": "view_evidence", "deviations": "view_evidence", "signoffs": "view_evidence",
+         "resource": "view_evidence", "packets": "view_packets", "settings": "manage_settings", "wall": "view_wall"}
 if wall_view or ctx.actor.role == "wall":
     # the security-room screen: the wall page alone, no navigation
     st.session_state["ab_pages"] = ["wall"]

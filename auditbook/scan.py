@@ -16,7 +16,7 @@ from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog, load_catalog
 from auditbook.collect.clients import ClientCache
 from auditbook.collect.memory import limit_malloc_arenas
-from auditbook.collect.plan import needed_types
+from auditbook.collect.plan import Boundary, apply_boundary, left_out, needed_types
 from auditbook.collect.runner import Collection, Runner, planned_jobs
 from auditbook.collect.targets import (
     current_target,
@@ -44,7 +44,9 @@ from auditbook.evaluate.risk_register import Trail, apply_exceptions, load_regis
 from auditbook.plugins import publish_run_stored
 from auditbook.store import audit_log
 from auditbook.store import manual_evidence as documents
+from auditbook.store import scope as stored_scope
 from auditbook.store.db import open_engine, resolve_url
+from auditbook.store.item_populations import item_populations
 from auditbook.store.runs import save_run
 from auditbook.store.session import reading, writing
 
@@ -108,21 +110,19 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     started = at or dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     clients = client_cache(workers * 2, profile)
-    if accounts_file:
-        targets = targets_from_file(clients, accounts_spec, accounts_file)
-    elif org_role:
-        targets = targets_from_org(clients, org_role)
-    else:
-        targets = [current_target(clients)]
-    region_list = resolve_regions(targets, regions, clients)
+    boundary = boundary_at(engine, started)
+    targets = scan_targets(clients, boundary, accounts_file, accounts_spec, org_role)
+    all_regions = resolve_regions(targets, regions, clients)
+    region_list = [r for r in all_regions if r not in boundary.regions_out()]  # excluded regions: never read
     rtypes = needed_types(catalog)
     if on_plan:
         on_plan(planned_jobs(targets, region_list, rtypes))
-    collection = Runner(workers=workers, on_progress=on_progress, clients=clients).run(targets, region_list, rtypes)
+    collection = Runner(workers=workers, on_progress=on_progress, clients=clients).run(
+        targets, region_list, rtypes, global_region=all_regions[0])
     accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
-                 "error": t.error} for t in targets]
+                 "error": t.error, **({"out_of_scope": t.out_of_scope} if t.out_of_scope else {})} for t in targets]
     params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
-              "regions": region_list, "profile": profile, "catalog": catalog.path,
+              "regions": region_list, "regions_requested": all_regions, "profile": profile, "catalog": catalog.path,
               "resource_types": [r.name for r in rtypes], "criterion": criterion, "simulated": simulated}
     finished = started + dt.timedelta(seconds=time.perf_counter() - t0)
     run_id, findings, summary = record_run(engine, catalog, register, collection, accounts, params, started, finished)
@@ -130,15 +130,41 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
                       time.perf_counter() - t0, accounts, region_list)
 
 
+def boundary_at(engine, at: dt.datetime) -> Boundary:
+    """The out-of-scope entries in force at `at` (history.scope keeps them in the store's settings)."""
+    with reading(engine) as session:
+        return Boundary.in_force(stored_scope.read_scope(session)["entries"], at)
+
+
+def scan_targets(clients: ClientCache, boundary: Boundary, accounts_file: Optional[Path], accounts_spec,
+                 org_role: Optional[str]) -> list:
+    """The accounts the scan covers; those out of scope are listed with their entry and never reached."""
+    skip = {r.value: r.as_dict() for r in boundary.rules if r.kind == "account"}
+    if accounts_file:
+        return targets_from_file(clients, accounts_spec, accounts_file, skip)
+    if org_role:
+        return targets_from_org(clients, org_role, skip)
+    target = current_target(clients)
+    target.out_of_scope = skip.get(target.account)
+    return [target]
+
+
 def record_run(engine, catalog: Catalog, register, collection: Collection, accounts: list[dict], params: dict,
                started: dt.datetime, finished: dt.datetime) -> tuple[int, list[Finding], list[dict]]:
-    """Evaluate a collection on the run's day (exceptions and manual evidence in force then) and store
-    it, in one unit of work: the manual evidence read is the one the run records."""
+    """Apply the scope in force at `started` (collect.plan.apply_boundary: out-of-scope records are
+    dropped before evaluation), evaluate the rest on the run's day (exceptions and manual evidence in
+    force then) and store it, in one unit of work: the manual evidence read is the one the run
+    records, and the run records what the scope left out (parameters "out_of_scope")."""
     today = started.date()
+    boundary = boundary_at(engine, started)
+    collection, records_left_out = apply_boundary(collection, boundary)
+    params = {**params, "out_of_scope": left_out(
+        boundary, records_left_out, [a["account"] for a in accounts if a.get("out_of_scope")],
+        sorted(set(params.get("regions_requested") or []) - set(params.get("regions") or [])))}
     findings = apply_exceptions(evaluate(catalog, collection), register, today)
     with writing(engine) as session:
         needs = criteria_needing(item_states(catalog, documents.records(session, effective_by=today), today,
-                                             incidents=documents.incidents_opened(session, None, today)))
+                                             **item_populations(session, None, today)))
         params = {**params,
                   # the exceptions in force are part of the run's record
                   "exceptions": [e.model_dump(mode="json") for e in register.exceptions if e.in_force(today)],
@@ -212,15 +238,14 @@ def evidence_trail(engine, evidence_id: int) -> list[dict]:
 
 
 def evidence_status(engine, catalog: Catalog, on: Optional[dt.date] = None,
-                    since: Optional[dt.date] = None) -> list[ItemStatus]:
-    """Each required item's state on a date (default today): current, expired or missing; only
-    approved documents count, and a per-incident item needs one for each incident opened from
-    `since` (default: ever) to that day."""
-    on = on or dt.date.today()
+                    since: Optional[dt.date] = None, ticket: Optional[str] = None) -> list[ItemStatus]:
+    """Each required item's state on a date (default today, UTC): current, expired or missing; only
+    approved documents (explained, if flagged) count, and each per-event item is matched to its
+    population (store.item_populations) from `since` (default: the start of that day's quarter)."""
+    on = on or dt.datetime.now(dt.timezone.utc).date()
     with reading(engine) as session:
-        on_file = documents.records(session, effective_by=on)
-        incidents = documents.incidents_opened(session, since, on)
-    return item_states(catalog, on_file, on, incidents=incidents)
+        return item_states(catalog, documents.records(session, effective_by=on), on,
+                           **item_populations(session, since, on, ticket))
 
 
 def document_bytes(engine, sha256: str) -> bytes:

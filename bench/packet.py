@@ -1,7 +1,7 @@
 """Benchmark: the audit packet of the demo's simulated quarter (61 criteria, 89 daily runs of the
 4-account organisation on a local moto server): build time, size, verification time.
 
-    .venv/bin/python bench/packet.py [--repeat 3] [--workers 2]
+    .venv/bin/python bench/packet.py [--repeat 3] [--workers 2] [--by criteria|company]
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--by", choices=("criteria", "company"), default="criteria",
+                        help="how the packet is organised (company: the bundled catalog's company library)")
     args = parser.parse_args()
     period = quarter(2026, 3)
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,11 +47,12 @@ def main() -> None:
         builds = []
         for i in range(args.repeat):
             result = build_packet(period=period, out=Path(tmp) / f"packet-{i}", signer=signer, db=db,
-                                  workers=args.workers)
+                                  workers=args.workers, by=args.by)
             builds.append(result.seconds)
             phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
             print(f"build {i + 1}: {result.seconds:.1f} s ({phases}); {result.criteria} criteria, {result.runs} runs, "
-                  f"{result.files} files, {result.bytes / 2**20:.1f} MB, failed {len(result.failed)}")
+                  f"{result.files} files, {result.bytes / 2**20:.1f} MB, failed {len(result.failed)}"
+                  + (f" (first: {result.failed[0]['criterion']}: {result.failed[0]['error']})" if result.failed else ""))
         packet = Path(tmp) / "packet-0"
         sizes = {}
         for path in packet.rglob("*"):

@@ -45,15 +45,22 @@ def size_by_part(packet: Path) -> str:
         if path.is_file():
             parts = path.relative_to(packet).parts
             key = parts[0]
-            if key == "data":
+            if key == "data" and path.name.startswith("latest-run"):
+                key = "data/latest-run*-<check>.csv"
+            elif key == "data":
                 key = "data/*-" + path.stem.rsplit("-", 1)[-1] if "-" in path.stem else f"data/{path.name}"
             sizes[key] = sizes.get(key, 0) + path.stat().st_size
     top = sorted(sizes.items(), key=lambda kv: -kv[1])[:10]
     return ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in top)
 
 
-def open_seconds(page: Path) -> float:
-    """Seconds for headless Chromium to load the page (and run its plotly) from disk, network blocked."""
+DRAWN = ("() => [...document.querySelectorAll('script[data-figure]')]"
+         ".every(s => document.getElementById(s.dataset.figure)?.querySelector('.main-svg'))")
+
+
+def open_seconds(page: Path) -> tuple[float, float]:
+    """Seconds for headless Chromium to load the page from disk, network blocked (its text and tables
+    readable: the load event), and until every chart is drawn (the shared plotly.js loaded after it)."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser import launch
@@ -65,7 +72,9 @@ def open_seconds(page: Path) -> float:
             tab = context.new_page()
             t0 = time.perf_counter()
             tab.goto(page.as_uri(), wait_until="load")
-            return time.perf_counter() - t0
+            loaded = time.perf_counter() - t0
+            tab.wait_for_function(DRAWN, timeout=30000)
+            return loaded, time.perf_counter() - t0
         finally:
             browser.close()
 
@@ -81,7 +90,8 @@ def measure(name: str, period, db: str, out: Path, signer, public, browser: bool
     print(f"{name} {period.start}..{period.end}: build {result.seconds:.1f} s ({phases}); {result.criteria} criteria, "
           f"{result.runs} runs, {result.files} files, {result.bytes / 2**20:.1f} MB, failed {len(result.failed)}; "
           f"verify {verify:.2f} s; largest page {page.name} {size / 2**20:.2f} MB, {rows} table rows"
-          + (f", opened in Chromium in {opened:.2f} s" if opened is not None else ""), flush=True)
+          + (f", opened in Chromium in {opened[0]:.2f} s (charts drawn at {opened[1]:.2f} s)"
+             if opened is not None else ""), flush=True)
     print(f"  size by part: {size_by_part(out)}", flush=True)
     return {"seconds": result.seconds, "mb": result.bytes / 2**20, "verify": verify}
 

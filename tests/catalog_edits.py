@@ -1,5 +1,9 @@
-"""A copy of the bundled catalog with one edit, written for a test (tests/unit and tests/e2e both use it)."""
+"""A copy of the bundled catalog (with the company control library it includes), with one edit, written
+for a test (tests/unit, tests/integration and tests/e2e use it)."""
 from __future__ import annotations
+
+import shutil
+from typing import Callable, Optional
 
 import yaml
 
@@ -13,12 +17,21 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
-def write_catalog(tmp_path, mutate):
-    """The bundled catalog, changed by mutate(raw), written to tmp_path/controls.yaml; its path."""
-    raw = yaml.safe_load(DEFAULT_PATH.read_text())
-    mutate(raw)
+def write_catalog(tmp_path, mutate: Optional[Callable] = None, *, text: Optional[str] = None):
+    """The bundled catalog written to tmp_path/controls.yaml — changed by mutate(raw) (parsed YAML), or
+    as `text` verbatim when given — with the library file it includes copied beside it, as the bundled
+    catalog's include names it (a mutate that drops or renames `include:` gets no copy it does not
+    name). Its path."""
+    if text is None:
+        raw = yaml.safe_load(DEFAULT_PATH.read_text())
+        if mutate is not None:
+            mutate(raw)
+        text = yaml.dump(raw, Dumper=_NoAliases, sort_keys=False)
     path = tmp_path / "controls.yaml"
-    path.write_text(yaml.dump(raw, Dumper=_NoAliases, sort_keys=False))
+    path.write_text(text)
+    library = yaml.safe_load(DEFAULT_PATH.read_text()).get("include")
+    if library and not (tmp_path / library).exists():
+        shutil.copyfile(DEFAULT_PATH.parent / library, tmp_path / library)
     return path
 
 

@@ -7,12 +7,14 @@ import streamlit as st
 import ui
 
 from auditbook.auth import PermissionDenied
+from auditbook.catalog.model import load_catalog
 from auditbook.collect.evidence import canonical, digest
 from auditbook.errors import UserError
-from auditbook.evaluate.evidence_review import BACKDATE_DAYS
+from auditbook.evaluate.evidence_review import BACKDATE_DAYS, EXPLANATION_CHARS, person
+from auditbook.history.evidence_events import annotate_evidence
 from auditbook.history.findings import evidence_body, findings_for_run, resolve_run
 from auditbook.history.posture import resources, scope_values
-from auditbook.scan import decide_evidence, evidence_documents
+from auditbook.scan import decide_evidence, evidence_documents, evidence_status
 
 ctx = ui.require("view_evidence")
 st.title("Evidence")
@@ -20,9 +22,50 @@ st.title("Evidence")
 
 def document_rows(docs) -> pd.DataFrame:
     return pd.DataFrame([{"id": d.id, "criterion": d.criterion, "item": d.item, "file": d.filename,
-                          "incident": d.incident_id, "submitted by": d.submitted_by, "uploaded": ui.when(d.uploaded_at),
-                          "effective": str(d.effective_date), "status": d.status, "decided by": d.decided_by or "",
-                          "reason": d.reason or "", "flags": "; ".join(d.flags), "note": d.note or ""} for d in docs])
+                          "incident": d.incident_id, "evidences": d.subject or "", "submitted by": d.submitted_by,
+                          "uploaded": ui.when(d.uploaded_at), "effective": str(d.effective_date), "status": d.status,
+                          "decided by": d.decided_by or "", "reason": d.reason or "", "flags": "; ".join(d.flags),
+                          "counts": "yes" if d.counts else d.uncovered, "note": d.note or ""} for d in docs])
+
+
+def annotation_form(mine, seen: dict) -> None:
+    """The submitter explains a flagged pending document and/or names the change or account it
+    evidences, at the version they saw; the approver then approves it with its explanation."""
+    labels = {d.id: f"#{d.id} {d.criterion} / {d.item}: {d.filename}" for d in mine}
+    with st.form("evidence-annotation", clear_on_submit=True):
+        st.caption("Your pending documents: explain a flagged one (it covers its period only with an explanation "
+                   "approved with it), or name the change (event id or ticket) or account a per-event one evidences.")
+        chosen = st.selectbox("Your document", list(labels), format_func=labels.get)
+        explanation = st.text_area("Explanation (why it came late or is dated back)", max_chars=EXPLANATION_CHARS)
+        subject = st.text_input("Change (event id or ticket) or account it evidences", max_chars=200)
+        if not st.form_submit_button("Save"):
+            return
+    current = next(d for d in mine if d.id == chosen)
+    per = next((m.per for c in catalog.controls if c.id == current.criterion for m in c.manual_evidence
+                if m.name == current.item), None)
+    fields = {"explanation": explanation.strip() or None}
+    if subject.strip():  # the service checks it fits the item (per: account -> an account, else a change)
+        fields["account" if per == "account" else "change"] = subject.strip()
+    try:
+        done = annotate_evidence(ctx.engine, catalog, ctx.actor, chosen, seen.get(chosen, current.version), **fields)
+        st.session_state["evidence-decided"] = f"Document {done.id}: saved, pending approval."
+        st.session_state.pop("evidence-seen", None)
+        st.rerun()
+    except (PermissionDenied, UserError) as exc:
+        st.session_state.pop("evidence-seen", None)
+        ui.say("error", exc)
+
+
+def items_not_current() -> None:
+    """Today's required items that are not current, with why (members not evidenced, documents that
+    do not count)."""
+    rows = [{"criterion": s.criterion, "item": s.item, "state": s.state, "matched to": s.per or "",
+             "why": "; ".join(s.reasons)} for s in evidence_status(ctx.engine, catalog) if s.state != "current"]
+    st.subheader("Required items that need evidence today")
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    else:
+        st.caption("Every required item is current.")
 
 
 def decision_form(pending, seen: dict) -> None:
@@ -103,10 +146,12 @@ def run_explorer() -> None:
 
 run_explorer()
 
+catalog = ctx.catalog or load_catalog()
 st.header("Manual evidence documents")
 st.caption("A document counts for its criterion only once a second person with the approver role approves it. "
            f"Flags: uploaded after the quarter of its effective date ended, or effective more than {BACKDATE_DAYS} "
-           "days before its upload — shown, never refused.")
+           "days before its upload — shown, never refused; a flagged document covers its period only with its "
+           "submitter's explanation, approved with it.")
 decided = st.session_state.pop("evidence-decided", None)
 if decided:
     ui.say("success", decided)
@@ -120,5 +165,9 @@ pending = [d for d in docs if d.status == "pending"] if shown_status in ("pendin
 seen_versions = st.session_state.get("evidence-seen", {})
 if pending and ctx.actor.can("approve_evidence"):
     decision_form(pending, seen_versions)
+own = [d for d in pending if person(d.submitted_by) == person(ctx.actor.name)]
+if own and ctx.actor.can("submit_evidence"):
+    annotation_form(own, seen_versions)
 st.session_state["evidence-seen"] = {**{d.id: d.version for d in pending}, **seen_versions}
+items_not_current()
 

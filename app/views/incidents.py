@@ -99,6 +99,23 @@ if conflict:
 # handles the click reads, so a change made by someone else in between is never overwritten
 seen_key = f"incident-seen-{inc['id']}"
 seen_version = st.session_state.get(seen_key, inc["version"])
+
+
+def save_versioned(save) -> None:
+    """A save checked against the version this user saw: on a conflict nothing is saved, and the
+    page shows why with the incident as it is now."""
+    try:
+        save()
+        st.session_state.pop(seen_key, None)
+        st.rerun()
+    except incidents.Conflict as exc:
+        st.session_state["incident_conflict"] = str(exc)
+        st.session_state[seen_key] = exc.current["version"]
+        st.rerun()
+    except (PermissionDenied, UserError) as exc:
+        ui.say("error", exc)
+
+
 if ctx.actor.can("update_incident"):
     with st.form(f"update-{inc['id']}"):
         next_states = list(incidents.TRANSITIONS[inc["status"]])
@@ -141,21 +158,6 @@ if ctx.actor.can("update_incident"):
             save_versioned(lambda: incidents.add_link(ctx.engine, ctx.actor, inc["id"], seen_version, kind, ref))
 
 NOTICE_CHOICES = {"undecided": None, "yes": True, "no": False}
-
-
-def save_versioned(save) -> None:
-    """A save checked against the version this user saw: on a conflict nothing is saved, and the
-    page shows why with the incident as it is now."""
-    try:
-        save()
-        st.session_state.pop(seen_key, None)
-        st.rerun()
-    except incidents.Conflict as exc:
-        st.session_state["incident_conflict"] = str(exc)
-        st.session_state[seen_key] = exc.current["version"]
-        st.rerun()
-    except (PermissionDenied, UserError) as exc:
-        ui.say("error", exc)
 
 
 def notice_text(required, on) -> str:

@@ -38,6 +38,10 @@ st.caption(f"Latest run {run['id']} at {ui.when(run['started_at'])} ({ui.ago(run
            + (f" · SIMULATED ({ui.md(run['simulated_label'] or 'demo')})" if run["simulated"] else ""))
 if stale:
     st.warning(f"The latest scan is {ui.ago(run['started_at'])}: posture may be stale.")
+for left in run.get("out_of_scope", []):
+    st.caption(f"Out of scope by entry {left['entry']} ({left['kind']} {ui.md(left['value'])}: {ui.md(left['reason'])}): "
+               f"{left['records']} resources, {len(left['accounts_not_read'])} accounts and "
+               f"{len(left['regions_not_read'])} regions not read — excluded from every count.")
 
 flt = posture_panels.filters(ctx, run)
 flt_key = dataclasses.astuple(flt)

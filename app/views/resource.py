@@ -9,14 +9,9 @@ import streamlit as st
 import ui
 
 from auditbook.errors import UserError
+from auditbook.evaluate.tickets import TICKET_ENV, ticket_pattern
 from auditbook.history.record_diff import shown_value
-from auditbook.history.resource_timeline import (
-    TICKET_ENV,
-    diff_states,
-    resource_types,
-    ticket_pattern,
-    timeline,
-)
+from auditbook.history.resource_timeline import diff_states, resource_types, timeline
 
 PAGE_SIZE = 20  # changes shown at a time, newest first
 MAX_ARN = 2048  # characters of the resource named in the address (store.changes.MAX_RESOURCE: 1024)

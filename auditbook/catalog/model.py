@@ -40,13 +40,17 @@ class ManualEvidence(Strict):
     name: str = Field(min_length=3, max_length=200)  # stored as ManualEvidence.item: String(200)
     cadence: Cadence
     description: Optional[str] = None
-    # per-event items matched to the population they evidence: `per: incident` is satisfied only when
-    # every incident of the period has its own approved document (linked to the incident's id)
-    per: Optional[Literal["incident"]] = None
+    # items matched to the population they evidence (docs/manual-evidence.md): `per: incident` (each
+    # incident of the period has its own approved record), `per: change` / `per: access-change` (each
+    # CloudTrail write event / IAM write event of the period is linked to a ticket), both per-event;
+    # `per: account` (each account in scope has its own approved review every cadence)
+    per: Optional[Literal["incident", "change", "access-change", "account"]] = None
 
     @model_validator(mode="after")
-    def _per_event_only(self):
-        if self.per is not None and self.cadence != "per-event":
+    def _per_fits_cadence(self):
+        if self.per == "account" and self.cadence == "per-event":
+            raise ValueError("per: account is one review per account per cycle: give its cadence (e.g. quarterly)")
+        if self.per not in (None, "account") and self.cadence != "per-event":
             raise ValueError(f"per: {self.per} needs cadence per-event (not {self.cadence})")
         return self
 

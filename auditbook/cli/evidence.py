@@ -47,6 +47,10 @@ def evidence_add(
               f"person (auditbook evidence approve {row.id} --reason …)")
     for flag in row.flags:
         err.print(f"[yellow]flag[/]: {escape(flag)}")
+    per = next(m.per for m in cat.control(row.criterion).manual_evidence if m.name == row.item)
+    if per in ("change", "access-change", "account"):
+        option = "--account ACCOUNT" if per == "account" else "--change EVENT_ID_OR_TICKET"
+        err.print(f"per {per}: name what it evidences before it is approved: auditbook evidence link {row.id} {option}")
 
 
 def _decide(evidence_id: int, reason: Optional[str], decision: str, db: Optional[str]) -> None:
@@ -61,6 +65,8 @@ def _decide(evidence_id: int, reason: Optional[str], decision: str, db: Optional
     row = decide_evidence(engine, operator("approver"), evidence_id, seen.version, decision, reason)
     out.print(f"evidence {row.id}: {escape(row.criterion)} / {escape(row.item)}: {row.status} by "
               f"{escape(row.decided_by or '')}")
+    if row.approved and row.uncovered:
+        err.print(f"[yellow]does not count[/]: {escape(row.uncovered)}")
 
 
 @evidence_app.command("approve")
@@ -79,21 +85,68 @@ def evidence_reject(evidence_id: int = typer.Argument(..., metavar="ID", min=1, 
     _decide(evidence_id, reason, "reject", db)
 
 
+def _annotate(evidence_id: int, db: Optional[str], catalog: Optional[Path], **fields) -> None:
+    from auditbook.catalog.model import load_catalog
+    from auditbook.history.evidence_events import annotate_evidence
+    from auditbook.scan import evidence_documents
+    from auditbook.store.db import open_engine
+    cat = load_catalog(catalog)
+    engine = open_engine(db, create=False, writable=True)
+    seen = next((r for r in evidence_documents(engine) if r.id == evidence_id), None)
+    if seen is None:
+        raise UserError(f"ID: there is no document {evidence_id}")
+    row = annotate_evidence(engine, cat, operator("analyst"), evidence_id, seen.version, **fields)
+    linked = f", evidences {escape(row.subject)}" if row.subject else ""
+    explained = ", explained" if row.explanation else ""
+    out.print(f"evidence {row.id}: {escape(row.criterion)} / {escape(row.item)}{linked}{explained}; pending approval "
+              f"by a second person (auditbook evidence approve {row.id} --reason …)")
+
+
+@evidence_app.command("explain")
+def evidence_explain(evidence_id: int = typer.Argument(..., metavar="ID", min=1, max=MAX_ID),
+                     explanation: Optional[str] = typer.Option(None, "--explanation",
+                                                               help="Why it came late or is dated back (required)."),
+                     db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
+    """Explain your pending document flagged late or backdated: it covers its period only once approved
+    with its explanation by a second person."""
+    from auditbook.evaluate.evidence_review import checked_explanation
+    checked_explanation(explanation)  # bad input is refused before the store is opened
+    _annotate(evidence_id, db, catalog, explanation=explanation)
+
+
+@evidence_app.command("link")
+def evidence_link(evidence_id: int = typer.Argument(..., metavar="ID", min=1, max=MAX_ID),
+                  change: Optional[str] = typer.Option(None, "--change", help="The CloudTrail event id or ticket it "
+                                                       "evidences (per-change items)."),
+                  account: Optional[str] = typer.Option(None, "--account", help="The account it reviews "
+                                                        "(per-account items)."),
+                  db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
+    """Link your pending document to the change or account it evidences (`per: change`,
+    `per: access-change` or `per: account` items)."""
+    if (change is None) == (account is None):
+        raise UserError("give one of --change or --account")
+    _annotate(evidence_id, db, catalog, change=change, account=account)
+
+
 def _document_json(e) -> dict:
     return {"id": e.id, "criterion": e.criterion, "item": e.item, "filename": e.filename, "sha256": e.sha256,
             "owner": e.owner, "uploaded_by": e.uploaded_by, "submitted_by": e.submitted_by,
             "uploaded_at": e.uploaded_at.isoformat(), "effective_date": str(e.effective_date),
             "expires_on": str(e.expires_on) if e.expires_on else None, "status": e.status,
             "decided_by": e.decided_by, "decided_at": e.decided_at.isoformat() if e.decided_at else None,
-            "reason": e.reason, "incident_id": e.incident_id, "version": e.version, "flags": e.flags}
+            "reason": e.reason, "incident_id": e.incident_id, "subject": e.subject, "explanation": e.explanation,
+            "version": e.version, "flags": e.flags, "counts": e.counts, "does_not_count": e.uncovered}
 
 
 def _evidence_json(r) -> dict:
     e = r.evidence
     return {"criterion": r.criterion, "item": r.item, "cadence": r.cadence, "state": r.state,
-            "lapses": str(r.due) if r.due else None, "missing_incidents": r.missing_events,
+            "lapses": str(r.due) if r.due else None, "per": r.per,
+            "missing_incidents": r.missing_events if r.per == "incident" else [],
+            "not_evidenced": r.missing_events, "reasons": r.reasons,
             "evidence": None if e is None else _document_json(e),
-            "awaiting_approval": [_document_json(w) for w in r.waiting if w.status == "pending"]}
+            "awaiting_approval": [_document_json(w) for w in r.waiting if w.status == "pending"],
+            "not_counted": [_document_json(w) for w in r.waiting if w.status != "pending"]}
 
 
 def _pending(db: Optional[str], fmt: str) -> None:
@@ -114,12 +167,9 @@ def _pending(db: Optional[str], fmt: str) -> None:
 
 
 def _note(r) -> str:
-    parts = []
-    if r.missing_events:
-        parts.append("no approved record for incident " + ", ".join(str(i) for i in r.missing_events))
-    awaiting = sum(1 for w in r.waiting if w.status == "pending")
-    if awaiting:
-        parts.append(f"{awaiting} awaiting approval")
+    """Why the item is not current (members not evidenced, documents that do not count), and the
+    flags of the document that makes it current."""
+    parts = [escape(reason) for reason in r.reasons]
     if r.evidence is not None and r.evidence.flags:
         parts.append(escape("; ".join(r.evidence.flags)))
     return "; ".join(parts)
@@ -128,6 +178,8 @@ def _note(r) -> str:
 @evidence_app.command("list")
 def evidence_list(
     on: Optional[str] = typer.Option(None, "--on", help="YYYY-MM-DD (default today): state on this date."),
+    since: Optional[str] = typer.Option(None, "--since", help="YYYY-MM-DD: the period's start (per-event items are "
+                                        "matched to the incidents, changes and accounts from then; default: ever)."),
     due: bool = typer.Option(False, "--due", help="Only items missing or expired."),
     pending: bool = typer.Option(False, "--pending", help="The documents awaiting approval (with their flags)."),
     fmt: str = typer.Option("table", "--format", help="table or json"),
@@ -144,7 +196,10 @@ def evidence_list(
     if pending:
         return _pending(db, fmt)
     day = parse_date(on, "--on") if on else dt.date.today()
-    rows = evidence_status(open_engine(db, create=False), load_catalog(catalog), day)
+    start = parse_date(since, "--since") if since else None
+    if start is not None and start > day:
+        raise UserError(f"--since: {start} is after --on {day}")
+    rows = evidence_status(open_engine(db, create=False), load_catalog(catalog), day, since=start)
     rows = [r for r in rows if r.state != "current"] if due else rows
     if fmt == "json":
         sys.stdout.write(json.dumps([_evidence_json(r) for r in rows], indent=2) + "\n")

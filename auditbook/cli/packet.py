@@ -24,6 +24,9 @@ def packet(
     workers: int = typer.Option(2, "--workers", min=1, max=8, help="Notebook kernels run in parallel."),
     notebooks: Optional[Path] = typer.Option(None, "--notebooks", metavar="DIR",
                                              help="Your own control.ipynb and packet_index.ipynb (default: the bundled ones)."),
+    by: str = typer.Option("criteria", "--by", metavar="criteria|company",
+                           help="Organise the index by the criteria, or by the company's controls (one page each; "
+                                "the catalog must include a company control library)."),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
 ):
@@ -36,7 +39,7 @@ def packet(
     sign = parse_signer(signer)  # checked before anything runs
     open_engine(db, create=False, writable=True)  # the store must exist, and take the packet's record at the end
     result = build_packet(period=chosen, out=out_dir, signer=sign, db=db, catalog_path=catalog,
-                          previous_dir=previous, workers=workers, notebooks=notebooks,
+                          previous_dir=previous, workers=workers, notebooks=notebooks, by=by,
                           on_progress=lambda m: err.print(f"  {escape(m)}"))
     out.print(f"packet {escape(str(result.path))}: {result.criteria} criteria, {result.runs} runs, "
               f"{result.files} files, {result.bytes / 2**20:.1f} MB, built in {result.seconds:.1f} s")

@@ -102,11 +102,8 @@ def resource(
 ):
     """A resource's timeline: its stored states, each change with the fields it changed and the CloudTrail
     write events behind it (who, when, from where, which call, session, ticket), or the evidence gap."""
-    from auditbook.history.resource_timeline import (
-        ticket_pattern,
-        timeline,
-        window_bound,
-    )
+    from auditbook.evaluate.tickets import ticket_pattern
+    from auditbook.history.resource_timeline import timeline, window_bound
     from auditbook.store.db import open_engine
     since, until = window_bound(start, "--from"), window_bound(end, "--to", end=True)
     compiled = ticket_pattern(pattern)

@@ -52,7 +52,7 @@ def _print(doc: dict) -> None:
     for a in doc["accounts"]:
         flag = " [red](out of scope)[/red]" if a["out_of_scope"] else ""
         out.print(f"  {a['account']} {_text(a['name'])}: {a['scanned_days']} days, "
-                  f"{_text(', '.join(a['regions']))}{flag}")
+                  f"{_text(', '.join(a['regions']))}{flag}; not read: {len(a['regions_not_read'])} regions")
     services = sorted({s["service"] for s in doc["services"]})
     out.print(f"services: {_text(', '.join(services))}")
     missing = [s["resource_type"] for s in doc["services"] if not s["collected"]]
@@ -66,11 +66,25 @@ def _print(doc: dict) -> None:
     rec = doc["reconciliation"]
     out.print(f"reconciliation: {_text(rec['note'])}")
     for a in rec["accounts"]:
-        out.print(f"  {a['account']} {_text(a['name'])}: {a['status']} "
+        out.print(f"  {a['account']} {_text(a['name'])}: {_text(a['status'])} "
                   f"({a['scanned_days']} of {a['listed_days']} days)")
     out.print(f"deviations: {len(doc['deviations'])}")
     for d in doc["deviations"]:
         out.print(f"  {d['account']} {_text(d['name'])}: {_text(d['deviation'])}")
+    _print_left_out_and_cuecs(doc)
+
+
+def _print_left_out_and_cuecs(doc: dict) -> None:
+    """What the scope left out of the period's runs, and the complementary user-entity controls."""
+    for row in doc["left_out"]:
+        out.print(f"left out: {_text(row['statement'])}")
+    cuecs = doc["complementary_user_entity_controls"]
+    out.print(f"complementary user-entity controls: {len(cuecs) or 'none declared'}")
+    for c in cuecs:
+        evidence = [f"{k['check']} {k['status']}" for k in c["checks"]] + [
+            f"{i['item']} {i['state']}" for i in c["manual_items"]]
+        out.print(f"  {c['id']} {c['status']} ({_text(', '.join(c['criteria']))}): {_text(c['statement'])}")
+        out.print(f"    evidenced by: {_text('; '.join(evidence))}")
 
 
 @scope_app.command("show")

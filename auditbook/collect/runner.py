@@ -314,13 +314,17 @@ class Runner:
             self.on_progress(f"{scope.account} {scope.region} {scope.resource_type}")
 
     # -- everything ------------------------------------------------------------------------
-    def run(self, targets: list[Target], regions: list[str], rtypes: list[ResourceType]) -> Collection:
+    def run(self, targets: list[Target], regions: list[str], rtypes: list[ResourceType],
+            global_region: Optional[str] = None) -> Collection:
+        """Collect every type in every target in scope (a target out of scope is never read) and
+        region; global types once per account, through `global_region` (default: the first region)."""
         jobs = []
         # detail-heavy types first, so their per-resource calls overlap with the cheap list calls
         rtypes = sorted(rtypes, key=lambda r: (-len(r.details), r.name))
-        for target in targets:
+        home = global_region or (regions[0] if regions else None)
+        for target in (t for t in targets if not t.out_of_scope):
             for rtype in rtypes:
-                for region in ([regions[0]] if rtype.scope == "global" else regions):
+                for region in (([home] if home else []) if rtype.scope == "global" else regions):
                     jobs.append((target, region, rtype))
         try:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="collect") as pool:
@@ -336,4 +340,5 @@ class Runner:
 
 
 def planned_jobs(targets: list[Target], regions: list[str], rtypes: list[ResourceType]) -> int:
-    return sum(1 if r.scope == "global" else len(regions) for r in rtypes) * len(targets)
+    """How many (account, region, type) scopes Runner.run will read (targets out of scope: none)."""
+    return sum(1 if r.scope == "global" else len(regions) for r in rtypes) * sum(1 for t in targets if not t.out_of_scope)

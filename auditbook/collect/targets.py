@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import botocore.session
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,6 +33,7 @@ class Target:
     identity: dict = field(default_factory=dict)  # sts:GetCallerIdentity (Account, Arn, UserId)
     role_arn: Optional[str] = None
     error: Optional[str] = None  # why the account could not be reached
+    out_of_scope: Optional[dict] = None  # the scope entry that keeps the scan out of it (never reached, never read)
 
 
 class AccountEntry(BaseModel):
@@ -129,16 +131,22 @@ def load_accounts_file(path: Path) -> AccountsFile:
     return spec
 
 
-def targets_from_file(clients: ClientCache, spec: AccountsFile, path: Path) -> list[Target]:
-    """The accounts of a validated accounts file (`load_accounts_file`), each reached (or not)."""
-    current = current_target(clients) if any(not e.role for e in spec.accounts) else None
-    for entry in spec.accounts:
+def targets_from_file(clients: ClientCache, spec: AccountsFile, path: Path,
+                      skip: Optional[dict[str, dict]] = None) -> list[Target]:
+    """The accounts of a validated accounts file (`load_accounts_file`), each reached (or not);
+    `skip` {account: scope entry}: out of scope, listed but never reached."""
+    skip = skip or {}
+    reached = [e for e in spec.accounts if e.id not in skip]
+    current = current_target(clients) if any(not e.role for e in reached) else None
+    for entry in reached:
         if not entry.role and current.account != entry.id:
             raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
                             f"belong to {current.account}")
 
     def reach(entry):
         name = entry.name or entry.id
+        if entry.id in skip:
+            return Target(entry.id, name, out_of_scope=skip[entry.id])
         if entry.role:
             return assumed_target(clients, entry.id, name, entry.role, entry.external_id)
         return Target(entry.id, name, current.credentials, current.identity)
@@ -147,9 +155,10 @@ def targets_from_file(clients: ClientCache, spec: AccountsFile, path: Path) -> l
         return list(pool.map(reach, spec.accounts))
 
 
-def targets_from_org(clients: ClientCache, role: str) -> list[Target]:
+def targets_from_org(clients: ClientCache, role: str, skip: Optional[dict[str, dict]] = None) -> list[Target]:
     """Every ACTIVE account of the organisation: the management account with the current
-    credentials, the others by assuming ROLE."""
+    credentials, the others by assuming ROLE; `skip` {account: scope entry}: listed, never reached."""
+    skip = skip or {}
     me = current_target(clients)
     try:
         with clients.client(me.credentials, "organizations").use() as org:
@@ -159,6 +168,8 @@ def targets_from_org(clients: ClientCache, role: str) -> list[Target]:
     active = [a for a in sorted(accounts, key=lambda a: a["Id"]) if a.get("Status", "ACTIVE") == "ACTIVE"]
 
     def reach(acct):
+        if acct["Id"] in skip:
+            return Target(acct["Id"], acct.get("Name") or acct["Id"], out_of_scope=skip[acct["Id"]])
         if acct["Id"] == me.account:
             return Target(me.account, acct.get("Name") or me.account, me.credentials, me.identity)
         return assumed_target(clients, acct["Id"], acct.get("Name") or acct["Id"], role)
@@ -185,7 +196,7 @@ def resolve_regions(targets: list[Target], regions: Optional[str], clients: Clie
     if listed is not None:
         return listed
     if regions:
-        reachable = next((t for t in targets if t.credentials), None)
+        reachable = next((t for t in targets if t.credentials and not t.out_of_scope), None)
         if reachable is None:
             raise ScanAborted("no reachable account to list the enabled regions from")
         try:
@@ -195,3 +206,9 @@ def resolve_regions(targets: list[Target], regions: Optional[str], clients: Clie
             raise ScanAborted(f"cannot list enabled regions: {_error_text(exc)}")
         return sorted(r["RegionName"] for r in found["Regions"])
     return [clients.default_region]
+
+
+def known_regions(partition: str = "aws") -> list[str]:
+    """The partition's regions as botocore's bundled endpoint data lists them (no call to AWS): the
+    regions a scan could have read, enabled in an account or not."""
+    return botocore.session.get_session().get_available_regions("ec2", partition_name=partition)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import boto3
 
 from auditbook.auth import Actor
 from auditbook.catalog.model import load_catalog
+from auditbook.demo.clock import alert_clock
 from auditbook.demo.estate import REGIONS, ROLE
 from auditbook.evaluate.risk_register import load_register
 from auditbook.history.period import Period
@@ -89,15 +90,21 @@ SUBMITTER = Actor("Dana Reyes (SIMULATED compliance analyst)", "analyst")  # two
 APPROVER = Actor("Sam Okafor (SIMULATED control owner)", "approver")        # the two-person rule
 
 
+LATE_UPLOAD = ("SIMULATED: the signed document was kept in the owner's shared drive during the quarter and "
+               "uploaded to auditbook when the audit was prepared; its effective date is the date it was signed.")
+
+
 def demo_documents(engine, catalog, period: Period) -> int:
     """SIMULATED manual evidence: a short text document for every item of a few criteria, effective on
     the quarter's tenth day (items with a monthly cadence lapse before the quarter ends, as they would),
     submitted by one simulated person and approved by another. They are uploaded when the demo runs,
-    after the quarter: each carries the late-upload flags, as it should. A per-incident item gets no
-    document (the quarter had no incident to evidence)."""
+    after the quarter: each carries the late-upload flags, as it should, and its submitter's SIMULATED
+    explanation of the late upload, approved with it (a flagged document covers its period only so). A
+    per-incident item gets no document (the quarter had no incident to evidence)."""
     import tempfile
     from pathlib import Path
 
+    from auditbook.history.evidence_events import annotate_evidence
     from auditbook.scan import add_evidence, decide_evidence
     effective = period.start + dt.timedelta(days=9)
     count = 0
@@ -111,14 +118,20 @@ def demo_documents(engine, catalog, period: Period) -> int:
                                f"Effective {effective}. Owner: {catalog.control(cid).owner}.\n")
                 row = add_evidence(engine, catalog, cid, doc, effective=effective, owner=catalog.control(cid).owner,
                                    item=item.name, actor=SUBMITTER)
+                if row.timeline_flags:
+                    row = annotate_evidence(engine, catalog, SUBMITTER, row.id, row.version, explanation=LATE_UPLOAD)
                 decide_evidence(engine, APPROVER, row.id, row.version, "approve",
                                 "SIMULATED: document read and accepted by the demo's control owner")
                 count += 1
     return count
 
 
-def simulate_quarter(ids: dict, period: Period, db: str, log=print) -> dict:
-    """Runs for every day of `period` but the outage; returns counts of real scans and replays."""
+def simulate_quarter(ids: dict, period: Period, db: str, log=print,
+                     before_scan: Optional[Callable[[int], None]] = None) -> dict:
+    """Runs for every day of `period` but the outage; returns counts of real scans and replays.
+    `before_scan(day)`: called on each day of the storyline after its changes, before its scan (the
+    demo reads the day's simulated CloudTrail there: demo/quarter_trail.py). Every run is stored on the
+    simulated day's alert clock (demo/clock.py): a check regressing fires in the period."""
     events, before = storyline(ids)
     before()
     by_day = {e.day: [x for x in events if x.day == e.day] for e in events}
@@ -134,10 +147,13 @@ def simulate_quarter(ids: dict, period: Period, db: str, log=print) -> dict:
         for event in by_day.get(offset, []):
             event.apply()
             log(f"  day {offset + 1} ({day}): {event.account}: {event.what}")
-        if last is None or offset in by_day:
-            last = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db, at=at, simulated=label)
-            scans += 1
-        else:
+        if before_scan is not None and offset in by_day:
+            before_scan(offset)
+        with alert_clock(at):
+            if last is None or offset in by_day:
+                last = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db, at=at, simulated=label)
+                scans += 1
+                continue
             params = {"org_role": ROLE, "regions": last.regions, "catalog": catalog.path, "simulated": label,
                       "replay_of_run": last.run_id,
                       "resource_types": sorted({s.resource_type for s in last.collection.scopes})}

@@ -91,7 +91,6 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
     import boto3
 
     from auditbook.demo.estate import build
-    from auditbook.demo.quarter import simulate_quarter
     from auditbook.history.period import previous_quarter
 
     demo_dir = Path("var/demo")
@@ -109,10 +108,10 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
         if packet:
             t0 = time.perf_counter()
             console.print(f"SIMULATED quarter {quarter.label} of daily scans (violations appear and are fixed):")
-            done = simulate_quarter(ids, quarter, db, log=console.print)
+            done = simulate_period(ids, quarter, db, log=console.print)
             console.print(f"simulated quarter: {done['scans']} scans on days the estate changed, "
                           f"{done['replays']} replayed days, {done['outage_days']} days without a scan, "
-                          f"in {time.perf_counter() - t0:.1f} s")
+                          f"{done['changes']} CloudTrail changes read, in {time.perf_counter() - t0:.1f} s")
         result = scan_today(db)
         console.print(posture_summary(result.summary, simulated=True))
         counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
@@ -124,7 +123,7 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
         console.print(f"  .venv/bin/auditbook findings --db {result.db_url} --format json")
         if packet:
             demo_packet(quarter, db, demo_dir, console)
-            demo_cloudtrail(ids, result.db_url, console, quarter.start)
+            demo_cloudtrail(ids, result.db_url, console)
             demo_incident(result.db_url, console)
         console.print("planted violations and what the demo simulates: docs/demo.md")
         if keep_running:
@@ -138,6 +137,25 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
     return result.run_id
 
 
+def simulate_period(ids: dict, period, db: Optional[str], log=print) -> dict:
+    """The SIMULATED quarter (demo/quarter.py) with its CloudTrail read day by day as it is delivered
+    (demo/quarter_trail.py), then what people do with it once it is over (demo/audit_work.py):
+    the counts of both."""
+    import datetime as dt
+
+    from auditbook.catalog.model import load_catalog
+    from auditbook.demo.audit_work import simulate_audit_work
+    from auditbook.demo.quarter import OUTAGE, simulate_quarter
+    from auditbook.demo.quarter_trail import QuarterTrail
+    from auditbook.store.db import open_engine
+    engine = open_engine(db)
+    trail = QuarterTrail(ids, period.start, engine)
+    done = simulate_quarter(ids, period, db, log=log, before_scan=trail.read_day)
+    done |= {"trail_files": trail.files, "changes": trail.changes, "trail_alerts": trail.fired}
+    outage = [period.start + dt.timedelta(days=d) for d in OUTAGE]
+    return done | simulate_audit_work(engine, load_catalog(), period, outage, log=log)
+
+
 def scan_today(db: Optional[str]):
     """The demo's scan of the simulated organisation as it is now: a real scan (of moto), labelled
     SIMULATED in its parameters like every run of the simulated quarter."""
@@ -146,29 +164,21 @@ def scan_today(db: Optional[str]):
     return run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db, simulated=TODAY_LABEL)
 
 
-DEMO_TRAIL_BUCKET = "simulated-cloudtrail-logs"
-
-
-def demo_cloudtrail(ids: dict, db_url: str, console, first_day=None) -> None:
-    """SIMULATED CloudTrail log files for the last hour in a bucket of the log archive account (and,
-    from `first_day`, the simulated quarter's changes with their authors) —
-    normal traffic, a burst of denied calls, root usage, a sign-in without MFA, a security group
-    opened to the world, CloudTrail stopped, a key scheduled for deletion, a policy changed — and one
-    `watch` cycle over them."""
+def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
+    """SIMULATED CloudTrail log files for the last hour in the demo's trail bucket of the log archive
+    account (beside the quarter's, read while the quarter was simulated) — normal traffic, a burst of
+    denied calls, root usage, a sign-in without MFA, a security group opened to the world, CloudTrail
+    stopped, a key scheduled for deletion, a policy changed — and one `watch` cycle over them."""
     import datetime as dt
 
     from auditbook.demo import trail as trailgen
-    from auditbook.demo.quarter import assumed_session
+    from auditbook.demo.quarter_trail import DEMO_TRAIL_BUCKET, trail_bucket
     from auditbook.monitor.alerts import list_alerts
     from auditbook.monitor.watch import cycle
     from auditbook.store.db import open_engine
-    s3 = assumed_session(ids["audit-logs"]).client("s3")
-    # a bucket of its own: the real log archive's policy admits only CloudTrail over TLS
-    s3.create_bucket(Bucket=DEMO_TRAIL_BUCKET)
+    s3 = trail_bucket(ids)
     start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
     written = trailgen.upload(s3, DEMO_TRAIL_BUCKET, trailgen.files(ids["staging"], "us-east-1", start, 12, 400))
-    if first_day is not None:  # the quarter's changes, each with its author (docs/changes.md)
-        written += trailgen.upload(s3, DEMO_TRAIL_BUCKET, trailgen.storyline_files(ids, first_day))
     result = cycle(open_engine(db_url), lambda b: s3, [DEMO_TRAIL_BUCKET])
     r = result.ingest[DEMO_TRAIL_BUCKET]
     console.print(f"SIMULATED CloudTrail: {written} log files, {r.records} records read by `auditbook watch`; "

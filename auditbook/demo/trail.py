@@ -167,13 +167,21 @@ def story_files(ids: dict, first_day: dt.date, found: dict, region: str = "us-ea
                 seed: int = 17) -> Iterator[tuple[str, bytes]]:
     """(key, gzipped body) of the CloudTrail log files of each day of the quarter's STORY: the 24 hours
     before that day's 06:00 scan, in four files of read traffic every five minutes, the change among
-    them at 14:37 the day before (so the logs read cover the whole interval between the two scans).
+    them at 17:53 the day before, the last record of its file (so the logs read cover the whole interval
+    between the two scans, and the file holding the change is delivered minutes after it).
     `found`: the ids the requests name ({"web_sg": …, "prod_key": …})."""
+    for _day, key, body in story_files_by_day(ids, first_day, found, region, seed):
+        yield key, body
+
+
+def story_files_by_day(ids: dict, first_day: dt.date, found: dict, region: str = "us-east-1",
+                       seed: int = 17) -> Iterator[tuple[int, str, bytes]]:
+    """story_files, each with the day of the quarter (0-based) whose scan follows it."""
     rng = random.Random(seed)
     for day, account_name, source, name, request, who in STORY:
         account, scan = ids[account_name], dt.datetime.combine(first_day + dt.timedelta(days=day), dt.time(6, 0),
                                                                dt.timezone.utc)
-        change = _story_record(scan - dt.timedelta(hours=15, minutes=23), account, region, source, name,
+        change = _story_record(scan - dt.timedelta(hours=12, minutes=7), account, region, source, name,
                                request(found), who)
         start = scan - dt.timedelta(hours=24, minutes=10)
         for part in range(4):
@@ -182,8 +190,8 @@ def story_files(ids: dict, first_day: dt.date, found: dict, region: str = "us-ea
             rows += [change] if begin <= change_time(change) < begin + dt.timedelta(hours=6, minutes=5) else []
             rows.sort(key=lambda r: r["eventTime"])
             last = change_time(rows[-1])
-            yield (f"AWSLogs/{account}/CloudTrail/{region}/{begin:%Y/%m/%d}/"
-                   f"{account}_CloudTrail_{region}_{last:%Y%m%dT%H%MZ}_{rng.getrandbits(64):016x}.json.gz",
+            yield (day, f"AWSLogs/{account}/CloudTrail/{region}/{begin:%Y/%m/%d}/"
+                        f"{account}_CloudTrail_{region}_{last:%Y%m%dT%H%MZ}_{rng.getrandbits(64):016x}.json.gz",
                    gzip.compress(orjson.dumps({"Records": rows}), 5))
 
 
@@ -192,11 +200,16 @@ def change_time(rec: dict) -> dt.datetime:
 
 
 def storyline_files(ids: dict, first_day: dt.date) -> list[tuple[str, bytes]]:
-    """story_files for the demo's simulated organisation (its moto server must be running): the web-https
-    security group and the prod-data key are looked up through the account's role."""
+    """story_files for the demo's simulated organisation (its moto server must be running)."""
+    return [(key, body) for _day, key, body in storyline_files_by_day(ids, first_day)]
+
+
+def storyline_files_by_day(ids: dict, first_day: dt.date) -> list[tuple[int, str, bytes]]:
+    """story_files_by_day for the demo's simulated organisation (its moto server must be running): the
+    web-https security group and the prod-data key are looked up through the account's role."""
     from auditbook.demo.quarter import assumed_session
     prod = assumed_session(ids["prod-us-east"])
     web = prod.client("ec2").describe_security_groups(
         Filters=[{"Name": "group-name", "Values": ["web-https"]}])["SecurityGroups"][0]["GroupId"]
     key = prod.client("kms").describe_key(KeyId="alias/prod-data")["KeyMetadata"]["KeyId"]
-    return list(story_files(ids, first_day, {"web_sg": web, "prod_key": key}))
+    return list(story_files_by_day(ids, first_day, {"web_sg": web, "prod_key": key}))

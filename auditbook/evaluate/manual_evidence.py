@@ -5,9 +5,13 @@ expired on a date is NEEDS_EVIDENCE on that date — never PASS.
 The rules only, over plain values: checking a new document (prepare_evidence) and the state of each
 required item on a date (item_states). Only a document approved by a second person counts
 (evaluate.evidence_review has the review's rules); a pending or rejected one is as good as missing.
-A per-incident item (`per: incident` in the catalog) is current only when every incident given has
-its own approved document. Storing and reading them is store.manual_evidence's; the
-services that combine the two (add_evidence, evidence_status) are in auditbook.scan."""
+A flagged document (late upload, backdated) counts only with an explanation approved with it. Items
+matched to a population (`per:` in the catalog) are current only when each member is evidenced:
+every incident its own approved record, every change (and access change) a ticket — parsed from the
+event or named by an approved document — and every account in scope its own approved review. Storing and reading them is store.manual_evidence's; the
+services that combine the two (add_evidence, evidence_status) are in auditbook.scan, and those that
+read the per-event populations and keep a submitter's explanation or link in
+auditbook.history.evidence_events."""
 from __future__ import annotations
 
 import calendar
@@ -20,7 +24,7 @@ from typing import Optional
 
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
-from auditbook.evaluate.evidence_review import upload_flags
+from auditbook.evaluate.evidence_review import uncovered, upload_flags
 from auditbook.yamlfile import read_bytes
 
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12, "per-event": None}
@@ -76,6 +80,9 @@ class EvidenceRecord:
     incident_id: Optional[int] = None  # the incident a per-incident document evidences
     version: int = 1
     note: Optional[str] = None
+    subject: Optional[str] = None  # the change (event id or ticket) or account a per-event document evidences
+    explanation: Optional[str] = None  # why a flagged document came late (its submitter's, approved with it)
+    explained_at: Optional[dt.datetime] = None
 
     @property
     def submitted_by(self) -> str:
@@ -86,9 +93,30 @@ class EvidenceRecord:
         return self.status == "approved"
 
     @property
-    def flags(self) -> list[str]:
-        """Late upload / backdated (evidence_review.upload_flags): shown, never a refusal."""
+    def timeline_flags(self) -> list[str]:
+        """Late upload / backdated (evidence_review.upload_flags)."""
         return upload_flags(self.effective_date, self.uploaded_at)
+
+    @property
+    def flags(self) -> list[str]:
+        """The timeline flags, then for a flagged document its explanation or that it has none: shown,
+        never a refusal."""
+        found = self.timeline_flags
+        if not found:
+            return found
+        if self.explanation:
+            return [*found, f"explanation: {self.explanation}"]
+        return [*found, "no explanation: it covers its period only with an explanation approved with it "
+                        f"(auditbook evidence explain {self.id})"]
+
+    @property
+    def uncovered(self) -> Optional[str]:
+        """Why this document does not count (None: approved, and explained if flagged)."""
+        return uncovered(self.status, self.timeline_flags, self.explanation)
+
+    @property
+    def counts(self) -> bool:
+        return self.uncovered is None
 
 
 @dataclass(frozen=True)
@@ -133,7 +161,7 @@ def prepare_evidence(catalog: Catalog, criterion: str, path: Path, *, effective:
     required = _required_item(catalog, criterion, item)
     if required.per == "incident" and incident is None:
         raise UserError(f"--incident: {criterion} / {required.name} is one document per incident: name the incident")
-    if required.per is None and incident is not None:
+    if required.per != "incident" and incident is not None:
         raise UserError(f"--incident: {criterion} / {required.name} is not one document per incident")
     if incident is not None and not 1 <= incident <= 2**63 - 1:
         raise UserError(f"--incident: {incident} is not an incident id")
@@ -164,45 +192,111 @@ class ItemStatus:
     state: str  # current, expired, missing
     evidence: Optional[EvidenceRecord]  # the approved document that makes it current (or the lapsed one)
     due: Optional[dt.date]  # when the current evidence lapses (None: missing, or per-event)
-    waiting: list[EvidenceRecord] = field(default_factory=list)  # pending or rejected: counted for nothing
-    per: Optional[str] = None  # "incident": one approved document per incident
-    events: list[int] = field(default_factory=list)  # the incidents it had to evidence
-    missing_events: list[int] = field(default_factory=list)  # those with no approved document
+    waiting: list[EvidenceRecord] = field(default_factory=list)  # not counted: pending, rejected, unexplained
+    per: Optional[str] = None  # incident, change, access-change, account: matched to that population
+    events: list = field(default_factory=list)  # the members it had to evidence (incident ids, event ids, accounts)
+    missing_events: list = field(default_factory=list)  # those not evidenced
+    population_known: bool = True  # False: a per-event item whose population nothing read (no log, no run)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why it is not current: the members not evidenced, and each document on file that does not count."""
+        out = []
+        if not self.population_known:
+            out.append(f"the {self.per} population of the period is not known (nothing read covers it"
+                       f"{': no CloudTrail log read' if self.per in ('change', 'access-change') else ''})")
+        if self.missing_events:
+            shown_ids = ", ".join(str(m) for m in self.missing_events[:20])
+            more = f" and {len(self.missing_events) - 20} more" if len(self.missing_events) > 20 else ""
+            out.append(f"{MISSING_WHAT.get(self.per, 'not evidenced')}: {shown_ids}{more}")
+        out.extend(f"evidence {w.id}: {w.uncovered}" for w in self.waiting)
+        return out
 
 
-def _per_incident(control, required, mine: list[EvidenceRecord], waiting: list[EvidenceRecord],
-                  incidents: Optional[list[tuple[int, dt.date]]], on: dt.date) -> ItemStatus:
-    """Current when each incident opened by `on` has its own approved document; with none given
-    (None) the population is unknown, so the item is missing rather than passed on a document alone."""
-    if incidents is None:
-        return ItemStatus(control.id, required.name, required.cadence, "missing", None, None, waiting, "incident")
-    events = sorted(i for i, opened in incidents if opened <= on)
-    covered = {r.incident_id: r for r in mine}
-    missing = [i for i in events if i not in covered]
-    latest = max((covered[i] for i in events if i in covered), key=lambda r: r.effective_date, default=None)
-    return ItemStatus(control.id, required.name, required.cadence, "missing" if missing else "current", latest, None,
-                      waiting, "incident", events, missing)
+MISSING_WHAT = {"incident": "no approved record for incident", "change": "changes linked to no ticket",
+                "access-change": "access changes linked to no ticket", "account": "no current approved review for account"}
+
+
+@dataclass(frozen=True)
+class Populations:
+    """The members per-event items are matched to, on the day judged (None: not known, and those
+    items are missing rather than passed on a document alone)."""
+    incidents: Optional[list[tuple[int, dt.date]]] = None  # (id, day opened)
+    changes: Optional[list[tuple[str, dt.date, Optional[str]]]] = None  # (event id, day, ticket parsed or None)
+    access_changes: Optional[list[tuple[str, dt.date, Optional[str]]]] = None  # the IAM write events among them
+    accounts: Optional[list[str]] = None  # the accounts in scope an access review covers
+
+
+def _members(required, pops: Populations, on: dt.date) -> Optional[list]:
+    if required.per == "incident":
+        found = pops.incidents
+    elif required.per == "account":
+        return None if pops.accounts is None else sorted(set(pops.accounts))
+    else:
+        found = pops.changes if required.per == "change" else pops.access_changes
+    return None if found is None else sorted(e[0] for e in found if e[1] <= on)
+
+
+def _evidenced(required, mine: list[EvidenceRecord], pops: Populations, on: dt.date) -> dict:
+    """member -> the approved document evidencing it (a change's ticket parsed from the event: None)."""
+    if required.per == "incident":
+        return {r.incident_id: r for r in mine}
+    if required.per == "account":
+        return {r.subject: r for r in mine if r.expires_on is None or on < r.expires_on}
+    named = {r.subject: r for r in mine}
+    found = pops.changes if required.per == "change" else pops.access_changes
+    out = {}
+    for event_id, _day, ticket in found or []:
+        if ticket is not None or event_id in named:
+            out[event_id] = named.get(event_id) or named.get(ticket)
+    return out
+
+
+def _per_event(control, required, mine: list[EvidenceRecord], waiting: list[EvidenceRecord],
+               pops: Populations, on: dt.date) -> ItemStatus:
+    """Current when each member of its population (by `on`) is evidenced; with the population not
+    given the item is missing. An account review lapses with its cadence (expired when every account
+    missing one had one that lapsed)."""
+    members = _members(required, pops, on)
+    if members is None:
+        return ItemStatus(control.id, required.name, required.cadence, "missing", None, None, waiting, required.per,
+                          population_known=False)
+    covered = _evidenced(required, mine, pops, on)
+    missing = [m for m in members if m not in covered]
+    docs = [covered[m] for m in members if covered.get(m) is not None]
+    latest = max(docs, key=lambda r: r.effective_date, default=None)
+    state = "current" if not missing else "missing"
+    if missing and required.per == "account" and all(any(r.subject == m for r in mine) for m in missing):
+        state = "expired"
+    due = min((r.expires_on for r in docs if r.expires_on), default=None) if not missing else None
+    return ItemStatus(control.id, required.name, required.cadence, state, latest, due, waiting, required.per,
+                      members, missing)
 
 
 def item_states(catalog: Catalog, records: list[EvidenceRecord], on: dt.date, *,
-                incidents: Optional[list[tuple[int, dt.date]]] = None) -> list[ItemStatus]:
-    """Each required item on a date: current (an approved document effective on or before it, not
-    lapsed), expired (the latest approved one lapsed before it), or missing. Effective dates decide,
-    not upload times; pending and rejected documents never count (they are listed in `waiting`).
-    `incidents`: (id, day opened) of the period's incidents, for the per-incident items (None: not
-    known, and those items are missing)."""
+                incidents: Optional[list[tuple[int, dt.date]]] = None,
+                changes: Optional[list[tuple[str, dt.date, Optional[str]]]] = None,
+                access_changes: Optional[list[tuple[str, dt.date, Optional[str]]]] = None,
+                accounts: Optional[list[str]] = None) -> list[ItemStatus]:
+    """Each required item on a date: current (a document that counts — approved, and explained if
+    flagged — effective on or before it, not lapsed), expired (the latest such one lapsed before it),
+    or missing. Effective dates decide, not upload times; documents that do not count are listed in
+    `waiting` (with why: ItemStatus.reasons). The populations of the per-event items: `incidents`
+    (id, day opened), `changes` / `access_changes` (event id, day, ticket parsed from it or None) and
+    `accounts` (in scope) of the period; None: not known, and those items are missing."""
+    pops = Populations(incidents, changes, access_changes, accounts)
     by_item: dict[tuple, list[EvidenceRecord]] = {}
     waiting: dict[tuple, list[EvidenceRecord]] = {}
     for r in sorted(records, key=lambda r: r.effective_date):
         if r.effective_date <= on:
-            (by_item if r.approved else waiting).setdefault((r.criterion, r.item), []).append(r)
+            (by_item if r.counts else waiting).setdefault((r.criterion, r.item), []).append(r)
     out = []
     for control in catalog.controls:
         for required in control.manual_evidence:
             key = (control.id, required.name)
             mine, idle = by_item.get(key, []), waiting.get(key, [])
-            if required.per == "incident":
-                out.append(_per_incident(control, required, mine, idle, incidents, on))
+            if required.per is not None:
+                out.append(_per_event(control, required, mine, idle, pops, on))
                 continue
             current = [r for r in mine if r.expires_on is None or on < r.expires_on]
             if current:

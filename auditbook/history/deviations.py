@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections import defaultdict
 from typing import Optional
 
 from auditbook.auth import Actor, authorize
@@ -25,13 +26,15 @@ from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
 from auditbook.evaluate.manual_evidence import item_states
 from auditbook.history.gaps import monitoring_gaps
+from auditbook.history.per_check import failure_episodes
 from auditbook.history.period import Period, period_runs
 from auditbook.history.scope import scope_document
 from auditbook.history.status import judged_on
-from auditbook.history.type2 import criterion_history
 from auditbook.store import audit_log
 from auditbook.store import deviations as stored
+from auditbook.store import history as finding_history
 from auditbook.store import manual_evidence as documents
+from auditbook.store.item_populations import item_populations
 from auditbook.store.session import reading, writing
 
 KINDS = ("failure", "manual evidence", "account not scanned")
@@ -77,7 +80,8 @@ def failure_deviation(episode: dict, criterion: str, period: Period,
             "account": episode["account"], "region": episode["region"], "resource": episode["resource"],
             "resource_name": episode.get("resource_name") or "", "severity": episode.get("severity"),
             "what": episode.get("message") or "", "from": _iso(seen), "until": _iso(episode["fixed"]),
-            "state": episode["state"], "existed_at_start_computed": existed}
+            "state": episode["state"], "days_to_remediate": episode.get("days_to_remediate"),
+            "existed_at_start_computed": existed}
 
 
 def _stretches(flags: list[tuple[dt.date, Optional[object]]]) -> list[list[tuple[dt.date, object]]]:
@@ -95,12 +99,13 @@ def _stretches(flags: list[tuple[dt.date, Optional[object]]]) -> list[list[tuple
     return out
 
 
-def manual_deviations(catalog: Catalog, records: list, incidents: list, period: Period,
+def manual_deviations(catalog: Catalog, records: list, populations: dict, period: Period,
                       last_day: dt.date) -> list[dict]:
     """Each stretch of days (period start .. last_day) on which a required item was missing or
-    expired, from the documents on file and the period's incidents (pure)."""
+    expired, from the documents on file and the period's populations (item_states' keyword arguments:
+    store.item_populations; each day judges the members by then) (pure)."""
     days = [d for d in period.days() if d <= last_day]
-    by_day = {day: {(s.criterion, s.item): s for s in item_states(catalog, records, day, incidents=incidents)}
+    by_day = {day: {(s.criterion, s.item): s for s in item_states(catalog, records, day, **populations)}
               for day in days}
     out = []
     for control in catalog.controls:
@@ -145,18 +150,36 @@ def gap_deviation(gap: dict, period: Period) -> dict:
             "existed_at_start_computed": gap["from"] == period.start.isoformat()}
 
 
-def _failures(engine, catalog: Catalog, period: Period, criteria: list[str], today: Optional[dt.date]) -> list[dict]:
+def _episodes_by_check(engine, checks: list, pruns) -> dict[str, list[dict]]:
+    """Each check's failure stretches over the period (history.per_check.failure_episodes, as a criterion's
+    history has them), computed once per check however many criteria share it, from one read."""
+    if not pruns.runs or not checks:
+        return {}
+    with reading(engine) as session:
+        rows = finding_history.finding_intervals(session, [c.id for c in checks], pruns.ids[0], pruns.ids[-1])
+        referenced = {x for r in rows for x in (r.first_run, r.closed_run) if x is not None}
+        times = {**finding_history.start_times(session, referenced - set(pruns.times)), **pruns.times}
+    per_check = defaultdict(list)
+    for r in rows:
+        per_check[r.check_id].append(r)
+    return {c.id: failure_episodes(c, per_check.get(c.id, []), pruns, times) for c in checks}
+
+
+def _failures(engine, catalog: Catalog, period: Period, criteria: list[str]) -> list[dict]:
+    """The failure stretches of the criteria's checks, each once with every one of `criteria` it touches
+    (in the catalog's order)."""
     pruns = period_runs(engine, period)
+    wanted = set(criteria)
+    checks = [c for c in catalog.checks if wanted & set(c.controls)]
+    order = [c.id for c in catalog.controls if c.id in wanted]
+    first_run_at = first_observed(pruns)
     found: dict[str, dict] = {}
-    for criterion in criteria:
-        if not catalog.checks_for(criterion):
-            continue
-        for episode in criterion_history(engine, catalog, criterion, pruns, today=today).failures:
-            dev = failure_deviation(episode, criterion, period, first_observed(pruns))
-            if dev["id"] in found:
-                found[dev["id"]]["criteria"].append(criterion)
-            else:
-                found[dev["id"]] = dev
+    by_check = _episodes_by_check(engine, checks, pruns)
+    for check in checks:
+        mine = [cid for cid in order if cid in check.controls]
+        for episode in by_check[check.id]:
+            dev = failure_deviation(episode, mine[0], period, first_run_at)
+            found.setdefault(dev["id"], {**dev, "criteria": mine})
     return list(found.values())
 
 
@@ -169,8 +192,9 @@ def _manual_for(engine, catalog: Catalog, period: Period, today: Optional[dt.dat
         catalog = catalog.model_copy(update={"controls": [c for c in catalog.controls if c.id == criterion]})
     with reading(engine) as session:
         records = documents.records(session, effective_by=last_day)
-        incidents = documents.incidents_opened(session, period.start, last_day)
-    return manual_deviations(catalog, records, incidents, period, last_day)
+        populations = item_populations(session, period.start, last_day)
+    return manual_deviations(catalog, records, populations, period, last_day)
+
 
 
 def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str] = None,
@@ -182,7 +206,7 @@ def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str
     if criterion is not None and criterion not in {c.id for c in catalog.controls}:
         raise UserError(f"--criterion: {shown(criterion)} is not a criterion in the catalog")
     criteria = [criterion] if criterion else [c.id for c in catalog.controls]
-    found = _failures(engine, catalog, period, criteria, today)
+    found = _failures(engine, catalog, period, criteria)
     found += _manual_for(engine, catalog, period, today, criterion)
     if criterion is None:
         found += [account_deviation(e, period) for e in scope_document(engine, catalog, period)["deviations"]]

@@ -86,11 +86,13 @@ def manual_evidence(engine, catalog: Catalog, criterion: str, period: Period, to
         items = [s for s in manual_item_states(session, catalog, on, period.start) if s.criterion == criterion]
     mine = [d for d in on_file if d.criterion == criterion]
     return {"items": [{"item": s.item, "cadence": s.cadence, "state_at_period_end": s.state, "due": s.due,
-                       "incidents_without_a_record": list(getattr(s, "missing_events", []))} for s in items],
+                       "matched_to": s.per, "not_evidenced": s.missing_events, "why": "; ".join(s.reasons)}
+                      for s in items],
             "documents": [{"item": d.item, "filename": d.filename, "sha256": d.sha256, "owner": d.owner,
                            "submitted_by": d.submitted_by, "uploaded_at": d.uploaded_at,
                            "review": d.status, "decided_by": d.decided_by, "decided_at": d.decided_at,
                            "reason": d.reason, "incident": d.incident_id, "flags": ", ".join(d.flags),
+                           "evidences": d.subject, "explanation": d.explanation, "counts": d.counts,
                            "effective_date": d.effective_date, "expires_on": d.expires_on,
                            "in_period": period.contains(d.effective_date),
                            "covers_period": d.expires_on is None or d.expires_on > period.start}

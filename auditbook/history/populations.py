@@ -24,11 +24,19 @@ from typing import Optional
 
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
+from auditbook.evaluate.tickets import ticket_of, ticket_pattern
 from auditbook.history import period_evidence
 from auditbook.history.incidents import incidents_in_period
 from auditbook.history.period import Period, PeriodRuns, period_runs
-from auditbook.history.resource_timeline import ticket_of, ticket_pattern
+from auditbook.history.resource_timeline import (
+    COVERAGE_SLACK,
+    cloudtrail_region,
+    coverage_gaps,
+)
+from auditbook.history.scope import out_of_scope_rows
+from auditbook.store import changes as stored_changes
 from auditbook.store import period_events
+from auditbook.store import scope as stored_scope
 from auditbook.store.incidents import POSTMORTEM_FIELDS
 from auditbook.store.session import reading
 
@@ -38,8 +46,16 @@ CRITERION_KINDS = ("resources", "manual")  # one criterion's; the other kinds ar
 CRITERION_KIND = {"CC7.3": "alerts", "CC7.4": "incidents", "CC7.5": "incidents", "CC8.1": "changes",
                   "CC6.2": "access", "CC6.3": "access"}
 IAM_TYPES = ("aws.iam.role", "aws.iam.user")
-IAM_SOURCES = ("iam.amazonaws.com", "identitystore.amazonaws.com", "sso.amazonaws.com")
+IAM_SOURCES = period_events.IAM_SOURCES
 IAM_PRINCIPAL = re.compile(r":iam::[0-9]{12}:(user|role|group)/")  # whose access an IAM call changed
+ACCESS_KINDS = (  # IAM calls by what they do to a person's access (the access population's change_kind)
+    ("joiner", ("CreateUser", "CreateLoginProfile", "AddUserToGroup", "CreateRole", "CreateGroup",
+                "CreateGroupMembership", "CreateAccountAssignment")),
+    ("leaver", ("DeleteUser", "DeleteLoginProfile", "RemoveUserFromGroup", "DeleteRole", "DeleteGroup",
+                "DeleteGroupMembership", "DeleteAccountAssignment")),
+    ("credential", ("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "UpdateLoginProfile",
+                    "EnableMFADevice", "DeactivateMFADevice", "ResyncMFADevice", "UploadSSHPublicKey")),
+)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")  # a spreadsheet reads these as a formula (or the escape)
 
 COLUMNS = {
@@ -54,10 +70,11 @@ COLUMNS = {
                 "principal_type", "session_name", "source_ip", "error_code", "resources", "ticket",
                 "ticket_from", "linked", "simulated"),
     "access": ("id", "record", "account", "principal", "name", "resource_type", "first_seen", "last_seen",
-               "at", "event_name", "changed_by", "resources", "ticket", "linked", "error_code"),
+               "at", "change_kind", "event_name", "changed_by", "resources", "ticket", "linked", "error_code"),
     "manual": ("id", "record", "criterion", "item", "cadence", "state_at_period_end", "due",
-               "incidents_without_a_record", "filename", "sha256", "owner", "submitted_by", "uploaded_at",
-               "effective_date", "expires_on", "review", "decided_by", "decided_at", "reason", "incident", "flags"),
+               "matched_to", "not_evidenced", "why", "filename", "sha256", "owner",
+               "submitted_by", "uploaded_at", "effective_date", "expires_on", "review", "decided_by", "decided_at",
+               "reason", "incident", "evidences", "explanation", "counts", "flags"),
 }
 
 
@@ -67,6 +84,9 @@ class Population:
     criterion: Optional[str]  # resources are a criterion's; the other kinds are the period's
     period: Period
     rows: list[dict] = field(repr=False)  # sorted by id; every value text
+    # changes and access: what CloudTrail input covered the period, and every interval it did not
+    # (completeness limits) — not part of the rows or their hash (change_completeness)
+    completeness: Optional[dict] = field(default=None, repr=False, compare=False)
 
     @property
     def count(self) -> int:
@@ -167,10 +187,19 @@ def _changes(engine, period: Period, pattern) -> list[dict]:
             for e in _write_events(engine, period, pattern)]
 
 
+def access_change_kind(event_name: str) -> str:
+    """What an IAM write event did to someone's access: joiner, leaver, credential or permission."""
+    for kind, names in ACCESS_KINDS:
+        if event_name in names:
+            return kind
+    return "permission" if "Policy" in event_name or "Permission" in event_name else "other"
+
+
 def _access(engine, period: Period, pruns: PeriodRuns, pattern) -> list[dict]:
     principals = [{**r, "id": f"principal-{r['resource']}", "record": "principal", "principal": r["resource"]}
                   for r in period_evidence.population(engine, list(IAM_TYPES), pruns)]
     changes = [{**e, "id": f"access-change-{e['event_id']}", "record": "access change",
+                "change_kind": access_change_kind(e["event_name"]),
                 "changed_by": e["principal"], "principal": "; ".join(k for k in e["resources"] if IAM_PRINCIPAL.search(k)),
                 "resources": "; ".join(e["resources"])}
                for e in _write_events(engine, period, pattern) if e["event_source"] in IAM_SOURCES]
@@ -190,6 +219,44 @@ def _manual(engine, catalog: Catalog, period: Period, criterion: Optional[str]) 
             out.append({**doc, "id": f"document-{control.id}-{doc['sha256']}-{n:04d}", "record": "document",
                         "criterion": control.id})
     return out
+
+
+def _pairs_in_scope(session, lo: dt.datetime, hi: dt.datetime, period: Period) -> list[tuple[str, str]]:
+    """(account, CloudTrail region) of every scope the period's runs read, less what was out of scope
+    in the period: where the period's write events are logged."""
+    runs = stored_scope.run_accounts(session, lo, hi)
+    if not runs:
+        return []
+    out = out_of_scope_rows(stored_scope.read_scope(session)["entries"], period)
+    excluded = {(r["kind"], r["value"]) for r in out}
+    return sorted({(account, cloudtrail_region(region))
+                   for account, region in stored_scope.regions_read(session, runs[0].run_id, runs[-1].run_id)
+                   if ("account", account) not in excluded and ("region", region) not in excluded})
+
+
+def change_completeness(engine, period: Period, now: Optional[dt.datetime] = None) -> dict:
+    """How complete the period's change population is: for each account and region in scope, the
+    CloudTrail input the store read over the period (to now, while it runs; the per-file coverage of
+    issue 13) and each interval no input covered — a completeness limit (a trail that never logged,
+    logs not delivered or not read): changes made then are not in the population."""
+    since, until = _bounds(period)
+    until = min(until, (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0))
+    pairs, limits = [], []
+    with reading(engine) as session:
+        for account, region in _pairs_in_scope(session, since, until, period):
+            rows = stored_changes.coverage(session, account, region, since - COVERAGE_SLACK, until + COVERAGE_SLACK)
+            gaps = coverage_gaps(rows, since, until) if until > since else []
+            pairs.append({"account": account, "region": region, "log_files": len(rows), "gaps": len(gaps),
+                          "unread_records": sum(r["unread"] for r in rows)})
+            reason = ("no CloudTrail input read for this account and region in the period (e.g. a trail that "
+                      "never logged)" if not rows else "no CloudTrail input read for this interval")
+            limits.extend({"account": account, "region": region, "from": cell(a), "to": cell(b), "reason": reason}
+                          for a, b in gaps)
+    return {"source": "CloudTrail input read by the store (auditbook trail ingest / lookup), per account and region",
+            "from": cell(since), "to": cell(until), "accounts_regions": pairs, "limits": limits,
+            "complete": bool(pairs) and not limits,
+            "note": ("" if pairs else "no run of the period read any account: the population's completeness is "
+                     "unknown")}
 
 
 def population(engine, catalog: Catalog, kind: str, period: Period, criterion: Optional[str] = None,
@@ -215,7 +282,8 @@ def population(engine, catalog: Catalog, kind: str, period: Period, criterion: O
         items = _access(engine, period, pruns, ticket_pattern(ticket))
     else:
         items = _manual(engine, catalog, period, criterion)
-    return Population(kind, criterion if kind in CRITERION_KINDS else None, period, _rows(kind, items))
+    complete = change_completeness(engine, period) if kind in ("changes", "access") else None
+    return Population(kind, criterion if kind in CRITERION_KINDS else None, period, _rows(kind, items), complete)
 
 
 def default_kind(catalog: Catalog, criterion: str) -> str:
@@ -244,9 +312,25 @@ def restored(text: str) -> str:
     return text[1:] if text.startswith("'") else text
 
 
+def completeness_lines(completeness: Optional[dict]) -> list[str]:
+    """The population's completeness as the lines heading its CSV (each starting with "#")."""
+    if not completeness:
+        return []
+    pairs, limits = completeness["accounts_regions"], completeness["limits"]
+    lines = [f"# completeness: {completeness['source']}, {completeness['from']} to {completeness['to']}: "
+             f"{len(pairs)} account/region pair(s), {len(limits)} interval(s) not covered"
+             + (f" ({completeness['note']})" if completeness.get("note") else "")]
+    lines += [f"# not covered: account {x['account']} region {x['region']} from {x['from']} to {x['to']}: "
+              f"{x['reason']}" for x in limits]
+    return lines
+
+
 def write_csv(pop: Population, path: Path) -> None:
+    """The population's rows (formula cells neutralised), headed by its completeness lines if any."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
+        for line in completeness_lines(pop.completeness):
+            writer.writerow([line])
         writer.writerow(COLUMNS[pop.kind])
         for row in pop.rows:
             writer.writerow([neutralised(row[c]) for c in COLUMNS[pop.kind]])
@@ -257,6 +341,8 @@ def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
+        while header and len(header) == 1 and header[0].startswith("#"):  # the completeness lines
+            header = next(reader, None)
         if not header or header[0] != "id":
             raise UserError(f"{path}: not a population file (its first column must be id)")
         return [dict(zip(header, (restored(v) for v in row))) for row in reader]

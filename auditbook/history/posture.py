@@ -10,7 +10,11 @@ from typing import Optional
 
 from auditbook.catalog.model import Catalog
 from auditbook.evaluate.evaluator import summarise_stored
-from auditbook.history.status import needing_evidence_at_run, statuses_at_run
+from auditbook.history.status import (
+    needing_evidence_at_run,
+    statuses_at_run,
+    statuses_over_runs,
+)
 from auditbook.store import findings, posture, runs
 from auditbook.store import resources as stored_resources
 from auditbook.store.session import reading, writing
@@ -29,7 +33,10 @@ def latest_run(engine, catalog: Optional[Catalog] = None) -> Optional[dict]:
     return {"id": run.id, "started_at": run.started_at, "finished_at": run.finished_at, "counts": run.counts,
             "api_calls": run.api_calls, "simulated": run.simulated,
             "simulated_label": str(run.parameters.get("simulated") or "") or None,
-            "needs_evidence": sorted(run.parameters.get("needs_evidence") or []) if needs is None else needs}
+            "needs_evidence": sorted(run.parameters.get("needs_evidence") or []) if needs is None else needs,
+            # what the scope in force left out of the run (collect.plan.left_out): "N resources out of
+            # scope by <entry>, excluded from every count"
+            "out_of_scope": [e for e in run.parameters.get("out_of_scope") or [] if isinstance(e, dict)]}
 
 
 def backfill_counts(engine, catalog: Catalog) -> int:
@@ -107,16 +114,17 @@ def _failing_by_category(catalog: Catalog, rows: list[tuple[str, str, int]]) -> 
 
 
 def trend(engine, catalog: Catalog, since: Optional[dt.datetime] = None) -> list[dict]:
-    """Per run: criteria per category and status, and failing findings (reads the per-run counts as
-    plain tuples: a year of daily runs is 22,000 rows)."""
+    """Per run: criteria per category and status, and failing findings. Each run's criterion status is
+    history.status's (the run's counts, the manual evidence on the run's day, the types it read) — not
+    the status saved at scan time. Reads the per-run counts as plain tuples (a year of daily runs is
+    22,000 rows)."""
     category = {c.id: c.category for c in catalog.controls}
     with reading(engine) as session:
-        rows = posture.trend_rows(session, since)
+        rows = [r for r in posture.trend_rows(session, since) if r[2] in category]
+        statuses = statuses_over_runs(session, catalog, rows)
     out: dict[tuple, dict] = {}
-    for run_id, at, criterion, status, failed in rows:
-        cat = category.get(criterion)
-        if cat is None:
-            continue
+    for run_id, at, criterion, _passed, failed, _errors, _excepted in rows:
+        cat, status = category[criterion], statuses[(run_id, criterion)]
         row = out.get((run_id, cat))
         if row is None:
             row = out[(run_id, cat)] = {"run": run_id, "at": at, "category": cat, "failing_findings": 0,

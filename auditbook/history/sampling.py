@@ -18,17 +18,19 @@ from typing import Optional
 from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog, Control
 from auditbook.errors import UserError, shown
+from auditbook.evaluate.tickets import ticket_pattern
 from auditbook.history.period import Period, parse_period
 from auditbook.history.populations import (
     CRITERION_KINDS,
     KINDS,
     Population,
+    change_completeness,
+    completeness_lines,
     default_kind,
     population,
     population_file,
     rows_sha256,
 )
-from auditbook.history.resource_timeline import ticket_pattern
 from auditbook.store import samples as stored
 from auditbook.store.session import reading, writing
 
@@ -156,15 +158,20 @@ def verify_draw(engine, catalog: Catalog, recorded: dict, ticket: Optional[str] 
 
 def criterion_samples(engine, catalog: Catalog, criterion: str, period: Period) -> dict:
     """What a criterion's page shows of its population and samples: the kind it is sampled from, the
-    packet's file of that population (under data/), and the draws recorded for it in the period."""
+    packet's file of that population (under data/), and the draws recorded for it in the period; for
+    the CloudTrail populations (changes, access) their completeness and its lines (change_completeness)."""
     kind = default_kind(catalog, criterion)
     draws = recorded_draws(engine, period, criterion)
     if kind in CRITERION_KINDS and any(d.get("kind") == kind for d in draws):
         name = population_file(kind, criterion)
     else:
         name = f"{criterion}-population.csv" if kind == "resources" else population_file(kind)
-    return {"kind": kind, "population_file": name,
-            "draws": [{"drawn at": d.get("at"), "by": d.get("drawn_by"), "population": d.get("kind"),
-                       "rows": d.get("population_count"), "population SHA-256": d.get("population_sha256"),
-                       "seed": d.get("seed"), "size": d.get("size"), "sampled ids": ", ".join(d.get("ids") or [])}
-                      for d in draws]}
+    shown_draws = [{"drawn at": d.get("at"), "by": d.get("drawn_by"), "population": d.get("kind"),
+                    "rows": d.get("population_count"), "population SHA-256": d.get("population_sha256"),
+                    "seed": d.get("seed"), "size": d.get("size"), "sampled ids": ", ".join(d.get("ids") or [])}
+                   for d in draws]
+    if kind not in ("changes", "access"):
+        return {"kind": kind, "population_file": name, "draws": shown_draws}
+    complete = change_completeness(engine, period)  # a population of CloudTrail events: how complete it is
+    return {"kind": kind, "population_file": name, "draws": shown_draws, "completeness": complete,
+            "completeness_lines": [line[2:] for line in completeness_lines(complete)]}

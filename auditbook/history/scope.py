@@ -1,8 +1,10 @@
 """The system boundary of a period (docs/scope.md): the accounts, regions and AWS services in scope,
 what an admin put out of scope (an account, region, tag or resource: who, why, when — never an
 exception, which is an accepted risk in the register), the scanned accounts reconciled against the
-organisation's account list (an account the organisation had and no run read is a deviation), and the
-subservice organisation (AWS) with the manual item that evidences it.
+organisation's account list (an account the organisation had and no run read is a deviation), the
+regions each account was not read in and why, what the scope in force left out of each run (a scan
+applies it: collect.plan.apply_boundary), and the subservice organisations with the complementary
+user-entity controls of subservice-organisations.yaml and the status of their evidence.
 
 Out-of-scope entries live in the store's `scope` setting, changed only by `exclude`/`include` here
 (admins: manage_settings), each change versioned and in the audit trail in the same unit of work."""
@@ -14,12 +16,21 @@ from collections import defaultdict
 from typing import Optional
 
 from auditbook.auth import Actor, authorize
+from auditbook.catalog.subservice import FILE_NAME, load_subservice
 from auditbook.collect.plan import needed_types
 from auditbook.collect.runner import GLOBAL
+from auditbook.collect.targets import known_regions
 from auditbook.errors import UserError, shown
 from auditbook.history.period import Period
+from auditbook.history.status import (
+    counts_of,
+    coverage_of,
+    judged_on,
+    manual_item_states,
+    status_of,
+)
 from auditbook.store import accounts as account_names
-from auditbook.store import audit_log
+from auditbook.store import audit_log, findings
 from auditbook.store import scope as stored
 from auditbook.store.session import reading, writing
 
@@ -33,8 +44,10 @@ SUBSERVICE_ITEM = ("CC9.2", "Subservice organisation report (AWS SOC 2) and user
 SUBSERVICE = {"organisation": "Amazon Web Services (AWS)", "method": "carve-out",
               "relied_on_for": "physical and environmental security of the data centres, the hardware, "
                                "network and virtualisation beneath every account in scope"}
-EVALUATION_NOTE = ("Out-of-scope items are listed here; the scan still evaluates them (their findings are not "
-                   "removed from the criteria).")
+EVALUATION_NOTE = ("Out of scope is not evaluated: a scan never reads an account or region out of scope when it "
+                   "runs, and drops the records of resources and tags out of scope before evaluation, so they "
+                   "count in no status, failure or deviation from then on; runs before an entry keep what they "
+                   "evaluated. `left_out` says what each entry left out.")
 
 
 class StaleScope(UserError):
@@ -177,7 +190,7 @@ def _services(catalog, attempted: dict[str, bool]) -> list[dict]:
              "collected": attempted.get(t.name, False)} for t in needed_types(catalog)]
 
 
-def _reconcile(listings: list, read_days: dict[str, set], names: dict, excluded: set[str]) -> dict:
+def _reconcile(listings: list, read_days: dict[str, set], names: dict, excluded: dict[str, str]) -> dict:
     """The organisation's accounts (those the --org runs of the period listed) against the accounts
     read: per account the days listed, read and missing; deviations for the accounts in scope."""
     listed: dict[str, set] = defaultdict(set)
@@ -189,7 +202,7 @@ def _reconcile(listings: list, read_days: dict[str, set], names: dict, excluded:
     for account in sorted(listed):
         days, read = listed[account], read_days.get(account, set())
         missing = sorted(days - read)
-        status = ("out of scope" if account in excluded else "not scanned" if not read & days
+        status = (f"out of scope: {excluded[account]}" if account in excluded else "not scanned" if not read & days
                   else "partly scanned" if missing else "scanned")
         rows.append({"account": account, "name": names.get(account), "listed_days": len(days),
                      "scanned_days": len(read & days), "missing_days": len(missing), "status": status})
@@ -207,21 +220,64 @@ def _reconcile(listings: list, read_days: dict[str, set], names: dict, excluded:
                      "are not reconciled against an organisation account list.")}, deviations
 
 
-def _subservice(catalog) -> dict:
+def _subservice(catalog) -> list[dict]:
+    """The subservice organisations of subservice-organisations.yaml (AWS as a carve-out when the
+    catalog has no such file), each with the manual item that evidences its report's review."""
     criterion, item = SUBSERVICE_ITEM
     declared = any(c.id == criterion and any(m.name == item for m in c.manual_evidence) for c in catalog.controls)
-    return {**SUBSERVICE, "criterion": criterion, "manual_item": item if declared else None,
-            "complementary_user_entity_controls": "reviewed with the subservice organisation's report "
-                                                  "(the same manual item)" if declared else None}
+    orgs = load_subservice(catalog)
+    if not orgs:
+        return [{**SUBSERVICE, "criterion": criterion, "manual_item": item if declared else None,
+                 "complementary_user_entity_controls": f"none declared: no {FILE_NAME} next to the catalog"}]
+    return [{"organisation": o.name, "method": o.method, "services": ", ".join(o.services),
+             "relied_on_for": o.relied_on_for, "criterion": o.report_item.split(": ", 1)[0],
+             "manual_item": o.report_item.split(": ", 1)[1],
+             "complementary_user_entity_controls": ", ".join(c.id for c in o.complementary_controls)}
+            for o in orgs]
+
+
+def cuec_rows(engine, catalog, period: Period, today: Optional[dt.date] = None) -> list[dict]:
+    """Each complementary user-entity control (subservice-organisations.yaml) with the checks and manual
+    items that evidence it and their status by the one rule (history.status): the checks' findings at
+    the period's latest run, the items' states on the day the period's evidence is judged."""
+    cuecs = [(o.name, c) for o in load_subservice(catalog) for c in o.complementary_controls]
+    if not cuecs:
+        return []
+    resource = {c.id: c.resource for c in catalog.checks}
+    with reading(engine) as session:
+        runs = stored.run_accounts(session, *_bounds(period))
+        last = runs[-1].run_id if runs else None
+        checks = sorted({k for _, c in cuecs for k in c.checks})
+        found = findings.at_run(session, last, checks) if last is not None else []
+        attempted = stored.types_attempted(session, last, last) if last is not None else {}
+        states = manual_item_states(session, catalog, judged_on(period.end, today), period.start)
+    item_state = {f"{s.criterion}: {s.item}": s.state for s in states}
+    by_check: dict[str, list] = defaultdict(list)
+    for f in found:
+        by_check[f["check"]].append(f)
+    rows = []
+    for organisation, cuec in cuecs:
+        evidence = [{"check": k, "status": status_of(counts_of(by_check[k]), [],
+                                                     coverage_of([resource[k]], attempted))} for k in cuec.checks]
+        items = [{"item": i, "state": item_state.get(i, "missing")} for i in cuec.manual_items]
+        everything = [f for k in cuec.checks for f in by_check[k]]
+        status = status_of(counts_of(everything), [i["state"] for i in items],
+                           coverage_of({resource[k] for k in cuec.checks}, attempted))
+        rows.append({"id": cuec.id, "subservice_organisation": organisation, "statement": cuec.statement,
+                     "criteria": cuec.criteria, "checks": evidence, "manual_items": items, "status": status})
+    return rows
+
+
+def _bounds(period: Period) -> tuple[dt.datetime, dt.datetime]:
+    lo = dt.datetime.combine(period.start, dt.time(), dt.timezone.utc)
+    return lo, dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
 
 
 def scope_document(engine, catalog, period: Period) -> dict:
     """The period's scope and boundary for the packet's data/scope.json and its index (plain JSON
     values): accounts with names, regions, services, out of scope, reconciliation and deviations."""
-    lo = dt.datetime.combine(period.start, dt.time(), dt.timezone.utc)
-    hi = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     with reading(engine) as session:
-        runs = stored.run_accounts(session, lo, hi)
+        runs = stored.run_accounts(session, *_bounds(period))
         first, last = (runs[0].run_id, runs[-1].run_id) if runs else (0, -1)
         read = stored.accounts_read(session, first, last)
         regions = stored.regions_read(session, first, last)
@@ -237,12 +293,85 @@ def scope_document(engine, catalog, period: Period) -> dict:
         if region != GLOBAL:  # the scope of global services (IAM, S3's account settings), not a region
             by_account[account].add(region)
     out = out_of_scope_rows(entries, period)
-    excluded_accounts = {r["value"] for r in out if r["kind"] == "account"}
+    excluded_accounts = {r["value"]: r["reason"] for r in out if r["kind"] == "account"}
     reconciliation, deviations = _reconcile([r for r in runs if r.organisation], read_days, names, excluded_accounts)
+    listed = sorted(set(read_days) | {i["account"] for r in runs for i in r.identities
+                                      if i.get("out_of_scope") and isinstance(i.get("account"), str)})
+    not_read = regions_not_read(listed, by_account, runs, out)
     return {"period": period.as_dict(), "runs": len(runs),
             "accounts": [{"account": a, "name": names.get(a), "scanned_days": len(read_days[a]),
-                          "regions": sorted(by_account[a]), "out_of_scope": a in excluded_accounts}
-                         for a in sorted(read_days)],
+                          "regions": sorted(by_account[a]), "regions_not_read": not_read[a],
+                          "out_of_scope": a in excluded_accounts, "out_of_scope_reason": excluded_accounts.get(a)}
+                         for a in listed],
             "regions": sorted(set().union(*by_account.values())), "services": _services(catalog, attempted),
-            "out_of_scope": out, "evaluation": EVALUATION_NOTE, "reconciliation": reconciliation,
-            "deviations": deviations, "subservice_organisations": [_subservice(catalog)]}
+            "out_of_scope": out, "evaluation": EVALUATION_NOTE, "left_out": left_out_in(runs),
+            "reconciliation": reconciliation, "deviations": deviations,
+            "subservice_organisations": _subservice(catalog),
+            "complementary_user_entity_controls": cuec_rows(engine, catalog, period)}
+
+
+def left_out_in(runs: list) -> list[dict]:
+    """What each out-of-scope entry left out of the period's runs (their parameters "out_of_scope"):
+    in how many runs it was in force, the records the latest of them dropped, the accounts and
+    regions it kept the scans from reading, and a sentence for the packet."""
+    rows: dict[int, dict] = {}
+    for run in runs:
+        for e in run.left_out:
+            if not isinstance(e.get("entry"), int):
+                continue
+            row = rows.setdefault(e["entry"], {"entry": e["entry"], "kind": e.get("kind"), "value": e.get("value"),
+                                               "reason": e.get("reason"), "runs": 0, "first_day": run.day.isoformat(),
+                                               "accounts_not_read": set(), "regions_not_read": set()})
+            row.update(runs=row["runs"] + 1, last_day=run.day.isoformat(), records=int(e.get("records") or 0))
+            row["accounts_not_read"] |= set(e.get("accounts_not_read") or [])
+            row["regions_not_read"] |= set(e.get("regions_not_read") or [])
+    for row in rows.values():
+        row["accounts_not_read"], row["regions_not_read"] = sorted(row["accounts_not_read"]), sorted(row["regions_not_read"])
+        row["statement"] = (f"{row['records']} resources out of scope by entry {row['entry']} ({row['kind']} "
+                            f"{row['value']}), excluded from every count in {row['runs']} runs")
+    return sorted(rows.values(), key=lambda r: r["entry"])
+
+
+def regions_not_read(accounts: list[str], read: dict[str, set], runs: list, out: list[dict]) -> dict[str, list[dict]]:
+    """Per account, each region the period's scans did not read in it and why: out of scope (the
+    entry's reason), asked for by a scan's --regions but not read (the account out of scope or not
+    reached, or an evidence gap), or not in the scans' --regions. The regions are the partition's as
+    botocore knows them (collect.targets.known_regions): the scan does not list which the account enabled."""
+    requested = {r for run in runs for r in run.regions_requested}
+    excluded = {r["value"]: r for r in out if r["kind"] == "region"}
+    universe = set(known_regions()) | requested | set(excluded)
+    result = {}
+    for account in accounts:
+        rows = []
+        for region in sorted(universe - read.get(account, set())):
+            entry = excluded.get(region)
+            why = (f"out of scope: {entry['reason']} (entry {entry['id']})" if entry else
+                   "in the scan's --regions, not read (the account was not reached or an evidence gap)"
+                   if region in requested else "not in the scan's --regions")
+            rows.append({"region": region, "reason": why})
+        result[account] = rows
+    return result
+
+
+def index_tables(doc: dict) -> dict[str, list[dict]]:
+    """scope_document's nested parts as flat rows for the packet index's tables: regions read and not
+    read per account, what each entry left out, and each CUEC with its evidence and status."""
+    def regions(a: dict) -> dict:
+        why = a["regions_not_read"]
+        return {"account": a["account"], "name": a["name"], "regions_read": ", ".join(a["regions"]),
+                "out_of_scope": "; ".join(f"{r['region']}: {r['reason']}" for r in why
+                                          if r["reason"].startswith("out of scope")),
+                "asked_for_not_read": ", ".join(r["region"] for r in why if r["reason"].startswith("in the scan")),
+                "not_in_scan_regions": sum(1 for r in why if r["reason"] == "not in the scan's --regions")}
+    return {
+        "regions": [regions(a) for a in doc["accounts"]],
+        "left_out": [{"entry": r["entry"], "kind": r["kind"], "value": r["value"], "reason": r["reason"],
+                      "runs": r["runs"], "from": r["first_day"], "to": r["last_day"], "records_left_out": r["records"],
+                      "accounts_not_read": ", ".join(r["accounts_not_read"]),
+                      "regions_not_read": ", ".join(r["regions_not_read"])} for r in doc["left_out"]],
+        "cuecs": [{"id": c["id"], "organisation": c["subservice_organisation"], "statement": c["statement"],
+                   "criteria": ", ".join(c["criteria"]),
+                   "checks": "; ".join(f"{k['check']} {k['status']}" for k in c["checks"]),
+                   "manual_items": "; ".join(f"{i['item']} {i['state']}" for i in c["manual_items"]),
+                   "status": c["status"]} for c in doc["complementary_user_entity_controls"]],
+    }

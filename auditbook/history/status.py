@@ -19,19 +19,60 @@ from auditbook.evaluate.evaluator import criterion_status
 from auditbook.evaluate.manual_evidence import ItemStatus, item_states
 from auditbook.store import findings, posture, runs
 from auditbook.store import manual_evidence as documents
+from auditbook.store import scope as scope_reads
+from auditbook.store.item_populations import item_populations, populations_by_day
 
 FINDING_STATUSES = ("FAIL", "ERROR", "EXCEPTED", "PASS")
 NO_DATA = "NO_DATA"  # the run recorded nothing for the criterion (a catalog newer than the run)
+# whether a run read the resource types of a criterion's checks (coverage_of)
+COLLECTED, NOT_COLLECTED, FAILED = "collected", "not collected", "failed"
 
 
-def status_of(counts: Optional[Mapping[str, int]], manual_states: Iterable[str]) -> str:
-    """THE status of a criterion: its findings' counts by status (None: the run recorded none for it)
-    and the states of its required manual items on the day it is judged."""
+def status_of(counts: Optional[Mapping[str, int]], manual_states: Iterable[str],
+              coverage: Optional[str] = None) -> str:
+    """THE status of a criterion: its findings' counts by status (None: the run recorded none for it),
+    the states of its required manual items on the day it is judged, and (when known) whether the run
+    read its checks' resource types (coverage_of). No finding at all is PASS only when the types were
+    read: not read is NO_DATA (NEEDS_EVIDENCE if an item is not current), read and failed is ERROR
+    (an evidence gap) — never PASS."""
     needs_evidence = any(state != "current" for state in manual_states)
+    if counts is not None and coverage in (NOT_COLLECTED, FAILED) and not any(counts.values()):
+        if coverage == FAILED:
+            return "ERROR"
+        counts = None
     if counts is None:
         return "NEEDS_EVIDENCE" if needs_evidence else NO_DATA
     full = {s: int(counts.get(s, 0) or 0) for s in FINDING_STATUSES}
     return criterion_status(full, needs_evidence)
+
+
+def coverage_of(types: Iterable[str], attempted: Mapping[str, bool]) -> Optional[str]:
+    """Whether a run read the resource types of a criterion's checks: FAILED when one was attempted and
+    never read (every scope an evidence gap), NOT_COLLECTED when one was not attempted, COLLECTED when
+    all were read; None for a criterion without checks. `attempted`: {type: read at least once}."""
+    needed = set(types)
+    if not needed:
+        return None
+    if any(attempted.get(t) is False for t in needed):
+        return FAILED
+    if any(t not in attempted for t in needed):
+        return NOT_COLLECTED
+    return COLLECTED
+
+
+def run_coverage(session, run_id: Optional[int]) -> dict[str, bool]:
+    """{resource type: read at least once} of a run, in the caller's unit of work (empty for no run):
+    what coverage_of takes."""
+    return {} if run_id is None else scope_reads.types_attempted(session, run_id, run_id)
+
+
+def criterion_types(catalog: Catalog) -> dict[str, set[str]]:
+    """{criterion: the resource types its checks evaluate}."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for check in catalog.checks:
+        for criterion in check.controls:
+            out[criterion].add(check.resource)
+    return dict(out)
 
 
 def counts_of(findings: Iterable[Mapping]) -> dict[str, int]:
@@ -43,12 +84,12 @@ def counts_of(findings: Iterable[Mapping]) -> dict[str, int]:
 
 
 def manual_item_states(session, catalog: Catalog, on: dt.date, since: Optional[dt.date] = None) -> list[ItemStatus]:
-    """Every required manual item's state on a day, from the documents on file and the incidents
-    opened from `since` (a period's start; None: ever, as a run records it) to that day, which the
-    per-incident items must each evidence — in the caller's unit of work: the one read behind every
-    status."""
+    """Every required manual item's state on a day, from the documents on file and the populations the
+    per-event items must each evidence (store.item_populations) from `since` (a period's start; None:
+    the start of that day's quarter, as a run records it) to that day — in the caller's unit of work:
+    the one read behind every status."""
     return item_states(catalog, documents.records(session, effective_by=on), on,
-                       incidents=documents.incidents_opened(session, since, on))
+                       **item_populations(session, since, on))
 
 
 def states_by_criterion(states: Iterable[ItemStatus]) -> dict[str, list[str]]:
@@ -72,6 +113,7 @@ def statuses_at_run(session, catalog: Catalog, run_id: int) -> dict[str, dict]:
         return {}
     stored = posture.counts_for_run(session, run_id) or _counted(catalog, findings.at_run(session, run_id))
     manual = states_by_criterion(manual_item_states(session, catalog, run.started_at.date()))
+    attempted, types = run_coverage(session, run_id), criterion_types(catalog)
     out = {}
     for control in catalog.controls:
         row = stored.get(control.id)
@@ -79,7 +121,31 @@ def statuses_at_run(session, catalog: Catalog, run_id: int) -> dict[str, dict]:
                                            "EXCEPTED": row["excepted"]}
         out[control.id] = {"pass": 0, "fail": 0, "error": 0, "excepted": 0,
                            **{k: v for k, v in (row or {}).items() if k != "status"},
-                           "status": status_of(counts, manual.get(control.id, []))}
+                           "status": status_of(counts, manual.get(control.id, []),
+                                               coverage_of(types.get(control.id, ()), attempted))}
+    return out
+
+
+def statuses_over_runs(session, catalog: Catalog, rows: list[tuple]) -> dict[tuple[int, str], str]:
+    """{(run id, criterion): status} for many runs at once (the posture trend), each by the one rule:
+    the run's counts (rows of (run id, run start, criterion, pass, fail, error, excepted)), the manual
+    evidence on the run's day (documents and populations read once per quarter, judged per day) and the types the
+    run read (coverage_of)."""
+    if not rows:
+        return {}
+    days = {run_id: at.date() for run_id, at, *_ in rows}
+    last = max(days.values())
+    on_file = documents.records(session, effective_by=last)
+    populations = populations_by_day(session, set(days.values()))
+    manual = {day: states_by_criterion(item_states(catalog, on_file, day, **populations[day]))
+              for day in set(days.values())}
+    attempted = scope_reads.types_attempted_by_run(session, min(days), max(days))
+    types = criterion_types(catalog)
+    out = {}
+    for run_id, _at, criterion, passed, failed, errors, excepted in rows:
+        counts = {"PASS": passed, "FAIL": failed, "ERROR": errors, "EXCEPTED": excepted}
+        out[(run_id, criterion)] = status_of(counts, manual[days[run_id]].get(criterion, []),
+                                             coverage_of(types.get(criterion, ()), attempted.get(run_id, {})))
     return out
 
 

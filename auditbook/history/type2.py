@@ -23,8 +23,10 @@ from auditbook.history.per_check import (
 from auditbook.history.period import PeriodRuns, day_ranges
 from auditbook.history.status import (
     counts_of,
+    coverage_of,
     judged_on,
     manual_item_states,
+    run_coverage,
     states_by_criterion,
     status_of,
 )
@@ -45,11 +47,12 @@ class CriterionHistory:
     latest_run: Optional[int]
     latest: list[dict]
     manual_states: list[str]  # its required manual items' states at the period's end (or today)
+    coverage: Optional[str] = None  # whether its latest run read its checks' types (history.status.coverage_of)
 
     @property
     def status(self) -> str:
         """The one status (history.status): the latest run's findings and the manual evidence."""
-        return status_of(counts_of(self.latest), self.manual_states)
+        return status_of(counts_of(self.latest), self.manual_states, self.coverage)
 
     def share_all_passing(self, horizon: list[dt.date]) -> Optional[float]:
         """Share of the period's days on which every check was observed and passing."""
@@ -79,7 +82,8 @@ def _intervals_and_times(session, check_ids: list[str], pruns: PeriodRuns) -> tu
 
 
 def _history(criterion: str, checks: list[Check], rows: list[FindingInterval], pruns: PeriodRuns, times: dict,
-             latest: list[dict], manual_states: list[str], today: Optional[dt.date]) -> CriterionHistory:
+             latest: list[dict], manual_states: list[str], today: Optional[dt.date],
+             attempted: Optional[dict] = None) -> CriterionHistory:
     per_check = defaultdict(list)
     for r in rows:
         per_check[r.check_id].append(r)
@@ -94,7 +98,8 @@ def _history(criterion: str, checks: list[Check], rows: list[FindingInterval], p
         summaries.append(check_summary(check, days, episodes, horizon))
     failures.sort(key=lambda e: (e["first_seen"], e["check"], e["account"], e["resource"]))
     return CriterionHistory(criterion, checks, daily, summaries, failures, day_ranges(pruns.gap_days(today)),
-                            latest_run_for(checks, pruns), latest, manual_states)
+                            latest_run_for(checks, pruns), latest, manual_states,
+                            coverage_of({c.resource for c in checks}, attempted or {}))
 
 
 def criterion_history(engine, catalog: Catalog, criterion: str, pruns: PeriodRuns,
@@ -108,8 +113,9 @@ def criterion_history(engine, catalog: Catalog, criterion: str, pruns: PeriodRun
         rows, times = _intervals_and_times(session, ids, pruns)
         latest = findings.at_run(session, latest_run, ids) if latest_run is not None and ids else []
         states = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
+        attempted = run_coverage(session, latest_run)
     manual = states_by_criterion(states).get(criterion, [])
-    return _history(criterion, checks, rows, pruns, times, latest, manual, today)
+    return _history(criterion, checks, rows, pruns, times, latest, manual, today, attempted)
 
 
 def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.date] = None) -> list[dict]:
@@ -120,23 +126,25 @@ def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.dat
         rows, times = _intervals_and_times(session, [c.id for c in catalog.checks], pruns)
         at_run = {run: findings.at_run(session, run) for run in set(latest_runs.values()) if run is not None}
         manual = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
+        read = {run: run_coverage(session, run) for run in set(latest_runs.values())}
     states = states_by_criterion(manual)
     by_check = defaultdict(list)
     for r in rows:
         by_check[r.check_id].append(r)
     horizon = pruns.horizon(today)
     return [_overview_row(control, catalog.checks_for(control.id), by_check, pruns, times, at_run,
-                          latest_runs[control.id], states.get(control.id, []), horizon, today)
+                          latest_runs[control.id], states.get(control.id, []), horizon, today,
+                          read[latest_runs[control.id]])
             for control in catalog.controls]
 
 
 def _overview_row(control, checks: list[Check], by_check: dict, pruns: PeriodRuns, times: dict, at_run: dict,
                   latest_run: Optional[int], states: list[str], horizon: list[dt.date],
-                  today: Optional[dt.date]) -> dict:
+                  today: Optional[dt.date], attempted: dict) -> dict:
     ids = {c.id for c in checks}
     latest = [f for f in at_run.get(latest_run, []) if f["check"] in ids] if ids else []
     h = _history(control.id, checks, [r for c in checks for r in by_check.get(c.id, [])], pruns, times, latest,
-                 states, today)
+                 states, today, attempted)
     counts = counts_of(h.latest)
     return {"criterion": control.id, "category": control.category, "group": control.group, "title": control.title,
             "checks": len(checks), "status": h.status,

@@ -94,11 +94,30 @@ def data_csv(df: Optional[pd.DataFrame], packet_dir: Optional[str], name: str) -
         raise ValueError(f"data file name {name!r}: a plain file name is required")
     if not packet_dir or df is None or df.empty:
         return None
+    import os
+    import tempfile
+
     from auditbook.history.populations import neutralised
     out = Path(packet_dir) / "data" / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.map(lambda v: neutralised(csv_text(v))).to_csv(out, index=False)
+    # written whole and renamed into place: two notebooks of a packet may write the same per-check file
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            df.map(lambda v: neutralised(csv_text(v))).to_csv(f, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return name
+
+
+def check_csvs(df: Optional[pd.DataFrame], packet_dir: Optional[str], prefix: str) -> list[str]:
+    """A table of several checks' rows as one data/<prefix>-<check>.csv per check: a check shared by
+    several criteria is written once for all of them (the same rows under the same name). The names."""
+    if not packet_dir or df is None or df.empty:
+        return []
+    return [data_csv(rows, packet_dir, f"{prefix}-{check}.csv") for check, rows in df.groupby("check", sort=True)]
 
 
 def csv_text(value) -> str:
@@ -112,20 +131,23 @@ def csv_text(value) -> str:
     return str(value)
 
 
-def capped_line(shown: int, total: int, full: Optional[str]) -> str:
-    """The line over a capped table: how many rows it shows and where the whole list is."""
+def capped_line(shown: int, total: int, full) -> str:
+    """The line over a capped table: how many rows it shows and where the whole list is (`full`: the
+    name of a file in the packet's data/, or a list of them, e.g. one per check)."""
     line = f"Showing {shown:,} of {total:,} rows"
-    if full:
-        name = html.escape(full, quote=True)
-        line += f'; the full list: <a class="ab-full" href="../data/{name}">data/{html.escape(full)}</a>'
+    names = [full] if isinstance(full, str) else list(full or [])
+    if names:
+        links = ", ".join(f'<a class="ab-full" href="../data/{html.escape(n, quote=True)}">data/{html.escape(n)}</a>'
+                          for n in names)
+        line += f"; the full list{' by check' if len(names) > 1 else ''}: {links}"
     return f'<p class="ab-muted ab-capped">{line}.</p>'
 
 
-def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None, full: Optional[str] = None,
+def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None, full=None,
           render: Optional[dict[str, Callable[[object], str]]] = None, caption: Optional[str] = None):
     """An HTML table of a DataFrame: every value escaped unless a column has its own renderer
     (which must escape what it shows). With `limit`, a longer table shows its first rows under a line
-    saying so and linking `full` (the name of the whole table's file in the packet's data/)."""
+    saying so and linking `full` (the name of the whole table's file in the packet's data/, or a list)."""
     from IPython.display import HTML
     if df is None or df.empty:
         return HTML(f'<p class="ab-muted">{html.escape(empty)}</p>')

@@ -126,6 +126,14 @@ def resources_of(session, event_ids: list[str]) -> dict[str, list[str]]:
 MAX_FILE_SPAN = dt.timedelta(days=1)  # coverage a single log file may claim (its first event is cut to it)
 
 
+def any_coverage(session, since: dt.datetime, until: dt.datetime) -> bool:
+    """Whether any CloudTrail log read (any account and region) covers part of [since, until)."""
+    q = (select(CloudTrailCoverage.id)
+         .where(CloudTrailCoverage.first_at >= since - MAX_FILE_SPAN, CloudTrailCoverage.first_at < until,
+                CloudTrailCoverage.last_at >= since).limit(1))
+    return session.execute(q).first() is not None
+
+
 def coverage(session, account: str, region: str, since: dt.datetime, until: dt.datetime) -> list[dict]:
     """The coverage rows of an account and region that overlap [since, until], by first event time."""
     rows = session.execute(

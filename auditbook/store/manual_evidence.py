@@ -22,7 +22,8 @@ def _record(row: ManualEvidence, review: Optional[EvidenceReview]) -> EvidenceRe
                               utc(row.uploaded_at), row.effective_date, row.expires_on, note="no review on file")
     return EvidenceRecord(row.id, row.criterion, row.item, row.filename, row.sha256, row.owner, review.submitted_by,
                           utc(row.uploaded_at), row.effective_date, row.expires_on, review.status, review.decided_by,
-                          utc(review.decided_at), review.reason, review.incident_id, review.version, review.note)
+                          utc(review.decided_at), review.reason, review.incident_id, review.version, review.note,
+                          review.subject, review.explanation, utc(review.explained_at))
 
 
 def _query():
@@ -76,6 +77,22 @@ def decide_if_version(session: Session, evidence_id: int, version: int, *, statu
                            .values(status=status, decided_by=by, decided_role=role, decided_at=at, reason=reason,
                                    version=version + 1)
                            .execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
+def annotate_if_version(session: Session, evidence_id: int, version: int, *, subject: Optional[str] = None,
+                        explanation: Optional[str] = None, at: dt.datetime) -> bool:
+    """Set a pending document's subject and/or explanation (UPDATE … WHERE version = the version the
+    submitter saw and still pending, moving the version on): False when it changed first."""
+    values = {"version": version + 1}
+    if subject is not None:
+        values["subject"] = subject
+    if explanation is not None:
+        values.update(explanation=explanation, explained_at=at)
+    done = session.execute(update(EvidenceReview)
+                           .where(EvidenceReview.evidence_id == evidence_id, EvidenceReview.version == version,
+                                  EvidenceReview.status == "pending")
+                           .values(**values).execution_options(synchronize_session=False))
     return done.rowcount == 1
 
 

@@ -5,9 +5,9 @@ only at the version it was read."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,15 +26,27 @@ class RunAccounts:
     day: dt.date
     organisation: bool
     identities: list
+    regions_requested: list = field(default_factory=list)  # the scan's --regions (before the scope)
+    left_out: list = field(default_factory=list)  # what the scope in force left out (collect.plan.left_out)
+
+
+def _strings(value) -> list:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def run_accounts(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[RunAccounts]:
     """The accounts of every run started in [lo, hi), oldest first."""
     rows = session.execute(select(Run.id, Run.started_at, Run.parameters, Run.identities)
                            .where(Run.started_at >= lo, Run.started_at < hi).order_by(Run.id))
-    return [RunAccounts(rid, utc(at).date(), bool((params or {}).get("org_role")),
-                        [i for i in (identities or []) if isinstance(i, dict)])
-            for rid, at, params, identities in rows]
+    out = []
+    for rid, at, params, identities in rows:
+        params = params if isinstance(params, dict) else {}
+        left = params.get("out_of_scope")
+        out.append(RunAccounts(rid, utc(at).date(), bool(params.get("org_role")),
+                               [i for i in (identities or []) if isinstance(i, dict)],
+                               _strings(params.get("regions_requested") or params.get("regions")),
+                               [e for e in left if isinstance(e, dict)] if isinstance(left, list) else []))
+    return out
 
 
 def accounts_read(session: Session, lo: int, hi: int) -> list[tuple[int, str]]:
@@ -57,6 +69,17 @@ def types_attempted(session: Session, lo: int, hi: int) -> dict[str, bool]:
     attempted = set(session.scalars(select(RunScope.resource_type).distinct().where(*where)))
     read = set(session.scalars(select(RunScope.resource_type).distinct().where(*where, RunScope.ok.is_(True))))
     return {t: t in read for t in attempted}
+
+
+def types_attempted_by_run(session: Session, lo: int, hi: int) -> dict[int, dict[str, bool]]:
+    """{run id: {resource type: whether the run read it at least once}} for the runs lo..hi."""
+    read = func.max(case((RunScope.ok.is_(True), 1), else_=0))
+    q = (select(RunScope.run_id, RunScope.resource_type, read)
+         .where(RunScope.run_id >= lo, RunScope.run_id <= hi).group_by(RunScope.run_id, RunScope.resource_type))
+    out: dict[int, dict[str, bool]] = {}
+    for run_id, rtype, ok in session.execute(q):
+        out.setdefault(run_id, {})[rtype] = bool(ok)
+    return out
 
 
 def read_scope(session: Session) -> dict:

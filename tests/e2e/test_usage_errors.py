@@ -14,6 +14,7 @@ import yaml
 
 from auditbook.catalog.model import DEFAULT_PATH
 from auditbook.store.db import open_engine
+from tests.catalog_edits import write_catalog
 
 BIN = str(Path(sys.executable).parent / "auditbook")  # the console script, as installed
 OFFLINE = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED": "true",
@@ -58,11 +59,7 @@ def test_click_usage_errors_are_short_and_exit_2(tmp_path, args, expected):
 
 
 def _catalog(tmp_path, **top):
-    raw = yaml.safe_load(DEFAULT_PATH.read_text())
-    raw.update(top)
-    path = tmp_path / "controls.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
+    return write_catalog(tmp_path, lambda raw: raw.update(top))  # with the library it includes
 
 
 def _text(tmp_path, name, text):

@@ -1,5 +1,7 @@
 """The demo's simulated quarter on a real moto_server, and the full 61-criterion packet built from it:
-what `make demo` builds. The storyline's violations must show up in the history exactly as simulated."""
+what `make demo` builds. The storyline's violations must show up in the history exactly as simulated;
+its CloudTrail changes and alerts in the period; and the packet shows what an auditor looks for — the
+company's controls, sign-offs, management's responses, the auditor's samples — all SIMULATED."""
 import datetime as dt
 import json
 import os
@@ -9,8 +11,9 @@ import boto3
 import pytest
 
 from auditbook.demo.estate import build
-from auditbook.demo.quarter import OUTAGE, simulate_quarter
-from auditbook.demo.run import MotoServer, demo_environment
+from auditbook.demo.quarter import OUTAGE
+from auditbook.demo.run import MotoServer, demo_environment, simulate_period
+from auditbook.demo.trail import STORY
 from auditbook.history.period import quarter
 
 Q = quarter(2026, 3)
@@ -25,7 +28,7 @@ def simulated(tmp_path_factory):
         os.environ.update(demo_environment(server.url))
         try:
             ids = build(boto3.Session(region_name="us-east-1"), log=lambda m: None)
-            done = simulate_quarter(ids, Q, db, log=lambda m: None)
+            done = simulate_period(ids, Q, db, log=lambda m: None)
         finally:
             os.environ.clear()
             os.environ.update(old)
@@ -64,20 +67,80 @@ def test_storyline_violations_appear_and_are_fixed(simulated):
     assert [(f["first_seen"].date(), f["state"]) for f in inline] == [(dt.date(2026, 9, 5), "open")]
 
 
-def test_full_packet_of_the_quarter_builds_and_verifies(simulated, tmp_path):
+@pytest.fixture(scope="module")
+def packet(simulated, tmp_path_factory):
     from auditbook.report.packet.build import build_packet
+    from auditbook.report.packet.signing import Ed25519Signer, keygen
+    root = tmp_path_factory.mktemp("packet")
+    keygen(str(root / "k"))
+    result = build_packet(period=Q, out=root / "packet", signer=Ed25519Signer(root / "k.key"), db=simulated["db"])
+    return {"result": result, "out": root / "packet", "public": root / "k.pub"}
+
+
+def test_full_packet_of_the_quarter_builds_and_verifies(simulated, packet):
     from auditbook.report.packet.manifest import verify_packet
-    from auditbook.report.packet.signing import Ed25519Signer, keygen, load_public_key
-    keygen(str(tmp_path / "k"))
-    result = build_packet(period=Q, out=tmp_path / "packet", signer=Ed25519Signer(tmp_path / "k.key"),
-                          db=simulated["db"])
+    from auditbook.report.packet.signing import load_public_key
+    result, out = packet["result"], packet["out"]
     assert result.failed == [] and result.criteria == 61 and result.runs == 89
     assert result.bytes < 30 * 2**20
-    assert verify_packet(tmp_path / "packet", public_key=load_public_key(tmp_path / "k.pub")).valid
-    manifest = json.loads((tmp_path / "packet" / "manifest.json").read_text())
+    assert verify_packet(out, public_key=load_public_key(packet["public"])).valid
+    manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["simulated_runs"]) == 89
-    assert "SIMULATED DATA" in (tmp_path / "packet" / "index.html").read_text()
-    assert "SIMULATED DATA" in (tmp_path / "packet" / "criteria" / "CC6.6.html").read_text()
+    assert "SIMULATED DATA" in (out / "index.html").read_text()
+    assert "SIMULATED DATA" in (out / "criteria" / "CC6.6.html").read_text()
     assert manifest["documents"] == simulated["done"]["documents"] > 0
-    assert "SIMULATED demo document" in next((tmp_path / "packet" / "documents").rglob("*.txt")).read_text()
-    assert len(list(Path(tmp_path / "packet" / "criteria").glob("*.html"))) == 61
+    assert "SIMULATED demo document" in next((out / "documents").rglob("*.txt")).read_text()
+    assert len(list(Path(out / "criteria").glob("*.html"))) == 61
+
+
+def _csv(path: Path) -> list[dict]:
+    from auditbook.history.populations import read_csv
+    return read_csv(path)
+
+
+def test_the_quarters_changes_are_its_cloudtrail_write_events_some_linked_to_a_ticket(simulated, packet):
+    rows = sorted(_csv(packet["out"] / "data" / "population-changes.csv"), key=lambda r: r["at"])
+    assert [r["event_name"] for r in rows] == [name for _day, _account, _source, name, _request, _who in STORY]
+    assert all(Q.start.isoformat() <= r["at"][:10] <= Q.end.isoformat() for r in rows)
+    linked = {r["event_name"]: r["ticket"] for r in rows if r["linked"] == "true"}
+    assert linked == {"RevokeSecurityGroupIngress": "INC-2041", "PutBucketPublicAccessBlock": "INC-2077",
+                      "DisableKeyRotation": "CHG-1187", "EnableKeyRotation": "CHG-1190"}
+    unlinked = [r for r in rows if r["linked"] == "false"]
+    assert {r["session_name"] or r["principal"].rsplit("/", 1)[-1] for r in unlinked} == {
+        "alex@example.test", "ci-deployer", "dev-console"}
+    assert all(r["principal"] and r["source_ip"] and r["resources"] for r in rows)  # who, from where, on what
+
+
+def test_the_quarters_alerts_fired_in_the_period(simulated, packet):
+    rows = _csv(packet["out"] / "data" / "population-alerts.csv")
+    rules = {r["rule"] for r in rows}
+    assert {"CheckRegressed", "SecurityGroupOpenedToWorld", "IAMPolicyChanged"} <= rules
+    assert all(Q.start.isoformat() <= r["fired_at"][:10] <= Q.end.isoformat() for r in rows), \
+        [(r["rule"], r["fired_at"]) for r in rows]
+    regressed = sorted(r["fired_at"][:16] for r in rows if r["rule"] == "CheckRegressed")
+    assert regressed == ["2026-07-18T06:00", "2026-08-08T06:00", "2026-09-05T06:00", "2026-09-19T06:00"]
+
+
+def test_the_packet_shows_sign_offs_responses_samples_and_the_company_controls(simulated, packet):
+    from auditbook.demo import audit_work
+    data = packet["out"] / "data"
+    signed = json.loads((data / "signoffs.json").read_text())
+    assert {s for s, x in signed["criteria"].items() if x["state"] == "reviewed"} == set(audit_work.APPROVED)
+    assert sum(x["state"] == "unsigned" for x in signed["criteria"].values()) > 40
+    assert signed["packet"]["reviewer"] == audit_work.REVIEWER.name != signed["packet"]["preparer"]
+    devs = json.loads((data / "deviations.json").read_text())
+    devs = devs["deviations"] if isinstance(devs, dict) else devs
+    answered = [d for d in devs if d["response"]]
+    assert len(answered) == simulated["done"]["responses"] >= 4
+    assert [d["check"] for d in answered if d["existed_at_start_overridden"]] == [audit_work.OVERRIDE_CHECK]
+    assert all("SIMULATED" in d["response"]["root_cause"] and d["response"]["responded_by"] == audit_work.MANAGEMENT.name
+               for d in answered)
+    samples = json.loads((data / "samples.json").read_text())
+    samples = samples["draws"] if isinstance(samples, dict) else samples
+    assert sorted(d["criterion"] for d in samples) == sorted(audit_work.SAMPLED)
+    assert all(d["drawn_by"] == audit_work.AUDITOR.name and d["seed"] == audit_work.SEED for d in samples)
+    controls = json.loads((data / "company-controls.json").read_text())
+    controls = controls["controls"] if isinstance(controls, dict) else controls
+    assert {c["id"] for c in controls} >= {"AC-01", "AC-02"}  # the bundled catalog includes the example library
+    index = (packet["out"] / "index.html").read_text()
+    assert "AC-01" in index and "Dana Reyes (SIMULATED compliance analyst)" in index and "OPS-311" in index

@@ -26,5 +26,11 @@ def test_free_text_beyond_its_column_is_one_line_on_postgresql(postgres, tmp_pat
     assert item_state(engine, dt.date(2026, 1, 6)).state == "missing"  # nothing written
     proc = subprocess.run(base + ["--owner", "o" * 200], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    decide_evidence(engine, Actor("second@x", "approver"), 1, 1, "approve", "r" * 2000)  # the reason column's size
+    explain = [EXE, "evidence", "explain", "1", "--db", url, "--explanation"]
+    proc = subprocess.run(explain + ["e" * 2001], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --explanation: 2001 characters"), proc.stderr[-2000:]
+    proc = subprocess.run(explain + ["e" * 2000], capture_output=True, text=True, timeout=60)  # uploaded late: explained
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    decide_evidence(engine, Actor("second@x", "approver"), 1, 2, "approve", "r" * 2000)  # the reason column's size
     assert item_state(engine, dt.date(2026, 1, 6)).evidence.owner == "o" * 200
+    assert item_state(engine, dt.date(2026, 1, 6)).evidence.explanation == "e" * 2000

@@ -96,7 +96,7 @@ def test_packet_layout_manifest_and_verify(history_store, packet_keys, signed_pa
     assert manifest["previous_manifest_sha256"] is None and manifest["failed"] == []
     paths = {f["path"] for f in manifest["files"]}
     assert {"index.html", "criteria/CC6.6.html", "criteria/CC1.1.html", "criteria/A1.2.html", "assets/plotly.min.js",
-            "assets/notebook.css", "notebooks/CC6.6.ipynb", "data/runs.json", "data/CC6.6-population.csv",
+            "assets/charts.js", "assets/notebook.css", "data/failures.csv", "notebooks/CC6.6.ipynb", "data/runs.json", "data/CC6.6-population.csv",
             "data/catalog.yaml", "data/incidents.json"} <= paths
     assert any(p.startswith("evidence/") for p in paths)
     on_disk = {p.relative_to(signed_packet).as_posix() for p in signed_packet.rglob("*") if p.is_file()}
@@ -131,10 +131,66 @@ def test_pages_hide_code_escape_names_and_need_no_network(signed_packet):
         text = html.read_text()
         assert "cdn." not in text and "require.js" not in text and "mathjax" not in text.lower()
         assert "https://cdn" not in text
-    assert page.count('src="../assets/plotly.min.js"') == 1
-    assert "Plotly.newPlot" in page and 'id="fig-' in page
+    # plotly.js is never parsed before the page is read: one deferred loader draws the figures (inert JSON)
+    assert page.count('<script src="../assets/charts.js" defer></script>') == 1 and "plotly.min.js" not in page
+    assert "Plotly.newPlot" not in page and 'id="fig-' in page and 'type="application/json" data-figure="fig-' in page
     index = (signed_packet / "index.html").read_text()
-    assert 'href="criteria/CC6.6.html"' in index and 'src="assets/plotly.min.js"' in index
+    assert 'href="criteria/CC6.6.html"' in index and '<script src="assets/charts.js" defer></script>' in index
+
+
+def test_each_failure_stretch_once_and_notebooks_without_their_pages_outputs(history_store, signed_packet):
+    """Issue 14 §10: data/failures.csv holds every failure stretch once (a check shared by criteria too),
+    deviations.json references them by id, data JSON is compact, no per-criterion failures CSV, and each
+    executed notebook is kept without the outputs its page already shows, naming the page's SHA-256."""
+    import csv
+    import hashlib
+    data = signed_packet / "data"
+    assert not list(data.glob("*-failures.csv"))
+    with open(data / "failures.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    _, _, h = _history(history_store)
+    assert len(rows) == len({r["id"] for r in rows}) >= len(h.failures) > 0
+    assert {(r["check"], r["resource"]) for r in rows} >= {(e["check"], e["resource"]) for e in h.failures}
+    raw = (data / "deviations.json").read_text()
+    listed = json.loads(raw)
+    assert raw == json.dumps(listed, separators=(",", ":"), sort_keys=True)  # compact, no indent
+    failures = [d for d in listed if d["kind"] == "failure"]
+    assert sorted(d["id"] for d in failures) == sorted(r["id"] for r in rows)
+    assert all(d["stretch"] == "data/failures.csv" and "what" not in d for d in failures)
+    assert any(d["kind"] == "monitoring gap" for d in listed)  # the other kinds stay in full
+    for name, page in (("CC6.6", "criteria/CC6.6.html"), ("packet_index", "index.html")):
+        nb = json.loads((signed_packet / "notebooks" / f"{name}.ipynb").read_text())
+        outputs = [o["output_type"] for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+        assert "display_data" not in outputs and "execute_result" not in outputs
+        assert any("criterion_history(" in "".join(c["source"]) or "overview" in "".join(c["source"]) for c in nb["cells"])
+        meta = nb["metadata"]["auditbook"]
+        assert meta["page"] == page and meta["display_outputs_removed"] > 0
+        assert meta["page_sha256"] == hashlib.sha256((signed_packet / page).read_bytes()).hexdigest()
+
+
+def test_deviations_list_each_criterions_failure_stretches_once_per_check(history_store):
+    """The period's failure deviations (computed once per check) are exactly each criterion's failure
+    stretches (history.type2.criterion_history), a stretch of a shared check naming every criterion."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.history.deviations import (
+        deviations,
+        failure_deviation,
+        first_observed,
+    )
+    from auditbook.history.period import parse_period, period_runs
+    from auditbook.history.type2 import criterion_history
+    engine, catalog = store_engine(history_store), load_catalog(history_store["catalog"])
+    period = parse_period(start=PERIOD[0], end=PERIOD[1])
+    pruns = period_runs(engine, period)
+    found = [d for d in deviations(engine, catalog, period) if d["kind"] == "failure"]
+    assert len(found) == len({d["id"] for d in found}) > 0
+    for control in catalog.controls:
+        expected = {failure_deviation(e, control.id, period, first_observed(pruns))["id"]
+                    for e in criterion_history(engine, catalog, control.id, pruns).failures}
+        assert {d["id"] for d in found if control.id in d["criteria"]} == expected, control.id
+    for d in found:
+        check = next(c for c in catalog.checks if c.id == d["check"])
+        assert d["criteria"] == [c.id for c in catalog.controls if c.id in check.controls]
 
 
 def _copy(signed_packet, tmp_path):

@@ -1,6 +1,7 @@
 """Issue 14 §10 and §4, pages that scale and read well: the control notebook, executed with papermill on
 the packet tests' store (tests/packet_store.py) with a cap of one row, renders a CC6.6 page whose long
-tables show the cap line and link a CSV in data/ holding every row; and its per-check table states the
+tables show the cap line and link the CSVs in data/ holding every row (the latest findings one file per
+check; the failure stretches the packet's one list, data/failures.csv); and its per-check table states the
 condition each check evaluates (the expression, the words, the remediation)."""
 import csv
 import html
@@ -46,19 +47,24 @@ def _rows(path):
 def test_long_tables_are_capped_with_a_link_to_a_csv_of_every_row(history_store, capped_page):
     _, report = _history(history_store)
     page = capped_page["html"]
-    for name, expected in (("CC6.6-failures.csv", report.failures), ("CC6.6-latest.csv", report.latest)):
-        assert len(expected) > 1  # more rows than the cap
-        assert (f'Showing 1 of {len(expected)} rows; the full list: <a class="ab-full" '
-                f'href="../data/{name}">data/{name}</a>.') in page
-        rows = _rows(capped_page["data"] / name)
-        assert len(rows) == len(expected)
-        assert sorted((r["check"], r["resource"]) for r in rows) == sorted((e["check"], e["resource"]) for e in expected)
+    # the failure stretches: the packet's one list of them (data/failures.csv, written by the build)
+    assert len(report.failures) > 1  # more rows than the cap
+    assert (f'Showing 1 of {len(report.failures)} rows; the full list: <a class="ab-full" '
+            'href="../data/failures.csv">data/failures.csv</a>.') in page
+    assert not list(capped_page["data"].glob("*failures*"))
+    # the latest run's findings: one file per check, every row, linked from the line over the table
+    names = [f"latest-run{report.latest_run}-{c}.csv" for c in sorted({e["check"] for e in report.latest})]
+    assert len(names) > 1 and len(report.latest) > 1
+    links = ", ".join(f'<a class="ab-full" href="../data/{n}">data/{n}</a>' for n in names)
+    assert f"Showing 1 of {len(report.latest)} rows; the full list by check: {links}." in page
+    rows = [r for n in names for r in _rows(capped_page["data"] / n)]
+    assert sorted((r["check"], r["resource"]) for r in rows) == sorted((e["check"], e["resource"]) for e in report.latest)
     # the population: the whole list, already in data/, is linked the same way
     population = _rows(capped_page["data"] / "CC6.6-population.csv")
     assert len(population) > 1
     assert f'Showing 1 of {len(population)} rows; the full list: <a class="ab-full" href="../data/CC6.6-population.csv">' in page
     # the failing finding's message names the offending value, and the hostile name stays inert
-    latest = _rows(capped_page["data"] / "CC6.6-latest.csv")
+    latest = _rows(capped_page["data"] / f"latest-run{report.latest_run}-ec2-sg-no-public-ingress.csv")
     evil = [r for r in latest if r["resource_name"] == EVIL and r["check"] == "ec2-sg-no-public-ingress"]
     assert evil[0]["status"] == "FAIL" and '"from_port": 22' in evil[0]["message"]
     assert EVIL not in page

@@ -101,3 +101,33 @@ def test_the_index_gives_each_criterion_its_conclusion_over_the_period(signed_pa
     row = re.search(r'criteria/CC1\.1\.html.*?<span class="ab-status ab-[A-Z_]+">[^<]*</span></td><td>([^<]*)</td>',
                     index_html, re.S)
     assert row and row.group(1).startswith("exceptions noted: "), row and row.group(1)
+
+
+def test_the_posture_trend_counts_the_same_statuses_as_the_index(history_store, signed_packet):
+    """The trend judges each run by the one status (the run's counts, the manual evidence on its day,
+    the types it read): at the period's last run (its last day, the day the index judges) it counts
+    per category exactly the index's statuses — it used to count the status saved at scan time."""
+    from auditbook.history import posture
+    catalog, engine = _catalog_and_engine(history_store)
+    expected = {r["criterion"]: r["status"]
+                for r in json.loads((signed_packet / "data" / "overview.json").read_text())}
+    last_run = max(history_store["runs"].values())
+    category = {c.id: c.category for c in catalog.controls}
+    rows = [r for r in posture.trend(engine, catalog) if r["run"] == last_run]
+    assert {r["category"] for r in rows} == set(category.values())
+    for row in rows:
+        mine = [s for cid, s in expected.items() if category[cid] == row["category"]]
+        statuses = set(mine) | set(posture.STATUSES) | {"NO_DATA"}
+        assert {s: row.get(s, 0) for s in statuses} == {s: mine.count(s) for s in statuses}, row["category"]
+
+
+def test_the_scope_section_declares_regions_what_was_left_out_and_the_user_entity_controls(signed_packet):
+    scope = json.loads((signed_packet / "data" / "scope.json").read_text())
+    assert "Out of scope is not evaluated" in scope["evaluation"] and scope["left_out"] == []
+    (account,) = scope["accounts"]
+    assert account["regions"] == ["us-east-1"]
+    why = {r["region"]: r["reason"] for r in account["regions_not_read"]}
+    assert "us-east-1" not in why and why["eu-west-1"] == "not in the scan's --regions"
+    # the small catalog has no subservice-organisations.yaml beside it: none declared, and it says so
+    assert scope["complementary_user_entity_controls"] == []
+    assert "none declared" in scope["subservice_organisations"][0]["complementary_user_entity_controls"]

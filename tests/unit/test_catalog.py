@@ -155,15 +155,17 @@ def test_expression_function_of_the_wrong_arity_is_refused(tmp_path, expression,
 
 
 def test_impossible_date_in_the_catalog_is_a_field_error(tmp_path):
-    path = tmp_path / "controls.yaml"
-    path.write_text(DEFAULT_PATH.read_text().replace("version: 1", "version: 2026-02-30", 1))
+    path = write_catalog(tmp_path, text=DEFAULT_PATH.read_text().replace("version: 1", "version: 2026-02-30", 1))
     with pytest.raises(CatalogError) as err:
         load_catalog(path)
     assert str(err.value) == f"{path}: field version: Input should be 1 (value '2026-02-30')"
 
 
 def test_catalog_digest_is_of_the_file_bytes(tmp_path):
+    """The catalog's bytes, a NUL byte, then those of the company library it includes."""
     import hashlib
-    path = tmp_path / "controls.yaml"
-    path.write_bytes(DEFAULT_PATH.read_bytes())
-    assert load_catalog(path).sha256 == hashlib.sha256(DEFAULT_PATH.read_bytes()).hexdigest()
+    path = write_catalog(tmp_path, text=DEFAULT_PATH.read_text())
+    library = DEFAULT_PATH.with_name("company-controls.yaml").read_bytes()
+    assert b"\ninclude: company-controls.yaml\n" in DEFAULT_PATH.read_bytes()
+    assert load_catalog(path).sha256 == hashlib.sha256(DEFAULT_PATH.read_bytes() + b"\0" + library).hexdigest()
+    assert load_catalog(path).sha256 == load_catalog().sha256

@@ -14,6 +14,7 @@ import yaml
 
 from auditbook.catalog.model import DEFAULT_PATH, CatalogError, load_catalog
 from auditbook.errors import UserError
+from tests.catalog_edits import write_catalog
 from tests.conftest import run_main
 
 EXAMPLE = DEFAULT_PATH.parent / "company-controls.yaml"
@@ -28,7 +29,9 @@ def write_library(tmp_path: Path, controls: list, catalog_text: str = None, **ex
     (tmp_path / "lib.yaml").write_text(yaml.safe_dump(doc))
     text = catalog_text if catalog_text is not None else DEFAULT_PATH.read_text()
     path = tmp_path / "controls.yaml"
-    included = re.sub(r"^version: 1$", "version: 1\ninclude: lib.yaml", text, count=1, flags=re.MULTILINE)
+    included, named = re.subn(r"^include: .*$", "include: lib.yaml", text, count=1, flags=re.MULTILINE)
+    if not named:  # a catalog that includes no library yet
+        included = re.sub(r"^version: 1$", "version: 1\ninclude: lib.yaml", text, count=1, flags=re.MULTILINE)
     assert "include: lib.yaml" in included
     path.write_text(included)
     return path
@@ -49,7 +52,9 @@ def test_the_example_library_loads_and_the_catalog_hash_covers_it(tmp_path):
     before = catalog.sha256
     (tmp_path / "lib.yaml").write_text((tmp_path / "lib.yaml").read_text().replace("IT operations", "IT ops"))
     assert load_catalog(path).sha256 != before  # the library is part of what a run's catalog hash names
-    assert load_catalog().company_controls == []  # the bundled catalog includes none
+    bundled = load_catalog()  # the bundled catalog includes the example library
+    assert bundled.library_path == str(EXAMPLE)
+    assert [c.id for c in bundled.company_controls] == [c["id"] for c in yaml.safe_load(EXAMPLE.read_text())["company_controls"]]
 
 
 def _set(**fields):
@@ -88,7 +93,7 @@ def test_each_mistake_is_one_line_naming_file_control_field_and_value(tmp_path, 
 
 @pytest.mark.parametrize("write, message", [
     (lambda d: (d / "controls.yaml").write_text(DEFAULT_PATH.read_text().replace(
-        "\nversion: 1\n", "\nversion: 1\ninclude: missing.yaml\n", 1)), "controls.yaml: field include: "),
+        "\ninclude: company-controls.yaml\n", "\ninclude: missing.yaml\n", 1)), "controls.yaml: field include: "),
     (lambda d: write_library(d, [AC01], colour="red"), "lib.yaml: field colour: not a field of a company control library"),
     (lambda d: write_library(d, []), "lib.yaml: field company_controls: must be a list of at least one control"),
     (lambda d: write_library(d, [AC01], version=True), "lib.yaml: field version: must be 1 (value True)"),
@@ -132,6 +137,7 @@ def store(tmp_path):
     from auditbook.auth import Actor
     from auditbook.collect.runner import Collection
     from auditbook.evaluate.risk_register import load_register
+    from auditbook.history.evidence_events import annotate_evidence
     from auditbook.scan import add_evidence, decide_evidence, record_run
     from auditbook.store.db import open_engine
     from tests.packet_store import small_catalog
@@ -151,6 +157,9 @@ def store(tmp_path):
         doc.write_text(item.name)
         row = add_evidence(engine, catalog, "CC1.1", doc, effective=dt.date(2026, 6, 20), owner="people ops",
                            item=item.name, actor=Actor("alice@corp.example", "analyst"), today=dt.date(2026, 9, 1))
+        if row.timeline_flags:  # uploaded today, after its period: it counts only with an approved explanation
+            row = annotate_evidence(engine, catalog, Actor("alice@corp.example", "analyst"), row.id, row.version,
+                                    explanation="the signed copy was scanned late")
         decide_evidence(engine, Actor("bob@corp.example", "approver"), row.id, row.version, "approve", "ok")
     return engine, catalog
 
@@ -292,13 +301,14 @@ def test_the_command_exports_and_imports_and_never_overwrites_without_force(tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (("export", "--format", "csv"), "no company controls"),
+    (("export", "--format", "csv", "--catalog", "controls.yaml"), "no company controls"),
     (("export", "--format", "xlsx"), "Invalid value for '--format'"),
     (("import", "MISSING.csv", "--out", "OUT.yaml"), "MISSING.csv: cannot read"),
     (("import", "BAD.csv", "--out", "OUT.yaml"), "field criteria: unknown criterion 'CC6.9'"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, args, message):
     (tmp_path / "BAD.csv").write_text("id,statement,owner,frequency,criteria\nAC-01,s,Infra,daily,CC6.9\n")
+    write_catalog(tmp_path, lambda raw: raw.pop("include"))  # controls.yaml: a catalog without a library
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, monkeypatch, "controls", *args)
     assert code == 2 and message in err and "Traceback" not in err, err

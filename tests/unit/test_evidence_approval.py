@@ -56,7 +56,9 @@ def submit(engine, tmp_path, *, effective=dt.date(2026, 7, 15), actor=ALICE, cri
 
 
 def test_a_document_counts_only_once_a_second_person_approves_it(engine, tmp_path):
-    row = submit(engine, tmp_path)
+    with freeze_time("2026-07-20 09:00:00"):  # uploaded in time: no flag, so no explanation is needed
+        row = submit(engine, tmp_path)
+    assert row.flags == []
     assert (row.status, row.submitted_by, row.version) == ("pending", ALICE.name, 1)
     assert item_state(engine, dt.date(2026, 9, 30)).state == "missing"  # pending: as good as missing
     assert [w.id for w in item_state(engine, dt.date(2026, 9, 30)).waiting] == [row.id]
@@ -156,8 +158,10 @@ def test_late_and_backdated_uploads_are_flagged_not_refused(engine, tmp_path):
     assert upload_flags(dt.date(2026, 11, 20), at) == []  # in its quarter, 11 days before
     with freeze_time("2026-12-01 09:00:00"):
         row = submit(engine, tmp_path, effective=dt.date(2026, 7, 15))
-    assert row.flags == late and evidence_documents(engine)[0].flags == late
-    assert evidence_trail(engine, row.id)[0]["after"]["flags"] == late
+    unexplained = [*late, f"no explanation: it covers its period only with an explanation approved with it "
+                          f"(auditbook evidence explain {row.id})"]
+    assert row.timeline_flags == late and row.flags == unexplained and evidence_documents(engine)[0].flags == unexplained
+    assert evidence_trail(engine, row.id)[0]["after"]["flags"] == unexplained
 
 
 def test_backdate_threshold_is_strictly_more_than_n_days():

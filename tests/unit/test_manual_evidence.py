@@ -14,6 +14,7 @@ from auditbook.auth import Actor
 from auditbook.errors import UserError
 from auditbook.evaluate.evaluator import Finding, summarise
 from auditbook.evaluate.manual_evidence import add_months, expiry
+from auditbook.history.evidence_events import annotate_evidence
 from auditbook.scan import add_evidence, decide_evidence, document_bytes
 from auditbook.store.db import open_engine
 from tests.evidence_items import ITEM, item_state
@@ -40,6 +41,8 @@ def test_effective_date_decides_the_period(engine, tmp_path):
     assert row.sha256 == hashlib.sha256(doc.read_bytes()).hexdigest() and row.expires_on == dt.date(2026, 10, 15)
     assert document_bytes(engine, row.sha256) == doc.read_bytes()
     assert item_state(engine, dt.date(2026, 9, 30)).state == "missing"    # pending: not approved yet
+    row = annotate_evidence(engine, load_catalog(), Actor("alice", "analyst"), row.id, row.version,
+                            explanation="the minutes were signed in November")  # uploaded late: explained
     decide_evidence(engine, Actor("bob", "approver"), row.id, row.version, "approve", "minutes checked")
     assert item_state(engine, dt.date(2026, 7, 1)).state == "missing"     # before it was effective
     assert item_state(engine, dt.date(2026, 9, 30)).state == "current"    # Q3, although uploaded in Q4
@@ -86,7 +89,10 @@ def test_cli_add_and_list_due(tmp_path):
     added = runner.invoke(app, ["evidence", "add", "CC1.2", str(doc), "--item", "Board charter", "--owner", "chair",
                                 "--effective-date", "2026-06-01", "--db", db])
     assert added.exit_code == 0, added.output
-    decide_evidence(open_engine(db), Actor("second person", "approver"), 1, 1, "approve", "charter checked")
+    explained = runner.invoke(app, ["evidence", "explain", "1", "--explanation", "charter found in the archive",
+                                    "--db", db])
+    assert explained.exit_code == 0, explained.output
+    decide_evidence(open_engine(db), Actor("second person", "approver"), 1, 2, "approve", "charter checked")
     listed = runner.invoke(app, ["evidence", "list", "--due", "--on", "2026-11-28", "--format", "json", "--db", db])
     import json
     due = {(r["criterion"], r["item"]) for r in json.loads(listed.output)}
@@ -140,7 +146,8 @@ def test_item_states_are_a_pure_rule_over_records():
 
     def record(n, effective, expires, item=ITEM):
         return EvidenceRecord(n, "CC1.2", item, f"doc{n}.pdf", f"{n:064x}", "owner", "tests",
-                              dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), effective, expires, "approved")
+                              dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), effective, expires, "approved",
+                              explanation="filed late: the minutes were signed in November")
     catalog = load_catalog()
     records = [record(1, dt.date(2026, 4, 1), dt.date(2026, 7, 1)), record(2, dt.date(2026, 6, 1), dt.date(2026, 9, 1)),
                record(3, dt.date(2026, 8, 1), dt.date(2026, 11, 1))]

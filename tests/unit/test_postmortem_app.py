@@ -145,3 +145,14 @@ def test_the_wall_never_reaches_the_post_mortem(app, high_incident):
     _no_errors(at)
     assert at.session_state["ab_pages"] == ["wall"]
     assert not [b for b in at.button if b.label in EDITING] and not at.download_button
+
+
+def test_an_analyst_links_a_criterion_from_the_page(app, app_store, high_incident):
+    """The link form saves through the page's versioned save (it once named it before it was defined)."""
+    at = _open(app("analyst", high_incident["id"]))
+    _labelled(at.selectbox, "Link to").select("criterion")
+    _labelled(at.text_input, "Reference (criterion id, check|account|region|resource, or alert id)").input("CC6.1")
+    _button(at, "Add link").click().run()
+    _no_errors(at)
+    got = incidents.get(app_store["engine"], high_incident["id"])
+    assert any(link["kind"] == "criterion" and link["ref"] == "CC6.1" for link in got["links"])

@@ -13,11 +13,10 @@ from typer.testing import CliRunner
 
 from auditbook.auth import Actor
 from auditbook.errors import UserError
+from auditbook.evaluate.tickets import ticket_of, ticket_pattern
 from auditbook.history.record_diff import diff
 from auditbook.history.resource_timeline import (
     resources_touched,
-    ticket_of,
-    ticket_pattern,
     timeline,
     window_bound,
 )

@@ -26,6 +26,7 @@ from auditbook.history.sampling import (
 )
 from auditbook.monitor import alerts, triage
 from auditbook.store.session import writing
+from tests.catalog_edits import write_catalog
 from tests.conftest import run_main
 
 AUDITOR, ANALYST, WALL = Actor("aud", "auditor"), Actor("ana", "analyst"), Actor("wall screen", "wall")
@@ -72,8 +73,7 @@ def test_sizes_by_frequency_and_the_catalogs_override(tmp_path):
             control["frequency"] = "weekly"
         if control["id"] == "CC8.1":
             control["sample_size"] = 7
-    path = tmp_path / "controls.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    path = write_catalog(tmp_path, text=yaml.safe_dump(raw, sort_keys=False))  # with the library it includes
     catalog = load_catalog(path)
     assert size_for(catalog.control("CC7.3"), "alerts") == (5, "frequency weekly (catalog): 5–15")
     assert size_for(catalog.control("CC8.1"), "changes") == (7, "sample_size in the catalog")

@@ -85,7 +85,7 @@ def test_an_account_missed_on_some_days_is_a_deviation_and_an_excluded_one_is_no
     exclude(engine, ADMIN, "account", D, "closed account, being wound down")
     doc = scope_document(engine, load_catalog(), Q4)
     status = {a["account"]: (a["status"], a["missing_days"]) for a in doc["reconciliation"]["accounts"]}
-    assert status == {A: ("scanned", 0), B: ("partly scanned", 1), D: ("out of scope", 2)}
+    assert status == {A: ("scanned", 0), B: ("partly scanned", 1), D: ("out of scope: closed account, being wound down", 2)}
     assert [(d["account"], d["deviation"]) for d in doc["deviations"]] == [
         (B, "not scanned on 1 of the 2 days the organisation listed it")]
 
@@ -213,7 +213,7 @@ def test_the_command_excludes_shows_and_includes(org_store, capsys, monkeypatch)
     assert entry["excluded"]["role"] == "admin" and entry["excluded"]["by"].endswith("(cli)")
     code, out, err = run(capsys, monkeypatch, "scope", "show", "--from", "2026-10-01", "--to", "2026-10-31", "--db", db)
     assert code == 0 and "#1 account 333333333333: sold [red]x[/red] (" in out, err
-    assert "333333333333 sandbox: out of scope (0 of 3 days)" in out and "deviations: 0" in out
+    assert "333333333333 sandbox: out of scope: sold [red]x[/red] (0 of 3 days)" in out and "deviations: 0" in out
     code, out, err = run(capsys, monkeypatch, "scope", "show", "--period", "2026Q4", "--format", "json", "--db", db)
     assert json.loads(out)["deviations"] == []  # out of scope with a reason: not a deviation
     code, out, err = run(capsys, monkeypatch, "scope", "include", "--account", C, "--reason", "bought back", "--db", db)

@@ -53,6 +53,7 @@ def store(tmp_path):
     documents, effective in June, submitted and approved after the run."""
     from auditbook.collect.runner import Collection
     from auditbook.evaluate.risk_register import load_register
+    from auditbook.history.evidence_events import annotate_evidence
     from auditbook.scan import add_evidence, decide_evidence, record_run
     from auditbook.store.db import open_engine
     from tests.packet_store import small_catalog
@@ -67,6 +68,8 @@ def store(tmp_path):
         doc.write_text(f"CC1.1: {item.name}")
         row = add_evidence(engine, catalog, "CC1.1", doc, effective=dt.date(2026, 6, 20), owner="people ops",
                            item=item.name, actor=ALICE, today=dt.date(2026, 9, 1))
+        row = annotate_evidence(engine, catalog, ALICE, row.id, row.version,  # backdated: explained
+                                explanation="signed copies collected after the July review")
         decide_evidence(engine, BOB, row.id, row.version, "approve", "read and accepted")
     return {"engine": engine, "catalog": catalog, "run": run_id, "recorded_at_scan": recorded}
 

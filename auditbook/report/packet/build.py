@@ -3,11 +3,12 @@
 Layout:
   index.html                  the packet index (all criteria)
   criteria/<ID>.html          one page per criterion (code hidden)
-  notebooks/<ID>.ipynb        the executed notebooks behind the pages
+  company/<ID>.html           with by="company": one page per company control
+  notebooks/<ID>.ipynb        the executed notebooks behind the pages (without the outputs the pages show)
   evidence/<sha256>.json      every raw API response behind the period's resources and findings
   documents/<sha256>/<file>   manual evidence on file for the period
-  data/                       runs, overview, populations and the catalog used
-  assets/                     the one shared plotly.js and stylesheet
+  data/                       runs, overview, failure stretches, deviations, populations, the catalog used
+  assets/                     the one shared plotly.js, its deferred loader and the stylesheet
   manifest.json, manifest.sig every file with SHA-256 and size; the signature over its exact bytes
 
 The packet is assembled in a hidden sibling folder and renamed into place only when complete."""
@@ -23,8 +24,9 @@ from typing import Callable, Optional
 
 from auditbook import __version__
 from auditbook.catalog.model import load_catalog
-from auditbook.errors import UserError
+from auditbook.errors import UserError, shown
 from auditbook.history.period import Period, PeriodRuns, period_runs
+from auditbook.report.packet.company_pages import BY, write_company_pages
 from auditbook.report.packet.data import write_data
 from auditbook.report.packet.manifest import (
     FORMAT,
@@ -115,7 +117,8 @@ def _run_notebooks(jobs: list[tuple[str, dict]], index_params: dict, root: Path,
 
 
 def _manifest(root: Path, catalog, period: Period, pruns: PeriodRuns, db: Optional[str], today: dt.date,
-              failed: list[dict], counts: dict, previous: Optional[str], signer) -> dict:
+              failed: list[dict], counts: dict, previous: Optional[str], signer, by: str,
+              company_pages: list[dict]) -> dict:
     return {
         "format": FORMAT, "tool": "auditbook", "tool_version": __version__,
         "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -126,6 +129,7 @@ def _manifest(root: Path, catalog, period: Period, pruns: PeriodRuns, db: Option
         "criteria": [{"criterion": c.id, "page": f"criteria/{c.id}.html", "notebook": f"notebooks/{c.id}.ipynb",
                       "error": next((f["error"] for f in failed if f["criterion"] == c.id), None)}
                      for c in catalog.controls],
+        "organised_by": by, "company_controls": company_pages,
         "failed": failed, **counts, "previous_manifest_sha256": previous, "signer": {"algorithm": signer.algorithm},
         "files": file_entries(root),
     }
@@ -152,44 +156,59 @@ class _Build:
     today: dt.date
     notebooks: Path
     db: Optional[str]
+    by: str
 
 
 def _checked(period: Period, out: Path, db: Optional[str], catalog_path: Optional[Path],
-             previous_dir: Optional[Path], today: Optional[dt.date], notebooks: Optional[Path]) -> _Build:
+             previous_dir: Optional[Path], today: Optional[dt.date], notebooks: Optional[Path], by: str) -> _Build:
+    if by not in BY:
+        raise UserError(f"--by: {shown(by)} is not one of {', '.join(BY)}")
     _check_out(out)
     folder = Path(notebooks).resolve() if notebooks else NOTEBOOKS
     for name in ("control.ipynb", "packet_index.ipynb"):
         if not (folder / name).is_file():
             raise UserError(f"--notebooks: {folder} has no {name}")
     catalog = load_catalog(catalog_path)
+    if by == "company" and not catalog.company_controls:
+        raise UserError(f"--by company: the catalog {catalog.path} includes no company control library "
+                        "(add `include: FILE` to it: docs/company-controls.md)")
     engine = open_engine(db, create=False, writable=True)  # the store is opened once; it records the packet
     pruns = period_runs(engine, period)
     if not pruns.runs:
         raise UserError(f"--period: no runs in the store between {period.start} and {period.end} "
                         f"({redacted(resolve_url(db))}): run `auditbook scan` first")
     return _Build(period, catalog, engine, pruns, previous_manifest(engine, period, previous_dir),
-                  today or dt.datetime.now(dt.timezone.utc).date(), folder, db)
+                  today or dt.datetime.now(dt.timezone.utc).date(), folder, db, by)
 
 
 def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: dict) -> tuple[dict, dict, bytes]:
     """Pages, notebooks, evidence, documents and data, then the manifest and its signature, into
     `tmp`; (manifest, signature, the manifest's bytes)."""
-    from auditbook.report.packet.render import notebook_html, write_assets
+    from auditbook.report.packet.render import (
+        notebook_html,
+        page_outputs_removed,
+        write_assets,
+    )
     for sub in ("criteria", "notebooks", "data", "assets"):
         (tmp / sub).mkdir()
     write_assets(tmp / "assets")
     common = _parameters(b.period, b.catalog, b.today)
     jobs = [(c.id, {**common, "criterion": c.id, "collect": False}) for c in b.catalog.controls]
-    _, failed, index_nb = _run_notebooks(jobs, common, tmp, b.notebooks, workers, absolute_url(resolve_url(b.db)),
+    _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, workers,
+                                         absolute_url(resolve_url(b.db)),
                                          on_progress, timings)
     import nbformat
-    nbformat.write(index_nb, str(tmp / "notebooks" / "packet_index.ipynb"))
-    (tmp / "index.html").write_text(notebook_html(index_nb, "", f"Audit packet {b.period.label}"), encoding="utf-8")
+    index_html = notebook_html(index_nb, "", f"Audit packet {b.period.label}")
+    (tmp / "index.html").write_text(index_html, encoding="utf-8")
+    nbformat.write(page_outputs_removed(index_nb, "index.html", index_html), str(tmp / "notebooks" / "packet_index.ipynb"))
     t = time.perf_counter()
-    counts = write_data(b.engine, b.catalog, tmp, b.period, b.pruns, b.today)
+    counts, facts = write_data(b.engine, b.catalog, tmp, b.period, b.pruns, b.today)
+    company_pages = (write_company_pages(b.engine, b.catalog, tmp, b.period, b.pruns, b.today, facts["overview"],
+                                         facts["deviations"]) if b.by == "company" else [])
     timings["evidence and data"] = time.perf_counter() - t
     t = time.perf_counter()
-    manifest = _manifest(tmp, b.catalog, b.period, b.pruns, b.db, b.today, failed, counts, b.previous, signer)
+    manifest = _manifest(tmp, b.catalog, b.period, b.pruns, b.db, b.today, failed, counts, b.previous, signer,
+                         b.by, company_pages)
     raw = canonical_bytes(manifest)
     (tmp / MANIFEST).write_bytes(raw)
     sig = signer.sign(raw)
@@ -201,13 +220,16 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
 def build_packet(*, period: Period, out: Path, signer, db: Optional[str] = None,
                  catalog_path: Optional[Path] = None, previous_dir: Optional[Path] = None,
                  workers: int = 2, today: Optional[dt.date] = None, notebooks: Optional[Path] = None,
-                 on_progress: Optional[Callable[[str], None]] = None) -> PacketResult:
+                 on_progress: Optional[Callable[[str], None]] = None, by: str = "criteria") -> PacketResult:
     """`notebooks`: a folder with your own control.ipynb and packet_index.ipynb (default: the bundled).
+    `by`: "criteria" (the index lists the criteria first) or "company" (the index lists the company's
+    controls, each with its criteria, and each has its own page company/<ID>.html; the catalog must
+    include a company control library).
     Bad input is a UserError before any notebook runs, with nothing written; on any failure or
     interrupt the partial folder is removed after every worker and kernel has ended."""
     t0 = time.perf_counter()
     out = Path(out).resolve()
-    b = _checked(period, out, db, catalog_path, previous_dir, today, notebooks)
+    b = _checked(period, out, db, catalog_path, previous_dir, today, notebooks, by)
     partial = PartialFolder(out)
     tmp = partial.create()
     timings: dict = {}

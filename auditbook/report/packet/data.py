@@ -29,6 +29,11 @@ from auditbook.history.scope import scope_document
 from auditbook.history.signoffs import signoffs_for
 from auditbook.history.type2 import overview
 from auditbook.report.exports.company import mapping_csv
+from auditbook.report.packet.deviation_files import (
+    FAILURES_FILE,
+    packet_deviations,
+    write_failures,
+)
 from auditbook.store import evidence, manual_evidence, runs
 from auditbook.store.session import reading
 
@@ -45,6 +50,11 @@ def _json_default(value):
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     raise TypeError(type(value).__name__)
+
+
+def write_json(data, path: Path) -> None:
+    """A data file of the packet: compact JSON (no indent: a year's deviations run to megabytes), keys sorted."""
+    path.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True, default=_json_default), encoding="utf-8")
 
 
 def _copy_evidence(session, root: Path, pruns: PeriodRuns) -> int:
@@ -106,25 +116,29 @@ def _write_populations(engine, catalog, root: Path, period: Period, pruns: Perio
         name, sha = hashes.get((d.get("kind"), cid), (None, None))
         d["population_file"] = f"data/{name}" if name else None
         d["population_sha256_in_packet"] = sha
-    (root / "data" / "samples.json").write_text(json.dumps(draws, indent=1, sort_keys=True, default=_json_default))
+    write_json(draws, root / "data" / "samples.json")
     return len(written)
 
 
-def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, today: dt.date) -> dict:
-    """evidence/, documents/ and data/ of the packet being built in `root`; their counts."""
+def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, today: dt.date) -> tuple[dict, dict]:
+    """evidence/, documents/ and data/ of the packet being built in `root`; their counts, and what the
+    company pages are made from ({"overview": the criteria's rows, "deviations": the period's})."""
     with reading(engine) as session:
         counts = {"evidence_files": _copy_evidence(session, root, pruns) if pruns.runs else 0,
                   "documents": _copy_documents(session, root, period)}
         run_rows = _runs_data(session, pruns.ids)
     overview_rows = overview(engine, catalog, pruns, today=today)
+    found = deviations(engine, catalog, period, today=today)
+    listed, failures = packet_deviations(found)
+    write_failures(failures, root / "data" / FAILURES_FILE)
     for name, data in (("runs.json", run_rows), ("overview.json", overview_rows),
                        ("company-controls.json", company_rows(catalog, overview_rows)),
-                       ("deviations.json", deviations(engine, catalog, period, today=today)),
+                       ("deviations.json", listed),
                        ("incidents.json", incidents_in_period(engine, period)),
                        ("gaps.json", monitoring_gaps(engine, pruns, today)),
                        ("scope.json", scope_document(engine, catalog, period)),
                        ("signoffs.json", signoffs_for(engine, period, [c.id for c in catalog.controls]))):
-        (root / "data" / name).write_text(json.dumps(data, indent=1, sort_keys=True, default=_json_default))
+        write_json(data, root / "data" / name)
     counts["populations"] = _write_populations(engine, catalog, root, period, pruns)
     if catalog.path and Path(catalog.path).is_file():
         shutil.copyfile(catalog.path, root / "data" / "catalog.yaml")
@@ -132,4 +146,4 @@ def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, t
         (root / "data" / "company-controls.csv").write_text(mapping_csv(catalog), encoding="utf-8")
     if catalog.library_path and Path(catalog.library_path).is_file():
         shutil.copyfile(catalog.library_path, root / "data" / "company-controls.yaml")
-    return counts
+    return counts, {"overview": overview_rows, "deviations": found}

@@ -36,21 +36,31 @@ table.ab-table code { font-size: 12px; white-space: pre-wrap; overflow-wrap: bre
 
 
 class PlotlyToHTML(Preprocessor):
-    """Each plotly mimetype output becomes a text/html div drawn by the shared plotly.js, with a
-    stable div id (cell and output index), so pages do not depend on the notebook frontend."""
+    """Each plotly mimetype output becomes a text/html div with a stable id (cell and output index) and
+    the figure as inert JSON beside it (`<script type="application/json" data-figure=ID>`): the page is
+    read without parsing plotly.js, and the packet's assets/charts.js draws the figures with the one
+    shared plotly.js once the page has loaded."""
 
     def preprocess_cell(self, cell, resources, index):
-        import plotly.io as pio
         for j, output in enumerate(cell.get("outputs", [])):
             data = output.get("data") or {}
             if PLOTLY_MIME in data:
                 spec = data[PLOTLY_MIME]
                 fig = json.loads(spec) if isinstance(spec, str) else dict(spec)
-                # validated when the notebook made it; validating again costs ~0.1 s a figure
-                data["text/html"] = pio.to_html(fig, full_html=False, include_plotlyjs=False, validate=False,
-                                                div_id=f"fig-{index}-{j}", config={"displaylogo": False})
+                data["text/html"] = figure_html(fig, f"fig-{index}-{j}")
                 del data[PLOTLY_MIME]
         return cell, resources
+
+
+def figure_html(fig: dict, div_id: str) -> str:
+    """A figure's div (its height reserved, so the page does not move when it is drawn) and its JSON,
+    which no browser runs: every "<" is escaped, so no text in it can close the script element."""
+    height = (fig.get("layout") or {}).get("height")
+    height = int(height) if isinstance(height, (int, float)) and 0 < height < 10000 else 450
+    spec = json.dumps({k: fig[k] for k in ("data", "layout", "config") if k in fig}, separators=(",", ":"),
+                      ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (f'<div id="{div_id}" class="ab-chart" style="height:{height}px;width:100%"></div>'
+            f'<script type="application/json" data-figure="{div_id}">{spec}</script>')
 
 
 class PacketHTMLExporter(HTMLExporter):
@@ -98,13 +108,39 @@ def _lab_static() -> Path:
 
 
 def write_assets(assets: Path) -> None:
-    """assets/plotly.min.js and assets/notebook.css: shared by every page of the packet."""
+    """assets/plotly.min.js, assets/charts.js and assets/notebook.css: shared by every page of the packet."""
     import plotly
     assets.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", assets / "plotly.min.js")
+    shutil.copyfile(TEMPLATES / "auditbook_packet" / "charts.js", assets / "charts.js")
     static = _lab_static()
     lab_index = (Path(static).parent / "index.html.j2").read_text()
     inline = re.search(r"<style type=\"text/css\">(.*?)</style>", lab_index.split("block notebook_css", 1)[1], re.S)
     css = "\n".join([(static / "index.css").read_text(), (static / "theme-light.css").read_text(),
                      inline.group(1) if inline else "", EXTRA_CSS])
     (assets / "notebook.css").write_text(css)
+
+
+KEPT_OUTPUTS = ("stream", "error")  # printed text and a failed cell's error stay in the packet's notebook
+
+
+def page_outputs_removed(nb, page_path: str, page_html: str):
+    """The executed notebook as the packet keeps it, beside its page: every cell's code, parameters,
+    execution count and timing, its printed text and errors, but not its display outputs (tables,
+    charts), which are the page itself. The notebook's metadata names the page and the SHA-256 of its
+    bytes, and the signed manifest lists both: the notebook says how the page was produced, the page is
+    what it produced. Changes `nb` in place and returns it."""
+    import hashlib
+    removed = 0
+    for cell in nb.cells:
+        outputs = cell.get("outputs")
+        if not outputs:
+            continue
+        kept = [o for o in outputs if o.get("output_type") in KEPT_OUTPUTS]
+        removed += len(outputs) - len(kept)
+        cell["outputs"] = kept
+    nb.metadata["auditbook"] = {
+        "page": page_path, "page_sha256": hashlib.sha256(page_html.encode("utf-8")).hexdigest(),
+        "display_outputs_removed": removed,
+        "note": "the display outputs of this executed notebook (tables and charts) are its page, not repeated here"}
+    return nb

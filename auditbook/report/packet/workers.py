@@ -37,16 +37,17 @@ def run_batch(jobs: list[tuple[str, dict]], root: str, notebook: str, db_url: st
     import nbformat
 
     from auditbook.report.packet.execute import NotebookRunner
-    from auditbook.report.packet.render import notebook_html
+    from auditbook.report.packet.render import notebook_html, page_outputs_removed
     root_path = Path(root)
     out = []
     with NotebookRunner(cwd=root_path, env={"AUDITBOOK_DB": db_url}) as runner:
         for criterion, params in jobs:
             t0 = time.perf_counter()
             done = runner.run(Path(notebook), params)
-            nbformat.write(done.nb, str(root_path / "notebooks" / f"{criterion}.ipynb"))
             page = notebook_html(done.nb, "../", f"{criterion} — auditbook packet")
             (root_path / "criteria" / f"{criterion}.html").write_text(page, encoding="utf-8")
+            nbformat.write(page_outputs_removed(done.nb, f"criteria/{criterion}.html", page),
+                           str(root_path / "notebooks" / f"{criterion}.ipynb"))
             outcome = {"criterion": criterion, "error": done.error, "seconds": time.perf_counter() - t0}
             out.append(outcome)
             if on_done:

@@ -1,0 +1,29 @@
+"""The simulated quarter's clock for the alerts it raises (SIMULATED).
+
+An alert's `fired_at` — when its triage clock starts — is the store's "now" (auditbook.store.alerts.now)
+or the event's time, whichever is later: an old backlog read today starts its clock today. The demo
+simulates a quarter that is over, so inside `alert_clock(at)` the store's alert clock reads the
+simulated moment `at`, ticking on: an alert raised by that simulated day's scan or watch cycle fired in
+the period, when the simulated event happened, as it would have had auditbook been running then.
+Everything else (the checks' evaluation, the audit trail, the documents' upload times) keeps the real
+clock: the demo happens today."""
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from typing import Iterator
+
+from auditbook.store import alerts as stored_alerts
+
+
+@contextmanager
+def alert_clock(at: dt.datetime) -> Iterator[dt.datetime]:
+    """The store's alert clock set to `at` (UTC) and ticking, for one simulated moment of the quarter;
+    restored on the way out, however it is left."""
+    real = stored_alerts.now
+    offset = at - real()
+    stored_alerts.now = lambda: real() + offset
+    try:
+        yield at
+    finally:
+        stored_alerts.now = real

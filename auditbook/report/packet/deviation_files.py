@@ -1,0 +1,55 @@
+"""The period's deviations as a packet holds them: every failure stretch once, in data/failures.csv (one
+row per stretch of one check on one resource, with its deviation id and every criterion it touches, sorted
+by check), and data/deviations.json, where a failure stretch is referenced by that id (its kind, criteria,
+check, start, state, whether it existed at the period's start and management's response) rather than
+repeated; the other deviations (manual evidence, accounts not scanned, monitoring gaps) are there in full."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from auditbook.history.populations import neutralised
+
+FAILURES_FILE = "failures.csv"
+FAILURE_COLUMNS = ("id", "check", "criteria", "severity", "account", "region", "resource", "resource_name",
+                   "first_seen", "until", "state", "days_to_remediate", "existed_at_start", "management_response",
+                   "message")
+# what a failure deviation keeps in deviations.json: the rest of the stretch is its row of failures.csv
+REFERENCE_KEYS = ("id", "kind", "criteria", "check", "from", "state", "existed_at_start",
+                  "existed_at_start_computed", "existed_at_start_overridden", "response", "response_text")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value)
+    return neutralised(str(value))
+
+
+def _failure_row(dev: dict) -> list[str]:
+    values = {**dev, "first_seen": dev["from"], "management_response": dev["response_text"], "message": dev["what"]}
+    return [_cell(values.get(column)) for column in FAILURE_COLUMNS]
+
+
+def packet_deviations(found: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(deviations.json's list, the failure stretches for failures.csv) from history.deviations.deviations."""
+    listed, failures = [], []
+    for dev in found:
+        if dev["kind"] == "failure":
+            failures.append(dev)
+            listed.append({**{k: dev.get(k) for k in REFERENCE_KEYS}, "stretch": f"data/{FAILURES_FILE}"})
+        else:
+            listed.append(dev)
+    failures.sort(key=lambda d: (d["check"] or "", d["from"] or "", d["account"] or "", d["resource"] or ""))
+    return listed, failures
+
+
+def write_failures(failures: list[dict], path: Path) -> None:
+    """data/failures.csv: the stretches, formula cells neutralised (resource names and messages are untrusted)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(FAILURE_COLUMNS)
+        out.writerows(_failure_row(d) for d in failures)
