@@ -8,7 +8,6 @@ HTML block through `h`."""
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import html
 import os
 import re
@@ -17,6 +16,7 @@ from typing import Optional
 
 import streamlit as st
 
+from auditbook import auth
 from auditbook.auth import (
     ROLES,
     Actor,
@@ -119,7 +119,7 @@ def resolve() -> Optional[Context]:
     role = os.environ.get("AUDITBOOK_LOCAL_ROLE", "admin")
     if role not in ROLES:
         role = "viewer"
-    return labelled(Context(Actor(f"{getpass.getuser()} (local)", role), "local", db, engine, catalog))
+    return labelled(Context(Actor(f"{auth.login_name()} (local)", role), "local", db, engine, catalog))
 
 
 def labelled(ctx: Context) -> Context:

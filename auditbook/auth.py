@@ -16,12 +16,34 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import pwd
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 from auditbook.errors import UserError
 
 MAX_ACTOR = 200
+FRONT_ENDS = ("cli", "local")  # the suffixes the command line and the local control room add to a login name
+
+
+def login_name() -> str:
+    """The operating-system account running this process (its passwd entry, else "uid N"), for the
+    command line and the local control room: never LOGNAME / USER, which anyone can set."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # no passwd entry (some containers)
+        return f"uid {os.getuid()}"
+
+
+def person(name: str) -> str:
+    """A name as the two-person rules compare it: one person whatever the case, spacing or front end —
+    'Alice (cli)', 'alice (local)' and ' alice ' are the same person."""
+    name = " ".join((name or "").split()).casefold()
+    for front_end in FRONT_ENDS:
+        if name.endswith(f" ({front_end})"):
+            return name[:-len(front_end) - 3]
+    return name
 ROLES = ("viewer", "analyst", "approver", "admin", "auditor", "wall")
 SIGN_IN_ROLES = ("admin", "approver", "analyst", "auditor", "viewer")  # roles a sign-in can map to, most powerful first
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 SHOWN_CHARS = 80  # a value quoted in a message is cut to this many characters
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.*-]{1,80}$")
@@ -26,6 +27,32 @@ def shown(value, limit: int = SHOWN_CHARS) -> str:
     control character), cut to `limit` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def unsafe_character(text: str, one_line: bool = False):
+    """The first character free text a person typed may not hold, or None: C0 and C1 control characters
+    (but tab and line breaks unless `one_line`: PostgreSQL refuses NUL, terminals obey escapes) and
+    Unicode format characters (bidirectional overrides, zero-width ones: text that reads other than
+    it is)."""
+    allowed = "" if one_line else "\t\n\r"
+    return next((ch for ch in text if ch not in allowed and (ord(ch) < 32 or 127 <= ord(ch) < 160
+                                                             or unicodedata.category(ch) == "Cf")), None)
+
+
+def checked_text(value, option: str, limit: int, required: bool = False, one_line: bool = False):
+    """Free text typed by a person, as stored: stripped, at most `limit` characters, no character
+    unsafe_character refuses; None when empty and not required. A UserError names the option."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        if required:
+            raise UserError(f"{option}: required")
+        return None
+    if len(text) > limit:
+        raise UserError(f"{option}: {len(text)} characters, more than the {limit} allowed: {shown(text[:40])}…")
+    bad = unsafe_character(text, one_line)
+    if bad is not None:
+        raise UserError(f"{option}: {shown(text, 80)} contains the character {bad!r} (U+{ord(bad):04X})")
+    return text
 
 
 def name_of(value) -> str:

@@ -1,5 +1,6 @@
-"""Benchmark: the audit packet of the demo's simulated quarter (61 criteria, 89 daily runs of the
-4-account organisation on a local moto server): build time, size, verification time.
+"""Benchmark: the audit packet of the demo's simulated quarter as `make demo` builds it (61 criteria, 89
+daily runs of the 4-account organisation on a local moto server, its CloudTrail read day by day and the
+SIMULATED audit work: sign-offs, responses, samples): build time, size, verification time.
 
     .venv/bin/python bench/packet.py [--repeat 3] [--workers 2] [--by criteria|company]
 """
@@ -18,8 +19,7 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from auditbook.demo.estate import build  # noqa: E402
-from auditbook.demo.quarter import simulate_quarter  # noqa: E402
-from auditbook.demo.run import MotoServer, demo_environment  # noqa: E402
+from auditbook.demo.run import MotoServer, demo_environment, simulate_period  # noqa: E402
 from auditbook.history.period import quarter  # noqa: E402
 from auditbook.report.packet.build import build_packet  # noqa: E402
 from auditbook.report.packet.manifest import verify_packet  # noqa: E402
@@ -40,7 +40,7 @@ def main() -> None:
             os.environ.update(demo_environment(server.url))
             ids = build(boto3.Session(region_name="us-east-1"), log=lambda m: None)
             t0 = time.perf_counter()
-            done = simulate_quarter(ids, period, db, log=lambda m: None)
+            done = simulate_period(ids, period, db, log=lambda m: None)  # as `make demo`: CloudTrail, audit work
             print(f"simulated quarter: {done} in {time.perf_counter() - t0:.1f} s")
         keygen(f"{tmp}/k")
         signer, public = Ed25519Signer(Path(f"{tmp}/k.key")), load_public_key(Path(f"{tmp}/k.pub"))

@@ -17,8 +17,9 @@ from auditbook.history.sampling import parse_audit_period
 
 ctx = ui.require("view_evidence")
 st.title("Deviations")
-st.caption("A failure stretch of a check, missing or expired manual evidence, or an account not scanned: "
-           "each needs management's response for the auditor.")
+st.caption("A failure stretch of a check, missing or expired manual evidence, an account not scanned, days "
+           "without a scan, an alert not triaged in time, or an interval no CloudTrail log covered: each needs "
+           "management's response for the auditor.")
 left, right = st.columns([1, 2])
 typed = left.text_input("Period", value=previous_quarter(dt.datetime.now(dt.timezone.utc).date()).label,
                         help="2026Q3, 2026 (a year) or 2026-07-01..2026-09-30")

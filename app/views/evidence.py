@@ -6,11 +6,11 @@ import pandas as pd
 import streamlit as st
 import ui
 
-from auditbook.auth import PermissionDenied
+from auditbook.auth import PermissionDenied, person
 from auditbook.catalog.model import load_catalog
 from auditbook.collect.evidence import canonical, digest
 from auditbook.errors import UserError
-from auditbook.evaluate.evidence_review import BACKDATE_DAYS, EXPLANATION_CHARS, person
+from auditbook.evaluate.evidence_review import BACKDATE_DAYS, EXPLANATION_CHARS
 from auditbook.history.evidence_events import annotate_evidence
 from auditbook.history.findings import evidence_body, findings_for_run, resolve_run
 from auditbook.history.posture import resources, scope_values

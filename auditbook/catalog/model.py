@@ -215,6 +215,14 @@ def library_entries(raw, where) -> list:
     return entries
 
 
+WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def _portable_file_name(ident: str) -> bool:
+    """Whether an id can name a file (company/<id>.html) on Linux, macOS and Windows alike."""
+    return not ident.endswith(".") and ident.split(".")[0].casefold() not in WINDOWS_DEVICES
+
+
 def validate_company_controls(entries: list, catalog: Catalog, where: str) -> list[CompanyControl]:
     """Raw company controls validated against the catalog: each mistake one CatalogError line naming
     the file, the control, the field and the value (the CSV import validates through here too)."""
@@ -222,9 +230,12 @@ def validate_company_controls(entries: list, catalog: Catalog, where: str) -> li
     criteria, check_ids, seen = {c.id for c in catalog.controls}, {c.id: c for c in catalog.checks}, set()
     for company in validated:
         label = f"{where}: company control {company.id}"
-        if company.id in seen:
-            raise CatalogError(f"{label}: field id: duplicate id")
-        seen.add(company.id)
+        if company.id.casefold() in seen:  # its page is company/<id>.html: AC-01 and ac-01 are one file on macOS/Windows
+            raise CatalogError(f"{label}: field id: duplicate id (ids are compared without case)")
+        seen.add(company.id.casefold())
+        if not _portable_file_name(company.id):
+            raise CatalogError(f"{label}: field id: {shown(company.id)} cannot name a file on every system "
+                               "(a device name like CON or NUL, or a trailing dot)")
         if re.fullmatch(CONTROL_ID, company.id):
             raise CatalogError(f"{label}: field id: {shown(company.id)} is a criterion's id; give the company's own")
         for cid in company.criteria:

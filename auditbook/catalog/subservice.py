@@ -53,7 +53,7 @@ def load_subservice(catalog: Catalog, path: Optional[Path] = None) -> list[Subse
     """The subservice organisations declared next to the catalog (none when there is no such file),
     validated and cross-checked against the catalog's criteria, checks and manual items."""
     path = Path(path) if path is not None else path_for(catalog)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a dangling link is a broken file, not "none declared"
         return []
     try:
         raw = parse_yaml(read_text(path), path)

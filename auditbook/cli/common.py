@@ -2,12 +2,10 @@
 person at the terminal as an actor."""
 from __future__ import annotations
 
-import getpass
-import os
-
 import typer
 from rich.console import Console
 
+from auditbook import auth
 from auditbook.auth import Actor
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -23,11 +21,7 @@ CATALOG_OPT = typer.Option(None, "--catalog", help="Catalog file (default: the b
 def operator(role: str) -> Actor:
     """The person at the terminal, as an actor of `role`: the CLI's writes are authorised and
     recorded like every other front end's."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
-        name = f"uid {os.getuid()}"
-    return Actor(f"{name} (cli)", role)
+    return Actor(f"{auth.login_name()} (cli)", role)
 
 
 def group(name: str, help_text: str, cls=None) -> typer.Typer:

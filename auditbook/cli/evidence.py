@@ -53,7 +53,12 @@ def evidence_add(
         err.print(f"per {per}: name what it evidences before it is approved: auditbook evidence link {row.id} {option}")
 
 
-def _decide(evidence_id: int, reason: Optional[str], decision: str, db: Optional[str]) -> None:
+VERSION_HELP = ("The version you read (`evidence list --pending`): the decision is refused if the document "
+                "changed since. Required once its submitter has explained or linked it.")
+
+
+def _decide(evidence_id: int, reason: Optional[str], decision: str, db: Optional[str],
+            version: Optional[int] = None) -> None:
     from auditbook.evaluate.evidence_review import checked_reason
     from auditbook.scan import decide_evidence, evidence_documents
     from auditbook.store.db import open_engine
@@ -62,7 +67,12 @@ def _decide(evidence_id: int, reason: Optional[str], decision: str, db: Optional
     seen = next((r for r in evidence_documents(engine) if r.id == evidence_id), None)
     if seen is None:
         raise UserError(f"ID: there is no document {evidence_id}")
-    row = decide_evidence(engine, operator("approver"), evidence_id, seen.version, decision, reason)
+    if version is None and seen.version > 1:  # annotated since it was submitted: decide on what you read
+        raise UserError(f"--version: document {evidence_id} was explained or linked by its submitter after it was "
+                        f"submitted (now version {seen.version}); read it (`evidence list --pending`) and give "
+                        f"--version {seen.version}")
+    row = decide_evidence(engine, operator("approver"), evidence_id, seen.version if version is None else version,
+                          decision, reason)
     out.print(f"evidence {row.id}: {escape(row.criterion)} / {escape(row.item)}: {row.status} by "
               f"{escape(row.decided_by or '')}")
     if row.approved and row.uncovered:
@@ -72,17 +82,19 @@ def _decide(evidence_id: int, reason: Optional[str], decision: str, db: Optional
 @evidence_app.command("approve")
 def evidence_approve(evidence_id: int = typer.Argument(..., metavar="ID", min=1, max=MAX_ID),
                      reason: Optional[str] = typer.Option(None, "--reason", help="Why it is accepted (required)."),
+                     version: Optional[int] = typer.Option(None, "--version", min=1, max=MAX_ID, help=VERSION_HELP),
                      db: Optional[str] = DB_OPT):
     """Approve a pending document (you must not be its submitter): from now on it counts for its criterion."""
-    _decide(evidence_id, reason, "approve", db)
+    _decide(evidence_id, reason, "approve", db, version)
 
 
 @evidence_app.command("reject")
 def evidence_reject(evidence_id: int = typer.Argument(..., metavar="ID", min=1, max=MAX_ID),
                     reason: Optional[str] = typer.Option(None, "--reason", help="Why it is refused (required)."),
+                    version: Optional[int] = typer.Option(None, "--version", min=1, max=MAX_ID, help=VERSION_HELP),
                     db: Optional[str] = DB_OPT):
     """Reject a pending document with a reason (you must not be its submitter): it never counts."""
-    _decide(evidence_id, reason, "reject", db)
+    _decide(evidence_id, reason, "reject", db, version)
 
 
 def _annotate(evidence_id: int, db: Optional[str], catalog: Optional[Path], **fields) -> None:
@@ -157,11 +169,13 @@ def _pending(db: Optional[str], fmt: str) -> None:
         sys.stdout.write(json.dumps([_document_json(r) for r in rows], indent=2) + "\n")
         return
     table = Table(title="Manual evidence awaiting approval")
-    for col in ("id", "criterion", "item", "file", "submitted by", "uploaded", "effective", "flags"):
+    for col in ("id", "version", "criterion", "item", "file", "submitted by", "uploaded", "effective", "evidences",
+                "flags"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r.id), r.criterion, escape(r.item), escape(r.filename), escape(r.submitted_by),
-                      f"{r.uploaded_at:%Y-%m-%d}", str(r.effective_date), escape("; ".join(r.flags)))
+        table.add_row(str(r.id), str(r.version), r.criterion, escape(r.item), escape(r.filename),
+                      escape(r.submitted_by), f"{r.uploaded_at:%Y-%m-%d}", str(r.effective_date),
+                      escape(r.subject or ""), escape("; ".join(r.flags)))
     out.print(table)
     out.print(f"{len(rows)} pending")
 

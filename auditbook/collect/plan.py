@@ -3,7 +3,7 @@ out: the system boundary in force when it runs (Boundary, apply_boundary)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -101,31 +101,36 @@ def _tag_matches(value: str, tags: dict) -> bool:
     return key in tags and tags[key] == wanted
 
 
-def apply_boundary(collection: Collection, boundary: Boundary) -> tuple[Collection, dict[int, int]]:
+def apply_boundary(collection: Collection, boundary: Boundary) -> tuple[Collection, dict[int, list[str]]]:
     """THE place a scan applies its scope to what it read: the collection without the records the
-    boundary puts out of scope (nor their evidence gaps), and {entry id: records left out}. The
-    evaluator then sees only what is in scope."""
+    boundary puts out of scope (nor their evidence gaps), and {entry id: the records left out, as
+    "type account region ARN"}. The evaluator then sees only what is in scope."""
     if not boundary.rules:
         return collection, {}
-    kept, dropped, left_out = [], set(), Counter()
+    kept, dropped, left_out = [], set(), defaultdict(list)
     for rec in collection.records:
         rule = boundary.record_rule(rec)
         if rule is None:
             kept.append(rec)
         else:
-            left_out[rule.id] += 1
+            left_out[rule.id].append(f"{rec.type} {rec.account} {rec.scope_region} {rec.arn or rec.id}")
             dropped.add((rec.type, rec.account, rec.scope_region, rec.id))
     gaps = [g for g in collection.gaps if g.resource is None
             or (g.resource_type, g.account, g.region, g.resource) not in dropped]
     return replace(collection, records=kept, gaps=gaps), dict(left_out)
 
 
-def left_out(boundary: Boundary, records: dict[int, int], accounts: list[str], regions: list[str]) -> list[dict]:
+LISTED_LEFT_OUT = 200  # records named per entry and run (the count is always whole)
+
+
+def left_out(boundary: Boundary, records: dict[int, list[str]], accounts: list[str], regions: list[str]) -> list[dict]:
     """What a run left out, per entry in force: the entry (id, kind, value, reason), the accounts and
-    regions it kept the scan from reading, and the records it dropped before evaluation."""
+    regions it kept the scan from reading, and the records it dropped before evaluation — counted, and
+    named (the first LISTED_LEFT_OUT): a tag anyone can set must not hide a resource unnamed."""
     out = []
     for rule in boundary.rules:
-        out.append({**rule.as_dict(), "records": records.get(rule.id, 0),
+        mine = sorted(records.get(rule.id, []))
+        out.append({**rule.as_dict(), "records": len(mine), "resources": mine[:LISTED_LEFT_OUT],
                     "accounts_not_read": [a for a in accounts if rule.kind == "account" and a == rule.value],
                     "regions_not_read": [r for r in regions if rule.kind == "region" and r == rule.value]})
     return out

@@ -3,16 +3,16 @@ the control room and the command line use — so the demo's packet shows every s
 for filled in as it would be, and every name says SIMULATED:
 
 - the reason for the scanner outage (history.gaps, an admin),
-- management's responses to some deviations: root cause, ticket, compensating control, remediation —
-  and one "existed at the period's start" answer overridden with its reason (history.deviations),
-- sign-offs: a preparer and a second person reviewing some criteria, the packet and the management
-  assertion; others are left unsigned, one waits for review, one has changes requested
-  (history.signoffs: the two-person rule is enforced there),
+- management's responses to some deviations: root cause, ticket, compensating control, remediation
+  (history.deviations),
 - the auditor's samples of CC7.3 (alerts), CC8.1 (changes) and one automated control, CC6.6
-  (history.sampling: recorded with the population's hash, re-drawable from the packet).
+  (history.sampling: recorded with the population's hash, re-drawable from the packet),
+- then, once that evidence exists, sign-offs: a preparer and then a second person reviewing some
+  criteria, the packet and the management assertion; others are left unsigned, one waits for review,
+  one has changes requested (history.signoffs: the two-person rule is enforced there).
 
-Each step runs after the quarter, on the real clock, as it would: the people do it while preparing the
-audit."""
+Each step runs after the quarter, in that order, on the real clock, as it would: the people do it while
+preparing the audit, and no sign-off is dated before the evidence it approves."""
 from __future__ import annotations
 
 import datetime as dt
@@ -44,7 +44,8 @@ def outage_reason(engine, gap_days: list[dt.date]) -> Optional[dict]:
         return None
     return explain_gap(engine, MANAGEMENT, min(gap_days), max(gap_days),
                        "SIMULATED: the scanner's host ran out of disk after a log rotation failed; scans resumed "
-                       "once it was cleaned (ticket OPS-311). CloudTrail alerting kept running meanwhile.")
+                       "once it was cleaned (ticket OPS-311). CloudTrail was read only where logs were delivered "
+                       "(the log-coverage deviations).")
 
 
 # (how a failure deviation is recognised: check, resource name) -> the response's fields
@@ -68,21 +69,18 @@ FAILURE_RESPONSES: dict[tuple[str, str], dict] = {
         "response": "SIMULATED: re-enabled under CHG-1190; the deployment role can no longer disable rotation.",
         "ticket": "CHG-1187"},
 }
-OVERRIDE_CHECK = "acm-certificate-not-expiring"
-OVERRIDE_REASON = ("SIMULATED: the certificate staging.example.test expires ten days after the demo was run; "
-                   "on the period's first day it had more than the check's 30 days left. The quarter's runs "
-                   "replay today's collection, so the computed answer reads today's expiry date.")
+CERTIFICATE_CHECK = "acm-certificate-not-expiring"
 
 
 def _response_for(dev: dict) -> Optional[dict]:
     if dev["kind"] == "monitoring gap":
         return {"root_cause": "SIMULATED: the scanner's host ran out of disk.", "ticket": "OPS-311",
                 "response": "SIMULATED: disk alerting added to the scanner's host.",
-                "compensating": "SIMULATED: CloudTrail alerting (auditbook watch) ran throughout."}
-    if dev["kind"] == "failure" and dev["check"] == OVERRIDE_CHECK:
+                "compensating": "SIMULATED: none for the three days: the log-coverage deviations show no "
+                                "CloudTrail input then."}
+    if dev["kind"] == "failure" and dev["check"] == CERTIFICATE_CHECK:
         return {"root_cause": "SIMULATED: the staging certificate is renewed by hand.",
-                "response": "SIMULATED: staging certificates move to ACM-managed renewal.",
-                "existed_at_start": False, "existed_reason": OVERRIDE_REASON}
+                "response": "SIMULATED: staging certificates move to ACM-managed renewal."}
     known = FAILURE_RESPONSES.get((dev["check"], dev["resource_name"])) if dev["kind"] == "failure" else None
     if known is None:
         return None
@@ -91,38 +89,36 @@ def _response_for(dev: dict) -> Optional[dict]:
 
 def respond_to_deviations(engine, catalog: Catalog, period: Period) -> int:
     """Management's responses to the deviations it has an answer for (the others stay without one, as
-    they would while the audit is prepared); one override of the computed existed-at-start answer."""
-    found = deviation_service.deviations(engine, catalog, period)
-    overridden = False
+    they would while the audit is prepared); the computed existed-at-start answers stand."""
     count = 0
-    for dev in found:
+    for dev in deviation_service.deviations(engine, catalog, period):
         fields = _response_for(dev)
-        if fields is None or (fields.get("existed_reason") and overridden):
+        if fields is None:
             continue
-        overridden = overridden or bool(fields.get("existed_reason"))
         deviation_service.respond(engine, MANAGEMENT, dev["id"], 0, catalog=catalog, period=period, **fields)
         count += 1
     return count
 
 
-def sign_off(engine, catalog: Catalog, period: Period, at: dt.datetime) -> dict:
-    """Preparations and reviews of some criteria, the packet and the assertion (others unsigned)."""
-    step = dt.timedelta(minutes=7)
-    for n, subject in enumerate(APPROVED + WAITING + tuple(CHANGES_REQUESTED)):
-        signoffs.prepare(engine, catalog, PREPARER, period, subject,
-                         f"SIMULATED: population, sample and deviations of {subject} attached.", at=at + n * step)
-    review_at = at + dt.timedelta(days=1)
-    for n, subject in enumerate(APPROVED):
+def _prepared_comment(subject: str) -> str:
+    sampled = " and the auditor's sample" if subject in SAMPLED else ""
+    return f"SIMULATED: population{sampled}, deviations and management's responses of {subject} read; ready for review."
+
+
+def sign_off(engine, catalog: Catalog, period: Period) -> dict:
+    """Preparations, then reviews, of some criteria, the packet and the assertion (others unsigned), on
+    the real clock: after the responses and samples they rest on."""
+    for subject in APPROVED + WAITING + tuple(CHANGES_REQUESTED):
+        signoffs.prepare(engine, catalog, PREPARER, period, subject, _prepared_comment(subject))
+    for subject in APPROVED:
         signoffs.review(engine, catalog, REVIEWER, period, subject, "approved",
-                        "SIMULATED: evidence read; the conclusion follows from it.", at=review_at + n * step)
+                        "SIMULATED: evidence read; the conclusion follows from it.")
     for subject, comment in CHANGES_REQUESTED.items():
-        signoffs.review(engine, catalog, REVIEWER, period, subject, "changes-requested", comment, at=review_at)
-    signoffs.prepare(engine, catalog, PREPARER, period, signoffs.PACKET,
-                     "SIMULATED: packet ready for the auditor.", at=review_at + dt.timedelta(hours=2))
-    signoffs.review(engine, catalog, REVIEWER, period, signoffs.PACKET, "approved",
-                    "SIMULATED: packet reviewed.", at=review_at + dt.timedelta(hours=3))
+        signoffs.review(engine, catalog, REVIEWER, period, subject, "changes-requested", comment)
+    signoffs.prepare(engine, catalog, PREPARER, period, signoffs.PACKET, "SIMULATED: packet ready for the auditor.")
+    signoffs.review(engine, catalog, REVIEWER, period, signoffs.PACKET, "approved", "SIMULATED: packet reviewed.")
     signoffs.prepare(engine, catalog, MANAGEMENT, period, signoffs.ASSERTION,
-                     "SIMULATED: management's assertion for the period.", at=review_at + dt.timedelta(hours=3))
+                     "SIMULATED: management's assertion for the period.")
     counts = signoffs.signoffs_for(engine, period, [c.id for c in catalog.controls])["criteria"].values()
     return {state: sum(1 for c in counts if c["state"] == state) for state in signoffs.STATES}
 
@@ -136,11 +132,10 @@ def draw_samples(engine, catalog: Catalog, period: Period) -> list[dict]:
 def simulate_audit_work(engine, catalog: Catalog, period: Period, gap_days: list[dt.date],
                         log: Callable[[str], None] = print) -> dict:
     """Every step above, in the order people take them; returns what was done, counted."""
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     outage_reason(engine, gap_days)
     responses = respond_to_deviations(engine, catalog, period)
-    states = sign_off(engine, catalog, period, now - dt.timedelta(days=2))
     draws = draw_samples(engine, catalog, period)
+    states = sign_off(engine, catalog, period)
     log(f"SIMULATED audit work: {responses} management responses to deviations; sign-offs "
         + ", ".join(f"{n} {s}" for s, n in states.items() if n) + f" of {sum(states.values())} criteria, the packet "
         "reviewed, the assertion prepared; samples drawn by the auditor: "

@@ -5,8 +5,9 @@ or the event's time, whichever is later: an old backlog read today starts its cl
 simulates a quarter that is over, so inside `alert_clock(at)` the store's alert clock reads the
 simulated moment `at`, ticking on: an alert raised by that simulated day's scan or watch cycle fired in
 the period, when the simulated event happened, as it would have had auditbook been running then.
-Everything else (the checks' evaluation, the audit trail, the documents' upload times) keeps the real
-clock: the demo happens today."""
+Likewise `incident_clock(at)` for the incidents the quarter's on-call opened and closed (their times and
+audit-trail entries). Everything else (the checks' evaluation, the documents' upload times, the audit
+work after the quarter) keeps the real clock: the demo happens today."""
 from __future__ import annotations
 
 import datetime as dt
@@ -27,3 +28,19 @@ def alert_clock(at: dt.datetime) -> Iterator[dt.datetime]:
         yield at
     finally:
         stored_alerts.now = real
+
+
+@contextmanager
+def incident_clock(at: dt.datetime) -> Iterator[dt.datetime]:
+    """The incident service's clock (monitor.incidents.now: created, acknowledged, resolved, closed and
+    their audit-trail entries) set to `at` (UTC) and ticking, for one simulated moment of the quarter:
+    an incident the quarter's on-call opened is recorded in the period, as it would have been had
+    auditbook been running then. Restored on the way out, however it is left."""
+    from auditbook.monitor import incidents
+    real = incidents.now
+    offset = at - real()
+    incidents.now = lambda: real() + offset
+    try:
+        yield at
+    finally:
+        incidents.now = real

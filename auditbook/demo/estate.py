@@ -17,7 +17,8 @@ from collectors.logs import CIS_FILTER_PATTERNS
 
 REGIONS = ["us-east-1", "eu-west-1"]
 ROLE = "OrganizationAccountAccessRole"
-ACCOUNT_NAMES = ["audit-logs", "prod-us-east", "staging"]  # plus the management account
+ACCOUNT_NAMES = ["audit-logs", "prod-us-east", "staging"]  # plus the management account:
+MANAGEMENT = "master"  # its name in the organisation (moto names it so and cannot rename it): one name everywhere
 
 
 
@@ -252,7 +253,7 @@ def _organisation(session) -> tuple[dict, dict]:
     org = session.client("organizations", region_name="us-east-1")
     org.create_organization(FeatureSet="ALL")
     mgmt_id = session.client("sts").get_caller_identity()["Account"]
-    ids = {"management": mgmt_id}
+    ids = {MANAGEMENT: mgmt_id}
     for name in ACCOUNT_NAMES:
         status = org.create_account(Email=f"{name}@example.test", AccountName=name)["CreateAccountStatus"]
         ids[name] = status["AccountId"]
@@ -260,7 +261,7 @@ def _organisation(session) -> tuple[dict, dict]:
     accounts = {}
     import boto3
     for name, aid in ids.items():
-        if name == "management":
+        if name == MANAGEMENT:
             accounts[name] = Account(session, aid, name)
             continue
         creds = sts.assume_role(RoleArn=f"arn:aws:iam::{aid}:role/{ROLE}", RoleSessionName="demo-build")["Credentials"]
@@ -274,7 +275,7 @@ def _organisation(session) -> tuple[dict, dict]:
 
 def _log_archive(accounts: dict) -> str:
     """audit-logs as the organisation's log archive; trails, detection and backups of the others."""
-    audit, prod, mgmt = accounts["audit-logs"], accounts["prod-us-east"], accounts["management"]
+    audit, prod, mgmt = accounts["audit-logs"], accounts["prod-us-east"], accounts[MANAGEMENT]
     # audit-logs: the organisation's log archive (Object Lock, 7-year retention)
     audit.harden_account()
     audit_key = audit.key("audit-logs")
@@ -367,7 +368,8 @@ def build(session, log=print) -> dict:
     """Create the organisation and its resources through `session` (management credentials).
     Returns {account name: account id}."""
     ids, accounts = _organisation(session)
-    log("organisation: " + ", ".join(f"{n} {i}" for n, i in ids.items()))
+    log("organisation: " + ", ".join(f"{n} {i}" + (" (the management account)" if n == MANAGEMENT else "")
+                                     for n, i in ids.items()))
     log_bucket = _log_archive(accounts)
     _prod(accounts["prod-us-east"])
     _staging(accounts["staging"], log_bucket)

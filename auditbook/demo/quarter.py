@@ -99,8 +99,8 @@ def demo_documents(engine, catalog, period: Period) -> int:
     the quarter's tenth day (items with a monthly cadence lapse before the quarter ends, as they would),
     submitted by one simulated person and approved by another. They are uploaded when the demo runs,
     after the quarter: each carries the late-upload flags, as it should, and its submitter's SIMULATED
-    explanation of the late upload, approved with it (a flagged document covers its period only so). A
-    per-incident item gets no document (the quarter had no incident to evidence)."""
+    explanation of the late upload, approved with it (a flagged document covers its period only so). The
+    per-incident item's documents are the quarter's incident records (demo/quarter_incidents.py)."""
     import tempfile
     from pathlib import Path
 
@@ -127,11 +127,13 @@ def demo_documents(engine, catalog, period: Period) -> int:
 
 
 def simulate_quarter(ids: dict, period: Period, db: str, log=print,
-                     before_scan: Optional[Callable[[int], None]] = None) -> dict:
+                     before_scan: Optional[Callable[[int], None]] = None,
+                     after_scan: Optional[Callable[[int], None]] = None) -> dict:
     """Runs for every day of `period` but the outage; returns counts of real scans and replays.
     `before_scan(day)`: called on each day of the storyline after its changes, before its scan (the
-    demo reads the day's simulated CloudTrail there: demo/quarter_trail.py). Every run is stored on the
-    simulated day's alert clock (demo/clock.py): a check regressing fires in the period."""
+    demo reads the day's simulated CloudTrail there: demo/quarter_trail.py); `after_scan(day)`: on
+    each such day after its scan (the on-call's incidents: demo/quarter_incidents.py). Every run is
+    stored on the simulated day's alert clock (demo/clock.py): a check regressing fires in the period."""
     events, before = storyline(ids)
     before()
     by_day = {e.day: [x for x in events if x.day == e.day] for e in events}
@@ -153,12 +155,14 @@ def simulate_quarter(ids: dict, period: Period, db: str, log=print,
             if last is None or offset in by_day:
                 last = run_scan(org_role=ROLE, regions=",".join(REGIONS), db=db, at=at, simulated=label)
                 scans += 1
-                continue
-            params = {"org_role": ROLE, "regions": last.regions, "catalog": catalog.path, "simulated": label,
-                      "replay_of_run": last.run_id,
-                      "resource_types": sorted({s.resource_type for s in last.collection.scopes})}
-            record_run(engine, catalog, register, last.collection, last.accounts, params, at,
-                       at + dt.timedelta(seconds=last.seconds))
-            replays += 1
+            else:
+                params = {"org_role": ROLE, "regions": last.regions, "catalog": catalog.path, "simulated": label,
+                          "replay_of_run": last.run_id,
+                          "resource_types": sorted({s.resource_type for s in last.collection.scopes})}
+                record_run(engine, catalog, register, last.collection, last.accounts, params, at,
+                           at + dt.timedelta(seconds=last.seconds))
+                replays += 1
+        if after_scan is not None and offset in by_day:
+            after_scan(offset)
     return {"scans": scans, "replays": replays, "outage_days": len(OUTAGE), "events": len(events),
             "documents": documents}

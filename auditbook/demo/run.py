@@ -111,7 +111,9 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
             done = simulate_period(ids, quarter, db, log=console.print)
             console.print(f"simulated quarter: {done['scans']} scans on days the estate changed, "
                           f"{done['replays']} replayed days, {done['outage_days']} days without a scan, "
-                          f"{done['changes']} CloudTrail changes read, in {time.perf_counter() - t0:.1f} s")
+                          f"{done['changes']} CloudTrail changes read, incidents "
+                          + ", ".join(f"{ticket} (incident {n})" for ticket, n in done["incidents"].items())
+                          + f" opened and closed, in {time.perf_counter() - t0:.1f} s")
         result = scan_today(db)
         console.print(posture_summary(result.summary, simulated=True))
         counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("PASS", "FAIL", "ERROR")}
@@ -139,21 +141,25 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
 
 def simulate_period(ids: dict, period, db: Optional[str], log=print) -> dict:
     """The SIMULATED quarter (demo/quarter.py) with its CloudTrail read day by day as it is delivered
-    (demo/quarter_trail.py), then what people do with it once it is over (demo/audit_work.py):
-    the counts of both."""
+    (demo/quarter_trail.py) and the on-call's incidents (demo/quarter_incidents.py), then what people
+    do with it once it is over: the incidents' records, the audit work (demo/audit_work.py). The
+    counts of all of it."""
     import datetime as dt
 
     from auditbook.catalog.model import load_catalog
     from auditbook.demo.audit_work import simulate_audit_work
     from auditbook.demo.quarter import OUTAGE, simulate_quarter
+    from auditbook.demo.quarter_incidents import QuarterIncidents
     from auditbook.demo.quarter_trail import QuarterTrail
     from auditbook.store.db import open_engine
-    engine = open_engine(db)
-    trail = QuarterTrail(ids, period.start, engine)
-    done = simulate_quarter(ids, period, db, log=log, before_scan=trail.read_day)
-    done |= {"trail_files": trail.files, "changes": trail.changes, "trail_alerts": trail.fired}
+    engine, catalog = open_engine(db), load_catalog()
+    trail, incidents = QuarterTrail(ids, period.start, engine), QuarterIncidents(engine, period.start)
+    done = simulate_quarter(ids, period, db, log=log, before_scan=trail.read_day, after_scan=incidents.after_scan)
+    done |= {"trail_files": trail.files, "changes": trail.changes, "trail_alerts": trail.fired,
+             "incidents": dict(incidents.opened)}
+    done["documents"] += incidents.records(catalog)
     outage = [period.start + dt.timedelta(days=d) for d in OUTAGE]
-    return done | simulate_audit_work(engine, load_catalog(), period, outage, log=log)
+    return done | simulate_audit_work(engine, catalog, period, outage, log=log)
 
 
 def scan_today(db: Optional[str]):

@@ -17,7 +17,8 @@ import datetime as dt
 import re
 from typing import Optional
 
-from auditbook.errors import UserError, shown
+from auditbook.auth import person
+from auditbook.errors import UserError, checked_text, shown
 
 BACKDATE_DAYS = 30  # an effective date more than this many days before the upload is flagged "backdated"
 REASON_CHARS = 2000  # EvidenceReview.reason: String(2000)
@@ -37,20 +38,11 @@ class StaleEvidence(UserError):
     """The document's review changed since the caller read it (another decision came first)."""
 
 
-def person(name: str) -> str:
-    """A name as the two-person rule compares it: 'Alice (cli)' and ' alice ' are one person."""
-    name = " ".join((name or "").split()).casefold()
-    return name[:-len(" (cli)")] if name.endswith(" (cli)") else name
-
-
 def checked_reason(reason: Optional[str]) -> str:
     """A decision's reason: required, at most REASON_CHARS characters, stored as typed (stripped)."""
-    text = (reason or "").strip()
-    if not text:
+    if not (reason or "").strip():
         raise UserError("--reason: give the reason for the decision")
-    if len(text) > REASON_CHARS:
-        raise UserError(f"--reason: {len(text)} characters, more than the {REASON_CHARS} allowed: {shown(text[:40])}…")
-    return text
+    return checked_text(reason, "--reason", REASON_CHARS)
 
 
 def check_decision(decision: str, decider: str, submitted_by: str, status: str, evidence_id: int) -> str:
@@ -93,13 +85,9 @@ def upload_flags(effective: dt.date, uploaded_at: dt.datetime, backdate_days: in
 def checked_explanation(text: Optional[str]) -> str:
     """Why a flagged document is late or backdated: required, at most EXPLANATION_CHARS characters,
     stored as typed (stripped)."""
-    text = (text or "").strip()
-    if not text:
+    if not (text or "").strip():
         raise UserError("--explanation: give the explanation (why the document came late or is dated back)")
-    if len(text) > EXPLANATION_CHARS:
-        raise UserError(f"--explanation: {len(text)} characters, more than the {EXPLANATION_CHARS} allowed: "
-                        f"{shown(text[:40])}…")
-    return text
+    return checked_text(text, "--explanation", EXPLANATION_CHARS)
 
 
 def checked_subject(per: Optional[str], option: str, value: str, criterion: str, item: str) -> str:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import getpass
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from auditbook import auth
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
 from auditbook.evaluate.evidence_review import uncovered, upload_flags
@@ -168,7 +168,7 @@ def prepare_evidence(catalog: Catalog, criterion: str, path: Path, *, effective:
     if not owner or not owner.strip():
         raise UserError("--owner: give the person or role who owns this evidence")
     owner = bounded(owner.strip(), "--owner", PERSON_CHARS)
-    uploaded_by = bounded((uploaded_by or "").strip() or getpass.getuser(), "--uploaded-by (default: the login name)",
+    uploaded_by = bounded((uploaded_by or "").strip() or auth.login_name(), "--uploaded-by (default: the login name)",
                           PERSON_CHARS)
     if effective > (today or dt.date.today()):
         raise UserError(f"--effective-date: {effective} is in the future")

@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Mapping, Optional
 
-from auditbook.catalog.model import Catalog, CompanyControl
+from auditbook.catalog.model import Catalog, CompanyControl, split_item
 from auditbook.history.period import PeriodRuns
 from auditbook.history.status import FINDING_STATUSES, NO_DATA, counts_of, status_of
 from auditbook.history.type2 import overview
 
 NEEDS_EVIDENCE = "NEEDS_EVIDENCE"
 KNOWN = (*FINDING_STATUSES, NEEDS_EVIDENCE, NO_DATA)
-SUMMED = ("failures", "open_failures", "manual_items", "manual_missing_or_expired")
 
 
 def worst_status(statuses: Iterable[str]) -> str:
@@ -49,8 +48,21 @@ def _row(company: CompanyControl, by_criterion: Mapping[str, Mapping]) -> dict:
     return {"id": company.id, "statement": company.statement, "owner": company.owner,
             "frequency": company.frequency, "criteria": list(company.criteria), "checks": list(company.checks),
             "manual_items": list(company.manual_items), "criterion_status": statuses,
-            "status": worst_status(statuses.values()),
-            **{k: sum(int(row.get(k) or 0) for row in rows) for k in SUMMED}}
+            "status": worst_status(statuses.values()), **_own_failures(company, by_criterion)}
+
+
+def _own_failures(company: CompanyControl, by_criterion: Mapping[str, Mapping]) -> dict:
+    """The failure stretches of the company control's own checks over the period, each check once
+    (a check shared by criteria is one list of stretches, not one per criterion): never its
+    criteria's totals, which count other controls' checks too."""
+    per_check: dict[str, list[int]] = {}
+    for row in by_criterion.values():
+        per_check.update(row.get("failures_by_check") or {})
+    mine = [per_check[c] for c in company.checks if c in per_check]
+    states = [by_criterion[criterion].get("manual_item_states", {}).get(item)
+              for criterion, item in map(split_item, company.manual_items) if criterion in by_criterion]
+    return {"failures": sum(f for f, _open in mine), "open_failures": sum(o for _f, o in mine),
+            "manual_missing_or_expired": sum(1 for s in states if s != "current")}
 
 
 def company_overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.date] = None) -> list[dict]:

@@ -5,7 +5,10 @@ A deviation is
   failures: first seen, fixed or still open, how it ended),
 - each stretch of days of the period on which a required manual evidence item was not current
   (missing or expired, evaluate.manual_evidence.item_states judged day by day), and
-- each account the organisation listed that the period's runs did not read (history.scope).
+- each account the organisation listed that the period's runs did not read (history.scope),
+- each range of days without any scan (history.gaps), a deviation of every criterion with checks, and
+- each alert not triaged in time (CC7.3) and each interval no CloudTrail log covered (CC7.2, CC8.1):
+  history.deviation_kinds.
 
 Each has a stable id (deviation_id: a hash of what it is, never of when it was computed), so a
 response recorded today attaches to the same deviation in every later build. A response (root cause,
@@ -16,7 +19,6 @@ unit of work. Free text is kept as typed and shown escaped by whoever shows it."
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections import defaultdict
 from typing import Optional
@@ -25,6 +27,8 @@ from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
 from auditbook.evaluate.manual_evidence import item_states
+from auditbook.history import deviation_kinds as kinds
+from auditbook.history.deviation_kinds import deviation_id
 from auditbook.history.gaps import monitoring_gaps
 from auditbook.history.per_check import failure_episodes
 from auditbook.history.period import Period, period_runs
@@ -37,7 +41,7 @@ from auditbook.store import manual_evidence as documents
 from auditbook.store.item_populations import item_populations
 from auditbook.store.session import reading, writing
 
-KINDS = ("failure", "manual evidence", "account not scanned")
+KINDS = ("failure", "manual evidence", "account not scanned", "monitoring gap", "alert triage", "log coverage")
 NO_RESPONSE = "no management response"
 ID = re.compile(r"[0-9a-f]{16}")
 TEXT_CHARS, TICKET_CHARS = 4000, 200
@@ -46,12 +50,6 @@ OBJECT_TYPE = "deviation"
 
 class StaleResponse(UserError):
     """The response changed since the responder read it: read it again."""
-
-
-def deviation_id(*parts) -> str:
-    """A deviation's stable id: 16 hex digits of the SHA-256 of its kind and identifying facts."""
-    key = "|".join("" if p is None else str(p) for p in parts)
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def _iso(value) -> Optional[str]:
@@ -140,14 +138,16 @@ def account_deviation(entry: dict, period: Period) -> dict:
             "existed_at_start_computed": entry["first_missing"] == period.start.isoformat()}
 
 
-def gap_deviation(gap: dict, period: Period) -> dict:
+def gap_deviation(gap: dict, period: Period, criteria: Optional[list[str]] = None) -> dict:
     """Days without any scan (history.gaps.monitoring_gaps): monitoring did not operate, whatever the
-    recorded reason (shown in `what`); every criterion's automated checks are affected."""
-    return {"id": deviation_id("gap", gap["from"]), "kind": "monitoring gap", "criteria": [], "check": None,
+    recorded reason (shown in `what`); a deviation of every criterion with automated checks (`criteria`)."""
+    return {"id": deviation_id("gap", gap["from"]), "kind": "monitoring gap", "criteria": list(criteria or []),
+            "check": None,
             "item": None, "account": None, "region": None, "resource": None, "resource_name": "",
             "severity": None, "what": f"no scan on {gap['days']} day(s); reason: {gap['reason']}",
             "from": gap["from"], "until": gap["to"], "state": "gap",
-            "existed_at_start_computed": gap["from"] == period.start.isoformat()}
+            "existed_at_start_computed": gap["from"] == period.start.isoformat(), "reason": gap["reason"],
+            "explained_by": gap.get("explained_by"), "explained_at": gap.get("explained_at")}
 
 
 def _episodes_by_check(engine, checks: list, pruns) -> dict[str, list[dict]]:
@@ -177,7 +177,7 @@ def _failures(engine, catalog: Catalog, period: Period, criteria: list[str]) -> 
     by_check = _episodes_by_check(engine, checks, pruns)
     for check in checks:
         mine = [cid for cid in order if cid in check.controls]
-        for episode in by_check[check.id]:
+        for episode in by_check.get(check.id, []):  # none when the period has no run
             dev = failure_deviation(episode, mine[0], period, first_run_at)
             found.setdefault(dev["id"], {**dev, "criteria": mine})
     return list(found.values())
@@ -196,11 +196,31 @@ def _manual_for(engine, catalog: Catalog, period: Period, today: Optional[dt.dat
     return manual_deviations(catalog, records, populations, period, last_day)
 
 
+def _period_wide(engine, catalog: Catalog, period: Period, pruns, today: Optional[dt.date],
+                 criterion: Optional[str]) -> list[dict]:
+    """The monitoring gaps, alerts not triaged in time and log coverage intervals of the period — of
+    `criterion` only, when given (each kind computed only when it can belong to it)."""
+    def wanted(criteria) -> bool:
+        return criterion is None or criterion in criteria
+    found = []
+    checked = kinds.with_checks(catalog)
+    if wanted(checked):
+        found += [gap_deviation(g, period, checked) for g in monitoring_gaps(engine, pruns, today)]
+    if wanted(kinds.ALERT_CRITERIA):
+        found += kinds.alert_deviations(engine, catalog, period, today)
+    if wanted(kinds.LOG_COVERAGE_CRITERIA):
+        found += kinds.log_coverage_deviations(engine, catalog, period, today)
+    return [d for d in found if wanted(d["criteria"])]
+
+
+def _ordered(found: list[dict]) -> list[dict]:
+    return sorted(found, key=lambda d: (d["from"] or "", d["kind"], d["id"]))
+
 
 def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str] = None,
                today: Optional[dt.date] = None) -> list[dict]:
-    """Every deviation of the period (of one criterion, if given; accounts not scanned and days without
-    a scan belong to no one criterion and are listed only for the whole period), each with its response (or None,
+    """Every deviation of the period (of one criterion, if given; accounts not scanned belong to no one
+    criterion and are listed only for the whole period), each with its response (or None,
     shown as NO_RESPONSE) and whether it existed at the period's start (the response's override, else
     computed). Plain JSON values, ordered by when it began."""
     if criterion is not None and criterion not in {c.id for c in catalog.controls}:
@@ -208,20 +228,22 @@ def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str
     criteria = [criterion] if criterion else [c.id for c in catalog.controls]
     found = _failures(engine, catalog, period, criteria)
     found += _manual_for(engine, catalog, period, today, criterion)
+    found += _period_wide(engine, catalog, period, period_runs(engine, period), today, criterion)
     if criterion is None:
         found += [account_deviation(e, period) for e in scope_document(engine, catalog, period)["deviations"]]
-        found += [gap_deviation(g, period) for g in monitoring_gaps(engine, period_runs(engine, period), today)]
-    return with_responses(engine, sorted(found, key=lambda d: (d["from"] or "", d["kind"], d["id"])))
+    return with_responses(engine, _ordered(found))
 
 
 def for_criterion(engine, catalog: Catalog, period: Period, criterion: str, failures: list[dict],
                   today: Optional[dt.date] = None) -> list[dict]:
     """One criterion's deviations for its packet page, from the failures its page already computed
     (CriterionHistory.failures): the same list, ids and responses as deviations(…, criterion)."""
-    first_run_at = first_observed(period_runs(engine, period))
+    pruns = period_runs(engine, period)
+    first_run_at = first_observed(pruns)
     found = [failure_deviation(e, criterion, period, first_run_at) for e in failures]
     found += _manual_for(engine, catalog, period, today, criterion)
-    return with_responses(engine, sorted(found, key=lambda d: (d["from"] or "", d["kind"], d["id"])))
+    found += _period_wide(engine, catalog, period, pruns, today, criterion)
+    return with_responses(engine, _ordered(found))
 
 
 def with_responses(engine, found: list[dict]) -> list[dict]:

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -60,8 +61,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")  # a spreadsheet reads the
 
 COLUMNS = {
     "resources": ("id", "resource_type", "account", "region", "resource", "name", "first_seen", "last_seen"),
-    "alerts": ("id", "alert", "rule", "severity", "soc2_control", "state", "summary", "labels", "first_seen",
-               "last_seen", "occurrences", "fired_at", "decision", "reason", "triaged_by", "triaged_at",
+    "alerts": ("id", "alert", "rule", "severity", "soc2_control", "state_at_period_end", "summary", "labels",
+               "first_seen", "fired_at", "decision", "reason", "triaged_by", "triaged_at",
                "minutes_to_triage", "assignee", "incident", "acknowledged_by", "acknowledged_at", "resolved_at"),
     "incidents": ("id", "incident", "title", "severity", "status", "assignee", "created_by", "created_at",
                   "acknowledged_at", "resolved_at", "closed_at", "acknowledge_breached", "resolve_breached",
@@ -160,10 +161,24 @@ def _alerts(engine, period: Period) -> list[dict]:
     since, until = _bounds(period)
     with reading(engine) as session:
         found = _checked_size("alerts", period_events.alerts_in(session, since, until))
-    return [{**a, "id": f"alert-{a['id']:09d}", "alert": a["id"], "occurrences": a["count"],
+    return [{**a, **_as_of_period_end(a, until), "id": f"alert-{a['id']:09d}", "alert": a["id"],
              "decision": a["triage_decision"], "reason": a["triage_reason"],
              "minutes_to_triage": _minutes(a["fired_at"] or a["first_seen"], a["triaged_at"]),
              "incident": a["incident_id"]} for a in found]
+
+
+def _as_of_period_end(alert: dict, until: dt.datetime) -> dict:
+    """What the alert was at the period's end, so a closed period's population does not change when
+    the alert fires again, is acknowledged or resolves later (an auditor's re-draw must match): its state
+    then; its last-seen time and count move with every later firing, so neither is listed (first seen
+    and fired at are stable)."""
+    def by_end(at):
+        return at if at is not None and at < until else None
+    state = ("resolved" if by_end(alert["resolved_at"]) else
+             "acknowledged" if by_end(alert["acknowledged_at"]) else "firing")
+    return {"state_at_period_end": state, "resolved_at": by_end(alert["resolved_at"]),
+            "acknowledged_at": by_end(alert["acknowledged_at"]),
+            "acknowledged_by": alert["acknowledged_by"] if by_end(alert["acknowledged_at"]) else None}
 
 
 def _incidents(engine, period: Period) -> list[dict]:
@@ -228,10 +243,18 @@ def _pairs_in_scope(session, lo: dt.datetime, hi: dt.datetime, period: Period) -
     if not runs:
         return []
     out = out_of_scope_rows(stored_scope.read_scope(session)["entries"], period)
-    excluded = {(r["kind"], r["value"]) for r in out}
+    excluded = {(r["kind"], r["value"]) for r in out if _out_for_whole(r, period)}
     return sorted({(account, cloudtrail_region(region))
                    for account, region in stored_scope.regions_read(session, runs[0].run_id, runs[-1].run_id)
                    if ("account", account) not in excluded and ("region", region) not in excluded})
+
+
+def _out_for_whole(row: dict, period: Period) -> bool:
+    """Whether an out-of-scope row covers the whole period (excluded by its start, not lifted before
+    its end): a pair in scope for part of it keeps its coverage gaps — never hidden by a short exclusion."""
+    excluded = dt.datetime.fromisoformat(row["excluded_at"]).date()
+    lifted = dt.datetime.fromisoformat(row["lifted_at"]).date() if row["lifted_at"] else None
+    return excluded <= period.start and (lifted is None or lifted >= period.end)
 
 
 def change_completeness(engine, period: Period, now: Optional[dt.datetime] = None) -> dict:
@@ -305,7 +328,19 @@ def population_file(kind: str, criterion: Optional[str] = None) -> str:
 def neutralised(text: str) -> str:
     """A cell a spreadsheet cannot read as a formula: text starting with = + - @ (or a tab, a carriage
     return, or the quote itself) gets a leading `'`. Reversible: restored() drops exactly one."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if _formula_like(text) else text
+
+
+def _formula_like(text: str) -> bool:
+    """Whether a spreadsheet may read the text as a formula: it starts with = + - @ (tab, carriage
+    return, the quote), also after leading spaces, BOMs or zero-width characters, or in a full-width
+    form (＝＋－＠, the same characters once NFKC-normalised)."""
+    if text.startswith(FORMULA_START):
+        return True
+    lead = unicodedata.normalize("NFKC", text[:64])
+    skipped = next((i for i, ch in enumerate(lead) if not (ch.isspace() or unicodedata.category(ch) == "Cf")),
+                   len(lead))
+    return lead[skipped:].startswith(FORMULA_START)
 
 
 def restored(text: str) -> str:

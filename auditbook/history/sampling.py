@@ -77,15 +77,26 @@ def draw(ids_or_population, size: int, seed: int) -> list[str]:
     return ordered if size >= len(ordered) else random.Random(seed).sample(ordered, size)
 
 
-def size_for(control: Control, kind: str) -> tuple[int, str]:
+def size_for(control: Control, kind: str, catalog: Optional[Catalog] = None) -> tuple[int, str]:
     """(sample size, how it was chosen) by the control's frequency: `sample_size` if set, else the
-    lower end of its frequency's range (its own, or the population kind's default)."""
+    lower end of its frequency's range — the criterion's own (controls.yaml), else the most frequent of
+    the company's controls mapped to it (an auditor sizes by the company's stated frequency), else the
+    population kind's default."""
     if control.sample_size is not None:
         return control.sample_size, "sample_size in the catalog"
-    frequency = control.frequency or DEFAULT_FREQUENCY[kind]
+    company = _company_frequency(catalog, control.id) if catalog is not None and not control.frequency else None
+    frequency = control.frequency or (company[0] if company else DEFAULT_FREQUENCY[kind])
     low, high = FREQUENCY_SIZES[frequency]
-    source = "catalog" if control.frequency else f"default for {kind}"
+    source = ("catalog" if control.frequency else f"company control {company[1]}" if company
+              else f"default for {kind}")
     return low, f"frequency {frequency} ({source}): {low}" + (f"–{high}" if high != low else "")
+
+
+def _company_frequency(catalog: Catalog, criterion: str) -> Optional[tuple[str, str]]:
+    """(frequency, company control id) of the most frequent company control mapped to the criterion."""
+    mapped = [(FREQUENCY_SIZES[c.frequency][0], c.frequency, c.id) for c in catalog.company_controls
+              if criterion in c.criteria and c.frequency in FREQUENCY_SIZES]
+    return max(mapped)[1:] if mapped else None
 
 
 def _control(catalog: Catalog, criterion: str) -> Control:
@@ -107,7 +118,7 @@ def take_sample(engine, catalog: Catalog, actor: Actor, criterion: str, period: 
     kind = kind or default_kind(catalog, criterion)
     if kind not in KINDS:
         raise UserError(f"--population: {shown(kind)} is not one of {', '.join(KINDS)}")
-    size, how = (checked_size(size), "--size") if size is not None else size_for(control, kind)
+    size, how = (checked_size(size), "--size") if size is not None else size_for(control, kind, catalog)
     pattern = ticket_pattern(ticket).pattern if kind in ("changes", "access") else None
     pop = population(engine, catalog, kind, period, criterion=criterion, ticket=pattern)
     at = at or dt.datetime.now(dt.timezone.utc)

@@ -20,7 +20,7 @@ from auditbook.catalog.subservice import FILE_NAME, load_subservice
 from auditbook.collect.plan import needed_types
 from auditbook.collect.runner import GLOBAL
 from auditbook.collect.targets import known_regions
-from auditbook.errors import UserError, shown
+from auditbook.errors import UserError, shown, unsafe_character
 from auditbook.history.period import Period
 from auditbook.history.status import (
     counts_of,
@@ -55,7 +55,7 @@ class StaleScope(UserError):
 
 
 def _no_controls(text: str, field: str) -> None:
-    bad = next((ch for ch in text if ord(ch) < 32 and ch not in "\t\n\r" or ord(ch) == 127), None)
+    bad = unsafe_character(text)
     if bad is not None:
         raise UserError(f"{field}: {shown(text)} contains the control character {bad!r}")
 
@@ -322,7 +322,8 @@ def left_out_in(runs: list) -> list[dict]:
             row = rows.setdefault(e["entry"], {"entry": e["entry"], "kind": e.get("kind"), "value": e.get("value"),
                                                "reason": e.get("reason"), "runs": 0, "first_day": run.day.isoformat(),
                                                "accounts_not_read": set(), "regions_not_read": set()})
-            row.update(runs=row["runs"] + 1, last_day=run.day.isoformat(), records=int(e.get("records") or 0))
+            row.update(runs=row["runs"] + 1, last_day=run.day.isoformat(), records=int(e.get("records") or 0),
+                       resources=[r for r in e.get("resources") or [] if isinstance(r, str)])  # the latest run's
             row["accounts_not_read"] |= set(e.get("accounts_not_read") or [])
             row["regions_not_read"] |= set(e.get("regions_not_read") or [])
     for row in rows.values():

@@ -22,10 +22,9 @@ import unicodedata
 from string import Template
 from typing import Iterable, Optional
 
-from auditbook.auth import Actor, authorize
+from auditbook.auth import Actor, authorize, person
 from auditbook.catalog.model import Catalog
-from auditbook.errors import UserError, shown
-from auditbook.evaluate.evidence_review import person
+from auditbook.errors import UserError, checked_text, shown
 from auditbook.history.period import Period, quarter
 from auditbook.store import settings as stored_settings
 from auditbook.store import signoffs as stored
@@ -65,13 +64,9 @@ def checked_subject(catalog: Catalog, subject: str) -> str:
 
 def checked_comment(comment: Optional[str], required: bool = False) -> Optional[str]:
     """A comment: at most COMMENT_CHARS characters, stored as typed (stripped); None when empty."""
-    text = (comment or "").strip()
-    if required and not text:
+    if required and not (comment or "").strip():
         raise UserError("--comment: give the reason for the decision")
-    if len(text) > COMMENT_CHARS:
-        raise UserError(f"--comment: {len(text)} characters, more than the {COMMENT_CHARS} allowed: "
-                        f"{shown(text[:40])}…")
-    return text or None
+    return checked_text(comment, "--comment", COMMENT_CHARS)
 
 
 def checked_decision(decision: str) -> str:

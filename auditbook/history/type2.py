@@ -128,13 +128,17 @@ def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.dat
         manual = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
         read = {run: run_coverage(session, run) for run in set(latest_runs.values())}
     states = states_by_criterion(manual)
+    items = defaultdict(dict)
+    for s in manual:
+        items[s.criterion][s.item] = s.state
     by_check = defaultdict(list)
     for r in rows:
         by_check[r.check_id].append(r)
     horizon = pruns.horizon(today)
-    return [_overview_row(control, catalog.checks_for(control.id), by_check, pruns, times, at_run,
-                          latest_runs[control.id], states.get(control.id, []), horizon, today,
-                          read[latest_runs[control.id]])
+    return [{**_overview_row(control, catalog.checks_for(control.id), by_check, pruns, times, at_run,
+                             latest_runs[control.id], states.get(control.id, []), horizon, today,
+                             read[latest_runs[control.id]]),
+             "manual_item_states": items.get(control.id, {})}
             for control in catalog.controls]
 
 
@@ -151,4 +155,6 @@ def _overview_row(control, checks: list[Check], by_check: dict, pruns: PeriodRun
             "share_days_all_passing": h.share_all_passing(horizon), "failures": len(h.failures),
             "open_failures": sum(1 for e in h.failures if e["state"] == "open"), "manual_items": len(states),
             "manual_missing_or_expired": sum(1 for s in states if s != "current"),
+            # per check (a company control counts only its own checks' stretches, each once)
+            "failures_by_check": {s["check"]: [s["failures"], s["open_failures"]] for s in h.summaries},
             **{s.lower(): counts[s] for s in STATUS_ORDER}}

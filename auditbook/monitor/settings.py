@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
+from auditbook.history.deviation_kinds import DEFAULT_TRIAGE
 from auditbook.history.signoffs import ASSERTION_KEY, DEFAULT_ASSERTION, valid_assertion
 from auditbook.history.sla import DEFAULT_SLA, targets_in_force, valid_targets
 from auditbook.store import settings as stored
@@ -11,7 +12,6 @@ from auditbook.store.audit_log import record
 from auditbook.store.session import reading, writing
 
 # minutes from an alert's first sighting to its triage decision, per alert severity
-DEFAULT_TRIAGE = {"critical": 15, "high": 60, "medium": 240, "low": 1440, "warning": 1440}
 DEFAULTS = {"sla": DEFAULT_SLA, "wall": {"stale_after_hours": 26, "refresh_seconds": 30}, "triage": DEFAULT_TRIAGE}
 DEFAULTS[ASSERTION_KEY] = DEFAULT_ASSERTION  # the management assertion's text template (docs/signoff.md)
 MAX_TRIAGE_MINUTES = 60 * 24 * 90

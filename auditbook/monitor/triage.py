@@ -14,6 +14,7 @@ from typing import Optional
 
 from auditbook.auth import Actor, authorize
 from auditbook.errors import UserError
+from auditbook.history.deviation_kinds import ESCALATION_RULE
 from auditbook.history.sla import SEVERITIES
 from auditbook.monitor import settings
 from auditbook.monitor.alerts import OPEN_STATES, SYSTEM, StaleAlert, fire
@@ -25,7 +26,7 @@ from auditbook.store.audit_log import now, record
 from auditbook.store.session import reading, writing
 
 DECISIONS = ("true-positive", "benign-true-positive", "false-positive")
-TRIAGE_BREACHED = "AlertTriageBreached"  # the escalation's own alert
+TRIAGE_BREACHED = ESCALATION_RULE  # the escalation's own alert (a CC7.3 deviation is the alert it escalates)
 ESCALATIONS = (TRIAGE_BREACHED, "IncidentSLABreached")  # escalations themselves: never escalated again
 MAX_NOTE = 4000
 MAX_SELECTION = 500  # alerts changed by one bulk action

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -51,12 +52,35 @@ def setup() -> None:
     pd.set_option("display.max_rows", 200)
 
 
-def cell(value) -> str:
-    """One value as table-cell HTML, escaped (a date as UTC, a list joined, nothing as a dash)."""
+ISO_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?$")
+
+
+def utc_time(value: dt.datetime) -> str:
+    """A time as "YYYY-MM-DD HH:MM UTC" (a time without a zone is the store's UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def time_text(value: str) -> str:
+    """An ISO 8601 time stored as text ("2026-12-01T21:20:27.975895+00:00") as "YYYY-MM-DD HH:MM UTC";
+    any other text unchanged."""
+    if not ISO_TIME.match(value):
+        return value
+    return utc_time(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def cell(value, yes_no: bool = False) -> str:
+    """One value as table-cell HTML, escaped (a time as "YYYY-MM-DD HH:MM UTC", whether a datetime or
+    ISO text; a list joined; nothing as a dash; with `yes_no`, a flag as yes/no)."""
     if value is None or (not isinstance(value, (list, tuple, set, dict)) and pd.isna(value)):
         return '<span class="ab-muted">—</span>'
+    if yes_no and isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
     if isinstance(value, dt.datetime):
-        return html.escape(value.strftime("%Y-%m-%d %H:%M UTC"))
+        return html.escape(utc_time(value))
+    if isinstance(value, str):
+        return html.escape(time_text(value))
     if isinstance(value, (list, tuple, set)):
         return html.escape(", ".join(str(v) for v in value))
     if isinstance(value, float):
@@ -67,6 +91,23 @@ def cell(value) -> str:
 def status(value: str) -> str:
     text = html.escape(str(value))
     return f'<span class="ab-status ab-{text}">{text.replace("_", " ").lower()}</span>'
+
+
+STATUSES = ("PASS", "FAIL", "ERROR", "EXCEPTED", "NEEDS_EVIDENCE")
+
+
+def named_statuses(value) -> str:
+    """Names with their statuses — {"CC7.3": "FAIL"} or the text "CC7.3 FAIL; CC7.5 NEEDS_EVIDENCE" —
+    each status as its badge (every name escaped)."""
+    pairs = value.items() if isinstance(value, dict) else (
+        part.rpartition(" ")[::2] for part in str(value or "").split("; ") if part)
+    out = []
+    for name, state in pairs:
+        if state in STATUSES:
+            out.append(f"{html.escape(str(name))} {status(state)}".strip())
+        else:
+            out.append(html.escape(f"{name} {state}".strip()))
+    return "; ".join(out) if out else '<span class="ab-muted">—</span>'
 
 
 def evidence_link(packet_dir: Optional[str]) -> Callable[[object], str]:
@@ -144,10 +185,12 @@ def capped_line(shown: int, total: int, full) -> str:
 
 
 def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None, full=None,
-          render: Optional[dict[str, Callable[[object], str]]] = None, caption: Optional[str] = None):
+          render: Optional[dict[str, Callable[[object], str]]] = None, caption: Optional[str] = None,
+          yes_no: bool = False):
     """An HTML table of a DataFrame: every value escaped unless a column has its own renderer
     (which must escape what it shows). With `limit`, a longer table shows its first rows under a line
-    saying so and linking `full` (the name of the whole table's file in the packet's data/, or a list)."""
+    saying so and linking `full` (the name of the whole table's file in the packet's data/, or a list).
+    With `yes_no`, flags read yes/no (the packet index) instead of True/False."""
     from IPython.display import HTML
     if df is None or df.empty:
         return HTML(f'<p class="ab-muted">{html.escape(empty)}</p>')
@@ -156,7 +199,7 @@ def table(df: pd.DataFrame, *, empty: str = "None.", limit: Optional[int] = None
     head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in shown.columns)
     rows = []
     for rec in shown.itertuples(index=False, name=None):
-        cells = [render[c](v) if c in render else cell(v) for c, v in zip(shown.columns, rec)]
+        cells = [render[c](v) if c in render else cell(v, yes_no) for c, v in zip(shown.columns, rec)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     more = capped_line(limit, len(df), full) if limit is not None and len(df) > limit else ""
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""

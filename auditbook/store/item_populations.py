@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from auditbook.errors import UserError
+from auditbook.errors import UserError, shown
 from auditbook.evaluate.tickets import ticket_of, ticket_pattern
 from auditbook.store import changes as stored_changes
 from auditbook.store import manual_evidence as documents
@@ -29,17 +29,23 @@ def _bounds(since: Optional[dt.date], on: dt.date) -> tuple[dt.datetime, dt.date
 
 
 def _excluded_accounts(entries: list[dict], since: dt.date, on: dt.date) -> set[str]:
-    """The accounts put out of scope at any time from `since` to `on` (lifted after `since`, or not
-    lifted): as history.scope.out_of_scope_rows judges them (that module reads the status, which reads
-    these populations, so it cannot be imported here)."""
+    """The accounts out of scope for the whole of `since` to `on` (excluded by `since`, not lifted
+    before `on`): an account in scope for part of the window still owes its review — a minute's
+    exclusion must not drop it for the quarter."""
     out = set()
     for entry in entries:
+        if not isinstance(entry, dict):
+            raise UserError(f"scope: a stored entry is not an entry: {shown(entry)}")
         if entry.get("kind") != "account":
             continue
-        start = dt.datetime.fromisoformat(entry["excluded"]["at"]).date()
-        lifted = entry.get("lifted")
-        end = dt.datetime.fromisoformat(lifted["at"]).date() if lifted else None
-        if start <= on and (end is None or end >= since):
+        try:
+            start = dt.datetime.fromisoformat(entry["excluded"]["at"]).date()
+            lifted = entry.get("lifted")
+            end = dt.datetime.fromisoformat(lifted["at"]).date() if lifted else None
+        except (KeyError, TypeError, ValueError):  # a hand-edited setting: one line, never a wrong population
+            raise UserError(f"scope: the stored entry {shown(entry.get('id'))} is malformed; "
+                            "`auditbook scope show` names it") from None
+        if start <= since and (end is None or end >= on):
             out.add(entry["value"])
     return out
 

@@ -6,13 +6,12 @@ it is high and lacks root cause and lessons learned (the page says why), the pos
 (category, impact, root cause, lessons learned, an action item), and then it closes. The store,
 read through the core, holds all of it and the audit trail of each step. 127.0.0.1 only."""
 import datetime as dt
-import getpass
 import re
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from auditbook.auth import Actor
+from auditbook.auth import Actor, login_name
 from auditbook.demo.run import free_port
 from auditbook.monitor import alert_views, alerts, incidents
 from auditbook.store.session import writing
@@ -145,7 +144,7 @@ def test_alert_triaged_to_incident_post_mortem_then_closed(served):
 
 
 def _assert_alert_stored(served, incident_id: int) -> None:
-    analyst = f"{getpass.getuser()} (local)"
+    analyst = f"{login_name()} (local)"
     alert = alerts.get(served["engine"], served["alert"])
     assert (alert["triage_decision"], alert["triage_reason"], alert["triaged_by"]) == ("true-positive", REASON, analyst)
     assert alert["incident_id"] == incident_id != served["unrelated"]
@@ -156,7 +155,7 @@ def _assert_alert_stored(served, incident_id: int) -> None:
 
 
 def _assert_incident_stored(served, incident_id: int) -> None:
-    analyst = f"{getpass.getuser()} (local)"
+    analyst = f"{login_name()} (local)"
     inc = incidents.detail(served["engine"], incident_id)
     assert (inc["status"], inc["severity"], inc["created_by"]) == ("closed", "high", analyst)
     assert inc["closed_at"] is not None and inc["resolved_at"] is not None

@@ -50,6 +50,7 @@ def test_the_index_lists_the_company_controls_each_with_its_criteria_linked(comp
     assert '<a href="company/NET-01.html">NET-01</a>' in index and '<a href="company/GOV-01.html">GOV-01</a>' in index
     assert '<a href="criteria/CC1.1.html">CC1.1</a> <span class="ab-status' in index
     assert '<a href="criteria/A1.2.html">A1.2</a>' in index
+    assert "[&#x27;" not in index and "['" not in index  # no Python list shown as text
     assert "Head of &lt;b&gt;infrastructure&lt;/b&gt;" in index and EVIL not in index
     overview = {r["criterion"]: r["status"] for r in json.loads((company_packet / "data" / "overview.json").read_text())}
     company = {r["id"]: r for r in json.loads((company_packet / "data" / "company-controls.json").read_text())}

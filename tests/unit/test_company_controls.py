@@ -313,3 +313,33 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, mo
     code, out, err = run(capsys, monkeypatch, "controls", *args)
     assert code == 2 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "OUT.yaml").exists()
+
+
+def test_a_company_control_counts_only_its_own_checks_failures_each_once(tmp_path):
+    """An auditor found AC-01 (MFA) credited with all of CC6.1's failures (KMS, encryption…) and a check
+    shared by two criteria counted twice: a control counts its own checks' stretches, once."""
+    from auditbook.history.company_controls import company_rows
+    catalog = catalog_with(tmp_path)
+    mine = next(c for c in catalog.company_controls if c.checks and c.manual_items)
+    own, other = mine.checks[0], "some-other-check"
+    rows = [{"criterion": c.id, "status": "FAIL",
+             "failures_by_check": {own: [3, 1], other: [40, 30]},  # the same check listed under every criterion
+             "manual_item_states": {}} for c in catalog.controls]
+    row = next(r for r in company_rows(catalog, rows) if r["id"] == mine.id)
+    assert (row["failures"], row["open_failures"]) == (3, 1)
+    assert row["manual_missing_or_expired"] == len(mine.manual_items)  # none of its items is current
+    assert row["manual_items"] == list(mine.manual_items)
+
+
+@pytest.mark.parametrize("ids, message", [
+    (["AC-01", "ac-01"], "duplicate id"),
+    (["CON"], "cannot name a file on every system"),
+    (["nul.txt"], "cannot name a file on every system"),
+    (["A."], "cannot name a file on every system"),
+])
+def test_company_ids_that_collide_or_cannot_name_a_file_are_refused(tmp_path, ids, message):
+    """Each id names company/<ID>.html in the packet: on an auditor's macOS or Windows, AC-01 and ac-01
+    are one file and CON none at all — verification would fail there."""
+    controls = [{**AC01, "id": ident} for ident in ids]
+    with pytest.raises(CatalogError, match=message):
+        catalog_with(tmp_path, controls)

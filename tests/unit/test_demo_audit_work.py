@@ -1,7 +1,7 @@
 """The demo's SIMULATED audit work (demo/audit_work.py), on the small store of tests/packet_store.py:
-the outage's reason, management's responses (with one existed-at-start override and its reason), sign-
-offs by a preparer and a second person (some left unsigned, one waiting, one with changes requested),
-and the auditor's samples — each through the real service, in the audit trail, every name SIMULATED."""
+the outage's reason, management's responses, the auditor's samples and then sign-offs by a preparer and
+a second person (some left unsigned, one waiting, one with changes requested) — each through the real
+service, on the real clock, in the audit trail, every name SIMULATED."""
 import datetime as dt
 
 import pytest
@@ -25,8 +25,9 @@ def worked(tmp_path_factory):
     build_store(db)
     engine, catalog = open_engine(db), load_catalog()
     lines = []
+    started = dt.datetime.now(dt.timezone.utc)
     done = audit_work.simulate_audit_work(engine, catalog, P, [dt.date(2026, 7, 5)], log=lines.append)
-    return {"engine": engine, "catalog": catalog, "done": done, "lines": lines}
+    return {"engine": engine, "catalog": catalog, "done": done, "lines": lines, "started": started}
 
 
 def test_every_simulated_person_is_named_simulated_and_has_the_role_of_their_part():
@@ -61,11 +62,31 @@ def test_management_responds_to_the_gap_and_the_reason_is_recorded(worked):
     assert worked["done"]["responses"] == 1  # the small store has none of the demo's storyline failures
 
 
-def test_the_override_and_the_storyline_responses_are_what_the_demo_quarter_needs():
-    acm = {"kind": "failure", "check": audit_work.OVERRIDE_CHECK, "resource_name": "staging.example.test",
+def test_no_sign_off_predates_the_evidence_it_approves(worked):
+    """Auditor's finding 3: responses and samples first, then preparations, then reviews, on the real
+    clock — never a sign-off backdated before the samples and responses it rests on."""
+    found = signoffs_for(worked["engine"], P, [c.id for c in worked["catalog"].controls])
+    evidence = [dt.datetime.fromisoformat(d["at"]) for d in recorded_draws(worked["engine"], P)]
+    evidence += [dt.datetime.fromisoformat(str(d["response"]["responded_at"]))
+                 for d in deviations(worked["engine"], worked["catalog"], P) if d["response"]]
+    assert evidence and min(evidence) >= worked["started"]
+    signed = [x for x in found["criteria"].values() if x["state"] != "unsigned"] + [found["packet"]]
+    signed.append(found["assertion"]["signoff"])
+    for x in signed:
+        assert dt.datetime.fromisoformat(x["prepared_at"]) >= max(evidence).replace(microsecond=0), x  # shown in s
+        assert x["reviewed_at"] is None or x["reviewed_at"] >= x["prepared_at"], x
+    comments = {s: found["criteria"][s]["preparation_comment"] for s in ("CC8.1", "CC6.1")}
+    assert "sample" in comments["CC8.1"] and "sample" not in comments["CC6.1"]  # only what is attached
+
+
+def test_the_storyline_responses_leave_the_computed_existed_at_start_answers_alone(worked):
+    """Auditor's finding 10: no override of "existed at the period's start" (the certificate's stretch
+    starts on the period's first day: "no" would contradict it)."""
+    acm = {"kind": "failure", "check": audit_work.CERTIFICATE_CHECK, "resource_name": "staging.example.test",
            "until": None}
     fields = audit_work._response_for(acm)
-    assert fields["existed_at_start"] is False and "30 days" in fields["existed_reason"]
+    assert "SIMULATED" in fields["root_cause"] and not {"existed_at_start", "existed_reason"} & set(fields)
+    assert not any(d["existed_at_start_overridden"] for d in deviations(worked["engine"], worked["catalog"], P))
     web = audit_work._response_for({"kind": "failure", "check": "ec2-sg-no-public-ingress",
                                     "resource_name": "web-https", "until": "2026-07-21T06:00:00+00:00"})
     assert (web["ticket"], web["remediated_on"]) == ("INC-2041", "2026-07-21")

@@ -84,3 +84,11 @@ def test_no_false_failures_outside_planted(demo_scan):
                   and (f.check, names[f.account], f.resource_name) not in planted
                   and f.check not in SIMULATION_ARTEFACTS]
     assert unexpected == []
+
+
+def test_the_demo_names_each_account_as_the_organisation_and_the_scan_do(demo_scan):
+    """One name per account (auditor's finding 21): the demo's output, its ids and the packet (the
+    scan's account names, read from Organizations) agree — moto names the management account master."""
+    ids, result = demo_scan
+    assert {a["name"]: a["account"] for a in result.accounts} == ids
+    assert ids["master"] and len(ids) == 4

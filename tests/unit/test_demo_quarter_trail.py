@@ -18,7 +18,7 @@ from auditbook.store import alerts as stored_alerts
 from auditbook.store.session import writing
 
 Q = quarter(2026, 3)
-IDS = {"management": "123456789012", "audit-logs": "222222222222", "prod-us-east": "333333333333",
+IDS = {"master": "123456789012", "audit-logs": "222222222222", "prod-us-east": "333333333333",
        "staging": "444444444444"}
 
 

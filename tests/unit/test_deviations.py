@@ -260,11 +260,16 @@ def test_days_without_a_scan_are_a_deviation_with_their_reason(store):
     from auditbook.history.gaps import explain_gap
     later = dt.date(2026, 7, 6)
     gap = one(deviations(store["engine"], store["catalog"], Q3, today=later), kind="monitoring gap")
-    assert (gap["from"], gap["until"], gap["criteria"]) == ("2026-07-04", "2026-07-06", [])
+    # every criterion with automated checks (AUD finding 9): each criterion page lists it
+    assert (gap["from"], gap["until"], gap["criteria"]) == ("2026-07-04", "2026-07-06", ["CC6.6", "A1.2"])
     assert "no reason recorded" in gap["what"] and gap["response"] is None
     explain_gap(store["engine"], Actor("root", "admin"), "2026-07-04", "2026-07-06", "scanner role rotated",
                 today=later)
     gap = one(deviations(store["engine"], store["catalog"], Q3, today=later), kind="monitoring gap")
     assert gap["what"] == "no scan on 3 day(s); reason: scanner role rotated"
-    assert all(d["kind"] != "monitoring gap" for d in deviations(store["engine"], store["catalog"], Q3,
-                                                                  criterion="CC6.6", today=later))
+    assert gap["reason"] == "scanner role rotated" and gap["explained_by"] == "root"
+    of_cc66 = one(deviations(store["engine"], store["catalog"], Q3, criterion="CC6.6", today=later),
+                  kind="monitoring gap")
+    assert (of_cc66["id"], of_cc66["reason"]) == (gap["id"], "scanner role rotated")
+    assert all(d["kind"] != "monitoring gap"  # CC1.1 has no automated checks: a day without a scan is not its
+               for d in deviations(store["engine"], store["catalog"], Q3, criterion="CC1.1", today=later))

@@ -24,7 +24,7 @@ def store(tmp_path):
 @pytest.fixture
 def cli(monkeypatch, capsys, store):
     """`auditbook ARGS --db … --catalog …` through cli.main.main (exit codes and one-line errors)."""
-    monkeypatch.setattr("getpass.getuser", lambda: "kim")
+    monkeypatch.setattr("auditbook.auth.login_name", lambda: "kim")
 
     return lambda *args: CliResult(*run_main(capsys, monkeypatch, "deviations", *args, "--db", str(store["engine"].url),
                                              "--catalog", str(store["catalog"].path), width=None))

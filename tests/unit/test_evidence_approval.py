@@ -89,6 +89,27 @@ def test_a_cli_submitter_is_the_same_person_at_the_terminal(engine, tmp_path):
         decide_evidence(engine, Actor("Kim", "approver"), row.id, 1, "reject", "no")
 
 
+@pytest.mark.parametrize("submitter, decider", [("kim (cli)", "kim (local)"), ("kim (local)", "KIM (cli)"),
+                                                ("kim (local)", "kim")])
+def test_one_person_on_two_front_ends_is_still_one_person(engine, tmp_path, submitter, decider):
+    """An attack pass approved alice (cli)'s document as alice (local): the command line and the local
+    control room are one person at one login."""
+    row = submit(engine, tmp_path, actor=Actor(submitter, "analyst"))
+    with pytest.raises(TwoPersonRule):
+        decide_evidence(engine, Actor(decider, "approver"), row.id, 1, "approve", "fine")
+
+
+def test_the_login_name_is_the_accounts_not_the_environments(monkeypatch):
+    """USER / LOGNAME are the caller's to set: the name at the terminal is the passwd entry's."""
+    import os
+    import pwd
+
+    from auditbook.auth import login_name
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("LOGNAME", "mallory")
+    assert login_name() == pwd.getpwuid(os.getuid()).pw_name != "mallory"
+
+
 @pytest.mark.parametrize("role", ["viewer", "analyst", "auditor", "wall"])
 def test_only_approvers_and_admins_decide(engine, tmp_path, role):
     row = submit(engine, tmp_path)
@@ -252,7 +273,7 @@ def test_cli_submit_list_pending_approve(tmp_path, monkeypatch, cli):
     db = f"sqlite:///{tmp_path}/c.db"
     doc = tmp_path / "charter.txt"
     doc.write_text("board charter")
-    monkeypatch.setattr("getpass.getuser", lambda: "kim")
+    monkeypatch.setattr("auditbook.auth.login_name", lambda: "kim")
     added = cli("evidence", "add", "CC1.2", str(doc), "--item", "Board charter", "--owner", "chair",
                 "--effective-date", "2026-01-05", "--db", db)
     assert added.exit_code == 0 and "pending approval" in added.output and "late upload" in added.output
@@ -261,7 +282,7 @@ def test_cli_submit_list_pending_approve(tmp_path, monkeypatch, cli):
     assert any(f.startswith("late upload") for f in pending[0]["flags"])
     own = cli("evidence", "approve", "1", "--reason", "mine", "--db", db)
     assert own.exit_code == 2 and "two-person rule" in own.output
-    monkeypatch.setattr("getpass.getuser", lambda: "lee")
+    monkeypatch.setattr("auditbook.auth.login_name", lambda: "lee")
     ok = cli("evidence", "approve", "1", "--reason", "charter v3 checked", "--db", db)
     assert ok.exit_code == 0 and "approved by lee (cli)" in ok.output
     assert json.loads(cli("evidence", "list", "--pending", "--format", "json", "--db", db).stdout) == []
@@ -404,3 +425,37 @@ def test_the_demo_documents_are_submitted_and_approved_by_two_simulated_people(e
     cc74 = next(s for s in evidence_status(engine, load_catalog(), dt.date(2026, 9, 30))
                 if s.criterion == "CC7.4" and s.item == RECORDS)
     assert (cc74.state, cc74.events) == ("current", [])
+
+
+@pytest.mark.parametrize("text", ["ok\x00then", "ok\x1b[31mred", "evil\u202egnp.exe", "zero\u200bwidth", "c1\x85c1"])
+def test_a_reason_explanation_or_comment_with_an_unsafe_character_is_refused_in_one_line(text):
+    """PostgreSQL refuses NUL (a traceback on the page), terminals obey escapes, and bidi/zero-width
+    characters make text read other than it is: refused, naming the option and the character."""
+    from auditbook.evaluate.evidence_review import checked_explanation, checked_reason
+    from auditbook.history.signoffs import checked_comment
+    for check, option in ((checked_reason, "--reason"), (checked_explanation, "--explanation"),
+                          (checked_comment, "--comment")):
+        with pytest.raises(UserError, match=f"^{option}: .* contains the character"):
+            check(text)
+    assert checked_reason("two lines\nand a\ttab") == "two lines\nand a\ttab"
+
+
+def test_an_approver_decides_on_the_version_they_read_once_the_submitter_has_changed_it(tmp_path, monkeypatch, cli):
+    """An attack pass: the submitter explained (or re-linked) a pending document between the approver's
+    read and their approval, and the approval covered text they never saw."""
+    db = f"sqlite:///{tmp_path}/c.db"
+    doc = tmp_path / "charter.txt"
+    doc.write_text("board charter")
+    monkeypatch.setattr("auditbook.auth.login_name", lambda: "kim")
+    assert cli("evidence", "add", "CC1.2", str(doc), "--item", "Board charter", "--owner", "chair",
+               "--effective-date", "2026-01-05", "--db", db).exit_code == 0
+    assert cli("evidence", "explain", "1", "--explanation", "signed at the January board", "--db", db).exit_code == 0
+    pending = json.loads(cli("evidence", "list", "--pending", "--format", "json", "--db", db).stdout)
+    assert (pending[0]["version"], pending[0]["explanation"]) == (2, "signed at the January board")
+    monkeypatch.setattr("auditbook.auth.login_name", lambda: "lee")
+    blind = cli("evidence", "approve", "1", "--reason", "ok", "--db", db)
+    assert blind.exit_code == 2 and "--version 2" in blind.output
+    stale = cli("evidence", "approve", "1", "--reason", "ok", "--version", "1", "--db", db)
+    assert stale.exit_code == 2 and "changed since it was read" in stale.output
+    ok = cli("evidence", "approve", "1", "--reason", "charter and its explanation read", "--version", "2", "--db", db)
+    assert ok.exit_code == 0 and "approved by lee (cli)" in ok.output

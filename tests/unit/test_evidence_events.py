@@ -254,10 +254,18 @@ def test_accounts_in_scope_are_those_read_less_those_put_out_of_scope(engine, tm
                at, at + dt.timedelta(minutes=1))
     with reading(engine) as session:
         assert item_populations(session, dt.date(2026, 10, 1), dt.date(2026, 12, 31))["accounts"] == [A, B]
-    exclude(engine, Actor("root", "admin"), "account", B, reason="sandbox, no customer data")
+    from auditbook.history.scope import include
+    with freeze_time("2026-11-10 10:00:00"):  # out of scope for a minute inside the quarter: still owes its review
+        exclude(engine, Actor("root", "admin"), "account", B, reason="sandbox, no customer data")
+    with freeze_time("2026-11-10 10:01:00"):
+        include(engine, Actor("root", "admin"), "account", B, reason="back in")
+    with reading(engine) as session:
+        assert item_populations(session, dt.date(2026, 10, 1), dt.date(2026, 12, 31))["accounts"] == [A, B]
+    with freeze_time("2026-09-30 10:00:00"):  # out of scope since before the quarter: dropped from it
+        exclude(engine, Actor("root", "admin"), "account", B, reason="sandbox, no customer data")
     with reading(engine) as session:
         assert item_populations(session, dt.date(2026, 10, 1), dt.date(2026, 12, 31))["accounts"] == [A]
-        assert item_populations(session, dt.date(2026, 12, 1), dt.date(2026, 12, 31))["accounts"] is None  # no run
+        assert item_populations(session, dt.date(2027, 1, 1), dt.date(2027, 1, 31))["accounts"] is None  # no run
 
 
 @pytest.mark.parametrize("args,message", [
@@ -322,3 +330,10 @@ def test_cli_links_a_review_to_its_account_and_lists_why_it_does_not_count(engin
     review = next(r for r in docs if r["criterion"] == "CC6.3")
     assert review["per"] == "account" and review["not_counted"][0]["subject"] == A
     assert review["not_counted"][0]["counts"] is False
+
+
+@pytest.mark.parametrize("entry", ["not an entry", {"id": 7, "kind": "account", "value": A, "excluded": {"at": "yesterday"}}])
+def test_a_malformed_stored_scope_entry_is_one_line_not_a_traceback_or_a_wrong_population(engine, entry):
+    from auditbook.store.item_populations import _excluded_accounts
+    with pytest.raises(UserError, match="^scope: "):
+        _excluded_accounts([entry], dt.date(2026, 10, 1), dt.date(2026, 12, 31))

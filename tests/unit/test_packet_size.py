@@ -49,6 +49,19 @@ def test_failure_stretches_are_listed_once_and_referenced_by_id(tmp_path):
     assert shared["management_response"] == "no management response" and shared["message"] == "found x"
 
 
+def test_an_alert_triage_deviation_is_a_reference_to_its_alerts_population_row():
+    """A year of alerts not triaged in time doubled deviations.json (every alert's text and triage
+    again): the alert and its triage are its row of data/population-alerts.csv."""
+    dev = {"id": "d" * 16, "kind": "alert triage", "criteria": ["CC7.3"], "check": None, "from": "2026-07-02T10:00:00",
+           "until": None, "state": "not triaged", "existed_at_start": False, "response": None, "response_text": None,
+           "resource": "alert-000000042", "what": "alert 42 RootAccountUsage (critical): … — not triaged",
+           "triage": {"decision": None, "target_minutes": 15}}
+    (listed,), failures = packet_deviations([dev])
+    assert failures == [] and listed["alert"] == "alert-000000042" and listed["row"] == "data/population-alerts.csv"
+    assert (listed["state"], listed["criteria"], listed["from"]) == ("not triaged", ["CC7.3"], dev["from"])
+    assert "what" not in listed and "triage" not in listed
+
+
 def test_a_figure_is_inert_json_that_cannot_close_its_script():
     fig = {"data": [{"type": "bar", "x": ["</script><script>alert(1)</script>"], "y": [1]}],
            "layout": {"height": 300, "title": {"text": "a & b"}}}

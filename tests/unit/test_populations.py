@@ -77,7 +77,7 @@ def test_alerts_first_seen_or_open_in_the_period_with_their_triage(engine):
     assert (row["decision"], row["reason"], row["triaged_by"], row["assignee"], row["minutes_to_triage"]) == \
         ("false-positive", EVIL, "ana", "bob", "90.0")
     assert row["triaged_at"] == "2026-11-02T10:30:00+00:00" and row["incident"] == ""
-    assert pop.rows[0]["decision"] == "" and pop.rows[0]["state"] == "firing"
+    assert pop.rows[0]["decision"] == "" and pop.rows[0]["state_at_period_end"] == "firing"
 
 
 def test_the_hash_moves_when_a_row_changes_and_not_otherwise(engine):
@@ -199,3 +199,28 @@ def test_a_manual_document_row_carries_its_submitter_review_and_flags(engine, tm
     assert (found["submitted_by"], found["review"], found["decided_by"], found["reason"]) == \
         ("dana", "approved", "sam", "signed copy seen")
     assert "late upload" in found["flags"] and "backdated" in found["flags"]
+
+
+def test_a_closed_periods_alert_population_does_not_change_when_the_alert_fires_again_or_resolves_after_it(engine):
+    """An auditor's re-draw after the period differed: the alert's count and last_seen moved on after
+    the period's end. The population shows the alert as it was at the period's end."""
+    a = raise_alert(engine)
+    first = population(engine, load_catalog(), "alerts", Q4)
+    after = dt.datetime(2027, 1, 10, tzinfo=dt.timezone.utc)
+    raise_alert(engine, at=after)  # the same alert fires again after the period
+    with freeze_time(after + dt.timedelta(hours=1)):
+        seen = alerts.get(engine, a["id"])
+        assert seen["count"] == 2 and seen["last_seen"] == after
+        triage.triage(engine, ANALYST, a["id"], seen["version"], resolve=True)
+    again = population(engine, load_catalog(), "alerts", Q4)
+    assert again.sha256 == first.sha256 and again.rows == first.rows
+    assert again.rows[0]["state_at_period_end"] == "firing" and again.rows[0]["resolved_at"] == ""
+
+
+@pytest.mark.parametrize("cell", [" =1+1", "\u3000=HYPERLINK(\"x\")", "\ufeff=1", "\u200b@SUM(A1)", "\uff1d1+1",
+                                  "\n-2"])
+def test_a_formula_behind_spaces_zero_width_or_full_width_characters_is_neutralised_too(cell):
+    """An attack pass: a leading space, BOM, zero-width space or full-width ＝ slipped past the check."""
+    from auditbook.history.populations import neutralised, restored
+    assert neutralised(cell) == "'" + cell and restored(neutralised(cell)) == cell
+    assert neutralised("plain text") == "plain text" and neutralised("a=b") == "a=b"

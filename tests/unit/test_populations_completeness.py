@@ -5,6 +5,7 @@ access population's IAM write events say what they did to someone's access (join
 import datetime as dt
 
 import pytest
+from freezegun import freeze_time
 
 from auditbook.auth import Actor
 from auditbook.catalog.model import load_catalog
@@ -63,9 +64,22 @@ def test_every_interval_no_cloudtrail_input_covered_is_a_completeness_limit(engi
 
 def test_a_region_put_out_of_scope_is_not_a_limit(engine):
     from auditbook.history.scope import exclude
-    exclude(engine, Actor("root", "admin"), "region", "ap-south-1", reason="no workloads there")
+    with freeze_time("2026-09-30 12:00:00"):  # out of scope for the whole quarter
+        exclude(engine, Actor("root", "admin"), "region", "ap-south-1", reason="no workloads there")
     found = change_completeness(engine, Q4, now=END)
     assert "ap-south-1" not in {p["region"] for p in found["accounts_regions"]}
+
+
+def test_a_region_out_of_scope_for_part_of_the_period_keeps_its_limits(engine):
+    """An attack pass hid a region's coverage gaps with a one-minute exclusion: only an exclusion that
+    covers the whole period removes a region from the completeness."""
+    from auditbook.history.scope import exclude, include
+    with freeze_time("2026-11-10 10:00:00"):
+        exclude(engine, Actor("root", "admin"), "region", "ap-south-1", reason="no workloads there")
+    with freeze_time("2026-11-10 10:01:00"):
+        include(engine, Actor("root", "admin"), "region", "ap-south-1", reason="it has workloads after all")
+    found = change_completeness(engine, Q4, now=END)
+    assert "ap-south-1" in {p["region"] for p in found["accounts_regions"]}
 
 
 def test_no_run_means_completeness_unknown(tmp_path):

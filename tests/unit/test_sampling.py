@@ -80,6 +80,11 @@ def test_sizes_by_frequency_and_the_catalogs_override(tmp_path):
     assert size_for(catalog.control("CC7.4"), "incidents")[0] == FREQUENCY_SIZES["weekly"][0]
     assert size_for(catalog.control("CC6.6"), "resources")[0] == 20  # daily
     assert size_for(catalog.control("CC1.1"), "manual")[0] == 2  # quarterly
+    # with the catalog: a criterion without its own frequency takes its company controls' (the most
+    # frequent): an auditor found CC6.6 sized "daily" while NET-01 says many-times-a-day
+    assert size_for(catalog.control("CC6.6"), "resources", catalog) == (
+        25, "frequency many-times-a-day (company control NET-01): 25–60")
+    assert size_for(catalog.control("CC7.3"), "alerts", catalog)[1] == "frequency weekly (catalog): 5–15"
     assert {k: v[0] for k, v in FREQUENCY_SIZES.items()} == {"annual": 1, "quarterly": 2, "monthly": 2, "weekly": 5,
                                                              "daily": 20, "many-times-a-day": 25}
     raw["controls"][0]["frequency"] = "hourly"

@@ -109,6 +109,8 @@ def test_an_excluded_resource_is_not_evaluated_nor_counted(estate):
     assert without["CC6.6"] == with_failure["CC6.6"] - len(its_failures)  # the run before keeps what it evaluated
     run = posture.latest_run(estate["engine"], catalog)
     assert [(r["entry"], r["records"]) for r in run["out_of_scope"]] == [(entry["id"], 1)]
+    # named, not only counted: a tag anyone can set must not hide a resource without a trace
+    assert run["out_of_scope"][0]["resources"] == [f"aws.ec2.security_group {HOME} us-east-1 {arn}"]
     # the period's deviations: the failure stretch ended with the exclusion, nothing after it
     found = [d for d in deviations(estate["engine"], catalog, parse_period(start="2026-07-02", end="2026-07-02"))
              if arn in str(d)]

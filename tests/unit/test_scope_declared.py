@@ -119,6 +119,16 @@ def test_a_file_that_is_not_yaml_is_one_line(tmp_path):
     assert FILE_NAME in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_dangling_link_is_a_broken_file_not_none_declared(tmp_path):
+    """An attack pass: a symlink to nothing read as "no file", and the packet said "none declared"."""
+    catalog_path = _small(tmp_path, [GOOD])
+    (tmp_path / FILE_NAME).unlink()
+    (tmp_path / FILE_NAME).symlink_to(tmp_path / "gone.yaml")
+    with pytest.raises(CatalogError) as caught:
+        load_subservice(load_catalog(catalog_path))
+    assert FILE_NAME in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_hostile_text_in_the_file_stays_inert(tmp_path, engine, capsys, monkeypatch):
     catalog_path = _small(tmp_path, [{**GOOD, "statement": EVIL}])
     code, out, err = run_main(capsys, monkeypatch, "scope", "show", "--period", "2026Q3", "--catalog", catalog_path,

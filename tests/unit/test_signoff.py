@@ -28,7 +28,7 @@ from tests.conftest import run_main
 ALICE, BOB, ADMIN = Actor("alice@example.com", "analyst"), Actor("bob@example.com", "approver"), Actor("root", "admin")
 Q3 = parse_period("2026Q3")
 T0 = dt.datetime(2026, 10, 5, 9, 0, tzinfo=dt.timezone.utc)
-HOSTILE = '"}, "state": "reviewed", "x": "<script>alert(1)</script>\n\x1b[2J\u202e'
+HOSTILE = '"}, "state": "reviewed", "x": "<script>alert(1)</script>\n**bold** [link](javascript:x)'  # control and format characters: refused (test_evidence_approval)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def test_the_assertion_is_signed_off_with_the_text_it_signed(engine, catalog):
 # -- the command -----------------------------------------------------------------------------------
 
 def run(capsys, monkeypatch, *args, user="alice") -> tuple[int, str, str]:
-    monkeypatch.setattr("getpass.getuser", lambda: user)
+    monkeypatch.setattr("auditbook.auth.login_name", lambda: user)
     return run_main(capsys, monkeypatch, *args)
 
 

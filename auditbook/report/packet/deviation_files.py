@@ -2,7 +2,9 @@
 row per stretch of one check on one resource, with its deviation id and every criterion it touches, sorted
 by check), and data/deviations.json, where a failure stretch is referenced by that id (its kind, criteria,
 check, start, state, whether it existed at the period's start and management's response) rather than
-repeated; the other deviations (manual evidence, accounts not scanned, monitoring gaps) are there in full."""
+repeated; an alert not triaged in time is referenced the same way, its alert and triage being its row of
+data/population-alerts.csv; the other deviations (manual evidence, accounts not scanned, monitoring
+gaps, intervals no CloudTrail log covered) are there in full."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +13,7 @@ from pathlib import Path
 from auditbook.history.populations import neutralised
 
 FAILURES_FILE = "failures.csv"
+ALERTS_FILE = "population-alerts.csv"  # an alert-triage deviation's alert, with its triage (history.populations)
 FAILURE_COLUMNS = ("id", "check", "criteria", "severity", "account", "region", "resource", "resource_name",
                    "first_seen", "until", "state", "days_to_remediate", "existed_at_start", "management_response",
                    "message")
@@ -41,6 +44,9 @@ def packet_deviations(found: list[dict]) -> tuple[list[dict], list[dict]]:
         if dev["kind"] == "failure":
             failures.append(dev)
             listed.append({**{k: dev.get(k) for k in REFERENCE_KEYS}, "stretch": f"data/{FAILURES_FILE}"})
+        elif dev["kind"] == "alert triage":  # the alert, its triage and times: its row of the alerts population
+            listed.append({**{k: dev.get(k) for k in REFERENCE_KEYS}, "until": dev.get("until"),
+                           "alert": dev["resource"], "row": f"data/{ALERTS_FILE}"})
         else:
             listed.append(dev)
     failures.sort(key=lambda d: (d["check"] or "", d["from"] or "", d["account"] or "", d["resource"] or ""))
