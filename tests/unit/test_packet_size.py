@@ -5,6 +5,7 @@ repeating their pages' outputs (their metadata binds the page's bytes)."""
 import csv
 import hashlib
 import json
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -115,3 +116,22 @@ def test_a_capped_table_links_every_file_of_its_full_list():
     assert 'href="../data/latest-run7-a.csv"' in line and "data/latest-run7-&lt;b&gt;.csv" in line
     assert nbh.capped_line(1, 2, "failures.csv").endswith(
         'the full list: <a class="ab-full" href="../data/failures.csv">data/failures.csv</a>.</p>')
+
+
+def test_the_packets_plotly_bundle_is_the_plotly_packages_version_and_draws_heatmaps(tmp_path):
+    """The packet ships plotly.js's cartesian bundle (a third of the full one to parse); it must be the
+    version the plotly package builds figures for, and hold every trace type the pages draw."""
+    import plotly
+
+    from auditbook.report.packet.render import (
+        PLOTLY_BUNDLE,
+        PLOTLY_JS_VERSION,
+        write_assets,
+    )
+    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()[:200]
+    bundle = PLOTLY_BUNDLE.read_text()
+    assert f"v{PLOTLY_JS_VERSION}" in full and f"(cartesian - minified) v{PLOTLY_JS_VERSION}" in bundle[:200]
+    assert all(f'"{trace}"' in bundle for trace in ("bar", "heatmap", "scatter"))
+    assert (PLOTLY_BUNDLE.parent / "plotly-cartesian.LICENSE").read_text().startswith("MIT License")
+    write_assets(tmp_path / "assets")
+    assert (tmp_path / "assets" / "plotly.min.js").read_bytes() == PLOTLY_BUNDLE.read_bytes()

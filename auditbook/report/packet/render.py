@@ -107,11 +107,23 @@ def _lab_static() -> Path:
     raise RuntimeError("nbconvert's lab template stylesheet was not found")
 
 
+# plotly.js-cartesian-dist-min 4.1.1 from npm (MIT: plotly-cartesian.LICENSE beside it), sha256
+# 79542150855a52c5…: see docs/packets.md; its version must be the plotly package's plotly.js
+PLOTLY_JS_VERSION = "4.1.1"
+PLOTLY_BUNDLE = TEMPLATES / "auditbook_packet" / "plotly-cartesian.min.js"
+
 def write_assets(assets: Path) -> None:
-    """assets/plotly.min.js, assets/charts.js and assets/notebook.css: shared by every page of the packet."""
+    """assets/plotly.min.js, assets/charts.js and assets/notebook.css: shared by every page of the packet.
+    plotly.min.js is plotly.js's cartesian bundle (PLOTLY_BUNDLE: the packet's charts are bars and
+    heatmaps), the same plotly.js version as the plotly package that built the figures: a third of
+    the full bundle to parse, so a page's charts draw sooner (docs/benchmarks.md)."""
     import plotly
     assets.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", assets / "plotly.min.js")
+    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()[:200]
+    if f"v{PLOTLY_JS_VERSION}" not in full:
+        raise RuntimeError(f"{PLOTLY_BUNDLE.name} is plotly.js v{PLOTLY_JS_VERSION}; the plotly package carries "
+                           f"another version: vendor its cartesian bundle (docs/packets.md)")
+    shutil.copyfile(PLOTLY_BUNDLE, assets / "plotly.min.js")
     shutil.copyfile(TEMPLATES / "auditbook_packet" / "charts.js", assets / "charts.js")
     static = _lab_static()
     lab_index = (Path(static).parent / "index.html.j2").read_text()
