@@ -13,7 +13,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from auditbook.cli.common import DB_OPT, app, err, operator, out
+from auditbook.cli.common import DB_OPT, OutputFormat, app, err, operator, out
 from auditbook.errors import one_line
 
 MAX_ID = 2**63 - 1
@@ -28,11 +28,6 @@ def _t(value) -> str:
     return escape(one_line("" if value is None else value))
 
 
-class AlertFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
 class Decision(str, Enum):
     true_positive = "true-positive"
     benign_true_positive = "benign-true-positive"
@@ -40,17 +35,17 @@ class Decision(str, Enum):
 
 
 STATE_OPT = typer.Option(None, "--state", help="pending, firing, acknowledged, resolved (repeatable).")
-FORMAT_OPT = typer.Option(AlertFormat.table, "--format")
+FORMAT_OPT = typer.Option(OutputFormat.table, "--format")
 
 
-def _list(db: Optional[str], fmt: AlertFormat, params: dict, limit: int) -> None:
+def _list(db: Optional[str], fmt: OutputFormat, params: dict, limit: int) -> None:
     from auditbook.monitor import alert_views
     from auditbook.store.db import open_engine
     query, order = alert_views.parse_filters(params)  # checked before the store is opened
     engine = open_engine(db, create=False)
     if query.triage == "overdue":
         query, order = alert_views.parse_filters(params, engine)
-    if fmt == AlertFormat.json:
+    if fmt == OutputFormat.json:
         docs, total = alert_views.documents(engine, query, order, limit)
         sys.stdout.write(json.dumps(docs, indent=1, default=str) + "\n")
     else:
@@ -122,7 +117,7 @@ def _given(ctx: typer.Context, *names: str) -> list[str]:
 
 
 @alerts_app.callback(invoke_without_command=True)
-def alerts_default(ctx: typer.Context, state: Optional[list[str]] = STATE_OPT, fmt: AlertFormat = FORMAT_OPT,
+def alerts_default(ctx: typer.Context, state: Optional[list[str]] = STATE_OPT, fmt: OutputFormat = FORMAT_OPT,
                    db: Optional[str] = DB_OPT):
     """Without a command: `alerts list` with --state and --format (json: rule, state, severity,
     soc2_control, labels, first/last seen, count, triage, evidence)."""
@@ -148,7 +143,7 @@ def alerts_list(
     sort: Optional[str] = typer.Option(None, "--sort", help="'severity, oldest first' (default), 'severity, "
                                                             "newest first', 'newest first', 'oldest first'."),
     limit: int = typer.Option(1000, "--limit", min=1, max=10000, help="At most this many alerts."),
-    fmt: AlertFormat = FORMAT_OPT,
+    fmt: OutputFormat = FORMAT_OPT,
     db: Optional[str] = DB_OPT,
 ):
     """List alerts through filters, sorted by severity then age (the oldest first)."""
@@ -160,13 +155,13 @@ def alerts_list(
 
 
 @alerts_app.command("show")
-def alerts_show(alert_id: int = typer.Argument(..., min=1, max=MAX_ID, metavar="ID"), fmt: AlertFormat = FORMAT_OPT,
+def alerts_show(alert_id: int = typer.Argument(..., min=1, max=MAX_ID, metavar="ID"), fmt: OutputFormat = FORMAT_OPT,
                 db: Optional[str] = DB_OPT):
     """One alert: its triage, the CloudTrail records behind it, the findings it concerns, its history."""
     from auditbook.monitor import alert_views
     from auditbook.store.db import open_engine
     found = alert_views.detail(open_engine(db, create=False), alert_id)
-    if fmt == AlertFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(found, indent=1, default=str) + "\n")
         return
     _print_detail(found)
@@ -230,12 +225,12 @@ def alerts_suppress(
 
 @alerts_app.command("suppressions")
 def alerts_suppressions(every: bool = typer.Option(False, "--all", help="Lapsed and lifted ones too."),
-                        fmt: AlertFormat = FORMAT_OPT, db: Optional[str] = DB_OPT):
+                        fmt: OutputFormat = FORMAT_OPT, db: Optional[str] = DB_OPT):
     """The suppressions in force (--all: every one), with who made them, why and the alerts they cover."""
     from auditbook.monitor import suppressions as core
     from auditbook.store.db import open_engine
     found = core.list_suppressions(open_engine(db, create=False), active_only=not every)
-    if fmt == AlertFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(found, indent=1, default=str) + "\n")
         return
     out.print(_suppressions_table(found))

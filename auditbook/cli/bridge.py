@@ -6,14 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.markup import escape
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, group, operator, out
+from auditbook.cli.common import (
+    CATALOG_OPT,
+    DB_OPT,
+    OutputFormat,
+    app,
+    group,
+    operator,
+    out,
+)
 from auditbook.errors import one_line
 
 gaps_app = group("gaps", "Monitoring gaps (days without a scan) and the reason for each.")
@@ -61,16 +68,11 @@ def gaps_explain(
     out.print(f"reason recorded for {entry['from']} to {entry['to']}: {_t(entry['reason'])}", highlight=False)
 
 
-class GapsFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
 @gaps_app.command("list")
 def gaps_list(
     start: str = typer.Option(..., "--from", metavar="DATE", help="First day (YYYY-MM-DD)."),
     end: str = typer.Option(..., "--to", metavar="DATE", help="Last day (YYYY-MM-DD)."),
-    fmt: GapsFormat = typer.Option(GapsFormat.table, "--format"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
     db: Optional[str] = DB_OPT,
 ):
     """The days of a period without a scan, each range with its reason (as data/gaps.json)."""
@@ -80,7 +82,7 @@ def gaps_list(
     chosen = parse_period(None, start, end)
     engine = open_engine(db, create=False)
     gaps = monitoring_gaps(engine, period_runs(engine, chosen))
-    if fmt == GapsFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(gaps, indent=1, sort_keys=True) + "\n")
         return
     out.print(f"Monitoring gaps {chosen.start} to {chosen.end}: {sum(g['days'] for g in gaps)} days", highlight=False)

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, OutputFormat, app, err, group, out
 from auditbook.errors import one_line
 
 
@@ -62,11 +62,6 @@ class MappingFormat(str, Enum):
     oscal = "oscal"
 
 
-class StatusFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
 def _emit(text: str, path: Optional[Path], force: bool) -> None:
     from auditbook.report.exports.company import write_new
     if path is None:
@@ -112,7 +107,7 @@ def controls_import(
 @controls_app.command("status")
 def controls_status(
     period: str = typer.Option(..., "--period", help="2026Q3, 2026 (a year) or 2026-07-01..2026-09-30."),
-    fmt: StatusFormat = typer.Option(StatusFormat.table, "--format"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
 ):
@@ -125,7 +120,7 @@ def controls_status(
     chosen, cat = parse_audit_period(period), load_catalog(catalog)
     engine = open_engine(db, create=False)
     rows = company_overview(engine, cat, period_runs(engine, chosen))
-    if fmt == StatusFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
         return
     if not rows:

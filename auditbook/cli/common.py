@@ -2,6 +2,8 @@
 person at the terminal as an actor."""
 from __future__ import annotations
 
+from enum import Enum
+
 import typer
 from rich.console import Console
 
@@ -16,6 +18,12 @@ err = Console(stderr=True, soft_wrap=True)
 DB_OPT = typer.Option(None, "--db", envvar="AUDITBOOK_DB",
                       help="SQLAlchemy URL of the store (default sqlite:///var/auditbook.db).")
 CATALOG_OPT = typer.Option(None, "--catalog", help="Catalog file (default: the bundled controls.yaml).")
+
+
+class OutputFormat(str, Enum):
+    """--format of the commands that print a table for people or JSON for programs."""
+    table = "table"
+    json = "json"
 
 
 def operator(role: str) -> Actor:

@@ -13,16 +13,11 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, group, operator, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, OutputFormat, group, operator, out
 from auditbook.errors import one_line
 
 deviations_app = group("deviations", "Deviations of a period and management's response to each.")
 PERIOD_OPT = typer.Option(..., "--period", help="2026Q3, 2026 (a year) or 2026-07-01..2026-09-30.")
-
-
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 class YesNo(str, Enum):
@@ -56,7 +51,7 @@ def _print(found: list[dict], label: str) -> None:
 @deviations_app.command("list")
 def deviations_list(period: str = PERIOD_OPT,
                     criterion: Optional[str] = typer.Option(None, "--criterion", help="One criterion's deviations."),
-                    fmt: ListFormat = typer.Option(ListFormat.table, "--format"),
+                    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
                     db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
     """Every deviation of the period with its response (version 0: none yet)."""
     from auditbook.catalog.model import load_catalog
@@ -66,7 +61,7 @@ def deviations_list(period: str = PERIOD_OPT,
     chosen = parse_audit_period(period)
     cat = load_catalog(catalog)
     found = deviations(open_engine(db, create=False), cat, chosen, criterion)
-    if fmt == ListFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(found, indent=1, sort_keys=True) + "\n")
         return
     _print(found, chosen.label)

@@ -13,17 +13,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from auditbook.cli.common import DB_OPT, err, group, operator, out
+from auditbook.cli.common import DB_OPT, OutputFormat, err, group, operator, out
 from auditbook.errors import UserError, one_line
 
 incidents_app = group("incidents", "Incidents and their post-mortems: list, show, update.")
 ID_ARG = typer.Argument(..., metavar="ID", min=1, max=2**63 - 1, help="The incident's id.")
 NOTICE = {"yes": True, "no": False, "undecided": None}
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
 
 
 class Notice(str, Enum):
@@ -49,7 +44,7 @@ def _json_out(data) -> None:
 def incidents_list(
     status: Optional[list[str]] = typer.Option(None, "--status", help="open, investigating, contained, resolved, "
                                                                       "closed (repeatable; default: all)."),
-    fmt: Format = typer.Option(Format.table, "--format"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
     db: Optional[str] = DB_OPT,
 ):
     """Incidents, newest first, with what each post-mortem still lacks."""
@@ -59,7 +54,7 @@ def incidents_list(
         if s not in incidents.STATUSES:
             raise UserError(f"--status: {s!r} is not one of {', '.join(incidents.STATUSES)}")
     rows = incidents.list_incidents(open_engine(db, create=False), tuple(status) if status else None)
-    if fmt == Format.json:
+    if fmt == OutputFormat.json:
         _json_out(rows)
         return
     table = Table(title=f"Incidents ({len(rows)})")
@@ -91,7 +86,7 @@ def _field_rows(inc: dict) -> list[tuple[str, str]]:
 
 
 @incidents_app.command("show")
-def incidents_show(incident_id: int = ID_ARG, fmt: Format = typer.Option(Format.table, "--format"),
+def incidents_show(incident_id: int = ID_ARG, fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
                    db: Optional[str] = DB_OPT):
     """One incident: its fields, post-mortem, action items, attachments and timeline."""
     from auditbook.monitor import incidents
@@ -99,7 +94,7 @@ def incidents_show(incident_id: int = ID_ARG, fmt: Format = typer.Option(Format.
     engine = open_engine(db, create=False)
     inc = incidents.detail(engine, incident_id)
     trail = incidents.timeline(engine, incident_id)
-    if fmt == Format.json:
+    if fmt == OutputFormat.json:
         _json_out({**inc, "timeline": trail})
         return
     fields = Table(title=f"Incident {inc['id']}", show_header=False)

@@ -6,20 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from enum import Enum
 from typing import Optional
 
 import typer
 from rich.markup import escape
 
-from auditbook.cli.common import DB_OPT, app, out
+from auditbook.cli.common import DB_OPT, OutputFormat, app, out
 from auditbook.errors import one_line
-
-
-class TimelineFormat(str, Enum):
-    table = "table"
-    json = "json"
-
 
 KIND = {"created": "created", "first_seen": "first seen", "modified": "changed", "deleted": "no longer seen"}
 
@@ -94,7 +87,7 @@ def resource(
     start: Optional[str] = typer.Option(None, "--from", metavar="DATE", help="From this day (YYYY-MM-DD) or time."),
     end: Optional[str] = typer.Option(None, "--to", metavar="DATE", help="To this day (YYYY-MM-DD) or time."),
     resource_type: Optional[str] = typer.Option(None, "--type", help="The resource type, for an ARN stored as several."),
-    fmt: TimelineFormat = typer.Option(TimelineFormat.table, "--format"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
     pattern: Optional[str] = typer.Option(None, "--ticket-pattern", metavar="REGEX",
                                           help="Ticket references in session names and request tags "
                                                "(default: AUDITBOOK_TICKET_PATTERN, else [A-Z][A-Z0-9]+-[0-9]+)."),
@@ -108,7 +101,7 @@ def resource(
     since, until = window_bound(start, "--from"), window_bound(end, "--to", end=True)
     compiled = ticket_pattern(pattern)
     found = timeline(open_engine(db, create=False), arn, resource_type, since, until, compiled)
-    if fmt == TimelineFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(found, indent=1, default=_json_default) + "\n")
         return
     _print_timeline(found)

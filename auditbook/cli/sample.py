@@ -6,22 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.markup import escape
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, operator, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, OutputFormat, app, operator, out
 from auditbook.errors import one_line
 
 SHOWN_COLUMNS = 5  # columns of each sampled row in the table (the whole row is in --format json)
-
-
-class SampleFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def _text(value) -> str:
@@ -77,7 +71,7 @@ def sample(
                                        help="resources, alerts, incidents, changes, access or manual "
                                             "(default: the criterion's own)."),
     verify: bool = typer.Option(False, "--verify", help="Re-draw the period's recorded draws of CONTROL and compare."),
-    fmt: SampleFormat = typer.Option(SampleFormat.table, "--format"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
     ticket: Optional[str] = typer.Option(None, "--ticket-pattern", metavar="REGEX",
                                          help="Ticket references of changes (default: AUDITBOOK_TICKET_PATTERN)."),
     db: Optional[str] = DB_OPT,
@@ -100,7 +94,7 @@ def sample(
     checked_seed(seed)
     drawn = take_sample(open_engine(db, create=False, writable=True), cat, operator("auditor"), control, chosen,
                         seed=seed, size=size, by_frequency=by_frequency, kind=kind, ticket=ticket)
-    if fmt == SampleFormat.json:
+    if fmt == OutputFormat.json:
         pop = drawn.pop("population")
         rows = {r["id"]: r for r in pop.rows}
         shown = {**drawn, "sample": [rows[i] for i in drawn["ids"]]}

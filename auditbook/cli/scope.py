@@ -6,22 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.markup import escape
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, group, operator, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, OutputFormat, group, operator, out
 from auditbook.errors import UserError, one_line
 
 scope_app = group("scope", "The system boundary: what is in scope, what is out of scope and why.")
-
-
-class ScopeFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def _text(value) -> str:
@@ -92,7 +86,7 @@ def scope_show(
     period: Optional[str] = typer.Option(None, "--period", help="A quarter like 2026Q4 (default: this quarter)."),
     start: Optional[str] = typer.Option(None, "--from", help="First day (YYYY-MM-DD), with --to."),
     end: Optional[str] = typer.Option(None, "--to", help="Last day (YYYY-MM-DD), with --from."),
-    fmt: ScopeFormat = typer.Option(ScopeFormat.table, "--format"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
 ):
@@ -102,7 +96,7 @@ def scope_show(
     from auditbook.store.db import open_engine
     chosen = _period(period, start, end)
     doc = scope_document(open_engine(db, create=False), load_catalog(catalog), chosen)
-    if fmt == ScopeFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         return
     _print(doc)

@@ -15,7 +15,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from auditbook.cli.common import CATALOG_OPT, DB_OPT, group, operator, out
+from auditbook.cli.common import CATALOG_OPT, DB_OPT, OutputFormat, group, operator, out
 from auditbook.errors import UserError, one_line, shown
 
 signoff_app = group("signoff", "Sign-offs: a preparer and a second person, the reviewer, per criterion, for the "
@@ -30,11 +30,6 @@ class Decision(str, Enum):
     approved = "approved"
     changes_requested = "changes-requested"
     rejected = "rejected"
-
-
-class StatusFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def _t(value) -> str:
@@ -105,7 +100,7 @@ def _status_table(found: dict) -> Table:
 
 @signoff_app.command("status")
 def signoff_status(period: str = PERIOD_OPT,
-                   fmt: StatusFormat = typer.Option(StatusFormat.table, "--format"),
+                   fmt: OutputFormat = typer.Option(OutputFormat.table, "--format"),
                    db: Optional[str] = DB_OPT, catalog: Optional[Path] = CATALOG_OPT):
     """Every criterion's, the packet's and the assertion's sign-off state for the period."""
     from auditbook.catalog.model import load_catalog
@@ -115,7 +110,7 @@ def signoff_status(period: str = PERIOD_OPT,
     chosen = parse_audit_period(period)
     cat = load_catalog(catalog)
     found = signoffs_for(open_engine(db, create=False), chosen, [c.id for c in cat.controls])
-    if fmt == StatusFormat.json:
+    if fmt == OutputFormat.json:
         sys.stdout.write(json.dumps(found, indent=1, sort_keys=True) + "\n")
         return
     out.print(_status_table(found))

@@ -21,13 +21,8 @@ from auditbook.store import alerts as stored_alerts
 def alert_clock(at: dt.datetime) -> Iterator[dt.datetime]:
     """The store's alert clock set to `at` (UTC) and ticking, for one simulated moment of the quarter;
     restored on the way out, however it is left."""
-    real = stored_alerts.now
-    offset = at - real()
-    stored_alerts.now = lambda: real() + offset
-    try:
+    with _shifted(stored_alerts, at):
         yield at
-    finally:
-        stored_alerts.now = real
 
 
 @contextmanager
@@ -37,10 +32,17 @@ def incident_clock(at: dt.datetime) -> Iterator[dt.datetime]:
     an incident the quarter's on-call opened is recorded in the period, as it would have been had
     auditbook been running then. Restored on the way out, however it is left."""
     from auditbook.monitor import incidents
-    real = incidents.now
-    offset = at - real()
-    incidents.now = lambda: real() + offset
-    try:
+    with _shifted(incidents, at):
         yield at
+
+
+@contextmanager
+def _shifted(module, at: dt.datetime) -> Iterator[None]:
+    """`module.now` set to `at` and ticking; the real clock back however the block is left."""
+    real = module.now
+    offset = at - real()
+    module.now = lambda: real() + offset
+    try:
+        yield
     finally:
-        incidents.now = real
+        module.now = real

@@ -25,7 +25,7 @@ from typing import Optional
 
 from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog
-from auditbook.errors import UserError, shown
+from auditbook.errors import UserError, shown, unsafe_character
 from auditbook.evaluate.manual_evidence import item_states
 from auditbook.history import deviation_kinds as kinds
 from auditbook.history.deviation_kinds import deviation_id
@@ -268,8 +268,8 @@ def _json_response(answer: dict) -> dict:
 # -- recording a response ------------------------------------------------------------------------------
 
 def _text(value, option: str, limit: int, required: bool = False, one_line: bool = False) -> Optional[str]:
-    """Free text as typed (stripped): bounded, no control characters but tabs and line breaks (none
-    at all for one-line fields); None when empty and not required."""
+    """Free text as typed (stripped): bounded, no character errors.unsafe_character refuses (control and
+    format characters; tabs and line breaks only in multi-line fields); None when empty and not required."""
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         if required:
@@ -277,8 +277,7 @@ def _text(value, option: str, limit: int, required: bool = False, one_line: bool
         return None
     if len(text) > limit:
         raise UserError(f"{option}: {len(text)} characters; at most {limit}")
-    allowed = "" if one_line else "\t\n\r"
-    bad = next((ch for ch in text if (ord(ch) < 32 and ch not in allowed) or 127 <= ord(ch) < 160), None)
+    bad = unsafe_character(text, one_line)
     if bad is not None:
         raise UserError(f"{option}: {shown(text, 80)} contains the control character {bad!r}")
     return text
