@@ -10,6 +10,7 @@ st.session_state["ab_ctx"] = ctx
 
 pages = {
     "posture": st.Page("views/posture.py", title="Posture", default=True),
+    "declared": st.Page("views/declared.py", title="Declared controls", url_path="declared"),
     "alerts": st.Page("views/alerts.py", title="Alerts"),
     "incidents": st.Page("views/incidents.py", title="Incidents"),
     "evidence": st.Page("views/evidence.py", title="Evidence"),
@@ -20,7 +21,7 @@ pages = {
     "settings": st.Page("views/settings.py", title="Settings"),
     "wall": st.Page("views/wall.py", title="Wall screen", url_path="wall"),
 }
-needs = {"posture": "view_posture", "alerts": "view_alerts", "incidents": "view_incidents",
+needs = {"posture": "view_posture", "declared": "view_posture", "alerts": "view_alerts", "incidents": "view_incidents",
          "evidence": "view_evidence", "deviations": "view_evidence", "signoffs": "view_evidence",
          "resource": "view_evidence", "packets": "view_packets", "settings": "manage_settings", "wall": "view_wall"}
 if wall_view or ctx.actor.role == "wall":

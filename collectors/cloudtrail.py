@@ -19,9 +19,24 @@ def _s3_data_buckets(selectors: dict) -> list:
     return sorted(set(out))
 
 
-def _trail(trail, _shared):
+def _destination(trail, shared) -> None:
+    """trail_account: the account the trail records (its home, from the ARN); bucket_in_own_account: the
+    log bucket is one of that account's own buckets (S3 lists only a caller's own buckets, so a bucket
+    of another account never appears); archive_bucket: the bucket when it lives in another account."""
+    parts = (trail.get("TrailARN") or "").split(":")
+    trail["trail_account"] = parts[4] if len(parts) > 4 else None
+    own = {b.get("Name") for b in shared.get("own_buckets") or []}
+    bucket = trail.get("S3BucketName")
+    trail["bucket_in_own_account"] = bucket in own
+    trail["archive_bucket"] = bucket if bucket and bucket not in own else None
+
+
+def _trail(trail, shared):
+    _destination(trail, shared)
     status = trail.get("status") or {}
     trail["is_logging"] = bool(status.get("IsLogging"))
+    trail["kms_encrypted"] = bool(trail.get("KmsKeyId"))  # SSE-KMS needs a customer-managed key; else SSE-S3
+    trail["log_file_validation"] = trail.get("LogFileValidationEnabled") is True
     trail["s3_data_event_buckets"] = _s3_data_buckets(trail.get("event_selectors"))
     bucket = trail.get("S3BucketName")
     trail["logs_own_bucket_data_events"] = bool(bucket) and any(
@@ -44,8 +59,11 @@ RESOURCE_TYPES = [
             "event_selectors": Call("get_event_selectors", "cloudtrail:GetEventSelectors",
                                     params={"TrailName": "{TrailARN}"}),
         },
+        shared={"own_buckets": Call("list_buckets", "s3:ListAllMyBuckets", result="Buckets", service="s3")},
         id="TrailARN", arn="{TrailARN}", display="Name", normalise=_trail,
         description="Trails created in (homed in) each region; is_logging; s3_data_event_buckets (bucket ARNs "
-                    "or all) and logs_own_bucket_data_events; cloudwatch_log_group and its last delivery.",
+                    "or all) and logs_own_bucket_data_events; cloudwatch_log_group and its last delivery; "
+                    "trail_account, bucket_in_own_account and archive_bucket (where the log files go); kms_encrypted "
+                    "(KmsKeyId set) and log_file_validation.",
     ),
 ]

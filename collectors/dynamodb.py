@@ -1,4 +1,4 @@
-"""DynamoDB tables: encryption at rest and point-in-time recovery."""
+"""DynamoDB tables: encryption at rest, point-in-time recovery and deletion protection."""
 from auditbook.collect.spec import Call, ResourceType
 
 
@@ -8,6 +8,7 @@ def _table(table, _shared):
     table["kms_encrypted"] = sse.get("Status") == "ENABLED" and sse.get("SSEType") == "KMS"
     pitr = ((table.get("backups") or {}).get("PointInTimeRecoveryDescription") or {})
     table["pitr_enabled"] = pitr.get("PointInTimeRecoveryStatus") == "ENABLED"
+    table["deletion_protection"] = desc.get("DeletionProtectionEnabled") is True
     return table
 
 
@@ -23,6 +24,7 @@ RESOURCE_TYPES = [
         },
         id="TableName", arn="arn:{partition}:dynamodb:{region}:{account}:table/{TableName}", normalise=_table,
         tags=None,
-        description="Tables; kms_encrypted (SSE with a KMS key rather than the AWS-owned default) and pitr_enabled.",
+        description="Tables; kms_encrypted (SSE with a KMS key rather than the AWS-owned default), pitr_enabled and "
+                    "deletion_protection (DeletionProtectionEnabled; absent: off).",
     ),
 ]

@@ -1,4 +1,7 @@
-"""EC2: security groups, network ACLs, VPCs, subnets, instances, EBS volumes / snapshots / defaults, AMIs."""
+"""EC2: security groups, network ACLs, VPCs, subnets, NAT gateways, instances, EBS volumes / snapshots /
+defaults, AMIs."""
+import ipaddress
+
 from auditbook.collect.spec import Call, ResourceType
 
 WORLD = ("0.0.0.0/0", "::/0")
@@ -17,9 +20,66 @@ def _open_rules(permissions):
     return out
 
 
-def _security_group(sg, _shared):
+def _network(cidr):
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def supernets(cidr) -> list[str]:
+    """Every network that contains `cidr`, from /0 down to the CIDR itself (canonical text), so a
+    check can ask with JMESPath's contains() whether any of them is on an approved list."""
+    net = _network(cidr)
+    return [] if net is None else [str(net.supernet(new_prefix=p)) for p in range(net.prefixlen + 1)]
+
+
+def _vpc_networks(vpc: dict) -> list:
+    blocks = [a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet") or []
+              if (a.get("CidrBlockState") or {}).get("State", "associated") == "associated"]
+    blocks += [a.get("Ipv6CidrBlock") for a in vpc.get("Ipv6CidrBlockAssociationSet") or []
+               if (a.get("Ipv6CidrBlockState") or {}).get("State", "associated") == "associated"]
+    return [n for n in map(_network, blocks + [vpc.get("CidrBlock")]) if n is not None]
+
+
+def _inside(net, networks) -> bool:
+    return any(net.version == v.version and net.subnet_of(v) for v in networks)
+
+
+def rule_text(perm: dict, direction: str, cidr: str) -> str:
+    """"tcp 22 from 0.0.0.0/0", "all traffic to ::/0", "udp 1024-65535 to 8.8.8.8/32"."""
+    protocol = str(perm.get("IpProtocol"))
+    name = {"-1": "all traffic", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}.get(protocol, protocol)
+    low, high = perm.get("FromPort"), perm.get("ToPort")
+    ports = ""
+    if name in ("tcp", "udp") and low is not None:
+        ports = f" {low}" if low == high else (" all ports" if (low, high) in ((0, 65535), (-1, -1)) else f" {low}-{high}")
+    return f"{name}{ports} {direction} {cidr}"
+
+
+def _outside_rules(permissions, networks, direction: str, skip_world: bool) -> list[dict]:
+    """Each (rule, CIDR) of a rule list whose CIDR is not inside the VPC: readable text and supernets."""
+    out = []
+    for perm in permissions or []:
+        cidrs = [r.get("CidrIp") for r in perm.get("IpRanges", [])] + \
+                [r.get("CidrIpv6") for r in perm.get("Ipv6Ranges", [])]
+        for cidr in cidrs:
+            net = _network(cidr)
+            if net is None or (skip_world and cidr in WORLD) or _inside(net, networks):
+                continue
+            out.append({"rule": rule_text(perm, direction, cidr), "cidr": str(net), "supernets": supernets(cidr)})
+    return out
+
+
+def _security_group(sg, shared):
+    """public_*: rules open to the internet; egress_outside_vpc / ingress_outside_vpc: CIDR rules whose
+    address range is not inside the group's VPC (ingress from the internet is left to public_ingress)."""
     sg["public_ingress"] = _open_rules(sg.get("IpPermissions"))
     sg["public_egress"] = _open_rules(sg.get("IpPermissionsEgress"))
+    vpc = next((v for v in shared.get("vpcs") or [] if v.get("VpcId") == sg.get("VpcId")), {})
+    networks = _vpc_networks(vpc) if vpc else []
+    sg["egress_outside_vpc"] = _outside_rules(sg.get("IpPermissionsEgress"), networks, "to", skip_world=False)
+    sg["ingress_outside_vpc"] = _outside_rules(sg.get("IpPermissions"), networks, "from", skip_world=True)
     return sg
 
 
@@ -43,15 +103,43 @@ def _route_kind(route):
     return "other", route.get("GatewayId") or route.get("NetworkInterfaceId")
 
 
+def _is_default(route) -> bool:
+    return route.get("DestinationCidrBlock") == "0.0.0.0/0" or route.get("DestinationIpv6CidrBlock") == "::/0"
+
+
 def _default_route(table):
     """The route for all internet addresses (IPv4 or IPv6); an internet gateway wins if any."""
-    routes = [_route_kind(r) for r in (table or {}).get("Routes", [])
-              if r.get("State") != "blackhole"
-              and (r.get("DestinationCidrBlock") == "0.0.0.0/0" or r.get("DestinationIpv6CidrBlock") == "::/0")]
+    routes = [_route_kind(r) for r in (table or {}).get("Routes", []) if r.get("State") != "blackhole" and _is_default(r)]
     if not routes:
         return None
     kind, target = next((r for r in routes if r[0] == "igw"), routes[0])
     return {"type": kind, "target": target}
+
+
+def _destination(route) -> str:
+    return route.get("DestinationCidrBlock") or route.get("DestinationIpv6CidrBlock") or route.get("DestinationPrefixListId") or "?"
+
+
+def _nat_gateway(nat_id, shared) -> dict:
+    """The NAT gateway a route names: id, state and availability zone (null when it is not listed)."""
+    nat = next((n for n in shared.get("nat_gateways") or [] if n.get("NatGatewayId") == nat_id), None)
+    if nat is None:
+        return {"id": nat_id, "state": "not found", "availability_zone": None}
+    zone = next((s.get("AvailabilityZone") for s in shared.get("subnets") or [] if s.get("SubnetId") == nat.get("SubnetId")), None)
+    return {"id": nat_id, "state": nat.get("State"), "availability_zone": zone}
+
+
+def _routes(subnet, table, shared):
+    """igw_routes: every route through an internet gateway (AWS's definition of a public subnet), as
+    "destination to igw-…"; nat_gateway: the NAT the default route uses; blackhole_default_route."""
+    routes = (table or {}).get("Routes", [])
+    subnet["default_route"] = _default_route(table)
+    subnet["igw_routes"] = [f"{_destination(r)} to {r['GatewayId']}" for r in routes
+                            if (r.get("GatewayId") or "").startswith("igw-") and r.get("State") != "blackhole"]
+    route = subnet["default_route"] or {}
+    subnet["nat_gateway"] = _nat_gateway(route["target"], shared) if route.get("type") == "nat" else None
+    dead = next((r for r in routes if r.get("State") == "blackhole" and _is_default(r)), None)
+    subnet["blackhole_default_route"] = _route_kind(dead)[1] if dead and not route else None
 
 
 def _subnet(subnet, shared):
@@ -61,15 +149,27 @@ def _subnet(subnet, shared):
                  and any(a.get("Main") for a in t.get("Associations", []))), None)
     table = explicit or main
     subnet["route_table_id"] = (table or {}).get("RouteTableId")
-    subnet["default_route"] = _default_route(table)
+    _routes(subnet, table, shared)
     tags = {t["Key"]: t.get("Value", "") for t in subnet.get("Tags", [])}
     declared = next((tags[k].strip().lower() for k in TIER_TAGS if k in tags), None)
     if declared in ("private", "public"):
         subnet["tier"], subnet["tier_source"] = declared, "tag"
     else:
-        routed = (subnet["default_route"] or {}).get("type") == "igw"
-        subnet["tier"], subnet["tier_source"] = ("public" if routed else "private"), "routes"
+        subnet["tier"], subnet["tier_source"] = ("public" if subnet["igw_routes"] else "private"), "routes"
     return subnet
+
+
+def _nat(nat, shared):
+    """flow_logs_active: an active flow log that records accepted traffic (ALL or ACCEPT) on one of the
+    NAT gateway's network interfaces, its subnet or its VPC."""
+    nat["network_interfaces"] = [a.get("NetworkInterfaceId") for a in nat.get("NatGatewayAddresses") or []
+                                 if a.get("NetworkInterfaceId")]
+    covered = set(nat["network_interfaces"]) | {nat.get("SubnetId"), nat.get("VpcId")}
+    logs = [f for f in shared.get("flow_logs") or [] if f.get("ResourceId") in covered - {None}]
+    nat["flow_logs"] = logs
+    nat["flow_logs_active"] = any(f.get("FlowLogStatus") == "ACTIVE" and f.get("TrafficType") in ("ALL", "ACCEPT")
+                                  for f in logs)
+    return nat
 
 
 ADMIN_PORTS = (22, 3389)
@@ -105,6 +205,7 @@ def _instance(inst, _shared):
 def _snapshot(snap, _shared):
     perms = snap.get("create_volume_permissions") or []
     snap["public"] = any(p.get("Group") == "all" for p in perms)
+    snap["encrypted"] = snap.get("Encrypted") is True
     return snap
 
 
@@ -112,9 +213,12 @@ RESOURCE_TYPES = [
     ResourceType(
         name="aws.ec2.security_group", service="ec2",
         list=Call("describe_security_groups", "ec2:DescribeSecurityGroups", result="SecurityGroups"),
+        shared={"vpcs": Call("describe_vpcs", "ec2:DescribeVpcs", result="Vpcs")},
         id="GroupId", arn="arn:{partition}:ec2:{region}:{account}:security-group/{GroupId}",
         normalise=_security_group, display="GroupName",
-        description="Security groups with their rules; public_ingress / public_egress list rules open to 0.0.0.0/0 or ::/0.",
+        description="Security groups with their rules; public_ingress / public_egress list rules open to 0.0.0.0/0 or "
+                    "::/0; egress_outside_vpc / ingress_outside_vpc list CIDR rules outside the group's VPC (ingress: "
+                    "not the internet), each with rule text, cidr and supernets (every network containing it).",
     ),
     ResourceType(
         name="aws.ec2.vpc", service="ec2",
@@ -126,9 +230,21 @@ RESOURCE_TYPES = [
     ResourceType(
         name="aws.ec2.subnet", service="ec2",
         list=Call("describe_subnets", "ec2:DescribeSubnets", result="Subnets"),
-        shared={"route_tables": Call("describe_route_tables", "ec2:DescribeRouteTables", result="RouteTables")},
+        shared={"route_tables": Call("describe_route_tables", "ec2:DescribeRouteTables", result="RouteTables"),
+                "nat_gateways": Call("describe_nat_gateways", "ec2:DescribeNatGateways", result="NatGateways"),
+                "subnets": Call("describe_subnets", "ec2:DescribeSubnets", result="Subnets")},
         id="SubnetId", arn="arn:{partition}:ec2:{region}:{account}:subnet/{SubnetId}", normalise=_subnet,
-        description="Subnets with their effective route table, default route and tier (from a tier tag, else from routes).",
+        description="Subnets with their effective route table, default route, igw_routes (every route through an "
+                    "internet gateway), nat_gateway (id, state, availability_zone of the NAT the default route uses), "
+                    "blackhole_default_route, and tier (from a tier tag, else public when any route uses an internet gateway).",
+    ),
+    ResourceType(
+        name="aws.ec2.nat_gateway", service="ec2",
+        list=Call("describe_nat_gateways", "ec2:DescribeNatGateways", result="NatGateways"),
+        shared={"flow_logs": Call("describe_flow_logs", "ec2:DescribeFlowLogs", result="FlowLogs")},
+        id="NatGatewayId", arn="arn:{partition}:ec2:{region}:{account}:natgateway/{NatGatewayId}", normalise=_nat,
+        description="NAT gateways; network_interfaces; flow_logs_active when an active flow log recording accepted "
+                    "traffic covers one of its interfaces, its subnet or its VPC.",
     ),
     ResourceType(
         name="aws.ec2.volume", service="ec2",
@@ -167,7 +283,8 @@ RESOURCE_TYPES = [
             params={"SnapshotId": "{SnapshotId}", "Attribute": "createVolumePermission"},
             result="CreateVolumePermissions")},
         id="SnapshotId", arn="arn:{partition}:ec2:{region}::snapshot/{SnapshotId}", normalise=_snapshot,
-        description="EBS snapshots the account owns; public when createVolumePermission includes group all.",
+        description="EBS snapshots the account owns; public when createVolumePermission includes group all; "
+                    "encrypted (Encrypted).",
     ),
     ResourceType(
         name="aws.ec2.image", service="ec2",

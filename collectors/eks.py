@@ -1,5 +1,8 @@
-"""EKS clusters: envelope encryption of Kubernetes secrets and control-plane audit logging."""
+"""EKS clusters: envelope encryption of Kubernetes secrets, control-plane audit logging, who can reach the
+API endpoint."""
 from auditbook.collect.spec import Call, ResourceType
+
+WORLD = ("0.0.0.0/0", "::/0")
 
 
 def _cluster(cluster, _shared):
@@ -10,7 +13,12 @@ def _cluster(cluster, _shared):
     cluster["log_types"] = sorted(set(enabled))
     cluster["audit_logging"] = "audit" in enabled
     cluster["arn"] = c.get("arn")
-    cluster["public_endpoint"] = bool((c.get("resourcesVpcConfig") or {}).get("endpointPublicAccess"))
+    vpc_config = c.get("resourcesVpcConfig") or {}
+    cluster["public_endpoint"] = bool(vpc_config.get("endpointPublicAccess"))
+    # a public endpoint with no CIDR list admits everyone: AWS's default is 0.0.0.0/0
+    cidrs = (vpc_config.get("publicAccessCidrs") or ["0.0.0.0/0"]) if cluster["public_endpoint"] else []
+    cluster["public_access_cidrs"] = cidrs
+    cluster["endpoint_open_to_internet"] = [cidr for cidr in cidrs if cidr in WORLD]
     return cluster
 
 
@@ -21,6 +29,7 @@ RESOURCE_TYPES = [
         details={"cluster": Call("describe_cluster", "eks:DescribeCluster", params={"name": "{name}"},
                                  result="cluster")},
         id="name", arn="{arn}", normalise=_cluster, tags="cluster.tags",
-        description="Clusters; secrets_encrypted (KMS envelope encryption of secrets), audit_logging, log_types.",
+        description="Clusters; secrets_encrypted (KMS envelope encryption of secrets), audit_logging, log_types; "
+                    "public_endpoint, public_access_cidrs (0.0.0.0/0 when public and unset), endpoint_open_to_internet.",
     ),
 ]

@@ -70,8 +70,85 @@ def _policy(policy, _shared):
     return policy
 
 
-def _role(role, _shared):
-    """external_principals: AWS principals of other accounts the role trusts; which lack an ExternalId."""
+ASSUME_ACTIONS = {"sts:assumerole", "sts:*", "*"}
+MFA_KEY, MFA_AGE_KEY = "aws:multifactorauthpresent", "aws:multifactorauthage"
+
+
+def _condition_values(condition, operators: set[str], key: str) -> list:
+    """The values a Condition block gives `key` under any of `operators` (names compared without case)."""
+    out = []
+    for operator, block in (condition or {}).items() if isinstance(condition, dict) else ():
+        if operator.lower() in operators and isinstance(block, dict):
+            for name, value in block.items():
+                if name.lower() == key:
+                    out += [str(v).lower() for v in _as_list(value)]
+    return out
+
+
+def _requires_mfa(stmt) -> bool:
+    """An Allow statement that holds only with MFA: Bool aws:MultiFactorAuthPresent true, or a
+    NumericLessThan(Equals) on aws:MultiFactorAuthAge (both false when the key is absent).
+    BoolIfExists true does not count: it lets long-term keys without MFA through."""
+    cond = stmt.get("Condition")
+    return "true" in _condition_values(cond, {"bool"}, MFA_KEY) or \
+        bool(_condition_values(cond, {"numericlessthan", "numericlessthanequals"}, MFA_AGE_KEY))
+
+
+def _denies_without_mfa(stmt) -> bool:
+    """A Deny of sts:AssumeRole to everyone when MFA is absent (BoolIfExists aws:MultiFactorAuthPresent false)."""
+    principal = stmt.get("Principal")
+    everyone = principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS")))
+    return stmt.get("Effect") == "Deny" and everyone and _assumes(stmt) and \
+        "false" in _condition_values(stmt.get("Condition"), {"boolifexists"}, MFA_KEY)
+
+
+def _assumes(stmt) -> bool:
+    return any(str(a).lower() in ASSUME_ACTIONS for a in _as_list(stmt.get("Action")))
+
+
+def _human_principal(principal: str) -> bool:
+    """A person can act as it: anyone (*), a whole account (its root: any user there), or an IAM user.
+    Roles, services and federated identities are not (federation enforces MFA at the identity provider)."""
+    return principal == "*" or principal.isdigit() or principal.endswith(":root") or ":user/" in principal
+
+
+def human_principals(document) -> tuple[list[str], list[str]]:
+    """(principals people can assume the role as, those of them not held to MFA). Statements guarded
+    by sts:ExternalId are a third party's software, not people."""
+    statements = _statements(document)
+    guarded = any(_denies_without_mfa(s) for s in statements)
+    humans, without_mfa = [], []
+    for stmt in statements:
+        if stmt.get("Effect") != "Allow" or not _assumes(stmt) or _condition_values(
+                stmt.get("Condition"), {"stringequals", "stringlike"}, "sts:externalid"):
+            continue
+        principal = stmt.get("Principal")
+        aws = _as_list(principal.get("AWS")) if isinstance(principal, dict) else _as_list(principal)
+        found = [str(p) for p in aws if _human_principal(str(p))]
+        humans += found
+        if not (guarded or _requires_mfa(stmt)):
+            without_mfa += found
+    return sorted(set(humans)), sorted(set(without_mfa))
+
+
+def _role_permissions(role, shared) -> None:
+    """attached_policy_arns, aws_admin_attached (AdministratorAccess) and inline_admin_policies
+    (inline policies allowing Action * on Resource *), from GetAccountAuthorizationDetails."""
+    detail = next((d for d in shared.get("authorization") or [] if d.get("Arn") == role.get("Arn")), None)
+    role["permissions_read"] = detail is not None
+    detail = detail or {}
+    role["attached_policy_arns"] = [p.get("PolicyArn") for p in detail.get("AttachedManagedPolicies") or []]
+    role["aws_admin_attached"] = any((a or "").endswith(":iam::aws:policy/AdministratorAccess")
+                                     for a in role["attached_policy_arns"])
+    role["inline_admin_policies"] = [p.get("PolicyName") for p in detail.get("RolePolicyList") or []
+                                     if _grants_everything(p.get("PolicyDocument"))]
+
+
+def _role(role, shared):
+    """external_principals: AWS principals of other accounts the role trusts; which lack an ExternalId.
+    human_principals / human_principals_without_mfa: see human_principals(); permissions: _role_permissions."""
+    role["human_principals"], role["human_principals_without_mfa"] = human_principals(role.get("AssumeRolePolicyDocument"))
+    _role_permissions(role, shared)
     own = (role.get("Arn") or "::::").split(":")[4]
     external = []
     for stmt in _statements(role.get("AssumeRolePolicyDocument")):
@@ -137,9 +214,13 @@ RESOURCE_TYPES = [
     ResourceType(
         name="aws.iam.role", service="iam", scope="global",
         list=Call("list_roles", "iam:ListRoles", result="Roles"),
+        shared={"authorization": Call("get_account_authorization_details", "iam:GetAccountAuthorizationDetails",
+                                      params={"Filter": ["Role"]}, result="RoleDetailList")},
         id="RoleName", arn="{Arn}", normalise=_role,
         description="IAM roles; external_principals / trusted_accounts from the trust policy (principals "
-                    "outside the role's account, and whether an sts:ExternalId condition guards them).",
+                    "outside the role's account, and whether an sts:ExternalId condition guards them); "
+                    "human_principals (*, account roots, users) and those without an MFA condition; "
+                    "attached_policy_arns, aws_admin_attached, inline_admin_policies; MaxSessionDuration.",
     ),
     ResourceType(
         name="aws.iam.account", service="iam", scope="global", list=None,

@@ -1,7 +1,6 @@
 """S3 buckets (their configuration, not their objects) and the account-level public access block."""
-import json
-
 from auditbook.collect.spec import Call, ResourceType
+from collectors.policies import policy_document, public_statements
 
 PAB_FIELDS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -56,11 +55,9 @@ def _bucket(bucket, _shared):
     bucket["versioning_status"] = (bucket.get("versioning") or {}).get("Status")
     pab = bucket.get("public_access_block") or {}
     bucket["public_access_blocked"] = all(pab.get(f) is True for f in PAB_FIELDS)
-    try:
-        policy = json.loads(bucket["policy"]) if bucket.get("policy") else None
-    except ValueError:
-        policy = None
+    policy, unreadable = policy_document(bucket.get("policy"))
     bucket["policy_document"] = policy
+    bucket["public_statements"] = ["policy is not valid JSON"] if unreadable else public_statements(policy)
     bucket["tls_only_policy"] = _denies_insecure_transport(policy)
     bucket["object_lock_enabled"] = (bucket.get("object_lock") or {}).get("ObjectLockEnabled") == "Enabled"
     bucket["lifecycle_retention_days"] = _retention_days(bucket.get("lifecycle"))
@@ -104,7 +101,8 @@ RESOURCE_TYPES = [
         id="Name", arn="arn:{partition}:s3:::{Name}", normalise=_bucket, region_of="bucket_region", tags="tag_set",
         description="S3 buckets. A missing configuration (encryption, public access block, policy, lifecycle, "
                     "object lock) is recorded as null, never as an error; real AWS applies SSE-S3 by default "
-                    "since 2023, so a null encryption means the API returned no configuration.",
+                    "since 2023, so a null encryption means the API returned no configuration. public_statements: "
+                    "bucket-policy Allow statements anyone can use (collectors/policies.py).",
     ),
     ResourceType(
         name="aws.s3.account_public_access_block", service="s3control", scope="global", list=None,

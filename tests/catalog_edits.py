@@ -19,9 +19,9 @@ class _NoAliases(yaml.SafeDumper):
 
 def write_catalog(tmp_path, mutate: Optional[Callable] = None, *, text: Optional[str] = None):
     """The bundled catalog written to tmp_path/controls.yaml — changed by mutate(raw) (parsed YAML), or
-    as `text` verbatim when given — with the library file it includes copied beside it, as the bundled
-    catalog's include names it (a mutate that drops or renames `include:` gets no copy it does not
-    name). Its path."""
+    as `text` verbatim when given — with the library file it includes and the company's parameters
+    file copied beside it, as the bundled catalog names them (a mutate that drops or renames them gets
+    no copy it does not name). Its path."""
     if text is None:
         raw = yaml.safe_load(DEFAULT_PATH.read_text())
         if mutate is not None:
@@ -29,9 +29,10 @@ def write_catalog(tmp_path, mutate: Optional[Callable] = None, *, text: Optional
         text = yaml.dump(raw, Dumper=_NoAliases, sort_keys=False)
     path = tmp_path / "controls.yaml"
     path.write_text(text)
-    library = yaml.safe_load(DEFAULT_PATH.read_text()).get("include")
-    if library and not (tmp_path / library).exists():
-        shutil.copyfile(DEFAULT_PATH.parent / library, tmp_path / library)
+    bundled = yaml.safe_load(DEFAULT_PATH.read_text())
+    for name in (bundled.get("include"), bundled.get("parameters_file")):
+        if name and not (tmp_path / name).exists():
+            shutil.copyfile(DEFAULT_PATH.parent / name, tmp_path / name)
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from auditbook.catalog.model import Catalog
+from auditbook.catalog.parameters import as_text, parameter_rows
 from auditbook.errors import UserError
 
 HEADER = """# Controls
@@ -32,6 +33,7 @@ def render_controls_md(catalog: Catalog) -> str:
     for category, controls in by_category.items():
         automated = sum(1 for c in controls if catalog.checks_for(c.id))
         out.append(f"| {category} | {len(controls)} | {automated} | {len(controls) - automated} |\n")
+    out.append(_thresholds_md(catalog))
     group = None
     for control in catalog.controls:
         if control.group != group:
@@ -61,6 +63,20 @@ def render_controls_md(catalog: Catalog) -> str:
                 out.append(f"- {_cell(item.name)} ({item.cadence})\n")
             out.append("\n")
     return "".join(out).rstrip() + "\n"
+
+
+def _thresholds_md(catalog: Catalog) -> str:
+    """The parameters section: each threshold's value in force (docs/parameters.md)."""
+    rows = parameter_rows(catalog.parameters, catalog.checks)
+    if not rows:
+        return ""
+    out = ["\n## Thresholds\n\nThe values in force (`controls.yaml` defaults, the company's in "
+           f"`{catalog.parameters_file or 'no parameters file'}`); see docs/parameters.md.\n\n"
+           "| parameter | value | default | meaning | checks |\n| --- | --- | --- | --- | --- |\n"]
+    for row in rows:
+        out.append(f"| `{row['parameter']}` | {_cell(as_text(row['value']))} | {_cell(as_text(row['default']))} | "
+                   f"{_cell(row['description'])} | {', '.join(f'`{c}`' for c in row['checks']) or '—'} |\n")
+    return "".join(out)
 
 
 def render_resource_types_md() -> str:

@@ -10,10 +10,19 @@ import re
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from auditbook.catalog.expressions import analyse, compile_expression
 from auditbook.catalog.functions import takes_one_record
+from auditbook.catalog.messages import resolved_check
+from auditbook.catalog.parameters import Parameter, parameters_in_force
 from auditbook.errors import UserError, field_path, first_error, name_of, shown
 from auditbook.plugins import check_functions, resource_types
 from auditbook.yamlfile import parse_yaml, read_text
@@ -83,6 +92,15 @@ class Check(Strict):
     # scoping: only resources whose tag KEY has one of the listed values; only these account ids
     tags: dict[str, list[str]] = Field(default_factory=dict)
     accounts: list[str] = Field(default_factory=list)
+    # the FAIL message: what is wrong, with {JMESPath} placeholders (catalog/messages.py)
+    message: Optional[str] = Field(default=None, min_length=3, max_length=600)
+
+    _parameters: list[str] = PrivateAttr(default_factory=list)  # set at load, when its texts are resolved
+
+    @property
+    def parameters(self) -> list[str]:
+        """The parameters the check reads, in order of first use."""
+        return list(self._parameters)
 
     def covers_account(self, account: str) -> bool:
         return not self.accounts or account in self.accounts
@@ -113,9 +131,16 @@ class Catalog(Strict):
     checks: list[Check] = Field(default_factory=list)
     include: Optional[str] = Field(default=None, min_length=1)  # the company's control library (a file)
     company_controls: list[CompanyControl] = Field(default_factory=list)
-    sha256: str = ""  # of the catalog file's bytes, and of the included library's after them
+    parameters_file: Optional[str] = Field(default=None, min_length=1)  # the company's thresholds (a file)
+    parameters: dict[str, Parameter] = Field(default_factory=dict)  # set at load: values in force
+    parameters_path: str = ""  # the company's parameters file, when there is one
+    sha256: str = ""  # of the catalog file's bytes, then the included library's, then the parameters file's
     path: str = ""
     library_path: str = ""  # the included company control library, when there is one
+
+    def parameter_value(self, name: str):
+        """A threshold's value in force (docs/parameters.md)."""
+        return self.parameters[name].value
 
     def company_control(self, ident: str) -> CompanyControl:
         return next(c for c in self.company_controls if c.id == ident)
@@ -165,11 +190,18 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
     for key in ("company_controls", "library_path"):
         if key in raw:
             raise CatalogError(f"{path}: field {key}: the company's controls go in their own file, named by include:")
-    controls = _validate_items("control", raw.get("controls"), Control, str(path))
-    checks = _validate_items("check", raw.get("checks"), Check, str(path))
     try:
-        catalog = Catalog.model_validate({k: v for k, v in raw.items() if k not in ("controls", "checks")}
-                                         | {"controls": controls, "checks": checks})
+        params, params_text = parameters_in_force(raw, path)
+        raw_checks = [resolved_check(item, params, str(path)) for item in raw.get("checks") or []]
+    except UserError as exc:
+        raise CatalogError(str(exc)) from None
+    controls = _validate_items("control", raw.get("controls"), Control, str(path))
+    checks = _validate_items("check", [item for item, _ in raw_checks], Check, str(path))
+    for check, (_, used) in zip(checks, raw_checks):
+        check._parameters = used
+    try:
+        catalog = Catalog.model_validate({k: v for k, v in raw.items() if k not in ("controls", "checks", "parameters")}
+                                         | {"controls": controls, "checks": checks, "parameters": params})
     except ValidationError as exc:
         field_name, msg = _first_error(exc)
         raise CatalogError(f"{path}: field {field_name}: {msg}")
@@ -177,8 +209,12 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
     library_path, library_text = _include(catalog, path)
     # the files' bytes (UTF-8): the catalog's, then the included library's
     catalog.sha256 = hashlib.sha256(text.encode("utf-8") + (b"\0" + library_text.encode("utf-8")
-                                                           if library_path else b"")).hexdigest()
+                                                           if library_path else b"")
+                                    + (b"\0\0" + params_text.encode("utf-8") if params_text is not None else b"")
+                                    ).hexdigest()
     catalog.path = str(path)
+    if params_text is not None:
+        catalog.parameters_path = str(path.parent / catalog.parameters_file)
     return catalog
 
 

@@ -1,4 +1,4 @@
-"""`auditbook validate`, `policy`, `controls-doc`, `collectors-doc`: the catalog and the collectors; and
+"""`auditbook validate`, `policy`, `parameters`, `controls-doc`, `collectors-doc`: the catalog and the collectors; and
 `auditbook controls export|import|status`: the company's own controls (docs/company-controls.md)."""
 from __future__ import annotations
 
@@ -33,6 +33,28 @@ def policy(
     from auditbook.catalog.model import load_catalog
     from auditbook.collect.policy import policy_document
     sys.stdout.write(json.dumps(policy_document(load_catalog(catalog), org=org), indent=2) + "\n")
+
+
+@app.command()
+def parameters(
+    catalog: Optional[Path] = CATALOG_OPT,
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+):
+    """Print the thresholds the checks read: value in force, default, where it was set, the checks
+    that read it (docs/parameters.md)."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.catalog.parameters import as_text, parameter_rows
+    cat = load_catalog(catalog)
+    rows = parameter_rows(cat.parameters, cat.checks)
+    if fmt == OutputFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for row in rows:
+        value = as_text(row["value"])
+        changed = "" if row["source"] == "default" else f" (default {as_text(row['default'])})"
+        where = "the default" if row["source"] == "default" else f"set in {row['source']}"
+        out.print(f"{escape(row['parameter'])} = {escape(value)}{escape(changed)} — {escape(where)}; "
+                  f"read by {len(row['checks'])} check(s)")
 
 
 @app.command("controls-doc")

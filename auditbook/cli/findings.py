@@ -39,7 +39,7 @@ def _format_choices() -> tuple[str, ...]:
 
 FindingsFormat = Enum("FindingsFormat", {name: name for name in _format_choices()}, type=str)
 CSV_FIELDS = ["check", "controls", "status", "severity", "account", "region", "resource_type", "resource",
-              "message", "evidence"]
+              "message", "evidence", "declared_criteria", "fails_declared"]
 
 
 @app.command()
@@ -105,7 +105,7 @@ def findings(
 ):
     """The findings of a run."""
     from auditbook.catalog.model import load_catalog
-    from auditbook.history.findings import list_findings
+    from auditbook.history.declared import annotated_findings
     from auditbook.report.exports.view import render
     from auditbook.store.db import open_engine
     fmt = fmt.value
@@ -114,7 +114,7 @@ def findings(
         document = render(engine, run, fmt, load_catalog(catalog), status=status)
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
-    record, rows = list_findings(engine, run, status)
+    record, rows = annotated_findings(engine, load_catalog(catalog), run, status)  # docs/declared-controls.md
     if fmt == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     elif fmt == "csv":
@@ -134,12 +134,15 @@ def _csv(rows: list[dict]) -> str:
 
 def _table(run_id: int, rows: list[dict]) -> Table:
     table = Table(title=f"Findings of run {run_id}")
-    for col in ("status", "severity", "check", "account", "region", "resource", "message"):
+    for col in ("status", "severity", "check", "account", "region", "resource", "message", "declared"):
         table.add_column(col, overflow="fold")
     style = {"PASS": "green", "FAIL": "red", "ERROR": "yellow", "EXCEPTED": "magenta"}
     for r in rows:
+        declared = ", ".join(r.get("declared_criteria") or [])
+        failing = ", ".join(r.get("fails_declared") or [])
         table.add_row(f"[{style[r['status']]}]{r['status']}", r["severity"], r["check"], r["account"],
-                      r["region"], escape(r["resource"]), escape(r["message"]))
+                      r["region"], escape(r["resource"]), escape(r["message"]),
+                      f"[red]fails declared {failing}[/red]" if failing else escape(declared))
     return table
 
 

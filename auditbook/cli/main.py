@@ -18,8 +18,10 @@ def registered_app() -> typer.Typer:
     its commands; a plugin conflict found while they build their options is a one-line error in
     main, like any other). Tests drive it with typer's CliRunner."""
     from auditbook.cli import (  # noqa: F401
+        app_audit,
         bridge,
         catalog,
+        declared,
         deviations,
         evidence,
         findings,

@@ -22,8 +22,13 @@ if TYPE_CHECKING:
 
 def _print_cycle(result: CycleResult) -> None:
     for name, r in result.ingest.items():
-        out.print(f"{escape(name)}: {r.files} new files ({r.skipped} read before), {r.records} records, "
-                  f"{r.matches} matches, {r.fired} alerts raised, {r.records / max(r.seconds, 1e-9):,.0f} records/s")
+        if hasattr(r, "kept"):  # an application audit log group (monitor.app_audit.AppIngestResult)
+            out.print(f"{escape(name)}: {r.kept} new events, {r.unread} unreadable, {r.matches} matches, "
+                      f"{r.fired} alerts raised")
+        else:
+            out.print(f"{escape(name)}: {r.files} new files ({r.skipped} read before), {r.records} records, "
+                      f"{r.matches} matches, {r.fired} alerts raised, "
+                      f"{r.records / max(r.seconds, 1e-9):,.0f} records/s")
         for key, reason in r.bad_files:
             err.print(f"[yellow]evidence gap[/yellow] {escape(name)}/{escape(key)}: {escape(reason)}")
     for rule_name, resource, reason in result.posture_gaps:
@@ -53,6 +58,8 @@ def watch(
     lookup_events: Optional[list[str]] = typer.Option(None, "--lookup-events", metavar="REGION",
                                                       help="Also read CloudTrail LookupEvents in REGION (repeatable)."),
     catalog: Optional[Path] = CATALOG_OPT,  # whose manual evidence the daily reminders are about
+    app_audit: Optional[Path] = typer.Option(None, "--app-audit",
+                                             help="app-audit.yml: also read the application's audit log groups."),
     db: Optional[str] = DB_OPT,
 ):
     """Read new CloudTrail logs, evaluate the alerting rules, resolve what has gone quiet, notify, remind
@@ -60,7 +67,7 @@ def watch(
     from auditbook.monitor.watch import prepare, watch_loop
     from auditbook.store.db import open_engine
     plan = prepare(list(bucket or []), prefix, rules, notify, list(lookup_events or []),
-                   catalog)  # every input checked first
+                   catalog, app_audit)  # every input checked first
     last = watch_loop(open_engine(db, writable=True), plan, interval=interval, once=once, on_cycle=_print_cycle)
     if last.unread_sources:  # --once: a bucket not listed / LookupEvents failed: nothing of it was read
         raise typer.Exit(1)

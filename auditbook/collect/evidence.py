@@ -45,17 +45,41 @@ def _plain(value: Any) -> Any:
     return value
 
 
+URL_SECRETS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/?#@\s]*@)?(?P<host>[^/?#\s]*)"
+                         r"(?P<path>[^?#\s]*)(?P<rest>[?#].*)?$", re.IGNORECASE | re.DOTALL)
+ENDPOINT_KEYS = frozenset({"endpoint", "subscriptionendpoint"})  # webhook URLs: a token often is the path
+
+
+def redact_url(text: str, keep_path: bool = True) -> str:
+    """A URL without the parts that carry credentials: user information, the query and fragment
+    (presigned signatures, webhook tokens) and, unless `keep_path`, the path (Slack-style webhooks)."""
+    found = URL_SECRETS.match(text)
+    if found is None:
+        return text
+    user = REDACTED + "@" if found["user"] else ""
+    path = found["path"] if keep_path or not found["path"].strip("/") else "/" + REDACTED
+    rest = "?" + REDACTED if found["rest"] else ""
+    return f"{found['scheme']}{user}{found['host']}{path}{rest}"
+
+
+def _redacted_value(key: str, value: Any, keys: frozenset) -> Any:
+    if key.lower() in keys and value not in (None, "", [], {}):
+        return REDACTED
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value, keep_path=key.lower() not in ENDPOINT_KEYS)
+    return redact(value, keys)
+
+
 def redact(value: Any, keys: frozenset = SECRET_KEYS) -> Any:
     """Copy of value with the values of secret fields (names in `keys`, lower case) replaced, at any
-    depth. API evidence uses SECRET_KEYS; CloudTrail records add a few names of their own
-    (redact_cloudtrail, below)."""
+    depth, and URLs without their credentials (redact_url). API evidence uses SECRET_KEYS; CloudTrail
+    records add a few names of their own (redact_cloudtrail, below)."""
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if str(k).lower() in keys and v not in (None, "", [], {}) else redact(v, keys))
-            for k, v in value.items()
-        }
+        return {k: _redacted_value(str(k), v, keys) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, keys) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
     return value
 
 
@@ -143,6 +167,8 @@ def _secret_field(name: str, value: Any) -> bool:
 def _redact_record(value: Any, keys: frozenset, containers: frozenset) -> Any:
     if isinstance(value, list):
         return [_redact_record(v, keys, containers) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
     if not isinstance(value, dict):
         return value
     secret_value = _secret_named(value)
@@ -155,6 +181,8 @@ def _redact_record(value: Any, keys: frozenset, containers: frozenset) -> Any:
             out[k] = REDACTED
         elif name in containers:
             out[k] = _env_values(v)
+        elif name in ENDPOINT_KEYS and isinstance(v, str):
+            out[k] = redact_url(v, keep_path=False)
         else:
             out[k] = _redact_record(v, keys, containers)
     return out

@@ -131,7 +131,7 @@ class _Job:
     scope_region: str
     rtype: ResourceType
     context: dict
-    client: Callable[[str], Any]
+    client: Callable[..., Any]  # (boto3 service, pinned region or None) -> client
     shared: dict = field(default_factory=dict)
     list_hashes: list = field(default_factory=list)
 
@@ -223,7 +223,7 @@ class Runner:
             self._finish(scope, [])
             return
         job = _Job(target, region, scope_region, rtype, context,
-                   lambda svc: self.clients.client(target.credentials, svc, region))
+                   lambda svc, pinned=None: self.clients.client(target.credentials, svc, pinned or region))
         try:
             items = self._list(job)
         except _ListFailed as failed:
@@ -244,12 +244,13 @@ class Runner:
             if rtype.list is None:
                 items = [{}]
             else:
-                items, job.list_hashes = self._api(job.client(rtype.list.service or rtype.service), rtype.list,
+                items, job.list_hashes = self._api(job.client(rtype.list.service or rtype.service, rtype.list.region),
+                                                   rtype.list,
                                                    _fill(rtype.list.params, {}, job.context), True)
             for key, call in (rtype.shared.items() if items else ()):  # nothing listed: nothing to join
                 current = call
-                job.shared[key] = self._shared(job.client(call.service or rtype.service), call, job.context,
-                                               job.region)
+                job.shared[key] = self._shared(job.client(call.service or rtype.service, call.region), call,
+                                               job.context, call.region or job.region)
         except CallFailed as exc:
             raise _ListFailed(current, exc)
         return items
@@ -262,7 +263,7 @@ class Runner:
                 data[key] = None
                 continue
             try:
-                data[key], shas = self._api(job.client(call.service or job.rtype.service), call,
+                data[key], shas = self._api(job.client(call.service or job.rtype.service, call.region), call,
                                             _fill(call.params, data, job.context), call.paginate)
                 hashes.extend(shas)
             except CallFailed as exc:

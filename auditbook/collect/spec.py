@@ -23,6 +23,8 @@ class Call:
       null and the record notes it; any other error is an evidence gap.
     when: JMESPath over the record so far; the call is made only when it is true.
     service: the boto3 service when it differs from the resource type's.
+    region: the one region whose endpoint serves the call, whatever region the scope is read from
+      (WAF's CLOUDFRONT scope and CloudFront's log deliveries: us-east-1).
     """
 
     method: str
@@ -35,6 +37,7 @@ class Call:
     paginate: bool = False  # details only: follow every page (list calls always do)
     static: bool = False  # AWS-defined data, the same in every account: read once per region
     wait_on: tuple[str, ...] = ()  # error codes meaning "not ready yet": retried after a pause (10 tries)
+    region: Optional[str] = None
 
 
 @dataclass(frozen=True)

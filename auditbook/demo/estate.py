@@ -12,7 +12,7 @@ from auditbook.demo.estate_network import (
     close_admin_ports,
     tag_spec,
 )
-from auditbook.demo.planted import COMPLIANT, PLANTED, SIMULATION_ARTEFACTS  # noqa: F401 (read here by tests and docs)
+from auditbook.demo.planted import AREAS, COMPLIANT, PLANTED, SIMULATION_ARTEFACTS  # noqa: F401 (read here by tests and docs)
 from collectors.logs import CIS_FILTER_PATTERNS
 
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -305,13 +305,14 @@ def _prod(prod: Account) -> None:
     alb = prod.load_balancer("prod-alb", [public, public_b], sg, cert, "ELBSecurityPolicy-TLS13-1-2-2021-06", waf=True)
     prod.c("elbv2").modify_load_balancer_attributes(LoadBalancerArn=alb, Attributes=[
         {"Key": "access_logs.s3.enabled", "Value": "true"}, {"Key": "access_logs.s3.bucket", "Value": access_logs}])
-    prod.database("prod-db", kms_key=data_key, public=False, backup_days=14, deletion_protection=True,
+    prod.database("prod-db", kms_key=data_key, public=False, backup_days=35, deletion_protection=True,
                   subnets=[private, public_b], security_group=sg, environment="production", multi_az=True,
                   max_storage=200)
     prod.c("rds").create_db_cluster(DBClusterIdentifier="prod-aurora", Engine="aurora-postgresql",
                                     MasterUsername="app", MasterUserPassword="demo-password-not-secret",
-                                    StorageEncrypted=True, KmsKeyId=data_key, BackupRetentionPeriod=14,
-                                    DeletionProtection=True, VpcSecurityGroupIds=[sg])
+                                    StorageEncrypted=True, KmsKeyId=data_key, BackupRetentionPeriod=35,
+                                    DeletionProtection=True, VpcSecurityGroupIds=[sg],
+                                    EnableIAMDatabaseAuthentication=True, EnableCloudwatchLogsExports=["postgresql"])
     ec2.create_volume(AvailabilityZone="us-east-1a", Size=20, Encrypted=True, KmsKeyId=data_key,
                       TagSpecifications=tag_spec("volume", "prod-app-data"))
     prod.workloads("prod", subnet=private, kms_key=data_key, compliant=True)
@@ -373,5 +374,7 @@ def build(session, log=print) -> dict:
     log_bucket = _log_archive(accounts)
     _prod(accounts["prod-us-east"])
     _staging(accounts["staging"], log_bucket)
+    for area in AREAS:
+        area.plant(accounts)
     log(f"planted {len(PLANTED)} violations and {len(COMPLIANT)} compliant twins (docs/demo.md)")
     return ids

@@ -78,7 +78,8 @@ class NetworkBuilder:
             ec2.create_route(RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
         else:
             eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
-            nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+            nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip, TagSpecifications=tag_spec(
+                "natgateway", f"{prefix}-nat-a"))["NatGateway"]["NatGatewayId"]
             ec2.create_route(RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
         ec2.associate_route_table(RouteTableId=private_rt, SubnetId=private)
         if flow_logs:

@@ -3,7 +3,19 @@ FAIL), their COMPLIANT twins (each must PASS), and the checks moto cannot satisf
 The tests hold the scanner to them; docs/demo.md describes them for people; demo/estate.py builds them."""
 from __future__ import annotations
 
+from auditbook.demo import (
+    estate_access,
+    estate_applogs,
+    estate_datastores,
+    estate_declared,
+    estate_edge,
+    estate_messaging,
+    estate_more,
+)
 from collectors.logs import SECURITY_EVENTS
+
+AREAS = (estate_edge, estate_access, estate_datastores, estate_messaging, estate_applogs, estate_more,
+         estate_declared)
 
 # (check id, account name, resource name as it appears in the finding's resource) — must FAIL
 PLANTED = [
@@ -128,5 +140,10 @@ COMPLIANT = [
     ("eks-secrets-encryption", "prod-us-east", "prod-eks"),
     ("eks-audit-logging", "prod-us-east", "prod-eks"),
 ]
+PLANTED += [entry for area in AREAS for entry in area.PLANTED]
+COMPLIANT += [entry for area in AREAS for entry in area.COMPLIANT]
 # Not plantable on moto, so every account fails them in the demo (see docs/demo.md):
 SIMULATION_ARTEFACTS = {"iam-root-mfa": "moto cannot enable MFA on the root user"}
+for _area in AREAS:
+    SIMULATION_ARTEFACTS.update(getattr(_area, "SIMULATION_ARTEFACTS", {}))
+

@@ -126,6 +126,7 @@ def run_demo(port: int, db: Optional[str], keep_running: bool, console, packet: 
         if packet:
             demo_packet(quarter, db, demo_dir, console)
             demo_cloudtrail(ids, result.db_url, console)
+            demo_app_audit(ids, result.db_url, console)
             demo_incident(result.db_url, console)
         console.print("planted violations and what the demo simulates: docs/demo.md")
         if keep_running:
@@ -190,6 +191,17 @@ def demo_cloudtrail(ids: dict, db_url: str, console) -> None:
     console.print(f"SIMULATED CloudTrail: {written} log files, {r.records} records read by `auditbook watch`; "
                   f"{len(list_alerts(open_engine(db_url), ('firing',)))} alerts firing "
                   f"(.venv/bin/auditbook alerts --db {db_url})")
+
+
+def demo_app_audit(ids: dict, db_url: str, console) -> None:
+    """SIMULATED application audit events in prod's /app/audit (demo/estate_applogs.py), read once as
+    `auditbook app-audit ingest` would: CC6.3 / CC8.1 evidence and the app_events alerts."""
+    from auditbook.demo.estate import ROLE
+    from auditbook.demo.estate_applogs import ingest_demo
+    from auditbook.store.db import open_engine
+    for name, r in ingest_demo(ids, open_engine(db_url), ROLE).items():
+        console.print(f"SIMULATED application audit events: {name}: {r.kept} read, {r.unread} unreadable, "
+                      f"{r.fired} alerts raised (.venv/bin/auditbook app-audit list --db {db_url})")
 
 
 def demo_incident(db_url: str, console) -> Optional[dict]:

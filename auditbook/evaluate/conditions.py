@@ -52,6 +52,7 @@ class Condition:
     function: str = ""
     depends_on: frozenset = frozenset()
     reads_all: bool = False
+    applies_depends_on: frozenset = frozenset()  # the types the `applies` filter alone reads
 
     @classmethod
     def compile(cls, expect: Optional[str] = None, applies: Optional[str] = None, function: str = "") -> "Condition":
@@ -65,7 +66,8 @@ class Condition:
                 info = analyse(parsed)
                 types |= info.types
                 reads_all |= "all" in info.fields
-        return cls(parsed_applies, parsed_expect, function, frozenset(types), reads_all)
+        applies_types = frozenset(analyse(parsed_applies).types) if parsed_applies is not None else frozenset()
+        return cls(parsed_applies, parsed_expect, function, frozenset(types), reads_all, applies_types)
 
 
 @dataclass
@@ -119,6 +121,18 @@ class Context:
                 return f"depends on {rtype}, which has {len(gaps)} evidence gap(s); first: {gaps[0].reason()}"
         return None
 
+    def unknown_unless_filtered_out(self, condition: Condition, data: dict, reason: str) -> Verdict:
+        """A record whose condition reads a type with evidence gaps: ERROR — unless the `applies`
+        filter, reading none of the gapped types, says the condition is not for this record."""
+        gapped = {t for t in condition.depends_on if self.type_gaps(t)}
+        if condition.applies is not None and not condition.applies_depends_on & gapped:
+            try:
+                if not truthy(condition.applies.search(data, options=self.opts)):
+                    return SKIPPED
+            except APPLY_ERRORS as exc:
+                return Verdict(ERROR, f"{type(exc).__name__}: {exc}")
+        return Verdict(ERROR, reason, evidence_gap=True)
+
     def apply(self, condition: Condition, data: dict) -> Verdict:
         """The condition on one record's data (or an account's {"resources", "all"})."""
         try:
@@ -161,7 +175,7 @@ def evaluate_type(ctx: Context, rtype: str, condition: Condition,
         if rec.gaps:
             verdict = Verdict(ERROR, record_gaps(rec), evidence_gap=True)
         elif dependency:
-            verdict = Verdict(ERROR, dependency, evidence_gap=True)
+            verdict = ctx.unknown_unless_filtered_out(condition, rec.data, dependency)
         else:
             verdict = ctx.apply(condition, rec.data)
         out.records.append((rec, verdict))

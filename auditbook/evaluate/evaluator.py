@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from auditbook.catalog.messages import compile_template
 from auditbook.catalog.model import Catalog, Check
 from auditbook.collect.runner import Collection
 from auditbook.evaluate.conditions import (
@@ -21,7 +22,7 @@ from auditbook.evaluate.conditions import (
     Verdict,
     evaluate_type,
 )
-from auditbook.evaluate.observed import observed
+from auditbook.evaluate.observed import observed, rendered
 from auditbook.plugins import check_functions
 
 SCOPE_WIDE = "*"          # resource id of a finding about a whole scope (its list call failed)
@@ -61,6 +62,7 @@ class _Compiled:
     def __init__(self, check: Check):
         self.check = check
         self.condition = Condition.compile(expect=check.expect, applies=check.applies, function=check.function or "")
+        self.message = compile_template(check.message) if check.message else None
 
 
 class Evaluator:
@@ -84,8 +86,11 @@ class Evaluator:
         return self._said(c, self.context.apply(c.condition, data), data)
 
     def _said(self, c: _Compiled, verdict: Verdict, data: dict) -> tuple[str | None, str]:
-        """The status and message; a FAIL also says what the resource holds (evaluate/observed.py)."""
+        """The status and message; a FAIL says what is wrong — the check's own message, else what the
+        resource holds under the check's expression (evaluate/observed.py)."""
         status, message = self._status(c, verdict)
+        if status == "FAIL" and c.message is not None:
+            return status, rendered(c.message, data, self.context.opts)
         if status == "FAIL" and c.condition.expect is not None:
             found = observed(c.condition.expect, data, self.context.opts)
             message = f"{message} — {found}" if found else message

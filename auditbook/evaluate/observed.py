@@ -15,9 +15,13 @@ from typing import Any, Optional
 from jmespath import exceptions as jexc
 from jmespath.visitor import Options, TreeInterpreter
 
+from auditbook.catalog.messages import MessageTemplate
 from auditbook.collect.evidence import redact_cloudtrail
 
 MAX_CHARS = 240
+MAX_ITEMS = 10  # a message placeholder's list: the first ten, then "… and N more"
+MAX_VALUE_CHARS = 200
+MAX_MESSAGE_CHARS = 600
 OPERATORS = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 FALSY = (None, False, [], {}, "")
 
@@ -96,3 +100,41 @@ def label(node: dict) -> str:
     if kind == "current":
         return "@"
     return "…"
+
+
+def rendered(template: MessageTemplate, data: dict, options: Optional[Options] = None) -> str:
+    """A check's FAIL message (catalog/messages.py) for one record. A placeholder that cannot be
+    evaluated says so in place: the finding stays a FAIL, the message only explains it."""
+    out = []
+    for part in template.parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        try:
+            out.append(written(part.search(data, options=options)))
+        except (jexc.JMESPathError, TypeError, ValueError, KeyError) as exc:
+            out.append(f"(cannot be shown: {type(exc).__name__})")
+    text = "".join(out)
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def written(value: Any) -> str:
+    """A placeholder's value as a person reads it: a list as "a, b, c", null or empty as "none",
+    through the evidence redaction, cut to MAX_VALUE_CHARS."""
+    value = redact_cloudtrail({"value": value})["value"]
+    if isinstance(value, list):
+        items = [written(v) for v in value if v is not None and v != []]
+        if not items:
+            return "none"
+        more = len(items) - MAX_ITEMS
+        return ", ".join(items[:MAX_ITEMS]) + (f" … and {more} more" if more > 0 else "")
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dict):
+        value = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    text = str(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"

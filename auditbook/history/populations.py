@@ -10,6 +10,7 @@ its canonical rows (docs/samples.md):
   changes    CC8.1: the CloudTrail write events kept in the period, who/when/what and their ticket
   access     CC6.2/CC6.3: the IAM users and roles the period's runs saw, and the IAM write events
   manual     the catalog's manual evidence items (state at the period's end) and their documents
+  app_events CC6.3 / CC8.1: the application's audit events read from CloudWatch Logs (history.app_events)
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Optional
 from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown
 from auditbook.evaluate.tickets import ticket_of, ticket_pattern
-from auditbook.history import period_evidence
+from auditbook.history import app_events, period_evidence
 from auditbook.history.incidents import incidents_in_period
 from auditbook.history.period import Period, PeriodRuns, period_runs
 from auditbook.history.resource_timeline import (
@@ -41,8 +42,8 @@ from auditbook.store import scope as stored_scope
 from auditbook.store.incidents import POSTMORTEM_FIELDS
 from auditbook.store.session import reading
 
-KINDS = ("resources", "alerts", "incidents", "changes", "access", "manual")
-CRITERION_KINDS = ("resources", "manual")  # one criterion's; the other kinds are the whole period's
+KINDS = ("resources", "alerts", "incidents", "changes", "access", "manual", app_events.KIND)
+CRITERION_KINDS = ("resources", "manual", app_events.KIND)  # one criterion's (app_events: or every kind)
 # the population a criterion is sampled from unless --population says otherwise
 CRITERION_KIND = {"CC7.3": "alerts", "CC7.4": "incidents", "CC7.5": "incidents", "CC8.1": "changes",
                   "CC6.2": "access", "CC6.3": "access"}
@@ -70,6 +71,7 @@ COLUMNS = {
     "changes": ("id", "event_id", "at", "account", "region", "event_source", "event_name", "principal",
                 "principal_type", "session_name", "source_ip", "error_code", "resources", "ticket",
                 "ticket_from", "linked", "simulated"),
+    app_events.KIND: app_events.COLUMNS,
     "access": ("id", "record", "account", "principal", "name", "resource_type", "first_seen", "last_seen",
                "at", "change_kind", "event_name", "changed_by", "resources", "ticket", "linked", "error_code"),
     "manual": ("id", "record", "criterion", "item", "cadence", "state_at_period_end", "due",
@@ -303,9 +305,12 @@ def population(engine, catalog: Catalog, kind: str, period: Period, criterion: O
         items = _changes(engine, period, ticket_pattern(ticket))
     elif kind == "access":
         items = _access(engine, period, pruns, ticket_pattern(ticket))
+    elif kind == app_events.KIND:
+        items = app_events.app_event_items(engine, period, criterion)
     else:
         items = _manual(engine, catalog, period, criterion)
-    complete = change_completeness(engine, period) if kind in ("changes", "access") else None
+    complete = (change_completeness(engine, period) if kind in ("changes", "access") else
+                app_events.app_completeness(engine, period) if kind == app_events.KIND else None)
     return Population(kind, criterion if kind in CRITERION_KINDS else None, period, _rows(kind, items), complete)
 
 

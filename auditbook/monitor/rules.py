@@ -3,6 +3,9 @@
 
   count_over_time(events{errorCode=~"AccessDenied|UnauthorizedOperation"}[5m]) by (principal) > 5
       CloudTrail records matching every matcher, counted per label set in a sliding window
+  count_over_time(app_events{event="system_change"}[5m]) by (user) > 20
+      the same over application audit events read from CloudWatch Logs (APP_EVENT_FIELDS;
+      auditbook.monitor.app_audit)
   posture("aws.kms.key", "customer_symmetric && days_since(last_rotated || CreationDate) > `90`")
       a JMESPath condition over each resource of a type in the latest run, evaluated like a check
       (auditbook.monitor.posture_rules)
@@ -10,8 +13,8 @@
       a check that passed in one run and fails in the next
 
 Matchers: field="v", field!="v", field=~"regex", field!~"regex" (regexes anchored, as in PromQL)
-over the normalised fields of a CloudTrail record (EVENT_FIELDS below). A bad file gets one line naming
-the rule and the field."""
+over the normalised fields of a CloudTrail record (EVENT_FIELDS below) or of an application audit event
+(APP_EVENT_FIELDS). A bad file gets one line naming the rule and the field."""
 from __future__ import annotations
 
 import re
@@ -21,6 +24,8 @@ from typing import Callable, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from auditbook.catalog.model import load_catalog
+from auditbook.catalog.parameters import substituted
 from auditbook.errors import UserError, field_path, first_error, name_of, shown
 from auditbook.evaluate.conditions import Condition
 from auditbook.plugins import resource_types
@@ -30,12 +35,16 @@ from auditbook.yamlfile import load_yaml
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "alerts.yml"
 EVENT_FIELDS = ("eventName", "eventSource", "errorCode", "principal", "userType", "account", "region",
                 "sourceIP", "mfa", "loginResult", "worldOpen", "eventType", "readOnly")
+# an application audit event (auditbook.monitor.app_audit_events.rule_fields): hour (00-23) and weekday
+# (Mon-Sun) are of its time in UTC, for rules about actions outside change windows
+APP_EVENT_FIELDS = ("event", "kind", "user", "sourceIP", "userAgent", "action", "outcome", "resource", "account",
+                    "region", "logGroup", "hour", "weekday")
 CHEAP_FIELDS = ("eventName", "eventSource", "errorCode", "userType")  # read without normalising a record
 SEVERITIES = ("critical", "high", "medium", "low")
 DURATION = re.compile(r"([0-9]+)([smhd])")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_SECONDS = 366 * 86400  # a window or a `for` of at most a year
-EVENT_EXPR = re.compile(r"^count_over_time\(events\{(?P<m>.*)\}\[(?P<w>[^\]]+)\]\)"
+EVENT_EXPR = re.compile(r"^count_over_time\((?P<source>events|app_events)\{(?P<m>.*)\}\[(?P<w>[^\]]+)\]\)"
                         r"(?:\s+by\s+\((?P<by>[^)]*)\))?\s*(?P<op>>=|>)\s*(?P<n>[0-9]{1,9})\Z")
 POSTURE_EXPR = re.compile(r'^posture\(\s*"(?P<type>[a-z0-9_.]+)"\s*,\s*"(?P<cond>(?:[^"\\]|\\.)+)"\s*\)$')
 # the text of a rule that is stored on each of its alerts fits its column (PostgreSQL refuses longer)
@@ -91,7 +100,7 @@ class _File(BaseModel):
 @dataclass
 class Rule:
     name: str
-    kind: str  # events, posture, regressed
+    kind: str  # events (CloudTrail), app_events (application audit events), posture, regressed
     severity: str
     soc2_control: str
     summary: str
@@ -113,13 +122,13 @@ class Rule:
         return count > self.threshold if self.op == ">" else count >= self.threshold
 
 
-def _matcher(rule: str, text: str) -> tuple[str, str, object]:
+def _matcher(rule: str, text: str, fields: tuple = EVENT_FIELDS) -> tuple[str, str, object]:
     m = MATCHER.match(text)
     if not m:
         raise UserError(f"rule {rule}: expr: matcher {shown(text.strip())} is not field=\"value\" (=, !=, =~, !~)")
     name, op, value = m.group("f"), m.group("op"), m.group("v").replace('\\"', '"')
-    if name not in EVENT_FIELDS:
-        raise UserError(f"rule {rule}: expr: field {shown(name)} is not one of {', '.join(EVENT_FIELDS)}")
+    if name not in fields:
+        raise UserError(f"rule {rule}: expr: field {shown(name)} is not one of {', '.join(fields)}")
     if op in ("=~", "!~"):
         try:
             return name, op, re.compile(f"(?:{value})$")
@@ -163,11 +172,14 @@ def compile_test(matchers: list[tuple[str, str, object]]) -> Callable[[dict], bo
 
 
 def _event_rule(name: str, m: re.Match, for_seconds: int, base: dict) -> Rule:
-    matchers = [_matcher(name, t) for t in _split_matchers(m.group("m"))]
+    """An event-count rule over CloudTrail records (`events`) or application audit events (`app_events`)."""
+    app = m.group("source") == "app_events"
+    fields = APP_EVENT_FIELDS if app else EVENT_FIELDS
+    matchers = [_matcher(name, t, fields) for t in _split_matchers(m.group("m"))]
     by = tuple(b.strip() for b in (m.group("by") or "").split(",") if b.strip())
     for b in by:
-        if b not in EVENT_FIELDS:
-            raise UserError(f"rule {name}: expr: by ({name_of(b)}) is not one of {', '.join(EVENT_FIELDS)}")
+        if b not in fields:
+            raise UserError(f"rule {name}: expr: by ({name_of(b)}) is not one of {', '.join(fields)}")
     try:
         window = seconds(m.group("w"))
     except ValueError as exc:
@@ -175,17 +187,19 @@ def _event_rule(name: str, m: re.Match, for_seconds: int, base: dict) -> Rule:
     if for_seconds:
         raise UserError(f"rule {name}: for: event-count rules fire as soon as the count passes; "
                         "widen the window instead (for: 0s)")
-    cheap = [mt for mt in matchers if mt[0] in CHEAP_FIELDS]
-    return Rule(kind="events", matchers=matchers, window=window, by=by, op=m.group("op"),
+    cheap = [mt for mt in matchers if mt[0] in CHEAP_FIELDS and not app]
+    return Rule(kind="app_events" if app else "events", matchers=matchers, window=window, by=by, op=m.group("op"),
                 threshold=int(m.group("n")), test=compile_test(matchers), anchor=compile_test(cheap), **base)
 
 
-def _posture_rule(name: str, m: re.Match, base: dict) -> Rule:
-    """A posture rule: its type must be declared, its condition compile as the checks' do."""
+def _posture_rule(name: str, m: re.Match, base: dict, params: Callable[[], dict]) -> Rule:
+    """A posture rule: its type must be declared, its condition compile as the checks' do, with the
+    catalog's thresholds (${name}) in it as the checks read them (docs/parameters.md)."""
     if m.group("type") not in resource_types():
         raise UserError(f"rule {name}: expr: {shown(m.group('type'))} is not a resource type")
     condition = m.group("cond").replace('\\"', '"')
     try:
+        condition = substituted(condition, params(), literal=True) if "${" in condition else condition
         Condition.compile(expect=condition)
     except ValueError as exc:  # parse errors, an unknown function, a wrong number of arguments
         raise UserError(f"rule {name}: expr: condition {shown(condition)}: {exc}")
@@ -210,11 +224,20 @@ def _validated(raw: dict, where: str) -> tuple[_Rule, int]:
         raise UserError(f"{where}: rule {parsed.alert}: for: {exc}")
 
 
-def _rule(raw: dict, where: str) -> Rule:
+def _summary(parsed: _Rule, params: Callable[[], dict], where: str) -> str:
+    """The summary with the catalog's thresholds (${name}) written in."""
+    text = parsed.annotations.summary
+    try:
+        return substituted(text, params(), literal=False) if "${" in text else text
+    except ValueError as exc:
+        raise UserError(f"{where}: rule {parsed.alert}: annotations.summary: {exc}") from None
+
+
+def _rule(raw: dict, where: str, params: Callable[[], dict]) -> Rule:
     parsed, for_seconds = _validated(raw, where)
     extra = {k: v for k, v in (parsed.labels.model_extra or {}).items()}
     base = dict(name=parsed.alert, severity=parsed.labels.severity, soc2_control=parsed.labels.soc2_control,
-                summary=parsed.annotations.summary, for_seconds=for_seconds, extra_labels=extra)
+                summary=_summary(parsed, params, where), for_seconds=for_seconds, extra_labels=extra)
     expr = parsed.expr.strip()
     try:
         m = EVENT_EXPR.match(expr)
@@ -222,18 +245,27 @@ def _rule(raw: dict, where: str) -> Rule:
             return _event_rule(parsed.alert, m, for_seconds, base)
         m = POSTURE_EXPR.match(expr)
         if m:
-            return _posture_rule(parsed.alert, m, base)
+            return _posture_rule(parsed.alert, m, base, params)
         if expr == "check_regressed()":
             return Rule(kind="regressed", **base)
     except UserError as exc:
         raise UserError(f"{where}: {exc}")
     raise UserError(f"{where}: rule {parsed.alert}: expr: {shown(expr)} is not count_over_time(events{{…}}[window]) "
+                    "(or app_events{…}) "
                     "by (…) > N, posture(\"type\", \"condition\") or check_regressed()")
 
 
-def load_rules(path: Optional[Path] = None) -> list[Rule]:
+def load_rules(path: Optional[Path] = None, parameters: Optional[dict] = None) -> list[Rule]:
+    """The rules file, validated; a posture condition or a summary reads the thresholds of `parameters`
+    (a catalog's; None: the bundled catalog's, loaded only if a rule reads one)."""
     path = Path(path or DEFAULT_RULES)
     raw = load_yaml(path)
+    loaded: dict = {}
+
+    def params() -> dict:
+        if "params" not in loaded:
+            loaded["params"] = parameters if parameters is not None else load_catalog().parameters
+        return loaded["params"]
     try:
         parsed = _File.model_validate(raw)
     except ValidationError as exc:
@@ -242,7 +274,7 @@ def load_rules(path: Optional[Path] = None) -> list[Rule]:
     rules, seen = [], set()
     for group in parsed.groups:
         for raw_rule in group.rules:
-            rule = _rule(raw_rule, str(path))
+            rule = _rule(raw_rule, str(path), params)
             if rule.name in seen:
                 raise UserError(f"{path}: rule {rule.name}: alert: the name is used twice")
             seen.add(rule.name)

@@ -13,6 +13,8 @@ from typing import Callable, Optional
 
 from auditbook.catalog.model import Catalog, load_catalog
 from auditbook.collect.clients import aws_client
+from auditbook.monitor.app_audit import ingest as ingest_app_audit
+from auditbook.monitor.app_audit_config import AppAuditConfig, load_config
 from auditbook.monitor.cloudtrail import (
     ingest_bucket,
     load_windows,
@@ -66,12 +68,12 @@ def _ingest_buckets(engine, s3_for, buckets, rules, rules_path, prefix, windows,
 def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_path: Optional[Path] = None,
           prefix: str = "", now: Optional[dt.datetime] = None, parse_workers: int = 0,
           channels: Optional[list] = None, lookup_clients: Optional[list] = None,
-          catalog: Optional[Catalog] = None) -> CycleResult:
+          catalog: Optional[Catalog] = None, app_audit: Optional[AppAuditConfig] = None) -> CycleResult:
     """`parse_workers` > 0: log files are parsed in that many processes (for large backlogs). A bucket
     that cannot be listed is an evidence gap (CycleResult.unread_sources); the others are read.
     `catalog`: whose manual evidence the day's reminders are about (None: the bundled catalog)."""
     t0 = time.perf_counter()
-    rules = load_rules(rules_path)
+    rules = load_rules(rules_path, catalog.parameters if catalog is not None else None)
     cap = max_inflated()  # a bad AUDITBOOK_CLOUDTRAIL_MAX_MB stops here, in one line
     out = CycleResult()
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -79,6 +81,8 @@ def cycle(engine, s3_for: Callable[[str], object], buckets: list[str], rules_pat
     out.ingest = _ingest_buckets(engine, s3_for, buckets, rules, rules_path, prefix, windows, parse_workers, cap, now)
     for client in lookup_clients or []:
         out.ingest[f"lookup_events {client.meta.region_name}"] = ingest_lookup(engine, client, rules, windows, now)
+    if app_audit is not None:  # the application's audit log groups (app-audit.yml): log group -> result
+        out.ingest.update(ingest_app_audit(engine, app_audit, rules, now))
     out.resolved += resolve_quiet(engine, rules, now)
     fired, resolved = evaluate_posture(engine, rules, now, out.posture_gaps)
     out.posture_fired, out.resolved = fired, out.resolved + resolved
@@ -102,6 +106,7 @@ class Watch:
     lookup_clients: list = field(default_factory=list)
     s3_clients: dict = field(default_factory=dict, repr=False)
     catalog: Optional[Catalog] = field(default=None, repr=False)
+    app_audit: Optional[AppAuditConfig] = field(default=None, repr=False)
 
     def s3_for(self, _bucket: str):
         """The S3 client (one for every bucket, made when the first is read)."""
@@ -112,22 +117,24 @@ class Watch:
 
 def prepare(buckets: Optional[list[str]] = None, prefix: str = "", rules_path: Optional[Path] = None,
             notify_path: Optional[Path] = None, lookup_regions: Optional[list[str]] = None,
-            catalog_path: Optional[Path] = None) -> Watch:
+            catalog_path: Optional[Path] = None, app_audit_path: Optional[Path] = None) -> Watch:
     """Every input of `watch`, checked before the first cycle (each problem one line, a UserError):
     the rules file, notify.yml and its secrets, AUDITBOOK_CLOUDTRAIL_MAX_MB, the LookupEvents regions,
     the catalog (loaded once; None: the bundled one)."""
-    load_rules(rules_path)
+    catalog = load_catalog(catalog_path)
+    load_rules(rules_path, catalog.parameters)
     channels = load_channels(notify_path) if notify_path else []
     max_inflated()
-    catalog = load_catalog(catalog_path)
     lookups = [aws_client("cloudtrail", region) for region in lookup_regions or []]
-    return Watch(list(buckets or []), prefix, rules_path, channels, lookups, catalog=catalog)
+    app_audit = load_config(app_audit_path) if app_audit_path else None
+    return Watch(list(buckets or []), prefix, rules_path, channels, lookups, catalog=catalog, app_audit=app_audit)
 
 
 def run_cycle(engine, watch: Watch, now: Optional[dt.datetime] = None) -> CycleResult:
     """One cycle of a prepared watch."""
     return cycle(engine, watch.s3_for, watch.buckets, watch.rules_path, watch.prefix, now=now,
-                 channels=watch.channels, lookup_clients=watch.lookup_clients, catalog=watch.catalog)
+                 channels=watch.channels, lookup_clients=watch.lookup_clients, catalog=watch.catalog,
+                 app_audit=watch.app_audit)
 
 
 def watch_loop(engine, watch: Watch, *, interval: int, once: bool,

@@ -12,6 +12,8 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
+from auditbook.catalog.parameters import as_text
+
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -218,13 +220,22 @@ def code(value) -> str:
     return f"<code>{html.escape(str(value))}</code>" if value else '<span class="ab-muted">—</span>'
 
 
-def check_conditions(checks) -> pd.DataFrame:
+def check_conditions(checks, parameters: Optional[dict] = None) -> pd.DataFrame:
     """What each automated check evaluates: its condition in words (the title), the expression (the
-    JMESPath, or the registered function), and the remediation."""
+    JMESPath, or the registered function), the thresholds it reads (each parameter's value in force
+    and where it was set: docs/parameters.md), and the remediation."""
     return pd.DataFrame([{"check": c.id, "condition (in words)": c.title,
                           "expression": c.expect if c.expect is not None else f"function: {c.function}",
+                          "parameters": parameters_in(c, parameters or {}),
                           "resource_type": c.resource, "severity": c.severity, "remediation": c.remediation}
                          for c in checks])
+
+
+def parameters_in(check, parameters: dict) -> str:
+    """A check's thresholds as printed beside it: `backup_retention_days = 30 (company-parameters.yaml)`."""
+    shown = [f"{name} = {as_text(parameters[name].value)} ({parameters[name].source})"
+             for name in check.parameters if name in parameters]
+    return "; ".join(shown) or "—"
 
 
 def text(markup: str, **values) -> "object":

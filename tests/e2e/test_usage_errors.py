@@ -331,6 +331,6 @@ def test_collectors_doc_reads_a_regular_bounded_file_with_its_section(tmp_path):
     for path, expected in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"),
                            (plain, "no '## Resource types' section"), (tmp_path / "missing.md", "cannot read")):
         assert_usage_error(run(["collectors-doc", str(path)], tmp_path), str(path), expected, max_lines=1)
-    last = _text(tmp_path, "last.md", "# Collectors\n\n## Resource types\n\nold\n")  # the section ends the file
+    last = _text(tmp_path, "last.md", "# Collectors\n\n## Resource types\n\nstale-section-text\n")  # the section ends the file
     proc = run(["collectors-doc", str(last)], tmp_path)
-    assert proc.returncode == 0 and "old" not in proc.stdout and "### `aws.s3.bucket`" in proc.stdout
+    assert proc.returncode == 0 and "stale-section-text" not in proc.stdout and "### `aws.s3.bucket`" in proc.stdout

@@ -66,7 +66,7 @@ def test_long_tables_are_capped_with_a_link_to_a_csv_of_every_row(history_store,
     # the failing finding's message names the offending value, and the hostile name stays inert
     latest = _rows(capped_page["data"] / f"latest-run{report.latest_run}-ec2-sg-no-public-ingress.csv")
     evil = [r for r in latest if r["resource_name"] == EVIL and r["check"] == "ec2-sg-no-public-ingress"]
-    assert evil[0]["status"] == "FAIL" and '"from_port": 22' in evil[0]["message"]
+    assert evil[0]["status"] == "FAIL" and "tcp 22 open to 0.0.0.0/0" in evil[0]["message"]
     assert EVIL not in page
 
 

@@ -25,10 +25,10 @@ SECRETS = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "coo
                          "wall_token_sha256": hashlib.sha256(WALL_TOKEN.encode()).hexdigest()}}
 EMAIL = {"admin": "adm@soc.example", "analyst": "ana@soc.example", "auditor": "aud@audit.example",
          "viewer": "vic@soc.example"}
-PAGES = {"admin": ["posture", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "packets", "settings", "wall"],
-         "analyst": ["posture", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "wall"],
-         "auditor": ["posture", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "packets", "wall"],
-         "viewer": ["posture", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "wall"]}
+PAGES = {"admin": ["posture", "declared", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "packets", "settings", "wall"],
+         "analyst": ["posture", "declared", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "wall"],
+         "auditor": ["posture", "declared", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "packets", "wall"],
+         "viewer": ["posture", "declared", "alerts", "incidents", "evidence", "deviations", "signoffs", "resource", "wall"]}
 
 
 def trail(engine, object_type: str, object_id) -> list[dict]:

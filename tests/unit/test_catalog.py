@@ -162,10 +162,14 @@ def test_impossible_date_in_the_catalog_is_a_field_error(tmp_path):
 
 
 def test_catalog_digest_is_of_the_file_bytes(tmp_path):
-    """The catalog's bytes, a NUL byte, then those of the company library it includes."""
+    """The catalog's bytes, a NUL byte, those of the company library it includes, two NUL bytes, then
+    those of the company's parameters file."""
     import hashlib
     path = write_catalog(tmp_path, text=DEFAULT_PATH.read_text())
     library = DEFAULT_PATH.with_name("company-controls.yaml").read_bytes()
+    parameters = DEFAULT_PATH.with_name("company-parameters.yaml").read_bytes()
     assert b"\ninclude: company-controls.yaml\n" in DEFAULT_PATH.read_bytes()
-    assert load_catalog(path).sha256 == hashlib.sha256(DEFAULT_PATH.read_bytes() + b"\0" + library).hexdigest()
+    assert b"\nparameters_file: company-parameters.yaml\n" in DEFAULT_PATH.read_bytes()
+    assert load_catalog(path).sha256 == hashlib.sha256(DEFAULT_PATH.read_bytes() + b"\0" + library + b"\0\0"
+                                                       + parameters).hexdigest()
     assert load_catalog(path).sha256 == load_catalog().sha256

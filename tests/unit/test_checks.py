@@ -151,13 +151,54 @@ def test_ipv6_world_ingress_fails(aws):
 
 
 def test_a_failing_finding_names_the_offending_rule(aws):
-    """Issue 14 §4: not "not met: <title>" alone, but what the security group holds."""
+    """Issue 14 §4 / 15 §3: not "not met: <title>" alone, but what the security group holds — in the
+    check's own words, else (a check without a message) what its expression found."""
     ec2 = aws.client("ec2")
     sg = ec2.create_security_group(GroupName="ssh-open", Description="d")["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     _, findings = collect_current()
     [finding] = by_check(findings, "ec2-sg-no-public-ingress", "ssh-open")
+    assert finding.status == "FAIL" and finding.message == "tcp 22 open to 0.0.0.0/0 (allowed from the internet: tcp 443)"
+
+
+def test_a_check_without_a_message_says_what_its_expression_found(aws, tmp_path):
+    from auditbook.catalog.model import load_catalog
+    from auditbook.evaluate.evaluator import evaluate
+    from tests.catalog_edits import check_of, write_catalog
+    ec2 = aws.client("ec2")
+    sg = ec2.create_security_group(GroupName="ssh-open", Description="d")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    collection, _ = collect_current()
+    catalog = load_catalog(write_catalog(tmp_path, lambda raw: check_of(raw, "ec2-sg-no-public-ingress").pop("message")))
+    [finding] = [f for f in evaluate(catalog, collection) if f.check == "ec2-sg-no-public-ingress"
+                 and f.resource_name == "ssh-open"]
     assert finding.status == "FAIL" and "found public_ingress[?…] = [" in finding.message
     assert '"from_port": 22' in finding.message and "0.0.0.0/0" in finding.message
     assert finding.message.endswith("(expected length == 0)")
+
+
+def test_a_gap_in_a_type_read_through_values_spares_records_the_applies_filter_leaves_out(tmp_path):
+    """A check whose expect reads values() of a type with an evidence gap is ERROR on the records it is
+    for — but a record its own `applies` (reading no gapped type) leaves out is not applicable, never an
+    ERROR: a refused Shield read does not make every load balancer ERROR when Shield is not required."""
+    import yaml
+
+    from auditbook.catalog.model import load_catalog
+    from auditbook.collect.runner import Collection, Gap, Record, Scope
+    from auditbook.evaluate.evaluator import evaluate
+    from tests.catalog_edits import write_catalog
+    alb = Record("aws.elbv2.load_balancer", "111111111111", "us-east-1", "web", "arn:alb/web",
+                 {"LoadBalancerArn": "arn:alb/web", "Type": "application", "Scheme": "internet-facing"},
+                 scope_region="us-east-1", name="web")
+    refused = Gap("111111111111", "global", "aws.shield.account", "shield:DescribeSubscription", "AccessDenied", "no")
+    collection = Collection(records=[alb], scopes=[Scope("111111111111", "us-east-1", "aws.elbv2.load_balancer"),
+                                                   Scope("111111111111", "global", "aws.shield.account", refused)])
+    shield = [f for f in evaluate(load_catalog(), collection) if f.check == "shield-alb-protected"]
+    assert shield == []  # shield_advanced_required is false: not applicable, whatever the gap
+    path = write_catalog(tmp_path)
+    (tmp_path / "company-parameters.yaml").write_text(yaml.safe_dump({"version": 1, "parameters": {
+        "shield_advanced_required": True}}))
+    [finding] = [f for f in evaluate(load_catalog(path), collection) if f.check == "shield-alb-protected"]
+    assert finding.status == "ERROR" and "depends on aws.shield.account" in finding.message

@@ -33,6 +33,8 @@ from tests.cloudtrail_files import (
 SHIPPED = {"UnauthorizedDataAccess", "RootAccountUsage", "ConsoleLoginWithoutMFA", "SecurityGroupOpenedToWorld",
            "CloudTrailStoppedOrChanged", "KMSKeyScheduledForDeletion", "IAMPolicyChanged",
            "EncryptionKeyRotationOverdue", "CheckRegressed"}
+APP_RULES = {"AppRepeatedDeniedDataAccess", "AppBulkDataAccess", "AppSystemChangeBurst", "AppAdminActionAtWeekend",
+             "AppAdminActionOutsideChangeWindow"}  # application audit events: tests/*/test_app_audit*.py
 
 
 def _run(t, now=None):
@@ -40,7 +42,7 @@ def _run(t, now=None):
 
 
 def test_shipped_rules_load():
-    assert {r.name for r in load_rules()} == SHIPPED
+    assert {r.name for r in load_rules()} == SHIPPED | APP_RULES
 
 
 def test_every_event_rule_fires_on_its_incident_and_never_on_normal_traffic(trail):
@@ -155,7 +157,9 @@ def test_posture_rule_key_rotation_overdue(aws, tmp_path):
     from auditbook.monitor.watch import evaluate_posture
     rules = load_rules()
     assert evaluate_posture(engine, rules, dt.datetime.now(dt.timezone.utc)) == (0, 0)  # created today
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=91)
+    # the catalog's kms_rotation_max_days (365, the rotation check's threshold too): not overdue at 91 days
+    assert evaluate_posture(engine, rules, dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=91)) == (0, 0)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=366)
     fired, _ = evaluate_posture(engine, rules, later)
     overdue = [a for a in alerts.list_alerts(engine, ("firing",)) if a["rule"] == "EncryptionKeyRotationOverdue"]
     assert fired == 1 and [a["labels"]["resource"].split("/")[-1] for a in overdue] == [stale]

@@ -23,10 +23,16 @@ AC01 = {"id": "AC-01", "statement": "Production access needs MFA.", "owner": "He
         "manual_items": ["CC6.2: Joiner and leaver access tickets"]}
 
 
+def copy_parameters_file(folder: Path) -> None:
+    """The company's thresholds file the bundled catalog names, beside a copy of the catalog."""
+    (folder / "company-parameters.yaml").write_text(DEFAULT_PATH.with_name("company-parameters.yaml").read_text())
+
+
 def write_library(tmp_path: Path, controls: list, catalog_text: str = None, **extra) -> Path:
     """tmp_path/controls.yaml (the bundled catalog, or catalog_text) including tmp_path/lib.yaml."""
     doc = json.loads(json.dumps({"version": 1, "company_controls": controls, **extra}))  # no shared lists: no aliases
     (tmp_path / "lib.yaml").write_text(yaml.safe_dump(doc))
+    copy_parameters_file(tmp_path)
     text = catalog_text if catalog_text is not None else DEFAULT_PATH.read_text()
     path = tmp_path / "controls.yaml"
     included, named = re.subn(r"^include: .*$", "include: lib.yaml", text, count=1, flags=re.MULTILINE)
@@ -101,6 +107,7 @@ def test_each_mistake_is_one_line_naming_file_control_field_and_value(tmp_path, 
      "controls.yaml: field company_controls: the company's controls go in their own file"),
 ])
 def test_the_include_itself_is_checked(tmp_path, write, message):
+    copy_parameters_file(tmp_path)
     write(tmp_path)
     with pytest.raises(CatalogError) as exc:
         load_catalog(tmp_path / "controls.yaml")

@@ -70,9 +70,27 @@ def test_every_check_is_exercised_and_nothing_errors(demo_scan):
     covered = {c for c, _, _ in COMPLIANT}
     missing = [c.id for c in load_catalog().checks if c.id not in planted and c.id not in covered]
     # checks without a demo twin are covered in test_checks.py
+    # ... and checks the company switches on (shield_advanced_required, require_https_to_targets: off by
+    # default, so not applicable in the demo) in test_checks_edge.py / test_checks_access.py
     assert set(missing) <= {"iam-root-no-access-keys", "iam-access-key-age", "kms-key-pending-deletion",
                             "rds-cluster-backup-retention", "rds-cluster-not-public",
-                            "rds-cluster-deletion-protection", "rds-cluster-snapshot-not-public"}
+                            "rds-cluster-deletion-protection", "rds-cluster-snapshot-not-public",
+                            "shield-advanced-subscription", "shield-cloudfront-protected", "shield-alb-protected",
+                            "elb-target-group-https"}
+
+
+def test_every_failure_says_what_is_wrong(demo_scan):
+    """Issue 15 §3: each FAIL carries its check's message with the offending value — never the bare
+    "not met: <title>", never a placeholder that could not be shown."""
+    from auditbook.catalog.model import load_catalog
+    titles = {c.id: c.title for c in load_catalog().checks}
+    _, result = demo_scan
+    failures = [f for f in result.findings if f.status == "FAIL"]
+    assert failures
+    for finding in failures:
+        assert not finding.message.startswith("not met:"), (finding.check, finding.message)
+        assert "cannot be shown" not in finding.message, (finding.check, finding.message)
+        assert finding.message != titles[finding.check], finding.check
 
 
 def test_no_false_failures_outside_planted(demo_scan):

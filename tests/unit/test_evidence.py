@@ -71,3 +71,25 @@ def test_api_evidence_redaction_is_unchanged_by_the_cloudtrail_rules():
     out = clean_response({"Stacks": [{"StackName": "s", "Parameters": [{"ParameterKey": "Size", "ParameterValue": "2"}]}],
                           "Tags": [{"Key": "db-password", "Value": "v"}]})
     assert out["Stacks"][0]["Parameters"][0]["ParameterValue"] == "2" and out["Tags"][0]["Value"] == "v"
+
+
+def test_urls_in_evidence_lose_their_credentials_and_webhook_endpoints_their_path():
+    """A subscription endpoint, a presigned URL, a URL with a password: the token never reaches the
+    evidence (issue 15: SNS subscriptions), in API answers and CloudTrail records alike; plain URLs stay."""
+    from auditbook.collect.evidence import REDACTED, clean_response, redact_cloudtrail
+    answer = {"Subscriptions": [{"Protocol": "https", "Endpoint": "https://hooks.example.test/services/T1/B2/s3cr3t"},
+                                {"Protocol": "http", "Endpoint": "http://collector.example.test/in?token=s3cr3t"}],
+              "Links": ["https://user:s3cr3t@git.example.test/repo.git", "https://b.s3.amazonaws.com/k?X-Amz-Signature=s3cr3t"],
+              "QueueUrl": "https://sqs.us-east-1.amazonaws.com/111111111111/orders",
+              "Description": "see https://example.test/doc?x=1 for more"}
+    cleaned = clean_response(answer)
+    text = str(cleaned)
+    assert "s3cr3t" not in text
+    assert cleaned["Subscriptions"][0]["Endpoint"] == f"https://hooks.example.test/{REDACTED}"
+    assert cleaned["Links"][0] == f"https://{REDACTED}@git.example.test/repo.git"
+    assert cleaned["QueueUrl"] == answer["QueueUrl"] and cleaned["Description"] == answer["Description"]
+    record = {"eventSource": "sns.amazonaws.com", "eventName": "Subscribe",
+              "requestParameters": {"protocol": "https", "endpoint": "https://hooks.example.test/T1/s3cr3t"},
+              "responseElements": {"subscriptionArn": "arn:aws:sns:us-east-1:111111111111:t:1",
+                                   "link": "https://h.example.test/confirm?Token=s3cr3t"}}
+    assert "s3cr3t" not in str(redact_cloudtrail(record))

@@ -127,7 +127,7 @@ def test_the_catalog_says_what_each_item_is_matched_to(tmp_path, yaml_item, mess
     assert yaml_item in text
     path = tmp_path / "controls.yaml"
     path.write_text(text)
-    for extra in DEFAULT_PATH.parent.glob("company-controls.yaml"):  # an `include:` of the bundled catalog
+    for extra in DEFAULT_PATH.parent.glob("company-*.yaml"):  # the bundled catalog's include and parameters_file
         (tmp_path / extra.name).write_text(extra.read_text())
     with pytest.raises(CatalogError, match=message):
         load_catalog(path)

@@ -23,13 +23,14 @@ def test_security_groups_all_pages():
     stub.add_response("describe_security_groups", page(["sg-1", "sg-2"], "t1"), {})
     stub.add_response("describe_security_groups", page(["sg-3"], "t2"), {"NextToken": "t1"})
     stub.add_response("describe_security_groups", page(["sg-4"]), {"NextToken": "t2"})
+    stub.add_response("describe_vpcs", {"Vpcs": []}, {})  # the groups' VPCs (egress outside them is judged)
     with stub:
         runner = _runner_with(ec2, "ec2")
         col = runner.run([Target("111111111111", "a", object())], ["us-east-1"],
                          [resource_types()["aws.ec2.security_group"]])
     stub.assert_no_pending_responses()
     assert sorted(r.id for r in col.records) == ["sg-1", "sg-2", "sg-3", "sg-4"]
-    assert len(col.evidence) == 3  # each page kept as evidence
+    assert len(col.evidence) == 4  # each page kept as evidence, and the VPCs' answer
     assert len(col.records[0].evidence) == 3
 
 

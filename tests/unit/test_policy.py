@@ -12,7 +12,7 @@ from auditbook.collect.policy import ASSUME_ACTIONS, ORG_ACTIONS
 
 # IAM action for an API operation, from the AWS Service Authorization Reference: the service prefix
 # differs from the boto3 name for some services, and S3 names several actions differently.
-PREFIX = {"elbv2": "elasticloadbalancing", "s3control": "s3"}
+PREFIX = {"elbv2": "elasticloadbalancing", "s3control": "s3", "efs": "elasticfilesystem", "opensearch": "es"}
 RENAMED = {
     "s3:ListBuckets": "s3:ListAllMyBuckets",
     "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",

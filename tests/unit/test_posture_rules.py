@@ -82,7 +82,7 @@ def test_a_posture_rule_over_a_failed_list_call_raises_a_gap_alert_until_the_lis
     aws.client("kms").create_key(Description="never rotated")
     db = f"sqlite:///{tmp_path}/p.db"
     engine = open_engine(db)
-    rules, later = load_rules(), dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=91)
+    rules, later = load_rules(), dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=366)  # past kms_rotation_max_days
     _scan(db)
     assert evaluate_posture(engine, rules, later) == (1, 0)
     [overdue] = _open(engine, "EncryptionKeyRotationOverdue")
@@ -115,7 +115,7 @@ def test_a_rule_over_a_type_the_latest_run_did_not_collect_is_left_as_it_was(aws
     aws.client("kms").create_key(Description="never rotated")
     db = f"sqlite:///{tmp_path}/q.db"
     engine = open_engine(db)
-    rules, later = load_rules(), dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=91)
+    rules, later = load_rules(), dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=366)  # past kms_rotation_max_days
     _scan(db)
     assert evaluate_posture(engine, rules, later) == (1, 0)
     run_scan(regions=REGION, db=db, criterion="CC8.1")  # collects no KMS keys
@@ -146,7 +146,7 @@ def test_an_alert_in_a_region_the_latest_run_did_not_read_is_left_as_it_was(aws,
     aws.client("kms", region_name="eu-west-1").create_key(Description="never rotated, Ireland")
     db = f"sqlite:///{tmp_path}/r.db"
     engine = open_engine(db)
-    rules, later = load_rules(), dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=91)
+    rules, later = load_rules(), dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=366)  # past kms_rotation_max_days
     run_scan(regions="us-east-1,eu-west-1", db=db, criterion="CC6.1")
     assert evaluate_posture(engine, rules, later) == (1, 0)
     [overdue] = _open(engine, "EncryptionKeyRotationOverdue")

@@ -35,6 +35,7 @@ CHARTER, MINUTES, DIAGRAM = "Board charter", "Board meeting minutes covering sec
 def catalog(tmp_path):
     """CC1.2 (board charter, annual; minutes, quarterly) and CC6.6 (network diagram, annual)."""
     raw = yaml.safe_load(DEFAULT_PATH.read_text())
+    raw.pop("parameters_file", None)  # the thresholds' defaults: the company file is not copied
     raw.pop("include", None)  # the company library maps criteria this cut-down catalog drops
     raw["controls"] = [c for c in raw["controls"] if c["id"] in ("CC1.2", "CC6.6")]
     raw["checks"] = []

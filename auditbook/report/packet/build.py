@@ -28,6 +28,7 @@ from auditbook.errors import UserError, shown
 from auditbook.history.period import Period, PeriodRuns, period_runs
 from auditbook.report.packet.company_pages import BY, write_company_pages
 from auditbook.report.packet.data import write_data
+from auditbook.report.packet.declared_pages import write_declared
 from auditbook.report.packet.manifest import (
     FORMAT,
     MANIFEST,
@@ -192,6 +193,7 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
     for sub in ("criteria", "notebooks", "data", "assets"):
         (tmp / sub).mkdir()
     write_assets(tmp / "assets")
+    write_declared(b.engine, b.catalog, tmp, b.pruns)  # data/declared.json: the pages read it (docs/declared-controls.md)
     common = _parameters(b.period, b.catalog, b.today)
     jobs = [(c.id, {**common, "criterion": c.id, "collect": False}) for c in b.catalog.controls]
     _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, workers,

@@ -13,6 +13,8 @@ import unicodedata
 from pathlib import Path
 from typing import Optional
 
+from auditbook.catalog.parameters import parameter_rows
+from auditbook.history import app_events
 from auditbook.history.company_controls import company_rows
 from auditbook.history.deviations import deviations
 from auditbook.history.gaps import monitoring_gaps
@@ -89,13 +91,16 @@ PERIOD_KINDS = ("alerts", "incidents", "changes", "access", "manual")  # one pop
 
 
 def _population_files(catalog, draws: list[dict]) -> list[tuple[str, Optional[str], str]]:
-    """(kind, criterion, file name) of the populations to write: each period kind's, and a criterion's
-    own for each criterion whose resources or manual evidence a recorded draw sampled."""
+    """(kind, criterion, file name) of the populations to write: each period kind's, a criterion's own
+    for each criterion whose resources or manual evidence a recorded draw sampled, and the application
+    audit events of each criterion they evidence (CC6.3, CC8.1: docs/app-audit.md)."""
     criteria = {c.id for c in catalog.controls}
-    drawn = sorted({(d.get("kind"), d.get("criterion")) for d in draws
-                    if d.get("kind") in CRITERION_KINDS and d.get("criterion") in criteria})
+    drawn = {(d.get("kind"), d.get("criterion")) for d in draws
+             if d.get("kind") in CRITERION_KINDS and d.get("criterion") in criteria}
+    # the application's audit events are evidence of their criteria whether or not a draw sampled them
+    drawn |= {(app_events.KIND, cid) for cid in app_events.CRITERIA if cid in criteria}
     return ([(kind, None, population_file(kind)) for kind in PERIOD_KINDS]
-            + [(kind, cid, population_file(kind, cid)) for kind, cid in drawn])
+            + [(kind, cid, population_file(kind, cid)) for kind, cid in sorted(drawn)])
 
 
 def _write_populations(engine, catalog, root: Path, period: Period, pruns: PeriodRuns) -> int:
@@ -146,4 +151,7 @@ def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, t
         (root / "data" / "company-controls.csv").write_text(mapping_csv(catalog), encoding="utf-8")
     if catalog.library_path and Path(catalog.library_path).is_file():
         shutil.copyfile(catalog.library_path, root / "data" / "company-controls.yaml")
+    if catalog.parameters_path and Path(catalog.parameters_path).is_file():  # the company's thresholds
+        shutil.copyfile(catalog.parameters_path, root / "data" / "company-parameters.yaml")
+    write_json(parameter_rows(catalog.parameters, catalog.checks), root / "data" / "parameters.json")
     return counts, {"overview": overview_rows, "deviations": found}

@@ -1,6 +1,7 @@
 """Alembic environment: the connection is handed over by auditbook.store.db.upgrade()."""
 from alembic import context
 
+import auditbook.store.models_app_audit  # noqa: F401  (its tables are in Base.metadata)
 import auditbook.store.models_deviations  # noqa: F401  (its tables are in Base.metadata)
 import auditbook.store.models_evidence  # noqa: F401  (its tables are in Base.metadata)
 import auditbook.store.models_workflow  # noqa: F401  (its tables are in Base.metadata)
