@@ -5,6 +5,8 @@ Extra functions (beside JMESPath's own):
   days_until(timestamp)  whole days from the evaluation time to the timestamp (null if null)
   values(type, field)    every value of a top-level field across all records of a resource type
                          in the scan (e.g. the buckets CloudTrail writes to)
+  values_in(type, field, account)  the same, of the records of one account only (e.g. the buckets
+                         the log-archive account owns)
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from jmespath import functions as jfun
 
 from auditbook.errors import one_line
 
-EXTRA_FUNCTIONS = ("days_since", "days_until", "values")
+EXTRA_FUNCTIONS = ("days_since", "days_until", "values", "values_in")
 KNOWN_FUNCTIONS = frozenset(jfun.Functions.FUNCTION_TABLE) | frozenset(EXTRA_FUNCTIONS)
 
 
@@ -31,10 +33,10 @@ def parse_time(value: str) -> dt.datetime:
 class AuditFunctions(jfun.Functions):
     """JMESPath functions bound to one evaluation: its clock and the scan's records."""
 
-    def __init__(self, now: dt.datetime, lookup: Callable[[str, str], list]):
+    def __init__(self, now: dt.datetime, lookup: Callable[..., list]):
         super().__init__()
         self._now = now
-        self._lookup = lookup
+        self._lookup = lookup  # (type, field[, account]) -> values
 
     @jfun.signature({"types": ["string", "null"]})
     def _func_days_since(self, ts):
@@ -47,6 +49,10 @@ class AuditFunctions(jfun.Functions):
     @jfun.signature({"types": ["string"]}, {"types": ["string"]})
     def _func_values(self, rtype, fieldname):
         return self._lookup(rtype, fieldname)
+
+    @jfun.signature({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_values_in(self, rtype, fieldname, account):
+        return self._lookup(rtype, fieldname, account)
 
 
 @dataclass
@@ -67,7 +73,7 @@ def _walk(node: dict, out: Analysis, top: bool) -> None:
     if kind == "function_expression":
         out.functions.add(node["value"])
         out.calls.add((node["value"], len(children)))
-        if node["value"] == "values" and children and children[0].get("type") == "literal":
+        if node["value"] in ("values", "values_in") and children and children[0].get("type") == "literal":
             out.types.add(str(children[0].get("value")))
     if kind in ("subexpression", "index_expression"):
         # only the left-most part of a.b.c names a top-level field

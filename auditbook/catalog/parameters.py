@@ -71,10 +71,13 @@ def _checked_list(param: Parameter, value, cidr: bool) -> list[str]:
     for index, item in enumerate(value):
         try:
             text = _checked_string(entry, item)
-            out.append(str(ipaddress.ip_network(text, strict=True)) if cidr else text)
+            network = ipaddress.ip_network(text, strict=True) if cidr else None
+            if network is not None and network.prefixlen == 0:
+                raise ValueError(f"is {text}: every address (a list of approved networks cannot approve them all)")
+            out.append(str(network) if cidr else text)
         except ValueError as exc:
-            reason = str(exc) if not cidr or not isinstance(item, str) else f"is not a network in CIDR notation " \
-                f"(value {shown(item)})"
+            reason = str(exc) if not cidr or not isinstance(item, str) or str(exc).startswith("is ") else \
+                f"is not a network in CIDR notation (value {shown(item)})"
             raise ValueError(f"entry {index + 1} {reason}") from None
         if out.count(out[-1]) > 1:
             raise ValueError(f"entry {index + 1} repeats {shown(out[-1])} (each entry once)")

@@ -124,11 +124,13 @@ def findings(
 
 
 def _csv(rows: list[dict]) -> str:
+    from auditbook.history.populations import neutralised
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
     writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items() if k in CSV_FIELDS})
+    for r in rows:  # cells a spreadsheet would run as a formula are neutralised, as in every CSV we write
+        writer.writerow({k: neutralised(";".join(v) if isinstance(v, list) else "" if v is None else str(v))
+                         for k, v in r.items() if k in CSV_FIELDS})
     return buf.getvalue()
 
 

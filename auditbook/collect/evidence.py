@@ -22,6 +22,8 @@ SECRET_KEYS = frozenset(
         "OldPassword", "PrivateKey", "SecretString", "SecretBinary", "Credentials",
         "UserData", "AuthToken", "KeyMaterial", "Plaintext", "CiphertextBlob", "Variables",
         "ClientSecret", "Passphrase", "SharedSecret", "PreSharedKey",
+        # CloudFront origin custom headers and WAF byte matches: the origin-verify secret between the two
+        "HeaderValue", "SearchString", "RegexString",
     )
 )
 
@@ -45,28 +47,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
-URL_SECRETS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/?#@\s]*@)?(?P<host>[^/?#\s]*)"
-                         r"(?P<path>[^?#\s]*)(?P<rest>[?#].*)?$", re.IGNORECASE | re.DOTALL)
-ENDPOINT_KEYS = frozenset({"endpoint", "subscriptionendpoint"})  # webhook URLs: a token often is the path
+# a URL anywhere in a text: a scheme (jdbc:postgresql:// too), then everything up to white space or a quote
+URL_IN_TEXT = re.compile(r"\b(?P<scheme>[a-z][a-z0-9+.-]*(?::[a-z][a-z0-9+.-]*)*://)(?P<rest>[^\s\"'<>]+)",
+                         re.IGNORECASE)
+# keys whose URL's path is a token (webhooks, API destinations), and hosts whose paths always are
+WEBHOOK_KEY_ENDINGS = ("endpoint", "webhook", "webhookurl", "hookurl")
+WEBHOOK_HOSTS = re.compile(r"(^|\.)(hooks\.slack\.com|webhook\.office\.com|outlook\.office\.com|discord(app)?\.com|"
+                           r"events\.pagerduty\.com)$", re.IGNORECASE)
+
+
+def _without_secrets(found: re.Match, keep_path: bool) -> str:
+    rest = found["rest"]
+    cut = min([i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0] or [len(rest)])
+    authority, tail = rest[:cut], rest[cut:]
+    user, _, host = authority.rpartition("@")
+    cut = min([i for i in (tail.find("?"), tail.find("#")) if i >= 0] or [len(tail)])
+    path, query = tail[:cut], tail[cut:]
+    if (not keep_path or WEBHOOK_HOSTS.search(host.split(":")[0])) and path.strip("/"):
+        path = "/" + REDACTED
+    return (found["scheme"] + (REDACTED + "@" if user else "") + host + path
+            + ("?" + REDACTED if query else ""))
 
 
 def redact_url(text: str, keep_path: bool = True) -> str:
-    """A URL without the parts that carry credentials: user information, the query and fragment
-    (presigned signatures, webhook tokens) and, unless `keep_path`, the path (Slack-style webhooks)."""
-    found = URL_SECRETS.match(text)
-    if found is None:
+    """`text` with every URL in it stripped of the parts that carry credentials: user information, the
+    query and fragment (presigned signatures, tokens) and — unless `keep_path`, and always for known
+    webhook hosts — the path (Slack-style webhooks: the path is the token)."""
+    if "://" not in text:
         return text
-    user = REDACTED + "@" if found["user"] else ""
-    path = found["path"] if keep_path or not found["path"].strip("/") else "/" + REDACTED
-    rest = "?" + REDACTED if found["rest"] else ""
-    return f"{found['scheme']}{user}{found['host']}{path}{rest}"
+    return URL_IN_TEXT.sub(lambda found: _without_secrets(found, keep_path), text)
+
+
+def _webhook_key(key: str) -> bool:
+    return key.lower().endswith(WEBHOOK_KEY_ENDINGS)
 
 
 def _redacted_value(key: str, value: Any, keys: frozenset) -> Any:
     if key.lower() in keys and value not in (None, "", [], {}):
         return REDACTED
     if isinstance(value, str) and "://" in value:
-        return redact_url(value, keep_path=key.lower() not in ENDPOINT_KEYS)
+        return redact_url(value, keep_path=not _webhook_key(key))
     return redact(value, keys)
 
 
@@ -181,7 +201,7 @@ def _redact_record(value: Any, keys: frozenset, containers: frozenset) -> Any:
             out[k] = REDACTED
         elif name in containers:
             out[k] = _env_values(v)
-        elif name in ENDPOINT_KEYS and isinstance(v, str):
+        elif _webhook_key(name) and isinstance(v, str):
             out[k] = redact_url(v, keep_path=False)
         else:
             out[k] = _redact_record(v, keys, containers)

@@ -98,12 +98,13 @@ class Context:
         self._values: dict[tuple, list] = {}
         self.opts = options(AuditFunctions(self.now, self.lookup))
 
-    def lookup(self, rtype: str, fieldname: str) -> list:
-        """values(type, field): every non-null value of a top-level field across the type's records."""
-        key = (rtype, fieldname)
+    def lookup(self, rtype: str, fieldname: str, account: Optional[str] = None) -> list:
+        """values(type, field): every non-null value of a top-level field across the type's records;
+        values_in(type, field, account): of one account's records only."""
+        key = (rtype, fieldname, account)
         if key not in self._values:
             self._values[key] = [r.data.get(fieldname) for r in self.by_type.get(rtype, [])
-                                 if r.data.get(fieldname) is not None]
+                                 if r.data.get(fieldname) is not None and (account is None or r.account == account)]
         return self._values[key]
 
     def type_gaps(self, rtype: str, account: Optional[str] = None) -> list[Gap]:

@@ -130,8 +130,9 @@ class _Reader:
         base = {**self.where, "event_id": ident, "ingested_at": self.now}
         ingested = cloudwatch_time(event.get("ingestionTime")) or self.now
         latest = min(self.now, max(ingested, arrived)) + dt.timedelta(minutes=10)
+        earliest = min(ingested, arrived) - dt.timedelta(seconds=self.config.lag_seconds)
         try:
-            return {**base, **parse_message(event.get("message"), self.config, latest), "unread": None}
+            return {**base, **parse_message(event.get("message"), self.config, latest, earliest), "unread": None}
         except BadRecord as exc:
             reason = one_line(str(exc))[:MAX_REASON]
             self.log.add(index, reason)

@@ -91,8 +91,10 @@ def _caller_text(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 30] + f"… ({len(text):,} characters)"
 
 
-def event_time(value: Any, name: str, latest: dt.datetime) -> dt.datetime:
-    """The event's own time: ISO 8601 text with a time zone, from 2010 to `latest`."""
+def event_time(value: Any, name: str, latest: dt.datetime, earliest: dt.datetime = EARLIEST) -> dt.datetime:
+    """The event's own time: ISO 8601 text with a time zone, from `earliest` (its arrival in CloudWatch
+    Logs less the reader's lag: an event dated long before it was written would land in a closed
+    period and outside every alert window) to `latest`, and never before 2010."""
     if value.__class__ is not str:
         raise BadRecord(f"{name}: " + ("missing or null" if value is None else f"{_kind(value)}, not ISO 8601 text"))
     try:
@@ -108,6 +110,9 @@ def event_time(value: Any, name: str, latest: dt.datetime) -> dt.datetime:
     if at < EARLIEST or at > latest:
         raise BadRecord(f"{name}: {shown(value)} is before 2010 or after {latest:%Y-%m-%dT%H:%M}Z (its arrival "
                         f"in CloudWatch Logs, or now, plus {FUTURE_SLACK.seconds // 60} minutes)")
+    if at < earliest:
+        raise BadRecord(f"{name}: {shown(value)} is before {earliest:%Y-%m-%dT%H:%M}Z: dated earlier than its "
+                        "arrival in CloudWatch Logs less the reader's lag")
     return at
 
 
@@ -121,7 +126,8 @@ def cloudwatch_time(millis: Any) -> Optional[dt.datetime]:
         return None
 
 
-def parse_message(message: Any, config: AppAuditConfig, latest: dt.datetime) -> dict:
+def parse_message(message: Any, config: AppAuditConfig, latest: dt.datetime,
+                  earliest: dt.datetime = EARLIEST) -> dict:
     """The columns of one read event (AppAuditEvent's, less where it came from) from its message, or
     BadRecord naming the field and the value."""
     if message.__class__ is not str:
@@ -141,7 +147,7 @@ def parse_message(message: Any, config: AppAuditConfig, latest: dt.datetime) -> 
     names = config.fields
     event_type = _text(at_path(record, names.event), names.event, cols.MAX_EVENT_TYPE, required=True)
     row = {"event_type": event_type, "kind": config.kind_of(event_type),
-           "at": event_time(at_path(record, names.time), names.time, latest),
+           "at": event_time(at_path(record, names.time), names.time, latest, earliest),
            "user_agent": scrubbed(_caller_text(at_path(record, names.user_agent), cols.MAX_USER_AGENT))}
     for field, column, limit in TEXT_FIELDS:
         path = getattr(names, field)

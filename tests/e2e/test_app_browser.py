@@ -65,7 +65,7 @@ def test_posture_incident_lifecycle_and_wall(served, browser):
     assert page.url == served["url"] + "/"  # the token left the address bar (now an HttpOnly cookie)
     expect(page.get_by_role("heading", name="Posture")).to_be_visible(timeout=30000)
     expect(page.get_by_text("Local single-user mode").first).to_be_visible()
-    expect(page.get_by_text("security", exact=True).first).to_be_visible()
+    expect(page.get_by_text("security", exact=True).first).to_be_visible(timeout=30000)  # the tiles follow the filters
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=15000)
 
     page.get_by_role("link", name="Incidents").click()

@@ -24,7 +24,8 @@ from tests.conftest import by_check, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPES = ("aws.ec2.security_group", "aws.ec2.subnet", "aws.ec2.nat_gateway", "aws.elbv2.load_balancer",
-         "aws.elbv2.target_group", "aws.iam.role", "aws.iam.policy", "aws.iam.account", "aws.cloudtrail.trail")
+         "aws.elbv2.target_group", "aws.iam.role", "aws.iam.policy", "aws.iam.account", "aws.cloudtrail.trail",
+         "aws.s3.bucket")
 OTHER = "222222222222"
 
 
@@ -406,12 +407,29 @@ def test_trails_deliver_outside_the_account_they_record(two_accounts, tmp_path):
     assert "local-logs" in failed(findings, "cloudtrail-logs-in-log-archive-account", "local")
 
 
+def test_a_trail_into_a_bucket_no_scanned_account_owns_never_passes(two_accounts, tmp_path):
+    """Positive evidence only: a bucket outside every scanned account (an outsider's, or the archive's
+    when the archive account is not scanned) is not evidence of a log archive."""
+    aws = two_accounts
+    other = other_account_session(aws)
+    other.client("s3").create_bucket(Bucket="unscanned-archive")
+    aws.client("cloudtrail").create_trail(Name="elsewhere", S3BucketName="unscanned-archive")
+    _, findings = scan()  # OTHER is not scanned: its buckets are unknown
+    assert "unscanned-archive, not found among the buckets" in \
+        failed(findings, "cloudtrail-logs-in-log-archive-account", "elsewhere")
+    assert "org-archive, not found among the buckets" in \
+        failed(findings, "cloudtrail-logs-in-log-archive-account", "archived")
+    _, findings = scan(catalog_with(tmp_path, {"log_archive_account": OTHER}))
+    assert "unscanned-archive, not found" in failed(findings, "cloudtrail-logs-in-log-archive-account", "elsewhere")
+
+
 def test_a_log_archive_named_by_the_company_is_the_only_one_keeping_its_own_logs(two_accounts, tmp_path):
     # naming the current account instead: OTHER's trail into its own bucket is no longer accepted
     _, findings = scan(catalog_with(tmp_path, {"log_archive_account": "123456789012"}), accounts=(OTHER,))
     assert "org-archive, a bucket of the account it records (222222222222)" in \
         failed(findings, "cloudtrail-logs-in-log-archive-account", "archive-own")
-    assert "outside the log-archive account" in failed(findings, "cloudtrail-logs-in-log-archive-account", "archived")
+    assert "org-archive, not found among the buckets of the log-archive account" in \
+        failed(findings, "cloudtrail-logs-in-log-archive-account", "archived")
     assert status_of(findings, "cloudtrail-logs-in-log-archive-account", "local") == "PASS"
 
 

@@ -136,3 +136,15 @@ def test_oscal_assessment_results_validate(stored_run):
     assert targets["CC1.1"] == "not-satisfied"  # manual evidence missing: never satisfied
     evidence = [e.href for o in res.observations for e in (o.relevant_evidence or [])]
     assert evidence and all(h.startswith("urn:auditbook:evidence:sha256:") for h in evidence)
+
+
+def test_a_failure_says_what_is_wrong_in_ocsf_and_asff(stored_run):
+    """Issue 15 §3: OCSF status_detail and ASFF Description carry the check's message with the offending
+    value, not "not met: <title>"."""
+    db, _ = stored_run
+    [ocsf] = [d for d in _render(db, "ocsf") if d["metadata"]["event_code"] == "s3-versioning"
+              and d["resources"][0]["name"] == "export-unversioned"]
+    assert ocsf["status_detail"] == "versioning is never enabled (required: Enabled)"
+    asff = [f for f in _render(db, "asff") if "s3-versioning" in f["GeneratorId"]
+            and f["Resources"][0]["Id"].endswith("export-unversioned")]
+    assert asff and asff[0]["Description"] == ocsf["status_detail"]

@@ -89,13 +89,18 @@ def test_a_bad_company_value_is_one_line_naming_file_field_and_value(tmp_path, v
     assert str(tmp_path / "company-parameters.yaml") in message and expected in message and "\n" not in message
 
 
+def test_an_approved_network_list_cannot_approve_every_address(tmp_path):
+    with pytest.raises(CatalogError, match=r"approved_egress_cidrs: entry 2 is 0.0.0.0/0: every address"):
+        load_catalog(_company_values(tmp_path, {"approved_egress_cidrs": ["10.0.0.0/8", "0.0.0.0/0"]}))
+
+
 def test_a_cidr_list_is_validated_and_normalised(tmp_path):
     def declare(raw):
         raw["parameters"]["approved_test_cidrs"] = {"type": "cidr_list", "default": [], "description": "test networks"}
     catalog = load_catalog(_company_values(tmp_path, {"approved_test_cidrs": ["10.0.0.0/8", "2001:db8::/32"]},
                                            declare))
     assert catalog.parameter_value("approved_test_cidrs") == ["10.0.0.0/8", "2001:db8::/32"]
-    for bad in (["10.0.0.1/8"], ["ten"], "10.0.0.0/8", [8]):
+    for bad in (["10.0.0.1/8"], ["ten"], "10.0.0.0/8", [8], ["0.0.0.0/0"], ["::/0"]):
         with pytest.raises(CatalogError, match="approved_test_cidrs"):
             load_catalog(_company_values(tmp_path, {"approved_test_cidrs": bad}, declare))
 
