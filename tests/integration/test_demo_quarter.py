@@ -181,3 +181,18 @@ def test_the_management_account_has_one_name(simulated, packet):
     scope = (packet["out"] / "index.html").read_text()
     assert f"<td>{simulated['ids']['master']}</td><td>master</td>" in scope
     assert set(simulated["ids"]) == {"master", "audit-logs", "prod-us-east", "staging"}
+
+
+def test_the_application_audit_populations_say_when_no_log_group_was_read(packet):
+    """CC6.3 and CC8.1 carry the application's audit events as a population; in a period no log group
+    was read (the demo reads them after the quarter) the page says the completeness is unknown, never
+    that every log group was covered."""
+    out = packet["out"]
+    for cid in ("CC6.3", "CC8.1"):
+        page = (out / "criteria" / f"{cid}.html").read_text()
+        assert "Application audit events" in page and f"data/population-app_events-{cid}.csv" in page
+        assert "no application audit log group was read" in page
+        assert "Every log group read was covered" not in page
+        assert (out / "data" / f"population-app_events-{cid}.csv").is_file()
+    assert "Application audit events" not in (out / "criteria" / "CC6.6.html").read_text()
+    assert "Thresholds in force" in (out / "index.html").read_text()
