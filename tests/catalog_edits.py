@@ -39,3 +39,14 @@ def write_catalog(tmp_path, mutate: Optional[Callable] = None, *, text: Optional
 def check_of(raw, cid):
     """The check `cid` of a raw (parsed YAML) catalog."""
     return next(c for c in raw["checks"] if c["id"] == cid)
+
+
+def catalog_with_parameters(tmp_path, values: dict):
+    """The bundled catalog (and its library) copied to tmp_path with a company parameters file setting
+    `values` (docs/parameters.md), loaded."""
+    import json
+
+    from auditbook.catalog.model import load_catalog
+    path = write_catalog(tmp_path, text=DEFAULT_PATH.read_text())
+    (tmp_path / "company-parameters.yaml").write_text(json.dumps({"version": 1, "parameters": values}))
+    return load_catalog(path)

@@ -4,7 +4,6 @@ to targets), identity (cross-account session length, admin roles without MFA, ex
 logging architecture (the trail's bucket outside the account it records) — each on in-process moto:
 FAIL naming the offending value, PASS, not applicable; and the pure readings behind them."""
 import json
-import shutil
 from pathlib import Path
 
 import boto3
@@ -20,6 +19,7 @@ from auditbook.plugins import resource_types
 from collectors.ec2 import _subnet, rule_text, supernets
 from collectors.elbv2 import _load_balancer, forward_secret
 from collectors.iam import human_principals
+from tests.catalog_edits import catalog_with_parameters as catalog_with
 from tests.conftest import by_check, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,14 +44,6 @@ def failed(findings, check, name):
     found = by_check(findings, check, name)
     assert len(found) == 1 and found[0].status == "FAIL", [(f.status, f.message) for f in found]
     return found[0].message
-
-
-def catalog_with(tmp_path, values: dict):
-    """The bundled catalog with a company parameters file setting `values`."""
-    for name in ("controls.yaml", "company-controls.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "company-parameters.yaml").write_text(json.dumps({"version": 1, "parameters": values}))
-    return load_catalog(tmp_path / "controls.yaml")
 
 
 def vpc_with_subnets(ec2, cidr="10.1.0.0/16"):

@@ -5,7 +5,6 @@ backups and audit logs. In-process moto (FAIL naming the offending value, PASS, 
 policy readings behind them, and what moto cannot serve (botocore's Stubber)."""
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import boto3
@@ -20,6 +19,7 @@ from auditbook.evaluate.evaluator import evaluate
 from auditbook.plugins import resource_types
 from collectors.efs import _file_system
 from collectors.kms import _deletion_window, external_grants, open_policy_statements
+from tests.catalog_edits import catalog_with_parameters as catalog_with
 from tests.conftest import by_check, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,14 +43,6 @@ def message_of(findings, check, name):
     found = by_check(findings, check, name)
     assert len(found) == 1 and found[0].status == "FAIL", [(f.status, f.message) for f in found]
     return found[0].message
-
-
-def catalog_with(tmp_path, values: dict):
-    """The bundled catalog with a company parameters file setting `values`."""
-    for name in ("controls.yaml", "company-controls.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "company-parameters.yaml").write_text(json.dumps({"version": 1, "parameters": values}))
-    return load_catalog(tmp_path / "controls.yaml")
 
 
 def customer_key(aws, description="app data"):

@@ -2,15 +2,12 @@
 each FAILs a violating resource with a message naming the offending value, PASSes a compliant one and
 is not applicable where its `applies` is false. What moto does not serve (S3OriginConfig in answers,
 paged Shield protections, refused Shield calls) is tested on the normaliser or with botocore's Stubber."""
-import shutil
 from pathlib import Path
 
 import boto3
 import pytest
-import yaml
 from botocore.stub import Stubber
 
-from auditbook.catalog.model import load_catalog
 from auditbook.collect.runner import Runner
 from auditbook.collect.targets import Target
 from auditbook.demo import estate_edge as edge
@@ -18,6 +15,7 @@ from auditbook.evaluate.evaluator import evaluate
 from auditbook.plugins import resource_types
 from collectors.cloudfront import _distribution
 from collectors.wafv2 import _web_acl
+from tests.catalog_edits import catalog_with_parameters
 from tests.conftest import Fault, by_check, collect_current, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,10 +29,7 @@ def message_of(findings, check, name):
 
 def catalog_with(tmp_path, **values):
     """The bundled catalog with the company's parameters set to `values`."""
-    for name in ("controls.yaml", "company-controls.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "company-parameters.yaml").write_text(yaml.safe_dump({"version": 1, "parameters": values}))
-    return load_catalog(tmp_path / "controls.yaml")
+    return catalog_with_parameters(tmp_path, values)
 
 
 def _acls(session):

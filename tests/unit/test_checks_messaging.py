@@ -3,7 +3,6 @@ naming the offending value, PASS, not applicable), the policy readings behind th
 require_customer_managed_keys switch, and what moto cannot serve (botocore's Stubber)."""
 import io
 import json
-import shutil
 import zipfile
 import zlib
 from pathlib import Path
@@ -19,6 +18,7 @@ from auditbook.collect.targets import Target, current_target
 from auditbook.evaluate.evaluator import evaluate
 from auditbook.plugins import resource_types
 from collectors.policies import denies_insecure_transport, public_statements
+from tests.catalog_edits import catalog_with_parameters as catalog_with
 from tests.conftest import Fault, by_check, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,14 +40,6 @@ def message_of(findings, check, name):
     found = by_check(findings, check, name)
     assert len(found) == 1 and found[0].status == "FAIL", [(f.status, f.message) for f in found]
     return found[0].message
-
-
-def catalog_with(tmp_path, values: dict):
-    """The bundled catalog with a company parameters file setting `values`."""
-    for name in ("controls.yaml", "company-controls.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "company-parameters.yaml").write_text(json.dumps({"version": 1, "parameters": values}))
-    return load_catalog(tmp_path / "controls.yaml")
 
 
 def customer_key(aws, alias=None):
