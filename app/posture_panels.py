@@ -18,6 +18,15 @@ from auditbook.monitor import scan_requests
 CHANGE_KINDS = (("new", "New failures"), ("regressed", "Regressions"), ("fixed", "Fixed"))
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def failing_page(db: str, catalog_path: Optional[str], run_id: int, criterion: str) -> tuple[list, int]:
+    """The criterion's failing findings in the run, worst first: the first FAILING_SHOWN (500) and how
+    many there are."""
+    from auditbook.history import posture
+    return posture.failing_page(ui._engine(db), ui._catalog(catalog_path), run_id, criterion,
+                                limit=posture.FAILING_SHOWN)
+
+
 def filters(ctx, run: dict) -> Filters:
     """The filter bar, started from the page's address and written back into it."""
     values = ui.filter_values(ctx.db, run["id"])

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 import pluggy
 
@@ -27,20 +26,31 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "run_stored": ("auditbook.monitor.alerts",),
 }
 
-_lock = threading.RLock()
+_lock = threading.RLock()  # guards the manager, the seams loaded into it and the resource types' cache
 _loaded: set[str] = set()
+_manager: Optional[pluggy.PluginManager] = None
+_resource_types: Optional[dict] = None
 
 
 class PluginConflict(UserError):
     """Two plugins declare the same name in one seam (one line, exit 2 on the command line)."""
 
 
-@lru_cache(maxsize=1)
 def manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    return pm
+    """The one plugin manager of the process, built on first use under the lock: threads (a scan's
+    workers, a Dask worker's tasks) calling it at once all get the same one, which later receives the
+    built-ins (a second manager would be left without them, and whoever used it would see no seams)."""
+    global _manager
+    built = _manager
+    if built is None:
+        with _lock:
+            if _manager is None:
+                pm = pluggy.PluginManager(hookspecs.PROJECT)
+                pm.add_hookspecs(hookspecs)
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+                _manager = pm
+            built = _manager
+    return built
 
 
 def _hook(seam: str):
@@ -72,10 +82,23 @@ def _items(answer) -> Iterable:
     return answer.items() if isinstance(answer, dict) else (answer or [])
 
 
-@lru_cache(maxsize=1)
 def resource_types() -> dict:
-    """Every declared resource type by name (collect.spec.ResourceType)."""
-    return _merged("resource_types", lambda t: t.name)
+    """Every declared resource type by name (collect.spec.ResourceType); worked out once, under the lock
+    (so never from a manager still being loaded), until a plugin is registered or unregistered."""
+    global _resource_types
+    found = _resource_types
+    if found is None:
+        with _lock:
+            if _resource_types is None:
+                _resource_types = _merged("resource_types", lambda t: t.name)
+            found = _resource_types
+    return found
+
+
+def _forget_resource_types() -> None:
+    global _resource_types
+    with _lock:
+        _resource_types = None
 
 
 def check_functions() -> dict[str, Callable[[dict], bool]]:
@@ -102,13 +125,15 @@ def publish_run_stored(engine, run_id: int, at) -> None:
 
 def register(module, name: str | None = None) -> None:
     """Register a plugin module by hand (what an entry point does; tests use it)."""
-    manager().register(module, name=name)
-    resource_types.cache_clear()
+    with _lock:
+        manager().register(module, name=name)
+        _forget_resource_types()
 
 
 def unregister(module) -> None:
-    manager().unregister(module)
-    resource_types.cache_clear()
+    with _lock:
+        manager().unregister(module)
+        _forget_resource_types()
 
 
 def registered() -> dict[str, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -15,14 +16,24 @@ from auditbook import __version__
 from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog, load_catalog
 from auditbook.collect.clients import ClientCache
+from auditbook.collect.distributed import (
+    LOCAL,
+    collect_distributed,
+    connect,
+    dask_address,
+)
 from auditbook.collect.memory import limit_malloc_arenas
 from auditbook.collect.plan import Boundary, apply_boundary, left_out, needed_types
+from auditbook.collect.ratelimit import RateLimits
 from auditbook.collect.runner import Collection, Runner, planned_jobs
 from auditbook.collect.targets import (
+    TargetSpec,
     current_target,
     load_accounts_file,
     parse_regions,
     resolve_regions,
+    specs_from_file,
+    specs_from_org,
     targets_from_file,
     targets_from_org,
 )
@@ -46,6 +57,7 @@ from auditbook.store import audit_log
 from auditbook.store import manual_evidence as documents
 from auditbook.store import scope as stored_scope
 from auditbook.store.db import open_engine, resolve_url
+from auditbook.store.evidence_objects import EvidenceBucket
 from auditbook.store.item_populations import item_populations
 from auditbook.store.runs import save_run
 from auditbook.store.session import reading, writing
@@ -79,10 +91,10 @@ def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:
         chosen |= more
 
 
-def client_cache(pool: int, profile: Optional[str]) -> ClientCache:
+def client_cache(pool: int, profile: Optional[str], rate_limits: Optional[RateLimits] = None) -> ClientCache:
     """The scan's AWS clients; a profile that does not exist (or a broken AWS config) is one line."""
     try:
-        return ClientCache(pool=pool, profile=profile)
+        return ClientCache(pool=pool, profile=profile, rate_limits=rate_limits)
     except BotoCoreError as exc:
         raise UserError(f"{'--profile' if profile else 'AWS configuration'}: {one_line(str(exc))}")
 
@@ -93,41 +105,86 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
              on_plan: Optional[Callable[[int], None]] = None,
              on_progress: Optional[Callable[[str], None]] = None,
              criterion: Optional[str] = None, at: Optional[dt.datetime] = None,
-             simulated: Optional[str] = None) -> ScanResult:
+             simulated: Optional[str] = None, executor: str = LOCAL, rate_limits: Optional[RateLimits] = None,
+             evidence_bucket: Optional[EvidenceBucket] = None) -> ScanResult:
     """`criterion`: collect and evaluate only what that criterion's checks need. `at` and `simulated`
-    are for the demo's simulated quarter: the run is stamped `at` and labelled with `simulated`."""
+    are for the demo's simulated quarter: the run is stamped `at` and labelled with `simulated`.
+    `executor`: "local" (this process's threads) or a Dask scheduler (collect.distributed).
+    `rate_limits`: per (account, region, service) (collect.ratelimit). `evidence_bucket`: the run's
+    evidence kept in that S3 bucket under Object Lock (store.evidence_objects), the store keeping hashes."""
     limit_malloc_arenas()
     catalog = load_catalog(catalog_path)  # every input is validated before anything touches AWS or the store
     accounts_spec = load_accounts_file(accounts_file) if accounts_file else None
     parse_regions(regions)
+    dask_address(executor)
     register = load_register(exceptions_path, required=exceptions_path is not None,
                              known_checks={c.id for c in catalog.checks})
     if criterion is not None:
         if criterion not in {c.id for c in catalog.controls}:
             raise UserError(f"criterion: {shown(criterion)} is not a criterion in the catalog")
         catalog = closed_checks(catalog, {c.id for c in catalog.checks_for(criterion)})
-    engine = open_engine(db, writable=True)  # a store that cannot take the run is refused before collecting
-    started = at or dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    clients = client_cache(workers * 2, profile)
-    boundary = boundary_at(engine, started)
-    targets = scan_targets(clients, boundary, accounts_file, accounts_spec, org_role)
-    all_regions = resolve_regions(targets, regions, clients)
-    region_list = [r for r in all_regions if r not in boundary.regions_out()]  # excluded regions: never read
-    rtypes = needed_types(catalog)
-    if on_plan:
-        on_plan(planned_jobs(targets, region_list, rtypes))
-    collection = Runner(workers=workers, on_progress=on_progress, clients=clients).run(
-        targets, region_list, rtypes, global_region=all_regions[0])
-    accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
-                 "error": t.error, **({"out_of_scope": t.out_of_scope} if t.out_of_scope else {})} for t in targets]
+    cluster = connect(executor) if executor != LOCAL else None  # no scheduler: refused before the store
+    try:
+        engine = open_engine(db, writable=True)  # a store that cannot take the run is refused before collecting
+        started = at or dt.datetime.now(dt.timezone.utc)
+        t0 = time.perf_counter()
+        clients = client_cache(workers * 2, profile, rate_limits)
+        plan = ScanPlan(clients, boundary_at(engine, started), accounts_file, accounts_spec, org_role, regions,
+                        needed_types(catalog), workers, rate_limits)
+        collection, accounts, region_list, all_regions = plan.collect(cluster, on_plan, on_progress)
+    finally:
+        if cluster is not None:
+            cluster.close()
     params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
               "regions": region_list, "regions_requested": all_regions, "profile": profile, "catalog": catalog.path,
-              "resource_types": [r.name for r in rtypes], "criterion": criterion, "simulated": simulated}
+              "resource_types": [r.name for r in plan.rtypes], "criterion": criterion, "simulated": simulated,
+              "executor": "local" if executor == LOCAL else "dask", "throttled": collection.throttled}
     finished = started + dt.timedelta(seconds=time.perf_counter() - t0)
-    run_id, findings, summary = record_run(engine, catalog, register, collection, accounts, params, started, finished)
+    run_id, findings, summary = record_run(engine, catalog, register, collection, accounts, params, started, finished,
+                                           evidence_bucket)
     return ScanResult(run_id, resolve_url(db), summary, findings, collection,
                       time.perf_counter() - t0, accounts, region_list)
+
+
+@dataclass
+class ScanPlan:
+    """What a scan reads (accounts, regions, resource types) and how: with this process's threads, or
+    on a Dask cluster, where the accounts are decided without assuming any role (collect.distributed)."""
+    clients: ClientCache
+    boundary: Boundary
+    accounts_file: Optional[Path]
+    accounts_spec: object
+    org_role: Optional[str]
+    regions: Optional[str]
+    rtypes: list
+    workers: int
+    rate_limits: Optional[RateLimits] = None
+
+    def collect(self, cluster, on_plan, on_progress) -> tuple[Collection, list[dict], list[str], list[str]]:
+        """(collection, accounts, regions read, regions requested); excluded regions are never read."""
+        if cluster is None:
+            targets = scan_targets(self.clients, self.boundary, self.accounts_file, self.accounts_spec, self.org_role)
+            all_regions = resolve_regions(targets, self.regions, self.clients)
+        else:
+            specs = scan_specs(self.clients, self.boundary, self.accounts_file, self.accounts_spec, self.org_role)
+            listed = self.regions and parse_regions(self.regions) is None  # "all": the coordinator's account's
+            all_regions = resolve_regions([current_target(self.clients)] if listed else [], self.regions, self.clients)
+        region_list = [r for r in all_regions if r not in self.boundary.regions_out()]
+        if on_plan:
+            on_plan(planned_jobs(targets if cluster is None else specs, region_list, self.rtypes))
+        if cluster is not None:
+            collection, accounts = collect_distributed(cluster, specs, region_list, self.rtypes, all_regions[0],
+                                                       self.workers, on_progress, self.rate_limits)
+            collection.calls += self.clients.calls  # and the coordinator's own (identity, accounts, regions)
+            collection.calls_by_operation = dict(sorted((Counter(collection.calls_by_operation)
+                                                         + self.clients.calls_by_operation).items()))
+            return collection, accounts, region_list, all_regions
+        collection = Runner(workers=self.workers, on_progress=on_progress, clients=self.clients).run(
+            targets, region_list, self.rtypes, global_region=all_regions[0])
+        accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
+                     "error": t.error, **({"out_of_scope": t.out_of_scope} if t.out_of_scope else {})}
+                    for t in targets]
+        return collection, accounts, region_list, all_regions
 
 
 def boundary_at(engine, at: dt.datetime) -> Boundary:
@@ -149,8 +206,22 @@ def scan_targets(clients: ClientCache, boundary: Boundary, accounts_file: Option
     return [target]
 
 
+def scan_specs(clients: ClientCache, boundary: Boundary, accounts_file: Optional[Path], accounts_spec,
+               org_role: Optional[str]) -> list[TargetSpec]:
+    """The accounts a distributed scan covers, decided with the current credentials and no role assumed
+    (the workers assume them): those out of scope carry their entry and get no task."""
+    skip = {r.value: r.as_dict() for r in boundary.rules if r.kind == "account"}
+    if accounts_file:
+        return specs_from_file(clients, accounts_spec, accounts_file, skip)
+    if org_role:
+        return specs_from_org(clients, org_role, skip)
+    me = current_target(clients)
+    return [TargetSpec(me.account, "current", out_of_scope=skip.get(me.account))]
+
+
 def record_run(engine, catalog: Catalog, register, collection: Collection, accounts: list[dict], params: dict,
-               started: dt.datetime, finished: dt.datetime) -> tuple[int, list[Finding], list[dict]]:
+               started: dt.datetime, finished: dt.datetime,
+               evidence_bucket: Optional[EvidenceBucket] = None) -> tuple[int, list[Finding], list[dict]]:
     """Apply the scope in force at `started` (collect.plan.apply_boundary: out-of-scope records are
     dropped before evaluation), evaluate the rest on the run's day (exceptions and manual evidence in
     force then) and store it, in one unit of work: the manual evidence read is the one the run
@@ -173,7 +244,7 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
         summary = summarise(catalog, findings, needs)
         run_id = save_run(session, catalog_sha256=catalog.sha256, tool_version=__version__, parameters=params,
                           identities=accounts, collection=collection, findings=findings,
-                          started_at=started, finished_at=finished, summary=summary)
+                          started_at=started, finished_at=finished, summary=summary, evidence_bucket=evidence_bucket)
     publish_run_stored(engine, run_id, started)  # alerting subscribes (CheckRegressed: PASS -> FAIL)
     return run_id, findings, summary
 
@@ -181,7 +252,7 @@ def record_run(engine, catalog: Catalog, register, collection: Collection, accou
 def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effective: dt.date, owner: str,
                  item: Optional[str] = None, uploaded_by: Optional[str] = None,
                  today: Optional[dt.date] = None, incident: Optional[int] = None,
-                 actor: Optional[Actor] = None) -> EvidenceRecord:
+                 actor: Optional[Actor] = None, evidence_bucket: Optional[EvidenceBucket] = None) -> EvidenceRecord:
     """Submit a document as manual evidence for a criterion: stored pending (it counts for nothing
     until a second person approves it), submitted by `actor` (default: `uploaded_by` or the login
     name, as an analyst), in the audit trail. Every input is checked (and the file read) before
@@ -193,7 +264,7 @@ def add_evidence(engine, catalog: Catalog, criterion: str, path: Path, *, effect
     with writing(engine) as session:
         if incident is not None and not documents.incident_exists(session, incident):
             raise UserError(f"--incident: there is no incident {incident}")
-        row = documents.add(session, new, uploaded_at=dt.datetime.now(dt.timezone.utc))
+        row = documents.add(session, new, uploaded_at=dt.datetime.now(dt.timezone.utc), bucket=evidence_bucket)
         audit_log.record(session, submitter, "submit_evidence", "manual_evidence", row.id,
                          after={"criterion": row.criterion, "item": row.item, "sha256": row.sha256,
                                 "effective_date": str(row.effective_date), "incident_id": row.incident_id,

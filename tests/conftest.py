@@ -63,7 +63,7 @@ def aws():
         yield boto3.Session(region_name="us-east-1")
 
 
-def collect_current(regions=("us-east-1",), types=None):
+def collect_current(regions=("us-east-1",), types=None, rate_limits=None):
     """Collect with the current credentials (in-process moto) and evaluate the bundled catalog."""
     from auditbook.catalog.model import load_catalog
     from auditbook.collect.clients import ClientCache
@@ -74,7 +74,7 @@ def collect_current(regions=("us-east-1",), types=None):
 
     catalog = load_catalog()
     rtypes = needed_types(catalog) if types is None else types
-    clients = ClientCache(pool=8)
+    clients = ClientCache(pool=8, rate_limits=rate_limits)
     collection = Runner(workers=4, clients=clients).run([current_target(clients)], list(regions), rtypes)
     return collection, evaluate(catalog, collection)
 
@@ -119,8 +119,8 @@ def inject(monkeypatch):
     faults = []
     original = awsclients.ClientCache.client
 
-    def client(self, *args):
-        bound = original(self, *args)
+    def client(self, *args, **kwargs):
+        bound = original(self, *args, **kwargs)
         made = bound.client
         if not getattr(made, "_faults_registered", False):
             for fault in faults:

@@ -137,7 +137,11 @@ def run_explorer() -> None:
     shas = findings_or_resources(run, ui.account_names(ctx.db))
     if shas:
         sha = st.selectbox("Evidence (SHA-256 of the redacted API response)", shas[:1000])
-        body = evidence_body(ctx.engine, sha)
+        try:  # evidence in an S3 bucket: an object missing, unreadable or altered is one line, named
+            body = evidence_body(ctx.engine, sha)
+        except UserError as exc:
+            st.error(str(exc))
+            return
         st.caption("SHA-256 re-computed from the stored body: matches" if digest(canonical(body)) == sha
                    else "SHA-256 re-computed from the stored body: DOES NOT MATCH")
         st.code(sha)

@@ -11,6 +11,7 @@ import streamlit as st
 import ui
 
 from auditbook.auth import PermissionDenied
+from auditbook.errors import UserError
 from auditbook.history.posture import tiles
 
 
@@ -79,8 +80,11 @@ st.subheader("Drill down")
 failing_ids = [r["criterion"] for r in rows if r["fail"] or r["error"] or r["excepted"]]
 criterion = st.selectbox("Criterion", failing_ids or [r["criterion"] for r in rows],
                          format_func=lambda c: f"{c} — {next(r['title'] for r in rows if r['criterion'] == c)}")
-findings = (ui.filtered_failing(ctx.db, ui.catalog_path(), run["id"], criterion, flt_key) if flt.any()
-            else ui.failing(ctx.db, ui.catalog_path(), run["id"], criterion))
+if flt.any():
+    findings = ui.filtered_failing(ctx.db, ui.catalog_path(), run["id"], criterion, flt_key)
+    total = len(findings)
+else:  # the first 500, worst first, and how many there are (an organisation's criterion fails thousands)
+    findings, total = posture_panels.failing_page(ctx.db, ui.catalog_path(), run["id"], criterion)
 if not findings:
     st.success(f"No failing, erroring or excepted findings for {criterion} in run {run['id']}"
                + (" that match the filters." if flt.any() else "."))
@@ -91,6 +95,10 @@ else:
     links = ui.timeline_links(frame)
     st.dataframe(frame[["status", "check", "severity", "account", "region", "resource_name", "resource", "timeline",
                         "message"]], hide_index=True, width="stretch", column_config=links)
+    if total > len(findings):
+        st.caption(f"First {len(findings)} of {total} shown, worst first. All of them: "
+                   f"`auditbook findings --run {run['id']} --format csv` (the `controls` column names each "
+                   "finding's criteria).")
     labels = [f"{f['status']} · {f['check']} · {f['resource_name'] or f['resource']}" for f in findings]
     pick = st.selectbox("Finding", range(len(findings)), format_func=lambda i: labels[i])
     finding = findings[pick]
@@ -100,7 +108,10 @@ else:
 
     for sha in finding["evidence"][:5]:
         with st.expander(f"Evidence {sha}"):
-            st.json(evidence_body(ctx.engine, sha) or {})
+            try:  # evidence in an S3 bucket: an object missing, unreadable or altered is one line, named
+                st.json(evidence_body(ctx.engine, sha) or {})
+            except UserError as exc:
+                st.error(str(exc))
     if ctx.actor.can("create_incident") and finding["status"] in ("FAIL", "ERROR"):
         if st.button("Open an incident for this finding"):
             from auditbook.monitor import incidents

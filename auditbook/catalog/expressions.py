@@ -136,3 +136,53 @@ def options(functions: AuditFunctions) -> jmespath.Options:
 def truthy(value: Any) -> bool:
     """JMESPath truth: false, null, empty string/list/object are false."""
     return value not in (False, None, "", [], {}) and value is not None
+
+
+# --- what an expression reads of the document it is applied to ---------------------------------------
+WHOLE_DOCUMENT = "@"  # `@` or an identity at the top: the whole document, every field
+_LEFT_ONLY = ("subexpression", "index_expression", "projection", "value_projection", "filter_projection",
+              "flatten", "pipe")  # only the first child is evaluated on the document; the rest on its result
+_READ_NOTHING = ("literal", "index", "slice", "expref")  # an expref's body is applied to elements later
+_ALL_CHILDREN = ("comparator", "and_expression", "or_expression", "not_expression", "function_expression",
+                 "multi_select_list", "multi_select_dict", "key_val_pair")  # every child on the document
+
+
+def root_reads(node: dict) -> frozenset:
+    """The top-level fields a node reads when it is evaluated on the document itself (WHOLE_DOCUMENT
+    for `@`, an identity, or a node type this does not know). Exact where analyse() is generous: the
+    right side of a pipe and an expref's body are relative to other values."""
+    kind, children = node.get("type"), [c for c in node.get("children", []) if isinstance(c, dict)]
+    if kind == "field":
+        return frozenset({node["value"]})
+    if kind in ("current", "identity"):
+        return frozenset({WHOLE_DOCUMENT})
+    if kind in _READ_NOTHING:
+        return frozenset()
+    if kind in _LEFT_ONLY:
+        return root_reads(children[0]) if children else frozenset()
+    if kind in _ALL_CHILDREN:
+        return frozenset().union(*(root_reads(c) for c in children))
+    return frozenset({WHOLE_DOCUMENT})
+
+
+def subtrees_reading_only(parsed, fields: frozenset) -> list[dict]:
+    """The largest parts of a compiled expression that are evaluated on the document itself and read
+    only (some of) `fields` of it — e.g. the `length(all[?…]) > \\`0\\`` side of an account check, which
+    is the same for every account. Parts inside a filter or projection are relative to elements, never
+    returned; a bare field is not worth returning. The nodes are the parsed tree's own (do not modify:
+    jmespath caches parsed expressions)."""
+    out: list[dict] = []
+    _collect(parsed.parsed, fields, out)
+    return out
+
+
+def _collect(node: dict, fields: frozenset, out: list) -> None:
+    reads = root_reads(node)
+    if reads and reads <= fields:
+        if node.get("type") != "field":
+            out.append(node)
+        return
+    kind, children = node.get("type"), [c for c in node.get("children", []) if isinstance(c, dict)]
+    if kind in _LEFT_ONLY or kind in _ALL_CHILDREN:  # any other node: nothing below it is on the document
+        for child in children[:1] if kind in _LEFT_ONLY else children:
+            _collect(child, fields, out)

@@ -6,6 +6,7 @@ and the field (CatalogError, exit code 2).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Literal, Optional
@@ -172,11 +173,45 @@ def _validate_items(kind: str, items, model, where: str):
     return out
 
 
+# catalog file -> (what it was read from, the catalog); a dict's get and set are atomic across threads
+_validated: dict[str, tuple[tuple, Catalog]] = {}
+
+
 def load_catalog(path: Optional[Path] = None) -> Catalog:
-    """Read and validate a catalog; raises CatalogError with one line on the first mistake."""
+    """Read and validate a catalog; raises CatalogError with one line on the first mistake. The same files
+    (byte for byte: catalog, included library, parameters file) under the same registered resource types
+    and functions are validated once per process; each call gets a copy of its own."""
     path = Path(path or DEFAULT_PATH)
+    text = _text_of(path, required=True)
+    cached = _validated.get(os.path.abspath(path))
+    if cached is not None and cached[0] == _sources(path, text, cached[1]):
+        return cached[1].model_copy(deep=True)
+    catalog = _validated_catalog(path, text)
+    _validated[os.path.abspath(path)] = (_sources(path, text, catalog), catalog.model_copy(deep=True))
+    return catalog
+
+
+def _text_of(path: Path, required: bool = False) -> Optional[str]:
+    """A file's text; a file that cannot be read is a CatalogError if required, else None."""
     try:
-        text = read_text(path)
+        return read_text(path)
+    except UserError as exc:
+        if required:
+            raise CatalogError(str(exc)) from None
+        return None
+
+
+def _sources(path: Path, text: str, catalog: Catalog) -> tuple:
+    """What a validated catalog depends on: its files' texts (None: unreadable, as the full load reports)
+    and the registered resource types and check functions (kept, not their ids)."""
+    files = tuple(_text_of(path.parent / name) if name else None for name in (catalog.include, catalog.parameters_file))
+    registered = tuple(tuple(sorted(found.items(), key=lambda item: item[0]))
+                       for found in (resource_types(), check_functions()))
+    return text, catalog.include, catalog.parameters_file, files, registered
+
+
+def _validated_catalog(path: Path, text: str) -> Catalog:
+    try:
         raw = parse_yaml(text, path)
     except CatalogError:
         raise

@@ -12,11 +12,25 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, err, group, operator, out
-from auditbook.errors import UserError, shown
+from auditbook.errors import UserError, one_line, shown
 
 evidence_app = group("evidence", "Manual evidence: documents for criteria, with owner and effective date, "
                                  "approved by a second person.")
 MAX_ID = 2**63 - 1
+EVIDENCE_OPT = typer.Option(None, "--evidence", envvar="AUDITBOOK_EVIDENCE", metavar="s3://BUCKET/PREFIX",
+                            help="Keep evidence objects in this S3 bucket (Object Lock required), content-addressed "
+                                 "and locked in COMPLIANCE mode: docs/evidence-store.md.")
+RETENTION_OPT = typer.Option("7y", "--evidence-retention", envvar="AUDITBOOK_EVIDENCE_RETENTION", metavar="DAYS|Ny",
+                             help="How long each evidence object is locked: days (2557, 2557d) or years (7y).")
+
+
+def evidence_bucket(url: Optional[str], retention: str):
+    """The checked --evidence bucket (None: not given): a bad URL or retention, or a bucket without
+    Object Lock, is one line, exit 2, before anything is written."""
+    if url is None:
+        return None
+    from auditbook.store.evidence_objects import open_bucket, parse_retention
+    return open_bucket(url, parse_retention(retention))
 
 
 @evidence_app.command("add")
@@ -30,6 +44,8 @@ def evidence_add(
                                            help="The incident a per-incident item's document is for."),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
+    evidence: Optional[str] = EVIDENCE_OPT,
+    retention: str = RETENTION_OPT,
 ):
     """Submit a document as manual evidence for a criterion (SHA-256, owner, expiry from cadence). You
     (the login name) are its submitter; it counts once a second person approves it."""
@@ -39,8 +55,13 @@ def evidence_add(
     from auditbook.store.db import open_engine
     cat = load_catalog(catalog)
     effective = parse_date(effective_date, "--effective-date")
-    row = add_evidence(open_engine(db, writable=True), cat, criterion, file, effective=effective, owner=owner,
-                       item=item, incident=incident, actor=operator("analyst"))
+    bucket = evidence_bucket(evidence, retention)
+    engine = open_engine(db, writable=True)
+    row = add_evidence(engine, cat, criterion, file, effective=effective, owner=owner,
+                       item=item, incident=incident, actor=operator("analyst"), evidence_bucket=bucket)
+    if bucket is not None:
+        where = f"s3://{bucket.bucket}/{bucket.content_key(row.sha256)}"
+        out.print(f"document {row.sha256[:16]}… kept in {escape(where)} (Object Lock, COMPLIANCE)")
     lapses = f"lapses {row.expires_on}" if row.expires_on else "does not lapse (per event)"
     out.print(f"evidence {row.id}: {escape(row.criterion)} / {escape(row.item)}: {escape(row.filename)} "
               f"sha256 {row.sha256[:16]}…, effective {row.effective_date}, {lapses}; pending approval by a second "
@@ -51,6 +72,45 @@ def evidence_add(
     if per in ("change", "access-change", "account"):
         option = "--account ACCOUNT" if per == "account" else "--change EVENT_ID_OR_TICKET"
         err.print(f"per {per}: name what it evidences before it is approved: auditbook evidence link {row.id} {option}")
+
+
+@evidence_app.command("verify-store")
+def evidence_verify_store(db: Optional[str] = DB_OPT,
+                          problems_only: bool = typer.Option(False, "--problems-only",
+                                                             help="List only the objects with a problem.")):
+    """Check every evidence object the store keeps in a bucket: present at its recorded version, SHA-256
+    matching, locked in COMPLIANCE mode until at least the recorded retention, and no other version or
+    delete marker on its key. Exit 1 if any is not so."""
+    from auditbook.store.db import open_engine
+    from auditbook.store.evidence_worm import verify_store
+    checked = bad = 0
+    for found in verify_store(open_engine(db, create=False)):
+        checked += 1
+        bad += not found.ok
+        until = found.retain_until.isoformat() if found.retain_until else "-"
+        if found.ok and not problems_only:
+            out.print(f"ok {found.kind} {found.sha256[:16]}… {escape(found.url)} version {escape(str(found.version))} "
+                      f"{found.mode} until {until}", soft_wrap=True)
+        for problem in found.problems:
+            sys.stderr.write(one_line(f"PROBLEM {found.kind} {found.sha256} {found.url} version {found.version}: "
+                                      f"{problem}") + "\n")
+    out.print(f"{checked} objects checked, {bad} with problems")
+    if bad:
+        raise typer.Exit(1)
+
+
+@evidence_app.command("move-to-bucket")
+def evidence_move_to_bucket(evidence: Optional[str] = EVIDENCE_OPT, retention: str = RETENTION_OPT,
+                            db: Optional[str] = DB_OPT):
+    """Move the API responses and documents an existing store holds itself into the evidence bucket
+    (content-addressed, locked): the store keeps only where each is. Safe to run again."""
+    from auditbook.store.db import open_engine
+    from auditbook.store.evidence_worm import move_store_to_bucket
+    bucket = evidence_bucket(evidence, retention)
+    if bucket is None:
+        raise UserError("--evidence: required (s3://BUCKET/PREFIX, or AUDITBOOK_EVIDENCE)")
+    responses, documents = move_store_to_bucket(open_engine(db, create=False, writable=True), bucket)
+    out.print(f"moved to {escape(bucket.url)}: {responses} API responses, {documents} documents", soft_wrap=True)
 
 
 VERSION_HELP = ("The version you read (`evidence list --pending`): the decision is refused if the document "

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, out
+from auditbook.cli.evidence import EVIDENCE_OPT, RETENTION_OPT, evidence_bucket
 from auditbook.errors import UserError
 from auditbook.plugins import PluginConflict, export_formats
 
@@ -49,29 +50,47 @@ def scan(
                                       help="Scan every account of the AWS Organization by assuming ROLE_NAME."),
     regions: Optional[str] = typer.Option(None, "--regions", help="Comma-separated regions, or 'all' (enabled regions)."),
     profile: Optional[str] = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
-    workers: int = typer.Option(12, "--workers", min=1, max=64, help="Concurrent API calls."),
+    workers: int = typer.Option(12, "--workers", min=1, max=64, help="Concurrent API calls (on a Dask cluster: "
+                                "per task, and each worker thread runs one task)."),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
     exceptions: Optional[Path] = typer.Option(None, "--exceptions", help="Exception register "
                                               "(default: exceptions.yaml here, if it exists)."),
     details: bool = typer.Option(False, "--details", help="Print every criterion's status and check counts "
                                  "(default: a compact summary)."),
+    executor: str = typer.Option("local", "--executor", metavar="local|dask://HOST:PORT|tls://HOST:PORT",
+                                 help="Where the collection runs: this process's threads (local), or a Dask "
+                                 "cluster's workers, each assuming the accounts' roles itself (docs/distributed.md)."),
+    rate_limits: Optional[Path] = typer.Option(None, "--rate-limits", envvar="AUDITBOOK_RATE_LIMITS", metavar="FILE",
+                                               help="Rate limits per (account, region, service): docs/rate-limits.md "
+                                               "(default: adaptive only, AWS's throttling sets the pace)."),
+    evidence: Optional[str] = EVIDENCE_OPT,
+    retention: str = RETENTION_OPT,
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
-    from auditbook.catalog.model import load_catalog
-    from auditbook.report.terminal import criteria_table, posture_summary
+    from auditbook.collect.ratelimit import load_rate_limits
     from auditbook.scan import run_scan
-    from auditbook.store.db import redacted
     if accounts and org:
         raise UserError("--accounts and --org cannot be used together")
+    limits = load_rate_limits(rate_limits) if rate_limits else None
+    bucket = evidence_bucket(evidence, retention)  # no Object Lock: refused before anything is read
     progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("{task.description}"), console=err, transient=True, disable=not sys.stderr.isatty())
     task = progress.add_task("", total=None)
     with progress:
         result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
-                          catalog_path=catalog, workers=workers, exceptions_path=exceptions,
+                          catalog_path=catalog, workers=workers, exceptions_path=exceptions, executor=executor,
+                          rate_limits=limits, evidence_bucket=bucket,
                           on_plan=lambda n: progress.update(task, total=n),
                           on_progress=lambda label: progress.update(task, advance=1, description=label))
+    _say_scan(result, details, catalog)
+
+
+def _say_scan(result, details: bool, catalog: Optional[Path]) -> None:
+    """A scan's summary: posture, accounts unreachable, keys AWS throttled, gaps, counts, where it is stored."""
+    from auditbook.catalog.model import load_catalog
+    from auditbook.report.terminal import criteria_table, posture_summary
+    from auditbook.store.db import redacted
     if details:
         out.print(criteria_table(result.summary))
     else:
@@ -79,6 +98,11 @@ def scan(
     for acct in (a for a in result.accounts if a["error"]):
         err.print(f"[yellow]account {acct['account']} ({escape(acct['name'] or '')}) unreachable: "
                   f"{escape(acct['error'])}")
+    if result.collection.throttled:
+        throttled = result.collection.throttled
+        err.print(f"[yellow]AWS throttled {sum(s['throttled'] for s in throttled.values())} request(s) on "
+                  f"{len(throttled)} account/region/service key(s), e.g. {escape(next(iter(throttled)))}: "
+                  "retried with backoff (docs/rate-limits.md)")
     if result.collection.gaps:
         err.print(f"[yellow]{len(result.collection.gaps)} evidence gap(s): affected checks are ERROR "
                   f"(see `auditbook findings --run {result.run_id}`)")

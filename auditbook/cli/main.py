@@ -3,6 +3,8 @@ one core function and prints; this module gathers the groups and turns every err
 and an exit code (2: a usage mistake or bad input, 1: the work failed, 130: interrupted)."""
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 
 import typer
@@ -39,7 +41,20 @@ def registered_app() -> typer.Typer:
     return app
 
 
+def at_exit() -> None:
+    """As the process ends (registered by main, run before the interpreter's own clean-up): close every
+    store (a SQLite store folds its write-ahead log back into its file) and freeze what is left, so
+    the interpreter does not walk a scan's hundreds of thousands of objects (botocore's service
+    models, mostly) looking for cycles to free on the way out: 0.6-0.8 s of CPU on a small scan."""
+    store = sys.modules.get("auditbook.store.db")  # a command that opened no store never imported it
+    if store is not None:
+        store.dispose_engines()
+    gc.freeze()
+
+
 def main():
+    atexit.unregister(at_exit)  # once, however many times main runs in one process (tests)
+    atexit.register(at_exit)
     try:
         code = registered_app()(standalone_mode=False)  # typer.Exit(n) comes back as n
     except typer.TyperException as exc:

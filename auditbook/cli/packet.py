@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, out
+from auditbook.cli.evidence import EVIDENCE_OPT, RETENTION_OPT, evidence_bucket
 from auditbook.errors import UserError
 
 
@@ -29,14 +30,18 @@ def packet(
                                 "the catalog must include a company control library)."),
     db: Optional[str] = DB_OPT,
     catalog: Optional[Path] = CATALOG_OPT,
+    evidence: Optional[str] = EVIDENCE_OPT,
+    retention: str = RETENTION_OPT,
 ):
-    """Build the signed, offline HTML audit packet for a period from the runs in the store."""
+    """Build the signed, offline HTML audit packet for a period from the runs in the store (with
+    --evidence: and keep its files, locked, in the evidence bucket)."""
     from auditbook.history.period import parse_period
     from auditbook.report.packet.build import build_packet
     from auditbook.report.packet.signing import parse_signer
     from auditbook.store.db import open_engine
     chosen = parse_period(period, start, end)
     sign = parse_signer(signer)  # checked before anything runs
+    bucket = evidence_bucket(evidence, retention)
     open_engine(db, create=False, writable=True)  # the store must exist, and take the packet's record at the end
     result = build_packet(period=chosen, out=out_dir, signer=sign, db=db, catalog_path=catalog,
                           previous_dir=previous, workers=workers, notebooks=notebooks, by=by,
@@ -50,6 +55,19 @@ def packet(
         err.print(f"[red]notebook failed[/red] {escape(f['criterion'])}: {escape(f['error'])}")
     if result.failed:
         raise typer.Exit(1)
+    if bucket is not None:
+        _upload(result, bucket)
+
+
+def _upload(result, bucket) -> None:
+    from auditbook.report.packet.upload import upload_packet
+    from auditbook.store.evidence_objects import EvidenceObjectError
+    try:
+        sent = upload_packet(result.path, result.manifest_sha256, bucket)
+    except EvidenceObjectError as exc:
+        raise UserError(f"packet {result.path} is built and signed, but not kept in the bucket: {exc}") from None
+    out.print(f"kept in the bucket: {sent.files} files, {sent.bytes / 2**20:.1f} MB; index "
+              f"{escape(sent.index_url)} version {escape(sent.index_version)}", soft_wrap=True)
 
 
 @app.command()

@@ -12,8 +12,10 @@ from typing import Any, Callable, Optional
 import jmespath
 from botocore.exceptions import BotoCoreError, ClientError
 
+from auditbook.collect.call_counter import CallCounter, count_calls_of
 from auditbook.collect.clients import BoundClient, ClientCache
 from auditbook.collect.evidence import canonical, clean_response, digest
+from auditbook.collect.ratelimit import throttled_keys
 from auditbook.collect.spec import Call, ResourceType
 from auditbook.collect.targets import Target
 
@@ -85,6 +87,16 @@ class Collection:
     evidence: dict[str, bytes] = field(default_factory=dict)  # sha256 -> zlib(canonical json)
     calls: int = 0
     calls_by_operation: dict = field(default_factory=dict)
+    throttled: dict = field(default_factory=dict)  # "account/region/service" AWS throttled -> calls, throttled, waited
+
+
+@dataclass
+class StaticCache:
+    """Answers of static calls (Call.static: AWS-defined, the same in every account), once per region:
+    for one Runner, or shared by the runs of one scan in a Dask worker process."""
+    values: dict = field(default_factory=dict)
+    locks: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class CallFailed(Exception):
@@ -144,15 +156,15 @@ class Runner:
     """Collects resource types for targets and regions with a bounded pool of threads."""
 
     def __init__(self, workers: int = 12, on_progress: Optional[Callable[[str], None]] = None,
-                 clients: Optional[ClientCache] = None):
+                 clients: Optional[ClientCache] = None, static: Optional[StaticCache] = None):
         self.clients = clients or ClientCache(pool=workers * 2)
         self.workers = workers
         self.on_progress = on_progress
         self._lock = threading.Lock()
         self.result = Collection()
         self._detail_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detail")
-        self._static: dict[tuple, Any] = {}
-        self._static_locks: dict[tuple, threading.Lock] = {}
+        self._static = static or StaticCache()
+        self.counter = CallCounter()  # this runner's own calls (result.calls counts the whole ClientCache's)
 
     # -- evidence -------------------------------------------------------------------------
     def _keep(self, response: dict) -> tuple[Any, str]:
@@ -166,7 +178,8 @@ class Runner:
 
     def _api(self, bound: BoundClient, call: Call, params: dict, paginate: bool) -> tuple[Any, list[str]]:
         """One call (all pages) as the bound account: the value at call.result and the evidence hashes."""
-        with bound.use() as client:
+        count_calls_of(bound.client)
+        with bound.use() as client, self.counter.counting():
             for attempt in range(WAIT_TRIES):
                 try:
                     return self._call(client, call, params, paginate)
@@ -204,13 +217,13 @@ class Runner:
         """A once-per-scope call; static (account-independent) ones once per region for the run."""
         if not call.static:
             return self._api(client, call, _fill(call.params, {}, context), True)[0]
-        key = (region, call.service, call.method)
-        with self._lock:
-            lock = self._static_locks.setdefault(key, threading.Lock())
+        key, static = (region, call.service, call.method), self._static
+        with static.lock:
+            lock = static.locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._static:
-                self._static[key] = self._api(client, call, _fill(call.params, {}, context), True)[0]
-            return self._static[key]
+            if key not in static.values:
+                static.values[key] = self._api(client, call, _fill(call.params, {}, context), True)[0]
+            return static.values[key]
 
     # -- one resource type in one scope ----------------------------------------------------
     def collect(self, target: Target, region: str, rtype: ResourceType) -> None:
@@ -223,7 +236,8 @@ class Runner:
             self._finish(scope, [])
             return
         job = _Job(target, region, scope_region, rtype, context,
-                   lambda svc, pinned=None: self.clients.client(target.credentials, svc, pinned or region))
+                   lambda svc, pinned=None: self.clients.client(target.credentials, svc, pinned or region,
+                                                                target.account))  # the rate limits' key
         try:
             items = self._list(job)
         except _ListFailed as failed:
@@ -337,9 +351,11 @@ class Runner:
             gc.unfreeze()  # see ClientCache.shared
         self.result.calls = self.clients.calls
         self.result.calls_by_operation = dict(self.clients.calls_by_operation)
+        self.result.throttled = throttled_keys(self.clients.limiter_stats())
         return self.result
 
 
-def planned_jobs(targets: list[Target], regions: list[str], rtypes: list[ResourceType]) -> int:
-    """How many (account, region, type) scopes Runner.run will read (targets out of scope: none)."""
+def planned_jobs(targets: list, regions: list[str], rtypes: list[ResourceType]) -> int:
+    """How many (account, region, type) scopes Runner.run (or a distributed scan) will read, for Targets
+    or TargetSpecs (those out of scope: none)."""
     return sum(1 if r.scope == "global" else len(regions) for r in rtypes) * sum(1 for t in targets if not t.out_of_scope)

@@ -131,51 +131,89 @@ def load_accounts_file(path: Path) -> AccountsFile:
     return spec
 
 
-def targets_from_file(clients: ClientCache, spec: AccountsFile, path: Path,
-                      skip: Optional[dict[str, dict]] = None) -> list[Target]:
-    """The accounts of a validated accounts file (`load_accounts_file`), each reached (or not);
-    `skip` {account: scope entry}: out of scope, listed but never reached."""
+@dataclass(frozen=True)
+class TargetSpec:
+    """An account a scan covers, as decided before anything is assumed: what a Dask worker is given
+    (no credentials, ever). role_arn None: read it with the current credentials (theirs, on a worker)."""
+    account: str
+    name: str
+    role_arn: Optional[str] = None
+    external_id: Optional[str] = None
+    out_of_scope: Optional[dict] = None
+
+
+def specs_from_file(clients: ClientCache, spec: AccountsFile, path: Path, skip: Optional[dict[str, dict]] = None,
+                    current: Optional[Target] = None) -> list[TargetSpec]:
+    """The accounts of a validated accounts file (`load_accounts_file`), none assumed; an entry without
+    a role must be the current credentials' account (`current`, else read now)."""
     skip = skip or {}
-    reached = [e for e in spec.accounts if e.id not in skip]
-    current = current_target(clients) if any(not e.role for e in reached) else None
-    for entry in reached:
-        if not entry.role and current.account != entry.id:
-            raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
-                            f"belong to {current.account}")
-
-    def reach(entry):
-        name = entry.name or entry.id
-        if entry.id in skip:
-            return Target(entry.id, name, out_of_scope=skip[entry.id])
-        if entry.role:
-            return assumed_target(clients, entry.id, name, entry.role, entry.external_id)
-        return Target(entry.id, name, current.credentials, current.identity)
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(reach, spec.accounts))
+    if any(not e.role for e in spec.accounts if e.id not in skip):
+        current = current or current_target(clients)
+        for entry in (e for e in spec.accounts if e.id not in skip and not e.role):
+            if current.account != entry.id:
+                raise UserError(f"{path}: account {entry.id} has no role and the current credentials "
+                                f"belong to {current.account}")
+    return [TargetSpec(e.id, e.name or e.id, role_arn_for(e.id, e.role) if e.role else None, e.external_id,
+                       skip.get(e.id)) for e in spec.accounts]
 
 
-def targets_from_org(clients: ClientCache, role: str, skip: Optional[dict[str, dict]] = None) -> list[Target]:
-    """Every ACTIVE account of the organisation: the management account with the current
-    credentials, the others by assuming ROLE; `skip` {account: scope entry}: listed, never reached."""
+def specs_from_org(clients: ClientCache, role: str, skip: Optional[dict[str, dict]] = None,
+                   me: Optional[Target] = None) -> list[TargetSpec]:
+    """Every ACTIVE account of the organisation, listed with the current credentials (`me`, else read
+    now; nothing assumed): the management account read with those credentials, the others through ROLE."""
     skip = skip or {}
-    me = current_target(clients)
+    me = me or current_target(clients)
     try:
         with clients.client(me.credentials, "organizations").use() as org:
             accounts = [a for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
     except (ClientError, BotoCoreError) as exc:
         raise ScanAborted(f"cannot list the organisation's accounts: {_error_text(exc)}")
     active = [a for a in sorted(accounts, key=lambda a: a["Id"]) if a.get("Status", "ACTIVE") == "ACTIVE"]
+    return [TargetSpec(a["Id"], a.get("Name") or a["Id"], None if a["Id"] == me.account else role_arn_for(a["Id"], role),
+                       None, skip.get(a["Id"])) for a in active]
 
-    def reach(acct):
-        if acct["Id"] in skip:
-            return Target(acct["Id"], acct.get("Name") or acct["Id"], out_of_scope=skip[acct["Id"]])
-        if acct["Id"] == me.account:
-            return Target(me.account, acct.get("Name") or me.account, me.credentials, me.identity)
-        return assumed_target(clients, acct["Id"], acct.get("Name") or acct["Id"], role)
 
+def reach(clients: ClientCache, spec: TargetSpec, current: Optional[Target] = None) -> Target:
+    """The spec's account reached: out of scope (never reached), its role assumed, or the current
+    credentials (`current`, else read now) — which must belong to it: another account is an error
+    value (every scope of it a gap), never a scan of the wrong account."""
+    if spec.out_of_scope is not None:
+        return Target(spec.account, spec.name, out_of_scope=spec.out_of_scope)
+    if spec.role_arn:
+        return assumed_target(clients, spec.account, spec.name, spec.role_arn, spec.external_id)
+    if current is None:
+        try:
+            current = current_target(clients)
+        except ScanAborted as exc:
+            return Target(spec.account, spec.name, error=str(exc))
+    if current.account != spec.account:
+        return Target(spec.account, spec.name, error=f"the current credentials belong to account "
+                      f"{current.account}, not {spec.account}")
+    return Target(spec.account, spec.name, current.credentials, current.identity)
+
+
+def reach_all(clients: ClientCache, specs: list[TargetSpec], current: Optional[Target] = None) -> list[Target]:
+    """Every spec reached (8 at a time), in the specs' order; `current`: the current credentials' target
+    when already read."""
+    if current is None and any(s.out_of_scope is None and not s.role_arn for s in specs):
+        current = current_target(clients)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(reach, active))
+        return list(pool.map(lambda s: reach(clients, s, current), specs))
+
+
+def targets_from_file(clients: ClientCache, spec: AccountsFile, path: Path,
+                      skip: Optional[dict[str, dict]] = None) -> list[Target]:
+    """The accounts of a validated accounts file (`load_accounts_file`), each reached (or not);
+    `skip` {account: scope entry}: out of scope, listed but never reached."""
+    current = current_target(clients) if any(not e.role for e in spec.accounts if e.id not in (skip or {})) else None
+    return reach_all(clients, specs_from_file(clients, spec, path, skip, current), current)
+
+
+def targets_from_org(clients: ClientCache, role: str, skip: Optional[dict[str, dict]] = None) -> list[Target]:
+    """Every ACTIVE account of the organisation: the management account with the current
+    credentials, the others by assuming ROLE; `skip` {account: scope entry}: listed, never reached."""
+    me = current_target(clients)
+    return reach_all(clients, specs_from_org(clients, role, skip, me), me)
 
 
 def parse_regions(regions: Optional[str]) -> Optional[list[str]]:

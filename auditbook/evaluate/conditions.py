@@ -16,15 +16,17 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from jmespath import exceptions as jexc
+from jmespath.visitor import TreeInterpreter
 
 from auditbook.catalog.expressions import (
     AuditFunctions,
     analyse,
     compile_expression,
     options,
+    subtrees_reading_only,
     truthy,
 )
 from auditbook.collect.runner import Collection, Gap, Record, Scope
@@ -82,41 +84,60 @@ class TypeEvaluation:
 
 
 class Context:
-    """One evaluation: its clock, the collection's records and scopes by type, and the JMESPath
-    functions bound to both (values() reads the collection)."""
+    """One evaluation: its clock, the collection's records and scopes by type (and by type and account),
+    and the JMESPath functions bound to both (values() reads the collection). Indexed once: what an
+    account asks for is found without scanning every record of the type (an organisation's 1,000
+    accounts would make that quadratic)."""
 
     def __init__(self, collection: Collection, now: Optional[dt.datetime] = None,
                  functions: Optional[dict[str, Callable[[dict], Any]]] = None):
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.by_type: dict[str, list[Record]] = defaultdict(list)
+        self._records_in: dict[tuple[str, str], list[Record]] = defaultdict(list)
         for rec in collection.records:
             self.by_type[rec.type].append(rec)
+            self._records_in[rec.type, rec.account].append(rec)
         self.scopes_by_type: dict[str, list[Scope]] = defaultdict(list)
+        self._scopes_in: dict[tuple[str, str], list[Scope]] = defaultdict(list)
         for scope in collection.scopes:
             self.scopes_by_type[scope.resource_type].append(scope)
+            self._scopes_in[scope.resource_type, scope.account].append(scope)
         self.functions = functions or {}
         self._values: dict[tuple, list] = {}
+        self._gaps: dict[tuple[str, Optional[str]], tuple[Gap, ...]] = {}
+        self._dependency: dict[frozenset, Optional[str]] = {}
         self.opts = options(AuditFunctions(self.now, self.lookup))
+
+    def records_in(self, rtype: str, account: Optional[str] = None) -> Sequence[Record]:
+        """The records of a type (of one account, if given), in collection order. Shared: do not modify."""
+        return self.by_type.get(rtype, []) if account is None else self._records_in.get((rtype, account), [])
 
     def lookup(self, rtype: str, fieldname: str, account: Optional[str] = None) -> list:
         """values(type, field): every non-null value of a top-level field across the type's records;
         values_in(type, field, account): of one account's records only."""
         key = (rtype, fieldname, account)
         if key not in self._values:
-            self._values[key] = [r.data.get(fieldname) for r in self.by_type.get(rtype, [])
-                                 if r.data.get(fieldname) is not None and (account is None or r.account == account)]
+            self._values[key] = [r.data.get(fieldname) for r in self.records_in(rtype, account)
+                                 if r.data.get(fieldname) is not None]
         return self._values[key]
 
-    def type_gaps(self, rtype: str, account: Optional[str] = None) -> list[Gap]:
+    def type_gaps(self, rtype: str, account: Optional[str] = None) -> Sequence[Gap]:
         """The evidence gaps of a type (in one account, if given): failed scopes, then records' gaps."""
-        gaps = [s.gap for s in self.scopes_by_type.get(rtype, []) if s.gap and (account is None or s.account == account)]
-        gaps += [g for r in self.by_type.get(rtype, []) if account is None or r.account == account
-                 for g in r.gaps.values()]
-        return gaps
+        key = (rtype, account)
+        if key not in self._gaps:
+            scopes = self.scopes_by_type.get(rtype, []) if account is None else self._scopes_in.get(key, [])
+            self._gaps[key] = (tuple(s.gap for s in scopes if s.gap)
+                               + tuple(g for r in self.records_in(rtype, account) for g in r.gaps.values()))
+        return self._gaps[key]
 
     def dependency_error(self, condition: Condition) -> Optional[str]:
         """Why a condition cannot be trusted anywhere: a type its values() reads has evidence gaps."""
-        for rtype in sorted(condition.depends_on):
+        if condition.depends_on not in self._dependency:
+            self._dependency[condition.depends_on] = self._dependency_error(condition.depends_on)
+        return self._dependency[condition.depends_on]
+
+    def _dependency_error(self, types: frozenset) -> Optional[str]:
+        for rtype in sorted(types):
             gaps = self.type_gaps(rtype)
             if gaps:
                 return f"depends on {rtype}, which has {len(gaps)} evidence gap(s); first: {gaps[0].reason()}"
@@ -134,13 +155,15 @@ class Context:
                 return Verdict(ERROR, f"{type(exc).__name__}: {exc}")
         return Verdict(ERROR, reason, evidence_gap=True)
 
-    def apply(self, condition: Condition, data: dict) -> Verdict:
-        """The condition on one record's data (or an account's {"resources", "all"})."""
+    def apply(self, condition: Condition, data: dict, shared: Optional["SharedValues"] = None) -> Verdict:
+        """The condition on one record's data (or an account's {"resources", "all"}); `shared`: the values
+        of its account-independent parts, for every account of one check."""
+        search = shared.search if shared is not None else (lambda parsed, doc: parsed.search(doc, options=self.opts))
         try:
-            if condition.applies is not None and not truthy(condition.applies.search(data, options=self.opts)):
+            if condition.applies is not None and not truthy(search(condition.applies, data)):
                 return SKIPPED
             if condition.expect is not None:
-                met = truthy(condition.expect.search(data, options=self.opts))
+                met = truthy(search(condition.expect, data))
             else:
                 met = self._call(condition.function, data)
         except APPLY_ERRORS as exc:
@@ -154,6 +177,60 @@ class Context:
             return bool(self.functions[name](data))
         except Exception as exc:  # noqa: BLE001 — reported as the record's ERROR, never swallowed
             raise ValueError(f"check function {name!r} raised {type(exc).__name__}: {exc}") from exc
+
+
+class SharedValues:
+    """The parts of a condition that read nothing of the document but its field `all` (every account's
+    records: the same document for each account of one account-scoped check), evaluated once — on the
+    first account whose evaluation reaches them, so what short-circuits before them still does — and
+    reused: a value, or the error it raised (raised again, the same type and message), for every other
+    account. Only a document whose `all` is this very list is served from them."""
+
+    SHARED_FIELDS = frozenset({"all"})
+
+    def __init__(self, condition: Condition, every: list, opts):
+        self.nodes = [n for parsed in (condition.applies, condition.expect) if parsed is not None
+                      for n in subtrees_reading_only(parsed, self.SHARED_FIELDS)]  # held: their ids stay theirs
+        self._ids = {id(n) for n in self.nodes}
+        self._every = every
+        self._memo: dict[int, tuple[Optional[Exception], Any]] = {}
+        self.opts = opts
+        self.evaluations = 0  # how many times a shared part was actually evaluated (tests count them)
+
+    def search(self, parsed, data: dict) -> Any:
+        if not self._ids or not isinstance(data, dict) or data.get("all") is not self._every:
+            return parsed.search(data, options=self.opts)
+        return _SharingInterpreter(self, data).visit(parsed.parsed, data)
+
+    def value(self, node: dict, evaluate: Callable[[], Any]) -> Any:
+        key = id(node)
+        if key not in self._memo:
+            self.evaluations += 1
+            try:
+                self._memo[key] = (None, evaluate())
+            except Exception as exc:  # noqa: BLE001 — kept and raised again for every account, never swallowed
+                self._memo[key] = (exc, None)
+        error, value = self._memo[key]
+        if error is not None:
+            raise error.with_traceback(None)
+        return value
+
+    def shares(self, node: dict) -> bool:
+        return id(node) in self._ids
+
+
+class _SharingInterpreter(TreeInterpreter):
+    """jmespath's interpreter, serving a shared part from SharedValues when it is evaluated on the
+    document itself (never on an element of a projection or filter)."""
+
+    def __init__(self, shared: SharedValues, root: dict):
+        super().__init__(shared.opts)
+        self._shared, self._root = shared, root
+
+    def visit(self, node, *args, **kwargs):
+        if args and args[0] is self._root and not kwargs and self._shared.shares(node):
+            return self._shared.value(node, lambda: super(_SharingInterpreter, self).visit(node, *args))
+        return super().visit(node, *args, **kwargs)
 
 
 def record_gaps(record: Record) -> str:

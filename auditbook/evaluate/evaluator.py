@@ -8,9 +8,11 @@ finding per check for the whole scope.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from auditbook.catalog.messages import compile_template
+from auditbook.catalog.expressions import root_reads
+from auditbook.catalog.messages import MessageTemplate, compile_template
 from auditbook.catalog.model import Catalog, Check
 from auditbook.collect.runner import Collection
 from auditbook.evaluate.conditions import (
@@ -19,6 +21,7 @@ from auditbook.evaluate.conditions import (
     NOT_APPLICABLE,
     Condition,
     Context,
+    SharedValues,
     Verdict,
     evaluate_type,
 )
@@ -57,12 +60,26 @@ class Finding:
 
 
 class _Compiled:
-    """A check with its condition compiled (auditbook.evaluate.conditions)."""
+    """A check with its condition compiled (auditbook.evaluate.conditions), for one evaluation."""
 
     def __init__(self, check: Check):
         self.check = check
         self.condition = Condition.compile(expect=check.expect, applies=check.applies, function=check.function or "")
         self.message = compile_template(check.message) if check.message else None
+        # what a document of this check holds that is the same in every document: an account check's `all`
+        self.shared_fields = frozenset({"all"}) if check.scope == "account" else frozenset()
+        self._settled: MessageTemplate | None = None
+
+    def fail_message(self, data: dict, opts) -> str:
+        """The FAIL message on `data`. A placeholder that reads nothing of the document but its shared
+        fields (e.g. the scan's trail log groups, `values(…)`) says the same for every resource or
+        account: it is written once, on the first failure, and kept as text."""
+        if self._settled is None:
+            self._settled = MessageTemplate(tuple(
+                rendered(MessageTemplate((part,)), data, opts)
+                if not isinstance(part, str) and root_reads(part.parsed) <= self.shared_fields else part
+                for part in self.message.parts))
+        return rendered(self._settled, data, opts)
 
 
 class Evaluator:
@@ -81,16 +98,16 @@ class Evaluator:
         return Finding(c.check.id, list(c.check.controls), status, c.check.severity, account, region,
                        scope_region, c.check.resource, rid, resource, message, sorted(set(evidence)), name or rid)
 
-    def _test(self, c: _Compiled, data: dict) -> tuple[str | None, str]:
+    def _test(self, c: _Compiled, data: dict, shared: SharedValues | None = None) -> tuple[str | None, str]:
         """(status or None when the check does not apply, message)."""
-        return self._said(c, self.context.apply(c.condition, data), data)
+        return self._said(c, self.context.apply(c.condition, data, shared), data)
 
     def _said(self, c: _Compiled, verdict: Verdict, data: dict) -> tuple[str | None, str]:
         """The status and message; a FAIL says what is wrong — the check's own message, else what the
         resource holds under the check's expression (evaluate/observed.py)."""
         status, message = self._status(c, verdict)
         if status == "FAIL" and c.message is not None:
-            return status, rendered(c.message, data, self.context.opts)
+            return status, c.fail_message(data, self.context.opts)
         if status == "FAIL" and c.condition.expect is not None:
             found = observed(c.condition.expect, data, self.context.opts)
             message = f"{message} — {found}" if found else message
@@ -132,14 +149,22 @@ class Evaluator:
         return out
 
     def _account_check(self, c: _Compiled) -> list[Finding]:
+        """One finding per account: what is known once for the check (its records by account, `all`,
+        the dependency error, the parts of the condition that read only `all`) is worked out once; each
+        account then costs its own records, not the organisation's."""
         rtype = c.check.resource
         ctx = self.context
         accounts = sorted({s.account for s in ctx.scopes_by_type.get(rtype, []) if c.check.covers_account(s.account)})
-        tagged = [r for r in ctx.by_type.get(rtype, []) if c.check.matches_tags(r.tags)]
+        tagged = [r for r in ctx.records_in(rtype) if c.check.matches_tags(r.tags)]
         every = [r.data for r in tagged]  # "all": every account's records (an organisation trail covers members)
+        by_account: dict[str, list] = defaultdict(list)
+        for rec in tagged:
+            by_account[rec.account].append(rec)
+        dep_error = ctx.dependency_error(c.condition)
+        shared = SharedValues(c.condition, every, ctx.opts)
         out = []
         for account in accounts:
-            records = [r for r in tagged if r.account == account]
+            records = by_account.get(account, [])
             evidence = [h for r in records for h in r.evidence]
             gaps = ctx.type_gaps(rtype, None if c.condition.reads_all else account)
             args = (account, "global", ACCOUNT_SCOPE, account, f"account {account}")
@@ -148,11 +173,10 @@ class Evaluator:
                 out.append(self._finding(c, "ERROR", *args, f"{len(gaps)} evidence gap(s); first: {gaps[0].reason()}",
                                          evidence, **name))
                 continue
-            dep_error = ctx.dependency_error(c.condition)
             if dep_error:
                 out.append(self._finding(c, "ERROR", *args, dep_error, evidence, **name))
                 continue
-            status, message = self._test(c, {"resources": [r.data for r in records], "all": every})
+            status, message = self._test(c, {"resources": [r.data for r in records], "all": every}, shared)
             if status:
                 out.append(self._finding(c, status, *args, message, evidence, **name))
         return out

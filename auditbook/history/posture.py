@@ -135,14 +135,24 @@ def trend(engine, catalog: Catalog, since: Optional[dt.datetime] = None) -> list
 
 
 def failing(engine, catalog: Catalog, run_id: int, criterion: str) -> list[dict]:
-    """The criterion's findings in the run that are not passing, worst first."""
+    """The criterion's findings in the run that are not passing, worst first (all of them)."""
+    rows, _total = failing_page(engine, catalog, run_id, criterion, limit=None)
+    return rows
+
+
+FAILING_SHOWN = 500  # the posture page's drill-down: the first 500, worst first; all: `auditbook findings`
+
+
+def failing_page(engine, catalog: Catalog, run_id: int, criterion: str,
+                 limit: Optional[int] = FAILING_SHOWN) -> tuple[list[dict], int]:
+    """The criterion's findings in the run that are not passing, worst first (fail, error, excepted):
+    the first `limit` (None: all) and how many there are. Passing findings are left out by the
+    database; only the rows returned are read in full."""
     checks = [c.id for c in catalog.checks_for(criterion)]
     if not checks:
-        return []
-    order = {"FAIL": 0, "ERROR": 1, "EXCEPTED": 2}
+        return [], 0
     with reading(engine) as session:
-        rows = [f for f in findings.at_run(session, run_id, checks) if f["status"] != "PASS"]
-    return sorted(rows, key=lambda f: (order.get(f["status"], 3), f["check"], f["account"], f["resource"]))
+        return findings.worst_at_run(session, run_id, checks, limit)
 
 
 def scope_values(engine, run_id: int) -> dict[str, list[str]]:

@@ -72,11 +72,24 @@ def latest_run_for(checks: list[Check], pruns: PeriodRuns) -> Optional[int]:
     return next((r.id for r in reversed(pruns.runs) if types <= r.types), pruns.ids[-1] if pruns.runs else None)
 
 
-def _intervals_and_times(session, check_ids: list[str], pruns: PeriodRuns) -> tuple[list[FindingInterval], dict]:
-    """The checks' finding intervals that touch the period's runs, and when every run they name started."""
+def _intervals_and_times(session, check_ids: list[str], pruns: PeriodRuns,
+                         every_check: Optional[list[str]] = None) -> tuple[list[FindingInterval], dict]:
+    """The checks' finding intervals that touch the period's runs (in the order stored), and when every
+    run they name started. `every_check` (a packet build, see _latest_findings): the intervals of all
+    these checks are read once in this process and each criterion takes its checks'."""
     if not pruns.runs or not check_ids:
         return [], dict(pruns.times)
-    rows = stored.finding_intervals(session, check_ids, pruns.ids[0], pruns.ids[-1])
+    if every_check is None:
+        rows = stored.finding_intervals(session, check_ids, pruns.ids[0], pruns.ids[-1])
+    else:
+        key = ("intervals", session.get_bind().url.render_as_string(hide_password=False), pruns.ids[0],
+               pruns.ids[-1], tuple(sorted(every_check)))
+        if key not in _SHARED:
+            _SHARED.pop(next((k for k in _SHARED if k[0] == "intervals"), None), None)
+            _SHARED[key] = stored.finding_intervals(session, sorted(every_check), pruns.ids[0], pruns.ids[-1])
+        wanted = set(check_ids)
+        rows = [r for r in _SHARED[key] if r.check_id in wanted]
+    rows.sort(key=lambda r: r.id)  # the order a check's intervals are read in decides ties: the order stored
     referenced = {x for r in rows for x in (r.first_run, r.closed_run) if x is not None}
     return rows, {**stored.start_times(session, referenced - set(pruns.times)), **pruns.times}
 
@@ -102,16 +115,35 @@ def _history(criterion: str, checks: list[Check], rows: list[FindingInterval], p
                             coverage_of({c.resource for c in checks}, attempted or {}))
 
 
+_SHARED: dict[tuple, list] = {}  # criterion_history(shared=True): the last run's findings and period's intervals
+
+
+def _latest_findings(session, run_id: int, ids: list[str], shared: bool) -> list[dict]:
+    """The findings of checks `ids` in the run. `shared` (a packet build: its kernel runs every
+    criterion over the same runs): the run's findings are read once in this process and each criterion
+    takes its checks' (the same rows in the same order as reading them alone); only the last run read
+    is kept."""
+    if not shared:
+        return findings.at_run(session, run_id, ids)
+    key = ("findings", session.get_bind().url.render_as_string(hide_password=False), run_id)
+    if key not in _SHARED:
+        _SHARED.pop(next((k for k in _SHARED if k[0] == "findings"), None), None)
+        _SHARED[key] = findings.at_run(session, run_id)
+    wanted = set(ids)
+    return [f for f in _SHARED[key] if f["check"] in wanted]
+
+
 def criterion_history(engine, catalog: Catalog, criterion: str, pruns: PeriodRuns,
-                      today: Optional[dt.date] = None) -> CriterionHistory:
+                      today: Optional[dt.date] = None, shared: bool = False) -> CriterionHistory:
     """One criterion's checks over the period, their findings in its latest run, and the states of its
-    required manual items at the period's end (or today, while it runs)."""
+    required manual items at the period's end (or today, while it runs). `shared`: for a packet build,
+    whose kernel runs every criterion over the same runs (see _latest_findings)."""
     checks = catalog.checks_for(criterion)
     ids = [c.id for c in checks]
     latest_run = latest_run_for(checks, pruns)
     with reading(engine) as session:
-        rows, times = _intervals_and_times(session, ids, pruns)
-        latest = findings.at_run(session, latest_run, ids) if latest_run is not None and ids else []
+        rows, times = _intervals_and_times(session, ids, pruns, [c.id for c in catalog.checks] if shared else None)
+        latest = _latest_findings(session, latest_run, ids, shared) if latest_run is not None and ids else []
         states = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
         attempted = run_coverage(session, latest_run)
     manual = states_by_criterion(states).get(criterion, [])
@@ -124,7 +156,8 @@ def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.dat
     latest_runs = {c.id: latest_run_for(catalog.checks_for(c.id), pruns) for c in catalog.controls}
     with reading(engine) as session:
         rows, times = _intervals_and_times(session, [c.id for c in catalog.checks], pruns)
-        at_run = {run: findings.at_run(session, run) for run in set(latest_runs.values()) if run is not None}
+        # the rows count the findings by status: only their check and status are read
+        at_run = {run: findings.statuses_at_run(session, run) for run in set(latest_runs.values()) if run is not None}
         manual = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
         read = {run: run_coverage(session, run) for run in set(latest_runs.values())}
     states = states_by_criterion(manual)

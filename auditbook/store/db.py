@@ -4,11 +4,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import weakref
 from pathlib import Path
 from typing import Optional
 from urllib.parse import quote, unquote, urlencode
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -16,7 +27,23 @@ from auditbook.errors import UserError, one_line, shown
 
 DEFAULT_URL = "sqlite:///var/auditbook.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0022"  # the newest file in migrations/versions (a test keeps the two equal)
+# the revisions this release knows (migrations/versions/NNNN_name.py) and the newest (a test keeps it
+# equal to Alembic's head)
+KNOWN_REVISIONS = frozenset(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+HEAD_REVISION = max(KNOWN_REVISIONS)
+# Alembic's own version table, as `alembic stamp` creates it (a test compares it with a migrated store's)
+_VERSION_TABLE = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False),
+                       PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
+
+
+_opened: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every engine open_engine returned (dispose_engines)
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every store this process opened (a SQLite store then folds its
+    write-ahead log back into the database file). The CLI does it as the process ends."""
+    for engine in list(_opened):
+        engine.dispose()
 
 
 def resolve_url(url: Optional[str] = None) -> str:
@@ -163,13 +190,20 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
             revision = current_revision(engine)
             if revision is None and not create:
                 raise UserError(f"--db: no store at {shown_url} (it holds no auditbook tables)")
-            if revision != HEAD_REVISION:
+            if revision is not None and revision not in KNOWN_REVISIONS:
+                raise UserError(f"--db: {shown_url} is at schema revision {shown(revision)}, which this release "
+                                f"does not know (its newest is {HEAD_REVISION}): a newer auditbook's store? "
+                                "Nothing was changed")
+            if revision is None and create_from_models(engine):
+                pass  # a new store: created at head, no migration to replay
+            elif revision != HEAD_REVISION:
                 upgrade(engine)
         if writable:
             _check_writable(engine)
     except DBAPIError as exc:
         reason = one_line(str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__)
         raise UserError(f"--db: cannot {'write' if writable else 'open'} {shown_url}: {reason}")
+    _opened.add(engine)
     return engine
 
 
@@ -199,6 +233,35 @@ def current_revision(engine: Engine) -> Optional[str]:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def model_metadata() -> MetaData:
+    """Every table of the store, as the models declare them (the modules migrations/env.py imports)."""
+    import auditbook.store.models_app_audit  # noqa: F401  (their tables are in Base.metadata)
+    import auditbook.store.models_deviations  # noqa: F401
+    import auditbook.store.models_evidence  # noqa: F401
+    import auditbook.store.models_workflow  # noqa: F401
+    from auditbook.store.models import Base
+    return Base.metadata
+
+
+def create_from_models(engine: Engine) -> bool:
+    """A new store made at head in one transaction: the tables from the models, then Alembic's version
+    table stamped with HEAD_REVISION — what `alembic upgrade head` leaves, without replaying every
+    revision (tests/unit/test_store_schema.py keeps the two schemas identical); all or nothing, on SQLite
+    too. A database that already holds any of our tables is not touched (False): upgrade() then reports
+    what is wrong with it."""
+    metadata = model_metadata()
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":  # the driver would commit each CREATE TABLE by itself
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        present = set(inspect(conn).get_table_names())
+        if present & (set(metadata.tables) | {_VERSION_TABLE.name}):
+            return False
+        metadata.create_all(conn, checkfirst=False)
+        _VERSION_TABLE.create(conn, checkfirst=False)
+        conn.execute(_VERSION_TABLE.insert().values(version_num=HEAD_REVISION))
+    return True
 
 
 def upgrade(engine: Engine) -> None:

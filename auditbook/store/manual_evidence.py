@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from auditbook.evaluate.manual_evidence import EvidenceRecord, NewEvidence
 from auditbook.store.db import utc
+from auditbook.store.evidence_objects import EvidenceBucket, StoredObject, read_object
 from auditbook.store.models import Document, Incident, ManualEvidence
 from auditbook.store.models_evidence import EvidenceReview
 
@@ -31,10 +32,15 @@ def _query():
             .outerjoin(EvidenceReview, EvidenceReview.evidence_id == ManualEvidence.id))
 
 
-def add(session: Session, new: NewEvidence, uploaded_at: dt.datetime) -> EvidenceRecord:
-    """Store the document (once per content), its record and its review (pending)."""
+def add(session: Session, new: NewEvidence, uploaded_at: dt.datetime,
+        bucket: Optional[EvidenceBucket] = None) -> EvidenceRecord:
+    """Store the document (once per content: in the store, or uploaded to `bucket` before the
+    caller's transaction commits), its record and its review (pending)."""
     if session.get(Document, new.sha256) is None:
-        session.add(Document(sha256=new.sha256, size=len(new.content), content=zlib.compress(new.content, 6)))
+        if bucket is None:
+            session.add(Document(sha256=new.sha256, size=len(new.content), content=zlib.compress(new.content, 6)))
+        else:
+            session.add(_placed(new.sha256, bucket.put_content(new.sha256, new.content)))
     row = ManualEvidence(criterion=new.criterion, item=new.item, filename=new.filename, sha256=new.sha256,
                          owner=new.owner, uploaded_by=new.uploaded_by, uploaded_at=uploaded_at,
                          effective_date=new.effective_date, expires_on=new.expires_on)
@@ -111,7 +117,44 @@ def incident_exists(session: Session, incident_id: int) -> bool:
     return session.get(Incident, incident_id) is not None
 
 
-def document(session: Session, sha256: str) -> Optional[bytes]:
-    """A document's bytes (None: no such document)."""
+def _placed(sha256: str, stored: StoredObject) -> Document:
+    return Document(sha256=sha256, size=stored.size, content=b"", object_url=stored.url,
+                    object_version=stored.version, retain_until=stored.retain_until)
+
+
+def move_to_bucket(session: Session, sha256: str, bucket: EvidenceBucket) -> Optional[StoredObject]:
+    """Upload a document held in the store to `bucket` and keep only where it is (None: no such
+    document). One already in a bucket stays where it is."""
     row = session.get(Document, sha256)
-    return None if row is None else zlib.decompress(row.content)
+    if row is None:
+        return None
+    if row.object_url is not None:
+        return StoredObject(row.object_url, row.object_version, row.size, utc(row.retain_until))
+    stored = bucket.put_content(sha256, zlib.decompress(row.content))
+    row.content, row.object_url, row.object_version, row.retain_until = (
+        b"", stored.url, stored.version, stored.retain_until)
+    session.flush()
+    return stored
+
+
+def held_documents(session: Session) -> list[str]:
+    """SHA-256 of every document the store holds itself (not in an evidence bucket)."""
+    return list(session.scalars(select(Document.sha256).where(Document.object_url.is_(None)).order_by(Document.sha256)))
+
+
+def document(session: Session, sha256: str) -> Optional[bytes]:
+    """A document's bytes (None: no such document); one in the evidence bucket is read at its
+    version and checked against its SHA-256 (EvidenceObjectError otherwise)."""
+    row = session.get(Document, sha256)
+    if row is None:
+        return None
+    return zlib.decompress(row.content) if row.object_url is None else read_object(
+        sha256, row.object_url, row.object_version)
+
+
+def object_refs(session: Session):
+    """(sha256, url, version, retain_until) of every document kept in the evidence bucket."""
+    q = (select(Document.sha256, Document.object_url, Document.object_version, Document.retain_until)
+         .where(Document.object_url.is_not(None)).order_by(Document.sha256))
+    for row in session.execute(q):
+        yield tuple(row)

@@ -65,9 +65,13 @@ class Evidence(Base):
     """A raw API response, redacted, as canonical JSON (zlib), addressed by its SHA-256."""
     __tablename__ = "evidence"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # empty when object_url names the bucket copy (0023)
     size: Mapped[int] = mapped_column(Integer)
     first_run_id: Mapped[int] = mapped_column(Integer)
+    # where an object-locked copy is (store/evidence_objects.py): s3://bucket/key, its version, retained until
+    object_url: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    object_version: Mapped[Optional[str]] = mapped_column(String(1024), nullable=True)
+    retain_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class RecordBlob(Base):
@@ -122,11 +126,15 @@ class FindingState(Base):
 
 
 class Document(Base):
-    """An uploaded manual-evidence file, content-addressed (zlib-compressed bytes)."""
+    """An uploaded manual-evidence file, content-addressed (zlib-compressed bytes, or an object-locked
+    copy in the evidence bucket: content empty, object_url, object_version, retain_until as Evidence)."""
     __tablename__ = "documents"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # empty when object_url names the bucket copy (0023)
+    object_url: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    object_version: Mapped[Optional[str]] = mapped_column(String(1024), nullable=True)
+    retain_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ManualEvidence(Base):

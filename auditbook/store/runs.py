@@ -15,6 +15,7 @@ from auditbook.collect.evidence import canonical, digest
 from auditbook.collect.runner import Collection
 from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
 from auditbook.store.db import utc
+from auditbook.store.evidence_objects import EvidenceBucket
 from auditbook.store.models import (
     Evidence,
     FindingState,
@@ -119,10 +120,13 @@ def _close_and_extend(session: Session, model, run_id: int, open_rows: dict, see
 
 def save_run(session: Session, *, catalog_sha256: str, tool_version: str, parameters: dict,
              identities: list, collection: Collection, findings: list[Finding],
-             started_at: dt.datetime, finished_at: dt.datetime, summary: Optional[list[dict]] = None) -> int:
+             started_at: dt.datetime, finished_at: dt.datetime, summary: Optional[list[dict]] = None,
+             evidence_bucket: Optional[EvidenceBucket] = None) -> int:
     """Store one run in the caller's unit of work (`writing`: nothing is written unless everything
     is); returns its id. `summary`: the run's posture per criterion (evaluate.summarise), kept for the
-    control room's trend."""
+    control room's trend. `evidence_bucket`: new evidence is uploaded there (before the caller
+    commits; a failure is an EvidenceObjectError and nothing is written) and the store keeps only
+    where each object is."""
     run = Run(started_at=started_at, finished_at=finished_at, tool_version=tool_version,
               catalog_sha256=catalog_sha256, parameters=parameters, identities=identities,
               api_calls=collection.calls, counts=dict(Counter(f.status for f in findings)))
@@ -136,10 +140,7 @@ def save_run(session: Session, *, catalog_sha256: str, tool_version: str, parame
         {"run_id": rid, "account": g.account, "region": g.region, "resource_type": g.resource_type,
          "resource": g.resource, "call": g.call, "error": g.error, "message": g.message}
         for g in collection.gaps))
-    fresh = _new_hashes(session, Evidence, list(collection.evidence))
-    _insert(session, Evidence, (
-        {"sha256": h, "body": collection.evidence[h], "size": len(zlib.decompress(collection.evidence[h])),
-         "first_run_id": rid} for h in sorted(fresh)))
+    _save_evidence(session, rid, collection.evidence, evidence_bucket)
 
     attempted = {(s.account, s.region, s.resource_type) for s in collection.scopes}
     covered = {(s.account, s.region, s.resource_type) for s in collection.scopes if s.gap is None}
@@ -148,6 +149,19 @@ def save_run(session: Session, *, catalog_sha256: str, tool_version: str, parame
     _save_findings(session, rid, findings, attempted, covered, accounts_types)
     add_counts(session, rid, summary or [])
     return rid
+
+
+def _save_evidence(session, rid: int, evidence: dict, bucket: Optional[EvidenceBucket]) -> None:
+    """The responses not yet in the store: their compressed bodies, or where `bucket` keeps them."""
+    fresh = sorted(_new_hashes(session, Evidence, list(evidence)))
+    if bucket is None:
+        _insert(session, Evidence, ({"sha256": h, "body": evidence[h], "size": len(zlib.decompress(evidence[h])),
+                                     "first_run_id": rid} for h in fresh))
+        return
+    placed = bucket.put_many(fresh, lambda h: zlib.decompress(evidence[h]))
+    _insert(session, Evidence, (
+        {"sha256": h, "body": b"", "size": placed[h].size, "first_run_id": rid, "object_url": placed[h].url,
+         "object_version": placed[h].version, "retain_until": placed[h].retain_until} for h in fresh))
 
 
 def _save_resources(session, rid, collection, attempted, covered):
