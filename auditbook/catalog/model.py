@@ -139,8 +139,7 @@ class Catalog(Strict):
     path: str = ""
     library_path: str = ""  # the included company control library, when there is one
 
-    def parameter_value(self, name: str):
-        """A threshold's value in force (docs/parameters.md)."""
+    def parameter_value(self, name: str):  # a threshold's value in force (docs/parameters.md)
         return self.parameters[name].value
 
     def company_control(self, ident: str) -> CompanyControl:
@@ -173,8 +172,7 @@ def _validate_items(kind: str, items, model, where: str):
     return out
 
 
-# catalog file -> (what it was read from, the catalog); a dict's get and set are atomic across threads
-_validated: dict[str, tuple[tuple, Catalog]] = {}
+_validated: dict[str, tuple[tuple, Catalog]] = {}  # catalog file -> (its sources, the catalog); get/set atomic
 
 
 def load_catalog(path: Optional[Path] = None) -> Catalog:
@@ -187,8 +185,17 @@ def load_catalog(path: Optional[Path] = None) -> Catalog:
     if cached is not None and cached[0] == _sources(path, text, cached[1]):
         return cached[1].model_copy(deep=True)
     catalog = _validated_catalog(path, text)
-    _validated[os.path.abspath(path)] = (_sources(path, text, catalog), catalog.model_copy(deep=True))
+    sources = _sources(path, text, catalog)
+    text, include, _, (library, params), _ = sources
+    if files_digest(text, library if include else None, params) == catalog.sha256:  # else edited meanwhile:
+        _validated[os.path.abspath(path)] = (sources, catalog.model_copy(deep=True))  # not cached, read again
     return catalog
+
+
+def files_digest(text: str, library: Optional[str], params: Optional[str]) -> str:
+    """catalog.sha256: of the catalog's bytes (UTF-8), then the included library's, then the parameters file's."""
+    return hashlib.sha256(text.encode("utf-8") + (b"\0" + library.encode("utf-8") if library is not None else b"")
+                          + (b"\0\0" + params.encode("utf-8") if params is not None else b"")).hexdigest()
 
 
 def _text_of(path: Path, required: bool = False) -> Optional[str]:
@@ -205,8 +212,7 @@ def _sources(path: Path, text: str, catalog: Catalog) -> tuple:
     """What a validated catalog depends on: its files' texts (None: unreadable, as the full load reports)
     and the registered resource types and check functions (kept, not their ids)."""
     files = tuple(_text_of(path.parent / name) if name else None for name in (catalog.include, catalog.parameters_file))
-    registered = tuple(tuple(sorted(found.items(), key=lambda item: item[0]))
-                       for found in (resource_types(), check_functions()))
+    registered = tuple(tuple(sorted(found.items())) for found in (resource_types(), check_functions()))
     return text, catalog.include, catalog.parameters_file, files, registered
 
 
@@ -242,11 +248,7 @@ def _validated_catalog(path: Path, text: str) -> Catalog:
         raise CatalogError(f"{path}: field {field_name}: {msg}")
     _cross_check(catalog, str(path))
     library_path, library_text = _include(catalog, path)
-    # the files' bytes (UTF-8): the catalog's, then the included library's
-    catalog.sha256 = hashlib.sha256(text.encode("utf-8") + (b"\0" + library_text.encode("utf-8")
-                                                           if library_path else b"")
-                                    + (b"\0\0" + params_text.encode("utf-8") if params_text is not None else b"")
-                                    ).hexdigest()
+    catalog.sha256 = files_digest(text, library_text if library_path else None, params_text)
     catalog.path = str(path)
     if params_text is not None:
         catalog.parameters_path = str(path.parent / catalog.parameters_file)

@@ -77,14 +77,17 @@ def evidence_add(
 @evidence_app.command("verify-store")
 def evidence_verify_store(db: Optional[str] = DB_OPT,
                           problems_only: bool = typer.Option(False, "--problems-only",
-                                                             help="List only the objects with a problem.")):
-    """Check every evidence object the store keeps in a bucket: present at its recorded version, SHA-256
-    matching, locked in COMPLIANCE mode until at least the recorded retention, and no other version or
-    delete marker on its key. Exit 1 if any is not so."""
+                                                             help="List only the objects with a problem."),
+                          evidence: Optional[str] = EVIDENCE_OPT):
+    """Check every evidence object the store keeps in a bucket: at the content address of its SHA-256
+    (in the --evidence bucket, when given), present at its recorded version, SHA-256 matching, locked in
+    COMPLIANCE mode until at least the recorded retention, and no other version or delete marker on its
+    key. Exit 1 if any is not so."""
     from auditbook.store.db import open_engine
     from auditbook.store.evidence_worm import verify_store
+    expected = evidence_bucket(evidence, "7y") if evidence else None
     checked = bad = 0
-    for found in verify_store(open_engine(db, create=False)):
+    for found in verify_store(open_engine(db, create=False), expected):
         checked += 1
         bad += not found.ok
         until = found.retain_until.isoformat() if found.retain_until else "-"

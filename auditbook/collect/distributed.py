@@ -7,11 +7,12 @@ workers assume each account's role with their own credentials — nothing secret
 """
 from __future__ import annotations
 
+import ipaddress
+import re
 import threading
 import uuid
 from collections import OrderedDict
 from typing import Callable, Optional
-from urllib.parse import urlsplit
 
 from auditbook.collect.call_counter import CallCounter, count_calls_of
 from auditbook.collect.clients import ClientCache
@@ -37,20 +38,30 @@ CONNECT_SECONDS = 10.0  # how long the scheduler has to answer before the scan i
 
 # -- the coordinator ---------------------------------------------------------------------------------------
 
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_ADDRESS = re.compile(r"^(?P<scheme>[a-z]+)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^/:\[\]@?#]+):(?P<port>[0-9]{1,5})/?$")
+
+
 def dask_address(executor: str) -> Optional[str]:
-    """The scheduler address of --executor (None for local); anything else is a one-line UserError."""
+    """The scheduler address of --executor (None for local): a scheme of SCHEMES, a DNS name, an IPv4
+    address or a bracketed IPv6 address (no zone), a port 1-65535, nothing else; anything else is a
+    one-line UserError naming the value."""
     if executor == LOCAL:
         return None
-    parts = urlsplit(executor)
-    try:
-        port = parts.port
-    except ValueError:  # not a number, or out of range
-        port = None
-    if (parts.scheme not in SCHEMES or not parts.hostname or not port or parts.path not in ("", "/")
-            or parts.query or parts.fragment or parts.username or parts.password):
+    found = _ADDRESS.match(executor) if isinstance(executor, str) and executor.isascii() else None
+    host = found["host"] if found else ""
+    if not found or found["scheme"] not in SCHEMES or not 0 < int(found["port"]) < 65536 or not _host_ok(host):
         raise UserError(f"--executor: {shown(executor)} is not {EXECUTOR_FORMS}")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{SCHEMES[parts.scheme]}://{host}:{port}"
+    return f"{SCHEMES[found['scheme']]}://{host}:{int(found['port'])}"
+
+
+def _host_ok(host: str) -> bool:
+    if host.startswith("["):
+        try:
+            return ipaddress.ip_address(host[1:-1]).version == 6
+        except ValueError:
+            return False
+    return bool(_DNS_NAME.match(host))
 
 
 def connect(executor: str, timeout: Optional[float] = None):

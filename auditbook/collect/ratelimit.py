@@ -79,6 +79,8 @@ def load_rate_limits(path: Optional[Path]) -> RateLimits:
         return RateLimits.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
         loc, message = first_error(exc)
+        if loc[:1] == ("accounts",) and "[key]" in loc and "valid string" in message:
+            message += " (write account ids in quotes, '123456789012': YAML reads a bare 0123… as an octal number)"
         raise UserError(f"{path}: {field_path(loc) or '(document)'}: {message}")
 
 

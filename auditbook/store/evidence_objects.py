@@ -236,6 +236,12 @@ class EvidenceBucket:
         return StoredObject(self._url(key), version, size, kept)
 
 
+def at_content_address(key: str, sha256_hex: str) -> bool:
+    """Whether `key` is where EvidenceBucket.content_key puts the object with this SHA-256."""
+    name = f"sha256/{sha256_hex[:2]}/{sha256_hex}"
+    return key == name or key.endswith("/" + name)
+
+
 def read_object(sha256_hex: str, url: str, version: Optional[str]) -> bytes:
     """The bytes of `url` at `version`, checked against their SHA-256: a missing object or version,
     an access error or other bytes is an EvidenceObjectError naming the object."""
@@ -244,6 +250,8 @@ def read_object(sha256_hex: str, url: str, version: Optional[str]) -> bytes:
     if not isinstance(url, str) or not url.startswith("s3://") or not version:
         raise EvidenceObjectError(f"{where}: the store does not say where it is")
     bucket, key = split_url(url)
+    if not at_content_address(key, sha256_hex):
+        raise EvidenceObjectError(f"{where}: not at the content address of {sha256_hex}: the store row was changed")
     try:
         data = client_for(bucket).get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
     except FlexibleChecksumError:  # botocore checks the SHA-256 stored with the object as it reads

@@ -16,7 +16,13 @@ from typing import Iterator, Optional
 from auditbook.collect.clients import aws_error
 from auditbook.store import evidence, manual_evidence
 from auditbook.store.db import utc
-from auditbook.store.evidence_objects import MODE, THREADS, client_for, split_url
+from auditbook.store.evidence_objects import (
+    MODE,
+    THREADS,
+    at_content_address,
+    client_for,
+    split_url,
+)
 from auditbook.store.session import reading
 
 
@@ -47,7 +53,11 @@ def _read_problems(client, bucket: str, key: str, ref: tuple) -> tuple[Optional[
         data = reply["Body"].read()
     except FlexibleChecksumError:  # the bytes read do not match the SHA-256 stored with them
         data = None
-        reply = client.head_object(Bucket=bucket, Key=key, VersionId=version)
+        try:
+            reply = client.head_object(Bucket=bucket, Key=key, VersionId=version)
+        except (BotoCoreError, ClientError) as exc:
+            return None, None, [f"hash mismatch (its bytes are not what its checksum says); its lock cannot be "
+                                f"read: {aws_error(exc)}"]
     except (BotoCoreError, ClientError) as exc:
         return None, None, [f"not readable at its version: {aws_error(exc)}"]
     mode, until = reply.get("ObjectLockMode"), reply.get("ObjectLockRetainUntilDate")
@@ -58,6 +68,8 @@ def _read_problems(client, bucket: str, key: str, ref: tuple) -> tuple[Optional[
     if mode != MODE:
         problems.append(f"retention mode {mode or 'none'}, not {MODE}")
     wanted = utc(policy) if policy is not None else None
+    if wanted is None:
+        problems.append("the store records no retention for it")
     if until is None or (wanted is not None and until < wanted):
         problems.append(f"retained until {until.isoformat() if until else 'never'}, before "
                         f"{wanted.isoformat() if wanted else 'any date'} (the policy recorded)")
@@ -83,26 +95,37 @@ def _version_problems(client, bucket: str, key: str, version: Optional[str]) -> 
     return problems
 
 
-def check_object(kind: str, ref: tuple) -> ObjectCheck:
-    """The state of one (sha256, url, version, retain_until) the store recorded."""
+def _place_problems(bucket: str, key: str, sha: str, expected) -> list[str]:
+    """A row pointing anywhere but the content address of its SHA-256 in the evidence bucket (`expected`,
+    when known): a changed store row (the bytes may match and still be held nowhere locked)."""
+    problems = [] if at_content_address(key, sha) else [f"not at the content address of {sha}"]
+    if expected is not None and (bucket != expected.bucket or not key.startswith(expected.key(""))):
+        problems.append(f"not in the evidence bucket s3://{expected.bucket}/{expected.prefix}")
+    return problems
+
+
+def check_object(kind: str, ref: tuple, expected=None) -> ObjectCheck:
+    """The state of one (sha256, url, version, retain_until) the store recorded; `expected`: the
+    evidence bucket it must be in (an EvidenceBucket), when known."""
     sha, url, version, _policy = ref
     bucket, key = split_url(url)
     client = client_for(bucket)
-    mode, until, problems = _read_problems(client, bucket, key, ref)
-    problems += _version_problems(client, bucket, key, version)
+    problems = _place_problems(bucket, key, sha, expected)
+    mode, until, read = _read_problems(client, bucket, key, ref)
+    problems += read + _version_problems(client, bucket, key, version)
     return ObjectCheck(kind, sha, url, version, mode, until, tuple(problems))
 
 
-def verify_store(engine) -> Iterator[ObjectCheck]:
+def verify_store(engine, expected=None) -> Iterator[ObjectCheck]:
     """check_object for every response and document the store keeps in a bucket, THREADS at a
-    time, evidence first, each kind by SHA-256."""
+    time, evidence first, each kind by SHA-256; `expected`: the evidence bucket they must be in."""
     with reading(engine) as session:
         refs = ([("evidence", r) for r in evidence.object_refs(session)]
                 + [("document", r) for r in manual_evidence.object_refs(session)])
     if not refs:
         return
     with ThreadPoolExecutor(max_workers=min(THREADS, len(refs))) as pool:
-        yield from pool.map(lambda item: check_object(*item), refs)
+        yield from pool.map(lambda item: check_object(*item, expected), refs)
 
 
 def move_store_to_bucket(engine, bucket) -> tuple[int, int]:

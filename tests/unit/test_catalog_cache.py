@@ -83,3 +83,21 @@ def test_a_resource_type_unregistered_since_is_an_error_again(tmp_path, monkeypa
     monkeypatch.setattr(model, "resource_types", lambda: {k: v for k, v in real().items() if k != used})
     with pytest.raises(CatalogError, match="unknown resource type"):
         load_catalog(path)
+
+
+def test_a_file_edited_while_it_is_validated_is_not_cached_stale(tmp_path, monkeypatch):
+    """The attack pass: the parameters file edited after validation read it but before the cache key was
+    taken — the cache must not pair the new text with the catalog built from the old one."""
+    path = write_catalog(tmp_path, text=DEFAULT_PATH.read_text())
+    parameters = tmp_path / "company-parameters.yaml"
+    parameters.write_text(json.dumps({"version": 1, "parameters": {"kms_rotation_max_days": 100}}))
+    real = model._validated_catalog
+
+    def edited_meanwhile(*args):
+        catalog = real(*args)
+        parameters.write_text(json.dumps({"version": 1, "parameters": {"kms_rotation_max_days": 200}}))
+        return catalog
+    monkeypatch.setattr(model, "_validated_catalog", edited_meanwhile)
+    assert load_catalog(path).parameters["kms_rotation_max_days"].value == 100  # what was validated
+    monkeypatch.setattr(model, "_validated_catalog", real)
+    assert load_catalog(path).parameters["kms_rotation_max_days"].value == 200  # the file now

@@ -231,7 +231,25 @@ def test_the_dask_scan_points_at_the_scheduler_service():
     executor = urlsplit(argv[argv.index("--executor") + 1])
     name, namespace = executor.hostname.split(".")[:2]
     ports = [p["port"] for p in services[(name, namespace)]["spec"]["ports"]]
-    assert executor.scheme == "dask" and executor.port in ports
+    assert executor.scheme == "tls" and executor.port in ports
+
+
+def test_the_dask_cluster_speaks_mutual_tls_only_and_its_workers_hold_no_scanner_role():
+    """A scheduler runs whatever code its clients send (the attack pass): every Dask pod and the scan
+    require encryption with the CA and a certificate from the Secret; the workers run as their own
+    ServiceAccount, not the scanner's (which can sign packets and write evidence)."""
+    dask_pods = {name: spec for name, spec in pod_specs()
+                 if any(c.get("command") == ["dask"] for c in spec["containers"]) or name == "auditbook-scan-dask"}
+    assert len(dask_pods) == 3, sorted(dask_pods)
+    for name, spec in dask_pods.items():
+        for container in spec["containers"]:
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            assert env.get("DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION") == "True", name
+            assert env.get("DASK_DISTRIBUTED__COMM__TLS__CA_FILE", "").startswith("/etc/dask-tls/"), name
+            assert any(k.endswith("__CERT") for k in env) and any(k.endswith("__KEY") for k in env), name
+            assert not any(str(a).startswith("tcp://") for a in container.get("args", [])), name
+    workers = [spec for name, spec in dask_pods.items() if name == "auditbook-dask-worker"]
+    assert workers and all(w["serviceAccountName"] == "auditbook-dask-worker" for w in workers)
 
 
 # -- systemd ------------------------------------------------------------------------------------------
@@ -397,10 +415,20 @@ def container_env(spec: dict) -> list[dict]:
     return [e for c in spec["containers"] for e in c.get("env", [])]
 
 
+def secret_mounts(spec: dict) -> tuple[str, ...]:
+    """The paths where a pod mounts a Secret's files (a value naming a file there names a secret, it is not one)."""
+    secret_volumes = {v["name"] for v in spec.get("volumes", []) if "secret" in v}
+    return tuple(m["mountPath"].rstrip("/") + "/" for c in spec["containers"] for m in c.get("volumeMounts", [])
+                 if m["name"] in secret_volumes)
+
+
 def test_no_secret_value_is_written_in_a_manifest():
     for name, spec in pod_specs():
+        mounted = secret_mounts(spec)
         for entry in container_env(spec):
             if SECRET_NAME.search(entry["name"]):
+                if mounted and str(entry.get("value", "")).startswith(mounted):
+                    continue  # the path of a file of a mounted Secret
                 assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], f"{name}: {entry['name']}"
     for _, doc in manifests():
         if doc["kind"] == "ConfigMap":

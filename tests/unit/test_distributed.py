@@ -146,7 +146,11 @@ def test_executor_values(value, address):
 
 @pytest.mark.parametrize("value", ["tcp://h:8786", "dask://h", "dask://h:0", "dask://h:99999", "dask://:8786",
                                    "dask://h:port", "dask://u:p@h:8786", "dask://h:8786/x", "dask://h:8786?a=1",
-                                   "Local", "", "threads", "inproc://x:1", "dask://h:8786\nfake: line"])
+                                   "Local", "", "threads", "inproc://x:1", "dask://h:8786\nfake: line",
+                                   # the attack pass: a traceback, or passed on to Dask / DNS as they were
+                                   "dask://[x", "dask://[red]x[/red]:1", "dask://[fe80::1]x:1", "dask://h\u202e:8786",
+                                   "dask://\uff48:8786", "dask://h :8786", "dask://h%00:8786", "dask://h;rm:8786",
+                                   "dask://@h:1", "dask://[::1%25eth0]:1", "dask://-h:1", "dask://[10.0.0.1]:1"])
 def test_bad_executor_values_are_one_line_naming_the_option_and_nothing_is_written(value, tmp_path):
     from auditbook.scan import run_scan
     db = tmp_path / "s.db"

@@ -20,7 +20,11 @@ from auditbook.store.evidence_objects import (
     parse_url,
     read_object,
 )
-from auditbook.store.evidence_worm import move_store_to_bucket, verify_store
+from auditbook.store.evidence_worm import (
+    check_object,
+    move_store_to_bucket,
+    verify_store,
+)
 from auditbook.store.runs import save_run
 from auditbook.store.session import reading, writing
 from tests.conftest import collect_current, run_main
@@ -273,3 +277,32 @@ def test_changed_bytes_with_a_matching_checksum_still_fail_the_sha256_check(s3, 
         read_object(sha, url, version)
     (report,) = [c for c in verify_store(engine) if c.sha256 == sha]
     assert f"hash mismatch: its SHA-256 is {hashlib.sha256(other).hexdigest()}, not {sha}" in report.problems
+
+
+# -- the attack pass (issue 16): a store row pointing somewhere else --------------------------------------------
+
+def test_a_row_pointing_away_from_the_content_address_is_refused_and_reported(s3):
+    sha, data = _content('{"attack": 1}')
+    bucket = open_bucket(f"s3://{LOCKED}/p", 1, client=s3)
+    bucket.put_content(sha, data)
+    s3.create_bucket(Bucket="attacker-b")
+    s3.put_bucket_versioning(Bucket="attacker-b", VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket="attacker-b", Key="anything", Body=data)["VersionId"]
+    with pytest.raises(EvidenceObjectError, match="not at the content address"):
+        read_object(sha, "s3://attacker-b/anything", version)
+    found = check_object("evidence", (sha, "s3://attacker-b/anything", version, None))
+    assert any(p.startswith("not at the content address") for p in found.problems)
+
+
+def test_a_locked_copy_in_another_bucket_with_no_recorded_retention_is_reported(s3):
+    sha, data = _content('{"attack": 2}')
+    expected = open_bucket(f"s3://{LOCKED}/p", 1, client=s3)
+    expected.put_content(sha, data)
+    s3.create_bucket(Bucket="attacker-c", ObjectLockEnabledForBucket=True)
+    key = f"x/sha256/{sha[:2]}/{sha}"
+    version = s3.put_object(Bucket="attacker-c", Key=key, Body=data, ObjectLockMode="COMPLIANCE",
+                            ObjectLockRetainUntilDate=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1),
+                            ChecksumAlgorithm="SHA256")["VersionId"]
+    ref = (sha, f"s3://attacker-c/{key}", version, None)
+    assert "the store records no retention for it" in check_object("evidence", ref).problems
+    assert f"not in the evidence bucket s3://{LOCKED}/p" in check_object("evidence", ref, expected).problems

@@ -392,3 +392,12 @@ def test_unreadable_or_malformed_file_is_one_line(tmp_path):
             path.write_text(text)
         with pytest.raises(UserError, match=re.escape(str(path))):
             load_rate_limits(path)
+
+
+def test_an_unquoted_account_id_says_to_quote_it(tmp_path):
+    from auditbook.collect.ratelimit import load_rate_limits
+    from auditbook.errors import UserError
+    path = tmp_path / "limits.yaml"
+    path.write_text("accounts:\n  123456789012: 5\n")
+    with pytest.raises(UserError, match="write account ids in quotes"):
+        load_rate_limits(path)
