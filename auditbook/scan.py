@@ -196,7 +196,7 @@ def boundary_at(engine, at: dt.datetime) -> Boundary:
 def scan_targets(clients: ClientCache, boundary: Boundary, accounts_file: Optional[Path], accounts_spec,
                  org_role: Optional[str]) -> list:
     """The accounts the scan covers; those out of scope are listed with their entry and never reached."""
-    skip = {r.value: r.as_dict() for r in boundary.rules if r.kind == "account"}
+    skip = boundary.accounts_out()
     if accounts_file:
         return targets_from_file(clients, accounts_spec, accounts_file, skip)
     if org_role:
@@ -210,7 +210,7 @@ def scan_specs(clients: ClientCache, boundary: Boundary, accounts_file: Optional
                org_role: Optional[str]) -> list[TargetSpec]:
     """The accounts a distributed scan covers, decided with the current credentials and no role assumed
     (the workers assume them): those out of scope carry their entry and get no task."""
-    skip = {r.value: r.as_dict() for r in boundary.rules if r.kind == "account"}
+    skip = boundary.accounts_out()
     if accounts_file:
         return specs_from_file(clients, accounts_spec, accounts_file, skip)
     if org_role:

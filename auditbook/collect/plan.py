@@ -85,6 +85,10 @@ class Boundary:
     def regions_out(self) -> dict[str, ScopeRule]:
         return self._of("region")
 
+    def accounts_out(self) -> dict[str, dict]:
+        """{account: its scope entry} of the accounts out of scope (listed by a scan, never reached)."""
+        return {value: rule.as_dict() for value, rule in self._of("account").items()}
+
     def record_rule(self, record: Record) -> Optional[ScopeRule]:
         """The rule that puts a record out of scope (resource, then tag, region, account), or None."""
         for rule in self.rules:
