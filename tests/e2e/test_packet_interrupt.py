@@ -19,6 +19,16 @@ EXE = str(Path(sys.executable).with_name("auditbook"))
 KERNEL = re.compile(r" -m (auditbook\.report\.packet\.kernel|ipykernel_launcher) ")  # ours, or plain ipykernel
 
 
+@pytest.fixture(scope="module", autouse=True)
+def ctrl_c_reaches_the_builds():
+    """A process started with SIGINT ignored (a background job of a shell without job control, as CI
+    may run the tests) passes that on through exec, and Python then keeps Ctrl-C ignored: the builds
+    would finish instead of stopping. A handler installed here is reset to the default at exec."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     from auditbook.report.packet.signing import keygen
