@@ -218,11 +218,12 @@ def _ordered(found: list[dict]) -> list[dict]:
 
 
 def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str] = None,
-               today: Optional[dt.date] = None) -> list[dict]:
+               today: Optional[dt.date] = None, scope: Optional[dict] = None) -> list[dict]:
     """Every deviation of the period (of one criterion, if given; accounts not scanned belong to no one
     criterion and are listed only for the whole period), each with its response (or None,
     shown as NO_RESPONSE) and whether it existed at the period's start (the response's override, else
-    computed). Plain JSON values, ordered by when it began."""
+    computed). Plain JSON values, ordered by when it began. `scope`: the period's scope_document, when
+    the caller has it already."""
     if criterion is not None and criterion not in {c.id for c in catalog.controls}:
         raise UserError(f"--criterion: {shown(criterion)} is not a criterion in the catalog")
     criteria = [criterion] if criterion else [c.id for c in catalog.controls]
@@ -230,7 +231,8 @@ def deviations(engine, catalog: Catalog, period: Period, criterion: Optional[str
     found += _manual_for(engine, catalog, period, today, criterion)
     found += _period_wide(engine, catalog, period, period_runs(engine, period), today, criterion)
     if criterion is None:
-        found += [account_deviation(e, period) for e in scope_document(engine, catalog, period)["deviations"]]
+        scope = scope if scope is not None else scope_document(engine, catalog, period)
+        found += [account_deviation(e, period) for e in scope["deviations"]]
     return with_responses(engine, _ordered(found))
 
 

@@ -59,6 +59,7 @@ ACCESS_KINDS = (  # IAM calls by what they do to a person's access (the access p
                     "EnableMFADevice", "DeactivateMFADevice", "ResyncMFADevice", "UploadSSHPublicKey")),
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")  # a spreadsheet reads these as a formula (or the escape)
+ASCII_SPACE = "".join(chr(i) for i in range(128) if chr(i).isspace())
 
 COLUMNS = {
     "resources": ("id", "resource_type", "account", "region", "resource", "name", "first_seen", "last_seen"),
@@ -268,8 +269,9 @@ def change_completeness(engine, period: Period, now: Optional[dt.datetime] = Non
     until = min(until, (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0))
     pairs, limits = [], []
     with reading(engine) as session:
+        read = stored_changes.coverage_by_pair(session, since - COVERAGE_SLACK, until + COVERAGE_SLACK)
         for account, region in _pairs_in_scope(session, since, until, period):
-            rows = stored_changes.coverage(session, account, region, since - COVERAGE_SLACK, until + COVERAGE_SLACK)
+            rows = read.get((account, region), [])
             gaps = coverage_gaps(rows, since, until) if until > since else []
             pairs.append({"account": account, "region": region, "log_files": len(rows), "gaps": len(gaps),
                           "unread_records": sum(r["unread"] for r in rows)})
@@ -342,6 +344,8 @@ def _formula_like(text: str) -> bool:
     form (＝＋－＠, the same characters once NFKC-normalised)."""
     if text.startswith(FORMULA_START):
         return True
+    if text.isascii():  # the common case, quickly: NFKC leaves ASCII alone and no ASCII character is Cf
+        return text[:64].lstrip(ASCII_SPACE).startswith(FORMULA_START)
     lead = unicodedata.normalize("NFKC", text[:64])
     skipped = next((i for i, ch in enumerate(lead) if not (ch.isspace() or unicodedata.category(ch) == "Cf")),
                    len(lead))

@@ -142,12 +142,17 @@ def data_csv(df: Optional[pd.DataFrame], packet_dir: Optional[str], name: str) -
 
     from auditbook.history.populations import neutralised
     out = Path(packet_dir) / "data" / name
+    if out.is_file():  # another notebook of this build wrote it: the same check's rows, the same bytes
+        return name
     out.parent.mkdir(parents=True, exist_ok=True)
     # written whole and renamed into place: two notebooks of a packet may write the same per-check file
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out.parent)
     try:
+        cells = pd.DataFrame({i: [neutralised(v if type(v) is str else csv_text(v)) for v in df.iloc[:, i].tolist()]
+                              for i in range(df.shape[1])}, index=df.index)
+        cells.columns = df.columns
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            df.map(lambda v: neutralised(csv_text(v))).to_csv(f, index=False)
+            cells.to_csv(f, index=False)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

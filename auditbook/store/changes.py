@@ -136,11 +136,23 @@ def any_coverage(session, since: dt.datetime, until: dt.datetime) -> bool:
 
 def coverage(session, account: str, region: str, since: dt.datetime, until: dt.datetime) -> list[dict]:
     """The coverage rows of an account and region that overlap [since, until], by first event time."""
-    rows = session.execute(
-        select(CloudTrailCoverage.first_at, CloudTrailCoverage.last_at, CloudTrailCoverage.source,
-               CloudTrailCoverage.unread)
-        .where(CloudTrailCoverage.account == account, CloudTrailCoverage.region == region,
-               CloudTrailCoverage.first_at >= since - MAX_FILE_SPAN, CloudTrailCoverage.first_at <= until)
-        .order_by(CloudTrailCoverage.first_at))
-    return [{"first_at": utc(first), "last_at": utc(last), "source": source, "unread": unread}
-            for first, last, source, unread in rows if utc(last) >= since]
+    return coverage_by_pair(session, since, until, (account, region)).get((account, region), [])
+
+
+def coverage_by_pair(session, since: dt.datetime, until: dt.datetime,
+                     pair: Optional[tuple[str, str]] = None) -> dict[tuple[str, str], list[dict]]:
+    """{(account, region): its coverage rows that overlap [since, until], by first event time} for every
+    pair (or only `pair`), in one read."""
+    q = (select(CloudTrailCoverage.account, CloudTrailCoverage.region, CloudTrailCoverage.first_at,
+                CloudTrailCoverage.last_at, CloudTrailCoverage.source, CloudTrailCoverage.unread)
+         .where(CloudTrailCoverage.first_at >= since - MAX_FILE_SPAN, CloudTrailCoverage.first_at <= until)
+         .order_by(CloudTrailCoverage.account, CloudTrailCoverage.region, CloudTrailCoverage.first_at,
+                   CloudTrailCoverage.id))
+    if pair is not None:
+        q = q.where(CloudTrailCoverage.account == pair[0], CloudTrailCoverage.region == pair[1])
+    out: dict[tuple[str, str], list[dict]] = {}
+    for account, region, first, last, source, unread in session.execute(q):
+        if utc(last) >= since:
+            out.setdefault((account, region), []).append(
+                {"first_at": utc(first), "last_at": utc(last), "source": source, "unread": unread})
+    return out

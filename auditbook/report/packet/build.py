@@ -82,10 +82,42 @@ def _run_criteria(jobs: list[tuple[str, dict]], root: Path, notebook: Path, work
     return run_in_workers(batches, str(root), str(notebook), db_url, on_done=progress)
 
 
+def _timed(timings: dict, name: str, fn: Callable, *args):
+    t = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        timings[name] = time.perf_counter() - t
+
+
+class _Background:
+    """A function run in a thread of the build while its notebooks run in other processes; result()
+    waits for it and re-raises what it raised (never printed by the thread itself)."""
+
+    def __init__(self, fn: Callable, *args):
+        self._outcome: list = []
+
+        def run() -> None:
+            try:
+                self._outcome.append((True, fn(*args)))
+            except BaseException as exc:  # noqa: BLE001 — handed to result(), in the build's thread
+                self._outcome.append((False, exc))
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        ok, value = self._outcome[0]
+        if not ok:
+            raise value
+        return value
+
+
 def _run_notebooks(jobs: list[tuple[str, dict]], index_params: dict, root: Path, folder: Path, workers: int,
-                   db_url: str, on_progress, timings: dict):
-    """The criterion notebooks (in workers), then the index, whose kernel starts and imports
-    meanwhile. Returns the outcomes, the failures and the executed index notebook."""
+                   db_url: str, on_progress, timings: dict, before_index: Callable[[], object]):
+    """The criterion notebooks (in workers), then `before_index()` (the packet's data files, which the
+    index reads), then the index, whose kernel starts and imports meanwhile. Returns the outcomes, the
+    failures and the executed index notebook."""
     from auditbook.report.packet.execute import NotebookRunner
     t = time.perf_counter()
     index_runner = NotebookRunner(cwd=root, env={"AUDITBOOK_DB": db_url}).launch()  # from this thread: see lifeline
@@ -104,6 +136,7 @@ def _run_notebooks(jobs: list[tuple[str, dict]], index_params: dict, root: Path,
         if warm_errors:
             raise warm_errors[0]
         timings["criterion notebooks"] = time.perf_counter() - t
+        before_index()
         failed = sorted(({"criterion": o["criterion"], "error": o["error"]} for o in outcomes if o["error"]),
                         key=lambda f: f["criterion"])
         t = time.perf_counter()
@@ -196,18 +229,19 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
     write_declared(b.engine, b.catalog, tmp, b.pruns)  # data/declared.json: the pages read it (docs/declared-controls.md)
     common = _parameters(b.period, b.catalog, b.today)
     jobs = [(c.id, {**common, "criterion": c.id, "collect": False}) for c in b.catalog.controls]
+    data = _Background(_timed, timings, "evidence and data", write_data, b.engine, b.catalog, tmp, b.period,
+                       b.pruns, b.today)  # while the criterion notebooks run: the index reads some of it
     _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, workers,
-                                         absolute_url(resolve_url(b.db)),
-                                         on_progress, timings)
+                                         absolute_url(resolve_url(b.db)), on_progress, timings, data.result)
     import nbformat
     index_html = notebook_html(index_nb, "", f"Audit packet {b.period.label}")
     (tmp / "index.html").write_text(index_html, encoding="utf-8")
     nbformat.write(page_outputs_removed(index_nb, "index.html", index_html), str(tmp / "notebooks" / "packet_index.ipynb"))
     t = time.perf_counter()
-    counts, facts = write_data(b.engine, b.catalog, tmp, b.period, b.pruns, b.today)
+    counts, facts = data.result()
     company_pages = (write_company_pages(b.engine, b.catalog, tmp, b.period, b.pruns, b.today, facts["overview"],
                                          facts["deviations"]) if b.by == "company" else [])
-    timings["evidence and data"] = time.perf_counter() - t
+    timings["company pages"] = time.perf_counter() - t
     t = time.perf_counter()
     manifest = _manifest(tmp, b.catalog, b.period, b.pruns, b.db, b.today, failed, counts, b.previous, signer,
                          b.by, company_pages)

@@ -54,9 +54,20 @@ def _json_default(value):
     raise TypeError(type(value).__name__)
 
 
-def write_json(data, path: Path) -> None:
-    """A data file of the packet: compact JSON (no indent: a year's deviations run to megabytes), keys sorted."""
-    path.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True, default=_json_default), encoding="utf-8")
+def write_json(data, path: Path, sort_keys: bool = True) -> None:
+    """A data file of the packet: compact JSON (no indent: a year's deviations run to megabytes), keys
+    sorted unless `sort_keys` is False (a document whose tables the index shows in their own column order)."""
+    path.write_text(json.dumps(data, separators=(",", ":"), sort_keys=sort_keys, default=_json_default),
+                    encoding="utf-8")
+
+
+def written_or(packet_dir: Optional[str], name: str, compute):
+    """The packet's data/<name> when a notebook runs inside a packet build that wrote it already (the
+    same values, computed once for the packet), else compute()."""
+    path = Path(packet_dir) / "data" / name if packet_dir else None
+    if path is not None and path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return compute()
 
 
 def _copy_evidence(session, root: Path, pruns: PeriodRuns) -> int:
@@ -133,7 +144,8 @@ def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, t
                   "documents": _copy_documents(session, root, period)}
         run_rows = _runs_data(session, pruns.ids)
     overview_rows = overview(engine, catalog, pruns, today=today)
-    found = deviations(engine, catalog, period, today=today)
+    scope = scope_document(engine, catalog, period)
+    found = deviations(engine, catalog, period, today=today, scope=scope)
     listed, failures = packet_deviations(found)
     write_failures(failures, root / "data" / FAILURES_FILE)
     for name, data in (("runs.json", run_rows), ("overview.json", overview_rows),
@@ -141,9 +153,9 @@ def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, t
                        ("deviations.json", listed),
                        ("incidents.json", incidents_in_period(engine, period)),
                        ("gaps.json", monitoring_gaps(engine, pruns, today)),
-                       ("scope.json", scope_document(engine, catalog, period)),
+                       ("scope.json", scope),
                        ("signoffs.json", signoffs_for(engine, period, [c.id for c in catalog.controls]))):
-        write_json(data, root / "data" / name)
+        write_json(data, root / "data" / name, sort_keys=name != "scope.json")  # the index reads scope.json
     counts["populations"] = _write_populations(engine, catalog, root, period, pruns)
     if catalog.path and Path(catalog.path).is_file():
         shutil.copyfile(catalog.path, root / "data" / "catalog.yaml")
