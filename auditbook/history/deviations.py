@@ -28,6 +28,7 @@ from auditbook.catalog.model import Catalog
 from auditbook.errors import UserError, shown, unsafe_character
 from auditbook.evaluate.manual_evidence import item_states
 from auditbook.history import deviation_kinds as kinds
+from auditbook.history import shared_reads
 from auditbook.history.deviation_kinds import deviation_id
 from auditbook.history.gaps import monitoring_gaps
 from auditbook.history.per_check import failure_episodes
@@ -190,9 +191,11 @@ def _manual_for(engine, catalog: Catalog, period: Period, today: Optional[dt.dat
         return []
     if criterion is not None:  # judge that criterion's items only (item_states walks the catalog's controls)
         catalog = catalog.model_copy(update={"controls": [c for c in catalog.controls if c.id == criterion]})
-    with reading(engine) as session:
-        records = documents.records(session, effective_by=last_day)
-        populations = item_populations(session, period.start, last_day)
+    def read() -> tuple:
+        with reading(engine) as session:
+            return documents.records(session, effective_by=last_day), item_populations(session, period.start, last_day)
+    records, populations = shared_reads.once(("manual_inputs", shared_reads.store_key(engine), period.start, last_day),
+                                             read)
     return manual_deviations(catalog, records, populations, period, last_day)
 
 

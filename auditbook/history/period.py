@@ -10,6 +10,7 @@ from typing import Optional
 
 from auditbook.errors import UserError, shown
 from auditbook.evaluate.manual_evidence import add_months
+from auditbook.history import shared_reads
 from auditbook.store import history as stored
 from auditbook.store.session import reading
 
@@ -139,8 +140,10 @@ def period_runs(engine, period: Period) -> PeriodRuns:
     """The runs started in the period, oldest first, with the resource types each attempted."""
     lo = dt.datetime.combine(period.start, dt.time(), dt.timezone.utc)
     hi = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-    with reading(engine) as session:
-        found = stored.runs_between(session, lo, hi)
+    def read() -> list:
+        with reading(engine) as session:
+            return stored.runs_between(session, lo, hi)
+    found = shared_reads.once(("period_runs", shared_reads.store_key(engine), lo, hi), read)
     # run ids follow time (runs are stored as they finish), so intervals of run ids are intervals of time
     runs = [RunInfo(r.id, r.started_at, r.types, r.simulated) for r in found]
     return PeriodRuns(period, runs, {r.id: r.at for r in runs})

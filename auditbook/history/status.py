@@ -17,6 +17,7 @@ from typing import Iterable, Mapping, Optional
 from auditbook.catalog.model import Catalog
 from auditbook.evaluate.evaluator import criterion_status
 from auditbook.evaluate.manual_evidence import ItemStatus, item_states
+from auditbook.history import shared_reads
 from auditbook.store import findings, posture, runs
 from auditbook.store import manual_evidence as documents
 from auditbook.store import scope as scope_reads
@@ -63,7 +64,10 @@ def coverage_of(types: Iterable[str], attempted: Mapping[str, bool]) -> Optional
 def run_coverage(session, run_id: Optional[int]) -> dict[str, bool]:
     """{resource type: read at least once} of a run, in the caller's unit of work (empty for no run):
     what coverage_of takes."""
-    return {} if run_id is None else scope_reads.types_attempted(session, run_id, run_id)
+    if run_id is None:
+        return {}
+    return dict(shared_reads.once(("run_coverage", shared_reads.store_key(session), run_id),
+                                  lambda: scope_reads.types_attempted(session, run_id, run_id)))
 
 
 def criterion_types(catalog: Catalog) -> dict[str, set[str]]:
@@ -88,8 +92,11 @@ def manual_item_states(session, catalog: Catalog, on: dt.date, since: Optional[d
     per-event items must each evidence (store.item_populations) from `since` (a period's start; None:
     the start of that day's quarter, as a run records it) to that day — in the caller's unit of work:
     the one read behind every status."""
-    return item_states(catalog, documents.records(session, effective_by=on), on,
-                       **item_populations(session, since, on))
+    def read() -> list[ItemStatus]:
+        return item_states(catalog, documents.records(session, effective_by=on), on,
+                           **item_populations(session, since, on))
+    return shared_reads.once(("manual_item_states", shared_reads.store_key(session), catalog.sha256,
+                              tuple(c.id for c in catalog.controls), on, since), read)
 
 
 def states_by_criterion(states: Iterable[ItemStatus]) -> dict[str, list[str]]:
