@@ -19,7 +19,7 @@ latency, not moto, is the bound; then the posture page and `auditbook packet` fo
 run, against the demo quarter's packet built in the same run.
 
     .venv/bin/python bench/org.py [--accounts 1000] [--workers 12] [--cluster-threads 6] [--latency-ms 80]
-        [--latency-accounts N] [--skip-demo-packet SECONDS] [--skip-cluster] [--skip-latency]
+        [--latency-accounts N] [--skip-demo-packet SECONDS] [--skip-cluster] [--skip-local] [--skip-latency]
 Results: var/bench/org.json and var/bench/org.md (a table for docs/benchmarks.md).
 """
 from __future__ import annotations
@@ -89,9 +89,10 @@ def failed_as_value(scan) -> dict:
 
 def scans(srv, args, denied: list[str], with_cluster: bool) -> dict:
     out = {}
-    say(f"scan, local, --workers {args.workers}")
-    out["local"] = run_scan_command(srv.url, srv.control, f"sqlite:///{OUT}/org-local.db", args.workers, "local", OUT)
-    out["local"]["reach"] = judge_reach(out["local"], denied)
+    if not args.skip_local:
+        say(f"scan, local, --workers {args.workers}")
+        out["local"] = run_scan_command(srv.url, srv.control, f"sqlite:///{OUT}/org-local.db", args.workers, "local", OUT)
+        out["local"]["reach"] = judge_reach(out["local"], denied)
     if with_cluster:
         say(f"scan on a LocalCluster, 2 workers x {args.cluster_threads} threads")
         out["cluster"] = failed_as_value(lambda: cluster_scan(srv.url, srv.control, f"sqlite:///{OUT}/org-cluster.db",
@@ -154,7 +155,7 @@ def organisation(args, result: dict) -> None:
 
 
 def views(args, result: dict) -> None:
-    db = args.db if args.views_only and args.db else f"sqlite:///{OUT}/org-local.db"
+    db = args.db if args.views_only and args.db else f"sqlite:///{OUT}/org-{'cluster' if args.skip_local else 'local'}.db"
     say("posture page from the local scan's store")
     result["posture"] = posture_page(db)
     period = quarter_of(dt.date.today())
@@ -178,12 +179,16 @@ def main() -> None:
     ap.add_argument("--skip-demo-packet", type=float, default=None, metavar="SECONDS",
                     help="the demo quarter's packet time, known (bench/packet.py): do not build it")
     ap.add_argument("--skip-cluster", action="store_true")
+    ap.add_argument("--skip-local", action="store_true",
+                    help="no local scan (the views read the cluster's store); results in org-cluster-only.*")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--views-only", action="store_true",
                     help="only the posture page and the packets, from the last run's var/bench/org-local.db "
                          "(or --db: e.g. a store made larger by bench/org_inflate.py)")
     ap.add_argument("--db", default=None, help="with --views-only: the store to read")
     args = ap.parse_args()
+    if args.skip_local and (args.skip_cluster or args.views_only):
+        ap.error("--skip-local: the cluster scan is then the only scan (not with --skip-cluster or --views-only)")
     if args.accounts < 2:
         ap.error("--accounts: at least 2 (the management account and one member)")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -198,7 +203,8 @@ def main() -> None:
     views(args, result)
     result["total_s"] = round(time.perf_counter() - t0, 1)
     result["verdicts"] = judge(result)
-    name = "org-views" if args.views_only else "org"  # a views-only run never replaces the full run's results
+    # a views-only or cluster-only run never replaces the full run's results
+    name = "org-views" if args.views_only else "org-cluster-only" if args.skip_local else "org"
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     (OUT / f"{name}.md").write_text(markdown(result))
     print(markdown(result))

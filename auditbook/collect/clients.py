@@ -229,10 +229,11 @@ class ClientCache:
             with self._count_lock:
                 self._accounts[credentials] = account
 
-    def limiter_stats(self) -> dict[str, dict]:
-        """Per "account/region/service": {"calls": requests sent (retries included), "throttled":
-        throttling responses, "waited_seconds": time spent waiting for the rate limiter}."""
-        return self.limiters.stats()
+    def limiter_stats(self, account: Optional[str] = None) -> dict[str, dict]:
+        """Per "account/region/service" (of `account` only, if given): {"calls": requests sent (retries
+        included), "throttled": throttling responses, "waited_seconds": time spent waiting for the rate
+        limiter}."""
+        return self.limiters.stats(account)
 
     def shared(self, service: str, region: str):
         key = (service, region)

@@ -181,7 +181,8 @@ def run_task(task: Task, scan_id: str, threads: int, rate_limits: Optional[RateL
         return failed_result(task, "CollectorMissing", f"the worker has no collector for {missing[0]}: "
                              "workers need the coordinator's auditbook and collectors")
     clients = _worker_clients(threads, rate_limits)
-    before = clients.limiter_stats()  # the process's limiters serve every task: this task's share is the change
+    account = task.target.account
+    before = clients.limiter_stats(account)  # the process's limiters serve every task: this task's share is the change
     counter = CallCounter()
     count_calls_of(clients.shared("sts", clients.default_region))
     with counter.counting():
@@ -192,6 +193,6 @@ def run_task(task: Task, scan_id: str, threads: int, rate_limits: Optional[RateL
     collection.calls = runner.counter.calls + counter.calls
     collection.calls_by_operation = dict(runner.counter.by_operation + counter.by_operation)
     services = set().union(*(known[name].services() for name in task.types))
-    collection.throttled = {key: stats for key, stats in throttled_keys(clients.limiter_stats(), before).items()
-                            if key.startswith(f"{task.target.account}/") and key.rsplit("/", 1)[1] in services}
+    collection.throttled = {key: stats for key, stats in throttled_keys(clients.limiter_stats(account), before).items()
+                            if key.rsplit("/", 1)[1] in services}
     return TaskResult(task.index, task.target.account, target.identity, target.error, collection)

@@ -211,6 +211,7 @@ class Limiters:
         self._shared = _Shared(self.limits, max_attempts)
         self._account_of = account_of
         self._keys: dict[tuple[str, str, str], KeyLimiter] = {}
+        self._of_account: dict[str, list[tuple[str, str, str]]] = {}  # stats(account) without a walk over all
         self._lock = threading.Lock()
 
     def key(self, account: str, region: str, service: str, service_event: Optional[str] = None) -> KeyLimiter:
@@ -221,6 +222,7 @@ class Limiters:
                 if found is None:
                     found = self._keys[(account, region, service)] = KeyLimiter(
                         self._shared, service_event or service, self.limits.ceiling(account, service))
+                    self._of_account.setdefault(account, []).append((account, region, service))
         return found
 
     def attach(self, client) -> None:
@@ -237,10 +239,12 @@ class Limiters:
                         unique_id=f"retry-config-{event}")
         events.register(f"after-call.{event}", lambda **kw: current().after_call(**kw))
 
-    def stats(self) -> dict[str, dict]:
-        """{"account/region/service": {"calls", "throttled", "waited_seconds"}}: plain values."""
+    def stats(self, account: Optional[str] = None) -> dict[str, dict]:
+        """{"account/region/service": {"calls", "throttled", "waited_seconds"}}: plain values (only the
+        keys of `account`, if given: a worker process holds the keys of every account it has scanned)."""
         with self._lock:
-            keys = list(self._keys.items())
+            keys = list(self._keys.items()) if account is None else [
+                (k, self._keys[k]) for k in self._of_account.get(account, [])]
         return {"/".join(key): limiter.stats() for key, limiter in sorted(keys)}
 
     def send_rates(self) -> dict[str, Optional[float]]:

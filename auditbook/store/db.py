@@ -274,6 +274,7 @@ def create_from_models(engine: Engine) -> bool:
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":  # the driver would commit each CREATE TABLE by itself
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _one_schema_change_at_a_time(conn)
         present = set(inspect(conn).get_table_names())
         if present & (set(metadata.tables) | {_VERSION_TABLE.name}):
             return False
@@ -283,9 +284,21 @@ def create_from_models(engine: Engine) -> bool:
     return True
 
 
+SCHEMA_LOCK = 0x61756469_74626F6B  # "auditbok": the PostgreSQL advisory lock of a store's schema changes
+
+
+def _one_schema_change_at_a_time(conn) -> None:
+    """On PostgreSQL, wait for any other process creating or upgrading this store (two first scans
+    started together): held to the end of the transaction, after which the other sees its work done.
+    SQLite: BEGIN IMMEDIATE serialises them already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+
+
 def upgrade(engine: Engine) -> None:
     from alembic import command
     with engine.begin() as conn:
+        _one_schema_change_at_a_time(conn)
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
