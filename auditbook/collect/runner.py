@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from auditbook.collect.call_counter import CallCounter, count_calls_of
 from auditbook.collect.clients import BoundClient, ClientCache
 from auditbook.collect.evidence import canonical, clean_response, digest
-from auditbook.collect.ratelimit import throttled_keys
+from auditbook.collect.ratelimit import UNATTRIBUTED, throttled_keys
 from auditbook.collect.spec import Call, ResourceType
 from auditbook.collect.targets import Target
 
@@ -351,8 +351,17 @@ class Runner:
             gc.unfreeze()  # see ClientCache.shared
         self.result.calls = self.clients.calls
         self.result.calls_by_operation = dict(self.clients.calls_by_operation)
-        self.result.throttled = throttled_keys(self.clients.limiter_stats())
+        self.result.throttled = throttled_keys(self._limiter_stats(targets))
         return self.result
+
+    def _limiter_stats(self, targets: list[Target]) -> dict[str, dict]:
+        """The rate-limit statistics of these targets' accounts (and of calls made without one) only: a
+        Dask worker's clients hold the keys of every account it has served, and reading them all at the
+        end of every task grew with the accounts seen."""
+        stats: dict[str, dict] = {}
+        for account in sorted({t.account for t in targets} | {UNATTRIBUTED}):
+            stats.update(self.clients.limiter_stats(account))
+        return stats
 
 
 def planned_jobs(targets: list, regions: list[str], rtypes: list[ResourceType]) -> int:

@@ -196,6 +196,8 @@ def test_one_account_throttled_30_percent_completes_and_slows_no_other_account(a
     for account in {key.split("/", 1)[0] for key in stats} | {"999999999999"}:  # one account's keys, read alone
         assert clients.limiter_stats(account) == {k: v for k, v in stats.items() if k.startswith(account + "/")}
     assert clients.limiter_stats(THROTTLED) and clients.limiter_stats("999999999999") == {}
+    from auditbook.collect.ratelimit import throttled_keys
+    assert collection.throttled == throttled_keys(stats) != {}  # the run read its accounts' keys: all of them
     accounts = _by_account(stats)
     # every throttling answer reached the throttled account's limiters, and only theirs
     assert accounts[THROTTLED]["throttled"] == injected
