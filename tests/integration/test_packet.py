@@ -541,3 +541,32 @@ def test_notebooks_are_committed_without_outputs_and_take_parameters():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.outputs == [] and c.execution_count is None for c in code), path.name
         assert "parameters" in code[0].metadata.get("tags", []), path.name
+
+
+def test_a_failed_build_removes_its_folder_only_after_the_data_thread_has_ended(history_store, packet_keys, tmp_path,
+                                                                                 monkeypatch):
+    """The packet's data files are written in a thread while the notebooks run: when the notebooks fail
+    (or Ctrl-C), the partial folder is removed after that thread has ended — it could otherwise re-create
+    part of the folder it was writing into (documents/<sha>/ is made with its parents)."""
+    import time
+
+    from auditbook.history.period import parse_period
+    from auditbook.report.packet import build as packet_build
+    from auditbook.report.packet.signing import Ed25519Signer
+
+    def slow_write_data(engine, catalog, root, *args):
+        time.sleep(1.0)
+        (root / "documents" / "late").mkdir(parents=True, exist_ok=True)
+        (root / "documents" / "late" / "file.txt").write_text("written after the notebooks failed")
+        return {}, {"overview": [], "deviations": []}
+
+    def failing_notebooks(*args, **kwargs):
+        raise RuntimeError("a notebook worker was killed")
+    monkeypatch.setattr(packet_build, "write_data", slow_write_data)
+    monkeypatch.setattr(packet_build, "_run_notebooks", failing_notebooks)
+    with pytest.raises(RuntimeError, match="worker was killed"):
+        packet_build.build_packet(period=parse_period(start=PERIOD[0], end=PERIOD[1]), out=tmp_path / "p",
+                     signer=Ed25519Signer(packet_keys["key"]), db=history_store["db"],
+                     catalog_path=Path(history_store["catalog"]), workers=1)
+    time.sleep(1.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no partial folder, not even re-created

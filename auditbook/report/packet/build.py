@@ -105,6 +105,10 @@ class _Background:
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
 
+    def wait(self) -> None:
+        """Until the function has returned or raised (what it did is for result())."""
+        self._thread.join()
+
     def result(self):
         self._thread.join()
         ok, value = self._outcome[0]
@@ -231,8 +235,12 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
     jobs = [(c.id, {**common, "criterion": c.id, "collect": False}) for c in b.catalog.controls]
     data = _Background(_timed, timings, "evidence and data", write_data, b.engine, b.catalog, tmp, b.period,
                        b.pruns, b.today)  # while the criterion notebooks run: the index reads some of it
-    _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, workers,
-                                         absolute_url(resolve_url(b.db)), on_progress, timings, data.result)
+    try:
+        _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, workers,
+                                             absolute_url(resolve_url(b.db)), on_progress, timings, data.result)
+    except BaseException:
+        data.wait()  # it writes into the partial folder, which is removed only after every writer has ended
+        raise
     import nbformat
     index_html = notebook_html(index_nb, "", f"Audit packet {b.period.label}")
     (tmp / "index.html").write_text(index_html, encoding="utf-8")
