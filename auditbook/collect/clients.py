@@ -1,4 +1,4 @@
-"""boto3 clients for a scan: standard retries, shared service models, one client per
+"""botocore clients for a scan: standard retries, shared service models, one client per
 (service, region) shared by every account, rate limits and throttling retries per (account, region,
 service) (collect/ratelimit.py), and a local-endpoint fix for S3 Control."""
 from __future__ import annotations
@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
 import botocore.session
-import orjson
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, Credentials
 from botocore.exceptions import NoCredentialsError
-from botocore.loaders import JSONFileLoader, Loader
 
 from auditbook.collect.ratelimit import Limiters, RateLimits
+from auditbook.collect.service_models import lean_loader
 
 _ACCOUNT_PREFIX = re.compile(r"^\d{12}\.")
 
@@ -55,71 +53,26 @@ def strip_account_prefix(request, **_):
             request.url = urlunsplit(parts._replace(netloc=bare))
 
 
-def _blank_docs(node) -> None:
-    if isinstance(node, dict):
-        for key in ("documentation", "documentationUrl"):
-            if isinstance(node.get(key), str):
-                node[key] = ""
-
-
-def _strip_docs(model: dict) -> None:
-    """Empty the documentation strings of a service model where botocore's models carry them (the
-    model, each operation, its input, output and errors, each shape and its members); the keys stay:
-    some botocore code indexes them. A walk of these places, not of every node (twice as fast)."""
-    _blank_docs(model)
-    for operation in (model.get("operations") or {}).values():
-        _blank_docs(operation)
-        for part in [operation.get("input"), operation.get("output"), *(operation.get("errors") or [])]:
-            _blank_docs(part)
-    for shape in (model.get("shapes") or {}).values():
-        _blank_docs(shape)
-        for member in [*(shape.get("members") or {}).values(), shape.get("member"), shape.get("key"), shape.get("value")]:
-            _blank_docs(member)
-
-
-class _OrjsonFileLoader(JSONFileLoader):
-    """botocore's JSON model files parsed with orjson (pinned): ~half the time of json + OrderedDict."""
-
-    def _load_file(self, full_path, open_method):
-        if not os.path.isfile(full_path):
-            return None
-        with open_method(full_path, "rb") as fp:
-            return orjson.loads(fp.read())
-
-
-class LeanLoader(Loader):
-    """botocore's loader, minus the documentation strings of service models: they are ~70 % of a
-    model's size (EC2: 3.6 MB of JSON, 1.3 MB without) and auditbook never shows them."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._stripped: set[int] = set()
-
-    def load_service_model(self, service_name, type_name, api_version=None):
-        model = super().load_service_model(service_name, type_name, api_version)  # cached by botocore
-        if type_name == "service-2" and id(model) not in self._stripped:
-            _strip_docs(model)
-            self._stripped.add(id(model))
-        return model
-
-
 _loader_lock = threading.Lock()
 _shared_loader = None
 
 
-def new_session(**kwargs) -> boto3.Session:
-    """A boto3 session that shares one lean service-model loader with every other (memory, speed)."""
+def new_session(profile: Optional[str] = None, credentials: Optional[dict] = None) -> botocore.session.Session:
+    """A botocore session that shares one lean service-model loader (collect.service_models) with every
+    other (memory, speed); `credentials`: an sts:AssumeRole answer's Credentials, else the standard chain
+    (of `profile`). botocore's, not boto3's: auditbook uses no boto3 resource or S3 transfer, and
+    importing boto3 costs a small scan ~45 ms."""
     global _shared_loader
     core = botocore.session.get_session()
     with _loader_lock:
         if _shared_loader is None:
-            _shared_loader = LeanLoader(extra_search_paths=core.get_component("data_loader").search_paths,
-                                        include_default_search_paths=False, file_loader=_OrjsonFileLoader())
+            _shared_loader = lean_loader(core.get_component("data_loader").search_paths)
         core.register_component("data_loader", _shared_loader)
-    profile = kwargs.pop("profile_name", None)
     if profile:
         core.set_config_variable("profile", profile)
-    return boto3.Session(botocore_session=core, **kwargs)
+    if credentials:
+        core.set_credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials.get("SessionToken"))
+    return core
 
 
 _bound = threading.local()
@@ -190,9 +143,9 @@ class ClientCache:
     region, service) (`rate_limits`: the ceilings; None: the adaptive limiter alone)."""
 
     def __init__(self, pool: int = 16, profile: Optional[str] = None, rate_limits: Optional[RateLimits] = None):
-        self._session = new_session(profile_name=profile)
-        self.default_region = self._session.region_name or "us-east-1"
-        resolver = self._session._session.get_component("credential_provider")
+        self._session = new_session(profile)
+        self.default_region = self._session.get_config_variable("region") or "us-east-1"
+        resolver = self._session.get_component("credential_provider")
         # the standard chain (env, profile, SSO, instance role…): the credentials the scan starts from
         self.base_credentials = resolver.load_credentials()
         resolver.insert_before(resolver.providers[0].METHOD, _RoutedProvider())
@@ -243,7 +196,7 @@ class ClientCache:
         with self._lock:  # a botocore session is not thread-safe; creating clients is CPU-bound anyway
             found = self._clients.get(key)
             if found is None:
-                found = self._session.client(service, region_name=region, config=self._config)
+                found = self._session.create_client(service, region_name=region, config=self._config)
                 found.meta.events.register("before-call", self._count)
                 self.limiters.attach(found)
                 if service == "sts":
@@ -284,9 +237,9 @@ def aws_client(service: str, region: Optional[str] = None, profile: Optional[str
 
     from auditbook.errors import UserError, shown
     try:
-        session = new_session(profile_name=profile) if profile else new_session()
-        return session.client(service, region_name=region or session.region_name or default_region,
-                              config=retry_config(ONE_OFF_POOL))
+        session = new_session(profile)
+        return session.create_client(service, region_name=region or session.get_config_variable("region") or default_region,
+                                     config=retry_config(ONE_OFF_POOL))
     except (BotoCoreError, ValueError) as exc:  # botocore refuses a malformed region name with ValueError
         where = f"--region: {shown(region)}" if region else f"--profile: {shown(profile)}" if profile else "AWS configuration"
         raise UserError(f"{where}: {aws_error(exc)}") from None

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 import jmespath
 from botocore.exceptions import BotoCoreError, ClientError
 
+from auditbook.collect.answers import SharedAnswers
 from auditbook.collect.call_counter import CallCounter, count_calls_of
 from auditbook.collect.clients import BoundClient, ClientCache
 from auditbook.collect.evidence import canonical, clean_response, digest
@@ -164,6 +165,7 @@ class Runner:
         self.result = Collection()
         self._detail_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detail")
         self._static = static or StaticCache()
+        self._answers: Optional[SharedAnswers] = None  # set by run
         self.counter = CallCounter()  # this runner's own calls (result.calls counts the whole ClientCache's)
 
     # -- evidence -------------------------------------------------------------------------
@@ -213,17 +215,25 @@ class Runner:
         except Exception as exc:  # any other failure is still a gap, reported with its type
             raise CallFailed(type(exc).__name__, str(exc)) from None
 
-    def _shared(self, client, call: Call, context: dict, region: str):
+    def _shared(self, job: "_Job", call: Call):
         """A once-per-scope call; static (account-independent) ones once per region for the run."""
+        client, region = job.client(call.service or job.rtype.service, call.region), call.region or job.region
         if not call.static:
-            return self._api(client, call, _fill(call.params, {}, context), True)[0]
+            return self._answer(job, call, lambda: self._api(client, call, _fill(call.params, {}, job.context), True))[0]
         key, static = (region, call.service, call.method), self._static
         with static.lock:
             lock = static.locks.setdefault(key, threading.Lock())
         with lock:
             if key not in static.values:
-                static.values[key] = self._api(client, call, _fill(call.params, {}, context), True)[0]
+                static.values[key] = self._api(client, call, _fill(call.params, {}, job.context), True)[0]
             return static.values[key]
+
+    def _answer(self, job: "_Job", call: Call, ask: Callable[[], tuple]) -> tuple:
+        """A list or shared call's (values, hashes); one that several types make alike, once per
+        (account, region) of a run (collect.answers)."""
+        if self._answers is None:
+            return ask()
+        return self._answers.answer(job.target.account, job.region, call, job.rtype.service, ask)
 
     # -- one resource type in one scope ----------------------------------------------------
     def collect(self, target: Target, region: str, rtype: ResourceType) -> None:
@@ -258,13 +268,12 @@ class Runner:
             if rtype.list is None:
                 items = [{}]
             else:
-                items, job.list_hashes = self._api(job.client(rtype.list.service or rtype.service, rtype.list.region),
-                                                   rtype.list,
-                                                   _fill(rtype.list.params, {}, job.context), True)
+                client = job.client(rtype.list.service or rtype.service, rtype.list.region)
+                items, job.list_hashes = self._answer(job, rtype.list, lambda: self._api(
+                    client, rtype.list, _fill(rtype.list.params, {}, job.context), True))
             for key, call in (rtype.shared.items() if items else ()):  # nothing listed: nothing to join
                 current = call
-                job.shared[key] = self._shared(job.client(call.service or rtype.service, call.region), call,
-                                               job.context, call.region or job.region)
+                job.shared[key] = self._shared(job, call)
         except CallFailed as exc:
             raise _ListFailed(current, exc)
         return items
@@ -328,6 +337,12 @@ class Runner:
         if self.on_progress:
             self.on_progress(f"{scope.account} {scope.region} {scope.resource_type}")
 
+    def _collect_job(self, target: Target, region: str, rtype: ResourceType) -> None:
+        try:
+            self.collect(target, region, rtype)
+        finally:
+            self._answers.done(target.account, region)
+
     # -- everything ------------------------------------------------------------------------
     def run(self, targets: list[Target], regions: list[str], rtypes: list[ResourceType],
             global_region: Optional[str] = None) -> Collection:
@@ -341,9 +356,10 @@ class Runner:
             for rtype in rtypes:
                 for region in (([home] if home else []) if rtype.scope == "global" else regions):
                     jobs.append((target, region, rtype))
+        self._answers = SharedAnswers(rtypes, [(target.account, region) for target, region, _ in jobs])
         try:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="collect") as pool:
-                futures = [pool.submit(self.collect, *job) for job in jobs]
+                futures = [pool.submit(self._collect_job, *job) for job in jobs]
                 for fut in as_completed(futures):
                     fut.result()
         finally:

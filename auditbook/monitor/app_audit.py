@@ -70,9 +70,8 @@ def connect(source: Source) -> tuple[object, str]:
     if source.external_id:
         params["ExternalId"] = source.external_id
     creds = sts.assume_role(**params)["Credentials"]
-    session = new_session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                          aws_session_token=creds["SessionToken"])
-    return session.client("logs", region_name=source.region, config=retry_config(4)), source.role.split(":")[4]
+    return (new_session(credentials=creds).create_client("logs", region_name=source.region, config=retry_config(4)),
+            source.role.split(":")[4])
 
 
 def _millis(at: dt.datetime) -> int:
