@@ -97,6 +97,11 @@ def _tag_of(tags: dict, key: str) -> tuple[Optional[str], Optional[str]]:
     return (tags[other[0]], other[0]) if other else (None, None)
 
 
+def carries_tag(tags: dict, key: str) -> bool:
+    """Whether the tags hold the control tag, in any letter case (a declaration, valid or not)."""
+    return _tag_of(tags, key)[0] is not None
+
+
 def type_coverage(catalog, specs: dict) -> tuple[list[str], list[dict]]:
     """(the in-scope types: read by a resource check, listed (not a singleton), their tags collected;
     the types a resource check reads whose tags are not collected, each with why)."""

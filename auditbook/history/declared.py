@@ -9,6 +9,7 @@ from typing import Optional
 from auditbook.evaluate.declared import (
     Observed,
     annotate,
+    carries_tag,
     control_tag_key,
     declared_view,
 )
@@ -22,12 +23,13 @@ def declared_at(engine, catalog, run_id: int) -> dict:
     """The declared controls as run `run_id` observed them (evaluate.declared.declared_view, with
     "run": the run id)."""
     specs = resource_types()
-    tagged_types = sorted(name for name, spec in specs.items() if spec.tags)
+    tag_key = control_tag_key(catalog)
     with reading(engine) as session:
-        collection = scan_records.collection_at(session, run_id, tagged_types)
-        rows = findings.at_run(session, run_id)
-    resources = [Observed(r.type, r.account, r.region, r.arn, r.name, r.tags) for r in collection.records]
-    view = declared_view(catalog, resources, rows, control_tag_key(catalog), specs)
+        resources = [Observed(*row) for row in scan_records.tagged_at(session, run_id,
+                                                                       [n for n, spec in specs.items() if spec.tags])]
+        # the findings matter only for resources that carry the tag at all (none: nothing is read)
+        rows = findings.at_run(session, run_id) if any(carries_tag(r.tags, tag_key) for r in resources) else []
+    view = declared_view(catalog, resources, rows, tag_key, specs)
     return {"run": run_id, **view}
 
 

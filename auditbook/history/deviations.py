@@ -34,7 +34,7 @@ from auditbook.history.gaps import monitoring_gaps
 from auditbook.history.per_check import failure_episodes
 from auditbook.history.period import Period, period_runs
 from auditbook.history.scope import scope_document
-from auditbook.history.status import judged_on
+from auditbook.history.status import judged_on, period_intervals
 from auditbook.store import audit_log
 from auditbook.store import deviations as stored
 from auditbook.store import history as finding_history
@@ -157,7 +157,7 @@ def _episodes_by_check(engine, checks: list, pruns) -> dict[str, list[dict]]:
     if not pruns.runs or not checks:
         return {}
     with reading(engine) as session:
-        rows = finding_history.finding_intervals(session, [c.id for c in checks], pruns.ids[0], pruns.ids[-1])
+        rows = period_intervals(session, [c.id for c in checks], pruns.ids[0], pruns.ids[-1])
         referenced = {x for r in rows for x in (r.first_run, r.closed_run) if x is not None}
         times = {**finding_history.start_times(session, referenced - set(pruns.times)), **pruns.times}
     per_check = defaultdict(list)

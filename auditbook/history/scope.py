@@ -27,10 +27,11 @@ from auditbook.history.status import (
     coverage_of,
     judged_on,
     manual_item_states,
+    run_statuses,
     status_of,
 )
 from auditbook.store import accounts as account_names
-from auditbook.store import audit_log, findings
+from auditbook.store import audit_log
 from auditbook.store import scope as stored
 from auditbook.store.session import reading, writing
 
@@ -248,7 +249,7 @@ def cuec_rows(engine, catalog, period: Period, today: Optional[dt.date] = None) 
         runs = stored.run_accounts(session, *_bounds(period))
         last = runs[-1].run_id if runs else None
         checks = {k for _, c in cuecs for k in c.checks}  # counted by status: no evidence read
-        found = [f for f in findings.statuses_at_run(session, last) if f["check"] in checks] if last is not None else []
+        found = [f for f in run_statuses(session, last) if f["check"] in checks] if last is not None else []
         attempted = stored.types_attempted(session, last, last) if last is not None else {}
         states = manual_item_states(session, catalog, judged_on(period.end, today), period.start)
     item_state = {f"{s.criterion}: {s.item}": s.state for s in states}

@@ -19,6 +19,7 @@ from auditbook.evaluate.evaluator import criterion_status
 from auditbook.evaluate.manual_evidence import ItemStatus, item_states
 from auditbook.history import shared_reads
 from auditbook.store import findings, posture, runs
+from auditbook.store import history as finding_history
 from auditbook.store import manual_evidence as documents
 from auditbook.store import scope as scope_reads
 from auditbook.store.item_populations import item_populations, populations_by_day
@@ -59,6 +60,22 @@ def coverage_of(types: Iterable[str], attempted: Mapping[str, bool]) -> Optional
     if any(t not in attempted for t in needed):
         return NOT_COLLECTED
     return COLLECTED
+
+
+def run_statuses(session, run_id: int) -> list[dict]:
+    """store.findings.statuses_at_run, read once where reads are shared (history.shared_reads): a packet's
+    overview and its scope document both count the last run's findings."""
+    return shared_reads.once(("statuses_at_run", shared_reads.store_key(session), run_id),
+                             lambda: findings.statuses_at_run(session, run_id))
+
+
+def period_intervals(session, check_ids: Iterable[str], lo: int, hi: int) -> list:
+    """store.history.finding_intervals of these checks over the runs lo..hi, read once where reads are
+    shared (the packet's overview and deviations; each criterion page of a kernel). Never sort or change
+    the list: copy it."""
+    ids = tuple(sorted(set(check_ids)))
+    return shared_reads.once(("finding_intervals", shared_reads.store_key(session), lo, hi, ids),
+                             lambda: finding_history.finding_intervals(session, list(ids), lo, hi))
 
 
 def run_coverage(session, run_id: Optional[int]) -> dict[str, bool]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from auditbook.catalog.model import Catalog, Check
+from auditbook.history import shared_reads
 from auditbook.history.per_check import (
     STATUS_ORDER,
     check_daily,
@@ -26,7 +27,9 @@ from auditbook.history.status import (
     coverage_of,
     judged_on,
     manual_item_states,
+    period_intervals,
     run_coverage,
+    run_statuses,
     states_by_criterion,
     status_of,
 )
@@ -75,21 +78,15 @@ def latest_run_for(checks: list[Check], pruns: PeriodRuns) -> Optional[int]:
 def _intervals_and_times(session, check_ids: list[str], pruns: PeriodRuns,
                          every_check: Optional[list[str]] = None) -> tuple[list[FindingInterval], dict]:
     """The checks' finding intervals that touch the period's runs (in the order stored), and when every
-    run they name started. `every_check` (a packet build, see _latest_findings): the intervals of all
-    these checks are read once in this process and each criterion takes its checks'."""
+    run they name started. `every_check` (where reads are shared: a packet build, see _latest_findings):
+    the intervals of all these checks are read once and each criterion takes its checks'."""
     if not pruns.runs or not check_ids:
         return [], dict(pruns.times)
-    if every_check is None:
-        rows = stored.finding_intervals(session, check_ids, pruns.ids[0], pruns.ids[-1])
-    else:
-        key = ("intervals", session.get_bind().url.render_as_string(hide_password=False), pruns.ids[0],
-               pruns.ids[-1], tuple(sorted(every_check)))
-        if key not in _SHARED:
-            _SHARED.pop(next((k for k in _SHARED if k[0] == "intervals"), None), None)
-            _SHARED[key] = stored.finding_intervals(session, sorted(every_check), pruns.ids[0], pruns.ids[-1])
-        wanted = set(check_ids)
-        rows = [r for r in _SHARED[key] if r.check_id in wanted]
-    rows.sort(key=lambda r: r.id)  # the order a check's intervals are read in decides ties: the order stored
+    read = every_check if every_check is not None and shared_reads.active() else check_ids
+    wanted = set(check_ids)
+    # the order a check's intervals are read in decides ties: the order stored (a copy: the read may be shared)
+    rows = sorted((r for r in period_intervals(session, read, pruns.ids[0], pruns.ids[-1]) if r.check_id in wanted),
+                  key=lambda r: r.id)
     referenced = {x for r in rows for x in (r.first_run, r.closed_run) if x is not None}
     return rows, {**stored.start_times(session, referenced - set(pruns.times)), **pruns.times}
 
@@ -115,22 +112,16 @@ def _history(criterion: str, checks: list[Check], rows: list[FindingInterval], p
                             coverage_of({c.resource for c in checks}, attempted or {}))
 
 
-_SHARED: dict[tuple, list] = {}  # criterion_history(shared=True): the last run's findings and period's intervals
-
-
 def _latest_findings(session, run_id: int, ids: list[str], shared: bool) -> list[dict]:
     """The findings of checks `ids` in the run. `shared` (a packet build: its kernel runs every
-    criterion over the same runs): the run's findings are read once in this process and each criterion
-    takes its checks' (the same rows in the same order as reading them alone); only the last run read
-    is kept."""
-    if not shared:
+    criterion over the same runs, history.shared_reads): the run's findings are read once and each
+    criterion takes its checks' (the same rows in the same order as reading them alone)."""
+    if not (shared and shared_reads.active()):
         return findings.at_run(session, run_id, ids)
-    key = ("findings", session.get_bind().url.render_as_string(hide_password=False), run_id)
-    if key not in _SHARED:
-        _SHARED.pop(next((k for k in _SHARED if k[0] == "findings"), None), None)
-        _SHARED[key] = findings.at_run(session, run_id)
     wanted = set(ids)
-    return [f for f in _SHARED[key] if f["check"] in wanted]
+    every = shared_reads.once(("findings_at_run", shared_reads.store_key(session), run_id),
+                              lambda: findings.at_run(session, run_id))
+    return [f for f in every if f["check"] in wanted]
 
 
 def criterion_history(engine, catalog: Catalog, criterion: str, pruns: PeriodRuns,
@@ -155,9 +146,10 @@ def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.dat
     of days with every check observed and passing, failures, and manual evidence outstanding."""
     latest_runs = {c.id: latest_run_for(catalog.checks_for(c.id), pruns) for c in catalog.controls}
     with reading(engine) as session:
-        rows, times = _intervals_and_times(session, [c.id for c in catalog.checks], pruns)
+        every = [c.id for c in catalog.checks]
+        rows, times = _intervals_and_times(session, every, pruns, every)
         # the rows count the findings by status: only their check and status are read
-        at_run = {run: findings.statuses_at_run(session, run) for run in set(latest_runs.values()) if run is not None}
+        at_run = {run: run_statuses(session, run) for run in set(latest_runs.values()) if run is not None}
         manual = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
         read = {run: run_coverage(session, run) for run in set(latest_runs.values())}
     states = states_by_criterion(manual)

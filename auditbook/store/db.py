@@ -108,7 +108,7 @@ def alembic_config():
 _LONG_NUMBER = re.compile(r"\d{19}")
 
 
-def _json_loads(text):
+def json_loads(text):
     """A JSON column's value: orjson (several times json's speed on evidence), json for what orjson
     refuses or reads otherwise (NaN, lone surrogates; 19 digits or more in a row, which could be an
     integer orjson would turn into a float) — the same values either way."""
@@ -191,7 +191,7 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
     try:
         if path is not None and create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, json_deserializer=_json_loads)
+        engine = create_engine(url, future=True, json_deserializer=json_loads)
         _check_parsed(engine.url)
     except (ArgumentError, ValueError) as exc:
         hint = f" ({exc})" if isinstance(exc, UnusableURL) else ""

@@ -3,7 +3,6 @@ collect.runner Collection, gaps included (so the one evaluator can apply posture
 the findings a run opened and closed (what CheckRegressed compares)."""
 from __future__ import annotations
 
-import json
 import zlib
 from typing import Iterable
 
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from auditbook.collect.runner import Collection, Gap, Record, Scope, tag_dict
 from auditbook.plugins import resource_types
+from auditbook.store.db import json_loads
 from auditbook.store.models import (
     FindingState,
     GapRow,
@@ -30,7 +30,7 @@ def _bodies(session, shas: Iterable[str]) -> dict[str, dict]:
     for i in range(0, len(shas), BATCH):
         for sha, body in session.execute(select(RecordBlob.sha256, RecordBlob.body)
                                          .where(RecordBlob.sha256.in_(shas[i:i + BATCH]))):
-            out[sha] = json.loads(zlib.decompress(body))
+            out[sha] = json_loads(zlib.decompress(body))
     return out
 
 
@@ -84,6 +84,26 @@ def collection_at(session, run_id: int, types: Iterable[str]) -> Collection:
                               gaps, r.scope_region, r.name, tags))
     gaps = [s.gap for s in scopes if s.gap] + [g for rec in records for g in rec.gaps.values()]
     return Collection(records=records, scopes=scopes, gaps=gaps)
+
+
+def tagged_at(session, run_id: int, types: Iterable[str]) -> list[tuple]:
+    """(type, account, region, arn, name, tags) of each record of `types` run `run_id` observed, in the
+    order collection_at gives them, tags rebuilt as it does — and nothing else (no scope, gap, data or
+    evidence): what declared controls need, at a fraction of the reading."""
+    types = sorted(set(types))
+    rows = session.execute(select(ResourceState.resource_type, ResourceState.account, ResourceState.region,
+                                  ResourceState.arn, ResourceState.name, ResourceState.record_sha256)
+                           .where(ResourceState.resource_type.in_(types), _observed(run_id))
+                           .order_by(ResourceState.id)).all() if types else []
+    bodies = _bodies(session, (r.record_sha256 for r in rows))
+    specs = resource_types()
+    out = []
+    for r in rows:
+        spec = specs.get(r.resource_type)
+        tags = (tag_dict(jmespath.search(spec.tags, bodies.get(r.record_sha256, {})))
+                if spec is not None and spec.tags else {})
+        out.append((r.resource_type, r.account, r.region, r.arn, r.name, tags))
+    return out
 
 
 _CHANGE_COLUMNS = (FindingState.check_id, FindingState.account, FindingState.region, FindingState.scope_region,

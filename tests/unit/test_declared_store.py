@@ -208,3 +208,32 @@ def test_the_cli_prints_the_lists_escaped_and_json_in_full(store, capsys, monkey
     assert code == 2 and "--criterion: 'CC6.10' is not a criterion of the catalog" in err
     code, _, err = run_main(capsys, monkeypatch, *args, "--run", "x1")
     assert code == 2 and "--run" in err and "Traceback" not in err
+
+
+def test_the_tags_read_for_declared_controls_are_those_of_the_whole_collection(store):
+    """history.declared reads each record's type, place, names and tags only (store.scan_records.tagged_at),
+    not the run's whole collection: the same resources, in the same order, with the same tags."""
+    from auditbook.plugins import resource_types
+    from auditbook.store import scan_records
+    from auditbook.store.session import reading
+    types = [n for n, spec in resource_types().items() if spec.tags]
+    with reading(store["engine"]) as session:
+        whole = scan_records.collection_at(session, 1, types)
+        light = scan_records.tagged_at(session, 1, types)
+    assert light == [(r.type, r.account, r.region, r.arn, r.name, r.tags) for r in whole.records]
+    assert any(tags.get("SOC2_Control") for *_, tags in light) and len(light) >= 5
+
+
+def test_a_run_without_any_control_tag_reads_no_findings(store, monkeypatch):
+    """Nothing carries the tag: the findings (a 1,000-account run's largest read) are not read at all."""
+    from auditbook.history import declared as history_declared
+    from auditbook.store import findings
+    calls = []
+    monkeypatch.setattr(findings, "at_run", lambda *a, **k: calls.append(a) or [])
+    real_key = history_declared.control_tag_key
+    monkeypatch.setattr(history_declared, "control_tag_key", lambda catalog: "No_Such_Tag_Key")
+    view = history_declared.declared_at(store["engine"], store["catalog"], 1)
+    assert calls == [] and view["declared"] == [] and view["untagged"]
+    monkeypatch.setattr(history_declared, "control_tag_key", real_key)
+    history_declared.declared_at(store["engine"], store["catalog"], 1)
+    assert len(calls) == 1

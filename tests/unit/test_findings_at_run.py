@@ -103,13 +103,21 @@ def test_a_packet_kernel_reads_the_run_once_and_each_criterion_gets_what_it_read
         return real_intervals(session, check_ids, lo, hi)
     monkeypatch.setattr(findings, "at_run", counted)
     monkeypatch.setattr(stored, "finding_intervals", counted_intervals)
-    monkeypatch.setattr(type2, "_SHARED", {})
-    shared = {c.id: type2.criterion_history(engine, catalog, c.id, pruns, shared=True) for c in catalog.controls}
+    from auditbook.history import shared_reads
+    with shared_reads.shared_in_this_thread():  # as a packet kernel shares them (share_in_this_process)
+        shared = {c.id: type2.criterion_history(engine, catalog, c.id, pruns, shared=True) for c in catalog.controls}
     assert any(h.latest for h in alone.values()) and any(h.failures for h in alone.values())
     for cid, history in alone.items():
         assert vars(shared[cid]) == vars(history), cid
     assert len(reads) == len({r for r, _ in reads}) and all(checks is None for _, checks in reads)
     assert interval_reads == [sorted(c.id for c in catalog.checks)]
+    # outside a sharing block (the control room), shared=True reads the criterion's own checks, every time
+    reads.clear(), interval_reads.clear()
+    with_checks = next(c for c in catalog.controls if alone[c.id].latest)
+    again = type2.criterion_history(engine, catalog, with_checks.id, pruns, shared=True)
+    assert vars(again) == vars(alone[with_checks.id])
+    own = sorted(c.id for c in catalog.checks_for(with_checks.id))
+    assert [sorted(checks) for _, checks in reads] == [own] and [sorted(ids) for ids in interval_reads] == [own]
 
 
 def test_the_overview_counts_what_the_whole_read_counts(store, monkeypatch):

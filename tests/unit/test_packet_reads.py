@@ -16,7 +16,7 @@ from auditbook.history.populations import FORMULA_START, _formula_like, neutrali
 from auditbook.report.packet.data import written_or
 from auditbook.report.page_helpers import csv_text, data_csv
 from auditbook.store import changes as stored_changes
-from auditbook.store.db import _json_loads, open_engine
+from auditbook.store.db import json_loads, open_engine
 from auditbook.store.session import reading, writing
 
 UTC = dt.timezone.utc
@@ -46,13 +46,13 @@ def test_the_ascii_shortcut_of_the_formula_test_agrees_with_the_general_rule():
                                   '"\\ud800 alone"', '{"a": 1, "a": 2}', "[1e400, -0.0, 0.1, 1.7976931348623157e308]",
                                   '{"arn": "arn:aws:iam::123456789012:role/x", "n": [1, 2.5, null, true]}'])
 def test_json_columns_read_back_what_json_reads(text):
-    assert repr(_json_loads(text)) == repr(json.loads(text))
-    assert repr(_json_loads(text.encode())) == repr(json.loads(text))
+    assert repr(json_loads(text)) == repr(json.loads(text))
+    assert repr(json_loads(text.encode())) == repr(json.loads(text))
 
 
 def test_a_bad_json_column_is_still_an_error():
     with pytest.raises(ValueError):
-        _json_loads("{not json")
+        json_loads("{not json")
 
 
 def test_a_stored_json_value_round_trips_through_the_store(tmp_path):

@@ -80,3 +80,41 @@ def test_the_packet_kernel_turns_sharing_on_before_it_starts(monkeypatch):
     monkeypatch.setattr(ipykernel.kernelapp, "launch_new_instance", lambda: started.append(shared_reads._SHARING))
     kernel.main()
     assert started == [True]
+
+
+def test_a_thread_shares_only_within_its_block_and_only_its_own_reads(engine, tmp_path, monkeypatch):
+    """The build's data thread (report.packet.data.write_data) shares its reads while it writes; the
+    build's other threads, and the same thread after the block, read the store on every call."""
+    import threading
+    monkeypatch.setattr(shared_reads, "_SHARING", False)
+    seen_elsewhere = []
+    with shared_reads.shared_in_this_thread():
+        assert shared_reads.active()
+        first = period_runs(engine, Q4)
+        _store_run(engine, tmp_path, 6)
+        assert [r.id for r in period_runs(engine, Q4).runs] == [r.id for r in first.runs] == [1]
+        with shared_reads.shared_in_this_thread():  # nested: the same shared values
+            assert len(period_runs(engine, Q4).runs) == 1
+        other = threading.Thread(target=lambda: seen_elsewhere.append((shared_reads.active(),
+                                                                        len(period_runs(engine, Q4).runs))))
+        other.start()
+        other.join()
+        assert len(period_runs(engine, Q4).runs) == 1
+    assert seen_elsewhere == [(False, 2)]
+    assert not shared_reads.active() and len(period_runs(engine, Q4).runs) == 2  # forgotten at the end
+
+
+def test_a_failed_read_is_not_shared(monkeypatch):
+    monkeypatch.setattr(shared_reads, "_SHARING", False)
+    calls = []
+
+    def read():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the store went away")
+        return "value"
+    with shared_reads.shared_in_this_thread():
+        with pytest.raises(RuntimeError):
+            shared_reads.once(("k",), read)
+        assert shared_reads.once(("k",), read) == "value" and shared_reads.once(("k",), read) == "value"
+    assert len(calls) == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from auditbook.catalog.parameters import parameter_rows
-from auditbook.history import app_events
+from auditbook.history import app_events, shared_reads
 from auditbook.history.company_controls import company_rows
 from auditbook.history.deviations import deviations
 from auditbook.history.gaps import monitoring_gaps
@@ -138,7 +138,13 @@ def _write_populations(engine, catalog, root: Path, period: Period, pruns: Perio
 
 def write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, today: dt.date) -> tuple[dict, dict]:
     """evidence/, documents/ and data/ of the packet being built in `root`; their counts, and what the
-    company pages are made from ({"overview": the criteria's rows, "deviations": the period's})."""
+    company pages are made from ({"overview": the criteria's rows, "deviations": the period's}). What
+    every criterion repeats (the manual items' states…) is read once (history.shared_reads)."""
+    with shared_reads.shared_in_this_thread():
+        return _write_data(engine, catalog, root, period, pruns, today)
+
+
+def _write_data(engine, catalog, root: Path, period: Period, pruns: PeriodRuns, today: dt.date) -> tuple[dict, dict]:
     with reading(engine) as session:
         counts = {"evidence_files": _copy_evidence(session, root, pruns) if pruns.runs else 0,
                   "documents": _copy_documents(session, root, period)}
