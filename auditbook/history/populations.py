@@ -60,6 +60,9 @@ ACCESS_KINDS = (  # IAM calls by what they do to a person's access (the access p
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")  # a spreadsheet reads these as a formula (or the escape)
 ASCII_SPACE = "".join(chr(i) for i in range(128) if chr(i).isspace())
+# a printable ASCII character that starts no formula: nothing before it to skip, and no character after it
+# can make NFKC put a formula start in its place (composition makes letters, not = + - @)
+_PLAIN_FIRST = frozenset(chr(i) for i in range(0x21, 0x7F)) - set(FORMULA_START)
 
 COLUMNS = {
     "resources": ("id", "resource_type", "account", "region", "resource", "name", "first_seen", "last_seen"),
@@ -342,6 +345,8 @@ def _formula_like(text: str) -> bool:
     """Whether a spreadsheet may read the text as a formula: it starts with = + - @ (tab, carriage
     return, the quote), also after leading spaces, BOMs or zero-width characters, or in a full-width
     form (＝＋－＠, the same characters once NFKC-normalised)."""
+    if not text or text[0] in _PLAIN_FIRST:
+        return False
     if text.startswith(FORMULA_START):
         return True
     if text.isascii():  # the common case, quickly: NFKC leaves ASCII alone and no ASCII character is Cf

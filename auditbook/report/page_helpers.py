@@ -3,6 +3,7 @@ links evidence and documents inside a packet, and plotly set up so that the pack
 figures into offline HTML."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import html
 import re
@@ -139,8 +140,6 @@ def data_csv(df: Optional[pd.DataFrame], packet_dir: Optional[str], name: str) -
         return None
     import os
     import tempfile
-
-    from auditbook.history.populations import neutralised
     out = Path(packet_dir) / "data" / name
     if out.is_file():  # another notebook of this build wrote it: the same check's rows, the same bytes
         return name
@@ -148,16 +147,35 @@ def data_csv(df: Optional[pd.DataFrame], packet_dir: Optional[str], name: str) -
     # written whole and renamed into place: two notebooks of a packet may write the same per-check file
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out.parent)
     try:
-        cells = pd.DataFrame({i: [neutralised(v if type(v) is str else csv_text(v)) for v in df.iloc[:, i].tolist()]
-                              for i in range(df.shape[1])}, index=df.index)
-        cells.columns = df.columns
+        columns = [_csv_column(df.iloc[:, i].tolist()) for i in range(df.shape[1])]
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            cells.to_csv(f, index=False)
+            # what DataFrame.to_csv(index=False) writes (it writes through the same csv module), without
+            # building a second frame of a 10,000-row table's cells
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow([csv_text(c) for c in df.columns])
+            writer.writerows(zip(*columns))
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return name
+
+
+def _csv_column(values: list) -> list[str]:
+    """A column's cells as CSV text a spreadsheet cannot run: a text repeated down the column (a check's
+    message, an account, a status) is judged once."""
+    from auditbook.history.populations import neutralised
+    judged: dict[str, str] = {}
+    out = []
+    for v in values:
+        if type(v) is str:
+            text = judged.get(v)
+            if text is None:
+                text = judged[v] = neutralised(v)
+        else:
+            text = neutralised(csv_text(v))
+        out.append(text)
+    return out
 
 
 def check_csvs(df: Optional[pd.DataFrame], packet_dir: Optional[str], prefix: str) -> list[str]:

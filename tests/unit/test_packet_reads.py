@@ -37,6 +37,11 @@ def test_the_ascii_shortcut_of_the_formula_test_agrees_with_the_general_rule():
     texts = [" " * 63 + "=", " " * 64 + "=", "\x1f=1", "\x0b-1", "", "a=b", "'quoted"]
     texts += ["".join(rng.choice(alphabet if rng.random() < 0.3 else " \t\x1c=+-@a'\r\n")
                       for _ in range(rng.randint(0, 70))) for _ in range(20000)]
+    # a printable first character followed by what NFKC composes or replaces (combining marks, full-width
+    # forms, zero-width characters): the first-character shortcut
+    marks = ["\u0300", "\u0301", "\u0338", "\u20d2", "\u0327", "\uff1d", "\uff0b", "\u200b", "\ufeff", "\u3000"]
+    texts += [chr(rng.randint(0x21, 0x7E)) + "".join(rng.choice(marks + ["=", " ", "a"]) for _ in range(rng.randint(0, 6)))
+              for _ in range(20000)]
     assert [_formula_like(t) for t in texts] == [_formula_like_by_the_general_rule(t) for t in texts]
     assert any(_formula_like(t) for t in texts) and not all(_formula_like(t) for t in texts)
 
@@ -80,6 +85,24 @@ def test_a_data_csv_is_the_frame_cell_for_cell_neutralised(tmp_path):
     expected = frame.map(lambda v: neutralised(csv_text(v))).to_csv(index=False)
     written = (tmp_path / "data" / "x.csv").read_text(encoding="utf-8")
     assert written == expected and "'=1" in written and "'-2" in written and "2026-02-02T10:00:00+00:00" in written
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_data_csv_writes_what_pandas_writes_for_hostile_cells(tmp_path, seed):
+    """data_csv writes its rows with the csv module itself: the same bytes as DataFrame.to_csv of the
+    neutralised cells, for quotes, commas, line breaks, carriage returns, empty and repeated texts,
+    formula starts, full-width and zero-width characters, and a frame of one column of empty texts."""
+    import random
+    rng = random.Random(seed)
+    alphabet = ['a', ' ', ',', '"', "'", '\n', '\r', '\t', '=', '+', '-', '@', '\uff1d', '\u200b', '\ufeff', 'é', '€', '\x00']
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(300)]
+    frame = pd.DataFrame({"message": [rng.choice(texts[:5]) for _ in range(300)], "resource": texts,
+                          "n": [rng.choice([1, -1, None, 2.5]) for _ in range(300)],
+                          "tags": [rng.choice([["x", "=y"], [], None, ("a,b",)]) for _ in range(300)]})
+    for name, df in (("many.csv", frame), ("empty-texts.csv", pd.DataFrame({"only": ["", "", "x"]}))):
+        assert data_csv(df, str(tmp_path), name) == name
+        expected = df.map(lambda v: neutralised(csv_text(v))).to_csv(index=False)
+        assert (tmp_path / "data" / name).read_bytes().decode("utf-8") == expected, name  # no newline translation
 
 
 def test_a_data_csv_another_notebook_of_the_build_wrote_is_not_written_again(tmp_path):
