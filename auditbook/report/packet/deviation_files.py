@@ -22,19 +22,27 @@ REFERENCE_KEYS = ("id", "kind", "criteria", "check", "from", "state", "existed_a
                   "existed_at_start_computed", "existed_at_start_overridden", "response", "response_text")
 
 
-def _cell(value) -> str:
+def _cell(value, judged: dict) -> str:
+    """One cell as CSV text a spreadsheet cannot run; `judged`: the texts of this file judged so far (a
+    check's message, an account, a state repeat down 40,000 rows)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
         value = " ".join(str(v) for v in value)
-    return neutralised(str(value))
+    text = value if type(value) is str else str(value)
+    found = judged.get(text)
+    if found is None:
+        found = judged[text] = neutralised(text)
+    return found
 
 
-def _failure_row(dev: dict) -> list[str]:
-    values = {**dev, "first_seen": dev["from"], "management_response": dev["response_text"], "message": dev["what"]}
-    return [_cell(values.get(column)) for column in FAILURE_COLUMNS]
+_SOURCE = {"first_seen": "from", "management_response": "response_text", "message": "what"}  # column -> key
+
+
+def _failure_row(dev: dict, judged: dict) -> list[str]:
+    return [_cell(dev.get(_SOURCE.get(column, column)), judged) for column in FAILURE_COLUMNS]
 
 
 def packet_deviations(found: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -58,4 +66,5 @@ def write_failures(failures: list[dict], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(FAILURE_COLUMNS)
-        out.writerows(_failure_row(d) for d in failures)
+        judged: dict[str, str] = {}
+        out.writerows(_failure_row(d, judged) for d in failures)
