@@ -57,50 +57,95 @@ def strip_docs(model: dict) -> None:
 
 
 def default_cache_dir() -> Optional[Path]:
-    """$XDG_CACHE_HOME/auditbook/botocore-models, else ~/.cache/…; None without a home."""
+    """$XDG_CACHE_HOME/auditbook/botocore-models, else ~/.cache/…; None without a home. A relative
+    XDG_CACHE_HOME is ignored, as the XDG specification says."""
     home = os.path.expanduser("~")
-    base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(home, ".cache") if home != "~" else None)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = xdg if xdg and os.path.isabs(xdg) else (os.path.join(home, ".cache") if home != "~" else None)
     return Path(base, "auditbook", "botocore-models") if base else None
 
 
+MAX_ENTRY_BYTES = 64 * 2**20  # botocore's largest model is ~5 MB as JSON: anything bigger was not written here
+
+
+def _private_folder(directory: Path) -> bool:
+    """Create `directory` (and its missing parents) 0700, then whether it can be trusted: a real folder of
+    this user that nobody else can write, in folders nobody else can rename it out of (each ancestor
+    belongs to this user or root and is not writable by others, or is sticky like /tmp)."""
+    uid = os.getuid()
+    missing = [p for p in [directory, *directory.parents] if not os.path.lexists(p)]
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+    own = os.lstat(directory)
+    if not stat.S_ISDIR(own.st_mode) or own.st_uid != uid or own.st_mode & 0o022:
+        return False
+    for ancestor in directory.parents:
+        st = os.stat(ancestor)
+        if st.st_uid not in (uid, 0) or (st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX):
+            return False
+    return True
+
+
 class ModelCache:
-    """Model files as loaded (JSON, documentation blanked), one file per (source path, size, mtime)."""
+    """Model files as loaded (JSON, documentation blanked), one file per source file version; used only
+    in a folder only this user can write (else every model is read from botocore's own files)."""
 
     def __init__(self, directory: Path):
         self.directory = directory
+        self._usable: Optional[bool] = None
+
+    def usable(self) -> bool:
+        if self._usable is None:
+            try:
+                self._usable = _private_folder(self.directory)
+            except OSError as exc:  # a read-only home, a file in the way…: no cache
+                log.debug("model cache %s not used: %s", self.directory, exc)
+                self._usable = False
+            if not self._usable:
+                log.debug("model cache %s not used: not a private folder of this user", self.directory)
+        return self._usable
 
     def entry(self, source: str, st: os.stat_result) -> Path:
-        key = "\0".join((CACHE_FORMAT, botocore.__version__, source, str(st.st_size), str(st.st_mtime_ns)))
+        """The entry of one version of a source file: its path, size, inode, modification and change times
+        (a file replaced or edited in place, even keeping its size and modification time, is a new entry)."""
+        key = "\0".join((CACHE_FORMAT, botocore.__version__, source, str(st.st_size), str(st.st_ino),
+                         str(st.st_mtime_ns), str(st.st_ctime_ns)))
         return self.directory / f"{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()}.json"
 
     def read(self, entry: Path):
-        """The entry's data; None if there is none, or it is not a regular file of parseable JSON."""
+        """The entry's model (a JSON object); None if there is none, or it is not a regular file (never
+        waiting on a FIFO), is larger than any model, or is not a JSON object."""
         try:
-            fd = os.open(entry, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(entry, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
             return None
         try:
             with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY_BYTES:
                     return None
-                return orjson.loads(f.read())
+                data = orjson.loads(f.read(MAX_ENTRY_BYTES + 1))
         except (OSError, orjson.JSONDecodeError):
             return None
+        return data if isinstance(data, dict) else None
 
     def write(self, entry: Path, data) -> None:
-        """Keep `data` under `entry` (atomically: a reader sees the whole entry or none); a folder that
-        cannot be written leaves no entry (logged at debug level) and changes nothing else."""
+        """Keep `data` under `entry` (atomically: a reader sees the whole entry or none); what cannot be
+        kept (a full disk, a model orjson cannot encode) leaves no entry (logged at debug level)."""
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            encoded = orjson.dumps(data)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(orjson.dumps(data))
+                    f.write(encoded)
                 os.replace(tmp, entry)
             except BaseException:
                 os.unlink(tmp)
                 raise
-        except OSError as exc:  # read-only home, full disk…: the models were loaded from the source
+        except (OSError, orjson.JSONEncodeError) as exc:  # the model was loaded from the source all the same
             log.debug("model cache %s not written: %s", self.directory, exc)
 
 
@@ -112,21 +157,19 @@ class LeanFileLoader(JSONFileLoader):
         self.cache = cache
 
     def _load_file(self, full_path, open_method):
-        try:
-            st = os.stat(full_path)
-        except OSError:
+        if not os.path.isfile(full_path):
             return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        entry = self.cache.entry(full_path, st) if self.cache else None
-        data = self.cache.read(entry) if entry else None
-        if data is None:
-            with open_method(full_path, "rb") as fp:
+        with open_method(full_path, "rb") as fp:
+            cache = self.cache if self.cache is not None and self.cache.usable() else None
+            # the version read is the version opened: its entry is named from the open file
+            entry = cache.entry(full_path, os.fstat(fp.fileno())) if cache else None
+            data = cache.read(entry) if cache else None
+            if data is None:
                 data = orjson.loads(fp.read())
-            if os.path.basename(full_path).startswith(SERVICE_MODEL):
-                strip_docs(data)
-            if entry:
-                self.cache.write(entry, data)
+                if os.path.basename(full_path).startswith(SERVICE_MODEL):
+                    strip_docs(data)
+                if cache:
+                    cache.write(entry, data)
         return data
 
 
@@ -138,6 +181,8 @@ class LeanLoader(Loader):
 
     @instance_cache
     def load_service_model(self, service_name, type_name, api_version=None):
+        if not isinstance(service_name, str) or not service_name or "/" in service_name or service_name.startswith("."):
+            raise UnknownServiceError(service_name=service_name, known_service_names="")  # never a path
         try:
             versions = self.list_api_versions(service_name, type_name)
         except DataNotFoundError:  # no version of the service has this type
