@@ -7,13 +7,11 @@ blanking the documentation of a small scan's ~30 services took ~0.1 s of its ~1.
 each file as it is once loaded (plain JSON, documentation blanked), so the next process parses a third
 of the bytes and does nothing else (~0.04 s).
 
-The cache is an optimisation, never a source of truth: an entry is named by the source file's path,
-size and modification time (a new botocore, or a model under AWS_DATA_PATH edited in place, is a new
-entry); an entry that cannot be read or parsed is read from the source again and rewritten; a cache
-folder that cannot be created or written (a read-only home) leaves the models loaded from the source.
-It lives in $XDG_CACHE_HOME/auditbook/botocore-models (default ~/.cache/…), a folder only its owner can
-read or write (it holds nothing secret: copies of botocore's public model files). `auditbook` never
-follows a symbolic link out of it."""
+The cache is an optimisation, never a source of truth, and used only in a private folder of this user
+(docs/security.md: a model says where an API's endpoint is): an entry is named by the source file's path,
+size, inode, modification and change times and botocore's version; an entry that is not a regular JSON
+object of a sane size is read from the source again and replaced; a folder that is not private, cannot
+be created or cannot be written leaves the models loaded from botocore's own files."""
 from __future__ import annotations
 
 import hashlib

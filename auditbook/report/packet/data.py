@@ -63,10 +63,13 @@ def write_json(data, path: Path, sort_keys: bool = True) -> None:
 
 def written_or(packet_dir: Optional[str], name: str, compute):
     """The packet's data/<name> when a notebook runs inside a packet build that wrote it already (the
-    same values, computed once for the packet), else compute()."""
+    same values, computed once for the packet; parsed once per kernel, history.shared_reads: declared.json
+    is ~4 MB at 1,000 accounts and every criterion page reads it), else compute()."""
     path = Path(packet_dir) / "data" / name if packet_dir else None
     if path is not None and path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        st = path.stat()
+        return shared_reads.once(("packet data file", str(path), st.st_size, st.st_mtime_ns),
+                                 lambda: json.loads(path.read_text(encoding="utf-8")))
     return compute()
 
 

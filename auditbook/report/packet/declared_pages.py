@@ -5,18 +5,16 @@ three lists (declared and failing, declared but not evidenced, in scope without 
 per-criterion table. Every value is escaped (page_helpers); the file is signed with the rest."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 
-from auditbook.history import shared_reads
 from auditbook.history.declared import declared_at
 from auditbook.history.period import PeriodRuns
 from auditbook.history.type2 import latest_run_for
 from auditbook.report import page_helpers as nbh
-from auditbook.report.packet.data import write_json
+from auditbook.report.packet.data import write_json, written_or
 
 DATA_FILE = "declared.json"
 WHERE = ["resource_type", "account", "region", "name", "resource"]
@@ -39,12 +37,7 @@ def write_declared(engine, catalog, root: Path, pruns: PeriodRuns) -> None:
 
 def read_declared(engine, catalog, pruns: PeriodRuns, packet_dir: Optional[str]) -> dict:
     """The packet's data/declared.json when the notebook runs inside a packet build, else computed."""
-    path = Path(packet_dir) / "data" / DATA_FILE if packet_dir else None
-    if path is not None and path.is_file():  # parsed once per kernel (history.shared_reads): ~4 MB at 1,000 accounts
-        st = path.stat()
-        return shared_reads.once((DATA_FILE, str(path), st.st_size, st.st_mtime_ns),
-                                 lambda: json.loads(path.read_text(encoding="utf-8")))
-    return period_view(engine, catalog, pruns)
+    return written_or(packet_dir, DATA_FILE, lambda: period_view(engine, catalog, pruns))
 
 
 def _checks(checks: list[dict]) -> str:
