@@ -20,6 +20,7 @@ run, against the demo quarter's packet built in the same run.
 
     .venv/bin/python bench/org.py [--accounts 1000] [--workers 12] [--cluster-threads 6] [--latency-ms 80]
         [--latency-accounts N] [--skip-demo-packet SECONDS] [--skip-cluster] [--skip-local] [--skip-latency]
+        [--latency-only]
 Results: var/bench/org.json and var/bench/org.md (a table for docs/benchmarks.md).
 """
 from __future__ import annotations
@@ -102,7 +103,7 @@ def scans(srv, args, denied: list[str], with_cluster: bool) -> dict:
     return out
 
 
-def latency_scans(srv, args, ids: list[str], rate: float, with_cluster: bool) -> dict:
+def latency_scans(srv, args, ids: list[str], rate: float, with_cluster: bool, denied: list[str]) -> dict:
     latency_s = args.latency_ms / 1000
     plan = in_flight_plan(rate, latency_s, args.workers)
     accounts = args.latency_accounts or len(ids)
@@ -125,6 +126,9 @@ def latency_scans(srv, args, ids: list[str], rate: float, with_cluster: bool) ->
                 out[f"cluster{n}"]["in_flight"] = n * plan["cluster_threads"]
     finally:
         srv.control.delay(0)
+    if file is None:  # every account read: the denied ones must be exactly the unreachable ones
+        for run in (r for k, r in out.items() if k != "plan" and "error" not in r):
+            run["reach"] = judge_reach(run, denied)
     return out
 
 
@@ -149,14 +153,20 @@ def organisation(args, result: dict) -> None:
         if not args.skip_cluster and not with_cluster:
             result["cluster_skipped"] = "`auditbook scan` has no --executor option yet (issue 16 §1): cluster scans not run"
             say(result["cluster_skipped"])
-        result["scans"] = scans(srv, args, denied, with_cluster)
+        result["scans"] = {} if args.latency_only else scans(srv, args, denied, with_cluster)
         if not args.skip_latency:
-            result["latency"] = latency_scans(srv, args, ids, rate["calls_per_s"], with_cluster)
+            result["latency"] = latency_scans(srv, args, ids, rate["calls_per_s"], with_cluster, denied)
+
+
+def store_name(args) -> str:
+    """The scan whose store the views read: the local one, else the cluster's (--skip-local), else the
+    local latency scan's (--latency-only: it reads the same organisation, only slower)."""
+    return "org-lat-local" if args.latency_only else "org-cluster" if args.skip_local else "org-local"
 
 
 def views(args, result: dict) -> None:
-    db = args.db if args.views_only and args.db else f"sqlite:///{OUT}/org-{'cluster' if args.skip_local else 'local'}.db"
-    say("posture page from the local scan's store")
+    db = args.db if args.views_only and args.db else f"sqlite:///{OUT}/{store_name(args)}.db"
+    say(f"posture page from {db}")
     result["posture"] = posture_page(db)
     period = quarter_of(dt.date.today())
     say(f"packet {period.label} from the local scan's store")
@@ -182,6 +192,9 @@ def main() -> None:
     ap.add_argument("--skip-local", action="store_true",
                     help="no local scan (the views read the cluster's store); results in org-cluster-only.*")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="no scans without latency (the views read the local latency scan's store); "
+                         "results in org-latency.*")
     ap.add_argument("--views-only", action="store_true",
                     help="only the posture page and the packets, from the last run's var/bench/org-local.db "
                          "(or --db: e.g. a store made larger by bench/org_inflate.py)")
@@ -189,6 +202,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.skip_local and (args.skip_cluster or args.views_only):
         ap.error("--skip-local: the cluster scan is then the only scan (not with --skip-cluster or --views-only)")
+    if args.latency_only and (args.skip_latency or args.skip_local or args.views_only):
+        ap.error("--latency-only: not with --skip-latency, --skip-local or --views-only")
     if args.accounts < 2:
         ap.error("--accounts: at least 2 (the management account and one member)")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -204,7 +219,8 @@ def main() -> None:
     result["total_s"] = round(time.perf_counter() - t0, 1)
     result["verdicts"] = judge(result)
     # a views-only or cluster-only run never replaces the full run's results
-    name = "org-views" if args.views_only else "org-cluster-only" if args.skip_local else "org"
+    name = ("org-views" if args.views_only else "org-cluster-only" if args.skip_local
+            else "org-latency" if args.latency_only else "org")
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     (OUT / f"{name}.md").write_text(markdown(result))
     print(markdown(result))

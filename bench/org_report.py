@@ -44,6 +44,11 @@ def latency_verdicts(lat: dict) -> list[dict]:
                            f"{run['wall_s']:.1f} s ÷ ({calls:,} × {latency_s} ÷ {run['in_flight']} = {bound:.1f} s) = "
                            f"{run['wall_s'] / bound:.2f}× (server saw {run['server']['mean_in_flight']} in flight on "
                            f"average, at most {run['server']['max_in_flight']})", "≤ 1.5×", run["wall_s"] <= 1.5 * bound))
+        if "reach" in run:
+            out.append(verdict(f"latency, {key}: denied accounts reported unreachable, every other read",
+                               f"{len(run['unreachable'])} unreachable; {run['accounts_with_records']} of "
+                               f"{run['accounts']} with records", "exactly the denied set; all others",
+                               run["reach"]["pass"]))
     if all(key in lat and "error" not in lat[key] for key in ("cluster1", "cluster2")):
         one, two = lat["cluster1"], lat["cluster2"]
         out.append(verdict("cluster's in-flight capacity grows with its workers (1 → 2)",
@@ -56,7 +61,8 @@ def latency_verdicts(lat: dict) -> list[dict]:
 
 def judge(result: dict) -> list[dict]:
     rate = result["moto_rate"]["calls_per_s"]
-    first = next(iter(result["scans"].values()))  # the local scan's, or the cluster's alone (--skip-local)
+    # the local scan's, or the cluster's alone (--skip-local), or the local latency scan's (--latency-only)
+    first = next(iter(result["scans"].values()), None) or result["latency"]["local"]
     accounts = result["build"]["accounts"]
     out = [verdict("calls per account (server count, 2 regions)",
                    f"{first['server']['requests'] / accounts:.1f} ({first['server']['requests']:,} calls, "
