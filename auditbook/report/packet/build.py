@@ -78,8 +78,13 @@ def _run_criteria(jobs: list[tuple[str, dict]], root: Path, notebook: Path, work
             on_progress(f"{len(done)}/{len(jobs)} criterion notebooks")
     if workers <= 1 or len(jobs) < 2:
         return run_batch(jobs, str(root), str(notebook), db_url, on_done=progress)
-    batches = [jobs[i::workers] for i in range(workers)]
-    return run_in_workers(batches, str(root), str(notebook), db_url, on_done=progress)
+    return run_in_workers(jobs, workers, str(root), str(notebook), db_url, on_done=progress)
+
+
+def longest_first(catalog) -> list:
+    """The criteria in the order the notebook workers take them: those with the most checks (the
+    longest pages) first, the others in catalog order, so the short ones fill the workers' last gaps."""
+    return sorted(catalog.controls, key=lambda c: -len(catalog.checks_for(c.id)))
 
 
 def _timed(timings: dict, name: str, fn: Callable, *args):
@@ -232,7 +237,7 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
     write_assets(tmp / "assets")
     write_declared(b.engine, b.catalog, tmp, b.pruns)  # data/declared.json: the pages read it (docs/declared-controls.md)
     common = _parameters(b.period, b.catalog, b.today)
-    jobs = [(c.id, {**common, "criterion": c.id, "collect": False}) for c in b.catalog.controls]
+    jobs = [(c.id, {**common, "criterion": c.id, "collect": False}) for c in longest_first(b.catalog)]
     data = _Background(_timed, timings, "evidence and data", write_data, b.engine, b.catalog, tmp, b.period,
                        b.pruns, b.today)  # while the criterion notebooks run: the index reads some of it
     try:

@@ -9,8 +9,10 @@ interactive session); a worker started this way never looks at it, and the paren
   - is in its own process group, so a Ctrl-C at the terminal reaches only the build, which then
     kills its workers (and waits for them) before removing its partial folder;
   - dies when the build dies, as do the kernels it starts (lifeline: PR_SET_PDEATHSIG);
-  - reads its job as one JSON document on stdin and writes one JSON line per finished notebook on
-    its stdout (anything a library prints goes to stderr instead)."""
+  - reads one JSON line on stdin (the packet folder, notebook and store), then its jobs one JSON line
+    at a time — the build sends a worker its next criterion when it reports the last one done, and
+    closes its stdin when none is left — and writes one JSON line per finished notebook on its stdout
+    (anything a library prints goes to stderr instead)."""
 from __future__ import annotations
 
 import json
@@ -19,21 +21,23 @@ import selectors
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from auditbook.errors import ScanAborted
 
-Outcome = dict  # {"criterion", "error", "seconds"}
+Outcome = dict  # {"criterion", "error", "seconds", "process": the pid of the process that ran its kernel}
 
 
 class BuildAborted(ScanAborted):
     """The build cannot finish (a worker died); nothing was written. One line, exit 1."""
 
 
-def run_batch(jobs: list[tuple[str, dict]], root: str, notebook: str, db_url: str,
+def run_batch(jobs: Iterable[tuple[str, dict]], root: str, notebook: str, db_url: str,
               on_done: Optional[Callable[[Outcome], None]] = None) -> list[Outcome]:
-    """Run criterion notebooks on one kernel and write their pages; their outcomes."""
+    """Run criterion notebooks on one kernel, one after another as `jobs` yields them, and write their
+    pages; their outcomes."""
     import nbformat
 
     from auditbook.report.packet.execute import NotebookRunner
@@ -48,85 +52,118 @@ def run_batch(jobs: list[tuple[str, dict]], root: str, notebook: str, db_url: st
             (root_path / "criteria" / f"{criterion}.html").write_text(page, encoding="utf-8")
             nbformat.write(page_outputs_removed(done.nb, f"criteria/{criterion}.html", page),
                            str(root_path / "notebooks" / f"{criterion}.ipynb"))
-            outcome = {"criterion": criterion, "error": done.error, "seconds": time.perf_counter() - t0}
+            outcome = {"criterion": criterion, "error": done.error, "seconds": time.perf_counter() - t0,
+                       "process": os.getpid()}
             out.append(outcome)
             if on_done:
                 on_done(outcome)
     return out
 
 
-def run_in_workers(batches: list[list[tuple[str, dict]]], root: str, notebook: str, db_url: str,
+def run_in_workers(jobs: list[tuple[str, dict]], workers: int, root: str, notebook: str, db_url: str,
                    on_done: Callable[[Outcome], None]) -> list[Outcome]:
-    """One worker process per batch; every outcome, or BuildAborted. Whatever happens (an error,
-    KeyboardInterrupt), no worker is left running when this returns or raises."""
-    procs: list[tuple[subprocess.Popen, list]] = []
+    """The jobs on `workers` worker processes, each taking the next job in order when it finishes one (a
+    queue: no worker idles while a job waits); every outcome, or BuildAborted. Whatever happens (an
+    error, KeyboardInterrupt), no worker is left running when this returns or raises."""
+    queue = deque(jobs)
+    states: list[dict] = []
     try:
-        for batch in batches:
-            procs.append((_start(batch, root, notebook, db_url), batch))
-        return _collect(procs, on_done)
+        for _ in range(min(workers, len(queue))):
+            states.append({"proc": _start(root, notebook, db_url), "buf": b"", "job": None})
+            _give_next(states[-1], queue)
+        return _collect(states, queue, on_done)
     finally:
-        for proc, _ in procs:
+        for state in states:
+            proc = state["proc"]
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
             proc.stdout.close()
+            _close(proc.stdin)
 
 
-def _start(batch: list, root: str, notebook: str, db_url: str) -> subprocess.Popen:
+def _start(root: str, notebook: str, db_url: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-P", "-m", "auditbook.report.packet.workers", str(os.getpid())],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0, cwd=root)
-    job = {"jobs": batch, "root": root, "notebook": notebook, "db_url": db_url}
-    try:
-        proc.stdin.write(json.dumps(job).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass  # it died at once: _collect reports it
+    _send(proc, {"root": root, "notebook": notebook, "db_url": db_url})
     return proc
 
 
-def _collect(procs: list[tuple[subprocess.Popen, list]], on_done: Callable[[Outcome], None]) -> list[Outcome]:
+def _send(proc: subprocess.Popen, message) -> None:
+    try:
+        proc.stdin.write(json.dumps(message).encode() + b"\n")
+        proc.stdin.flush()
+    except BrokenPipeError:
+        pass  # it died: _collect reports it when its output ends
+
+
+def _close(stream) -> None:
+    try:
+        stream.close()
+    except BrokenPipeError:
+        pass
+
+
+def _give_next(state: dict, queue: deque) -> None:
+    """The worker's next job, or (none left) the end of its input, after which it exits."""
+    state["job"] = queue.popleft() if queue else None
+    if state["job"] is None:
+        _close(state["proc"].stdin)
+    else:
+        _send(state["proc"], state["job"])
+
+
+def _collect(states: list[dict], queue: deque, on_done: Callable[[Outcome], None]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with selectors.DefaultSelector() as selector:
-        for proc, batch in procs:
-            selector.register(proc.stdout, selectors.EVENT_READ, {"proc": proc, "batch": batch, "buf": b"", "n": 0})
+        for state in states:
+            selector.register(state["proc"].stdout, selectors.EVENT_READ, state)
         while selector.get_map():
             for key, _ in selector.select():
                 state = key.data
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
                     selector.unregister(key.fileobj)
-                    _check_finished(state)
+                    _check_finished(state, queue)
                     continue
                 *lines, state["buf"] = (state["buf"] + chunk).split(b"\n")
                 for line in lines:
                     outcome = json.loads(line)
-                    state["n"] += 1
                     outcomes.append(outcome)
                     on_done(outcome)
+                    _give_next(state, queue)
     return outcomes
 
 
-def _check_finished(state: dict) -> None:
-    proc, batch, n = state["proc"], state["batch"], state["n"]
-    code = proc.wait()
-    if code != 0 or n < len(batch):
+def _check_finished(state: dict, queue: deque) -> None:
+    code = state["proc"].wait()
+    if code != 0 or state["job"] is not None:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        unfinished = ", ".join(criterion for criterion, _ in batch[n:]) or "none"
-        raise BuildAborted(f"packet: a notebook worker {how} (criteria not done: {unfinished}); nothing was written")
+        unfinished = [criterion for criterion, _ in ([state["job"]] if state["job"] else []) + list(queue)]
+        raise BuildAborted(f"packet: a notebook worker {how} (criteria not done: {', '.join(unfinished) or 'none'}); "
+                           "nothing was written")
 
 
 def main() -> None:
     from auditbook.report.packet.lifeline import die_with_parent
     die_with_parent(int(sys.argv[1]))
-    job = json.loads(sys.stdin.buffer.read())
+    job = json.loads(sys.stdin.buffer.readline())
     results = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray prints of libraries go to stderr, not into the results
 
     def done(outcome: Outcome) -> None:
         results.write(json.dumps(outcome) + "\n")
         results.flush()
-    run_batch([(c, p) for c, p in job["jobs"]], job["root"], job["notebook"], job["db_url"], on_done=done)
+    run_batch(_jobs_from(sys.stdin.buffer), job["root"], job["notebook"], job["db_url"], on_done=done)
     results.close()
+
+
+def _jobs_from(stream) -> Iterator[tuple[str, dict]]:
+    """The build's jobs, one JSON line each, as it sends them (the next once this one is done), until it
+    closes the stream."""
+    for line in stream:
+        criterion, params = json.loads(line)
+        yield criterion, params
 
 
 if __name__ == "__main__":

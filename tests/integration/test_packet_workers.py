@@ -1,0 +1,87 @@
+"""The packet's notebook workers take their criteria from a queue: a worker that finishes a notebook
+gets the next one, so a long criterion never holds up short ones queued behind it on the same worker
+(they used to be dealt round-robin before any ran). Real worker processes and kernels, a tiny notebook
+that sleeps for its parameter."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from auditbook.report.packet.workers import BuildAborted, run_in_workers
+
+
+def _notebook(folder: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("seconds = 0.0\ncriterion = ''")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import time, os\nopen(f'started-{criterion}', 'w').write(str(os.getppid()))\ntime.sleep(seconds)")]
+    path = folder / "sleep.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture()
+def packet_root(tmp_path):
+    for sub in ("criteria", "notebooks"):
+        (tmp_path / sub).mkdir()
+    return tmp_path
+
+
+def test_a_long_criterion_does_not_hold_up_those_queued_after_it(packet_root):
+    notebook = _notebook(packet_root)
+    jobs = [("LONG", {"seconds": 6.0, "criterion": "LONG"})] + [
+        (f"S{i}", {"seconds": 0.0, "criterion": f"S{i}"}) for i in range(5)]
+    seen = []
+    outcomes = run_in_workers(jobs, 2, str(packet_root), str(notebook), "sqlite://", on_done=seen.append)
+    assert sorted(o["criterion"] for o in outcomes) == sorted(c for c, _ in jobs) and outcomes == seen
+    assert all(o["error"] is None for o in outcomes), outcomes
+    by_worker = {}
+    for o in outcomes:
+        by_worker.setdefault(o["process"], []).append(o["criterion"])
+    long_worker = next(p for p, done in by_worker.items() if "LONG" in done)
+    # round-robin gave the long criterion's worker S1 and S3 too; the queue gives them to the other one
+    assert by_worker[long_worker] == ["LONG"], by_worker
+    assert len(by_worker) == 2 and outcomes[-1]["criterion"] == "LONG"
+    for criterion, _ in jobs:  # each page and notebook written once, by the worker that ran it
+        assert (packet_root / "criteria" / f"{criterion}.html").is_file()
+        assert (packet_root / "notebooks" / f"{criterion}.ipynb").is_file()
+
+
+def test_one_worker_runs_the_queue_in_order(packet_root):
+    notebook = _notebook(packet_root)
+    jobs = [(f"C{i}", {"seconds": 0.0, "criterion": f"C{i}"}) for i in range(4)]
+    outcomes = run_in_workers(jobs, 1, str(packet_root), str(notebook), "sqlite://", on_done=lambda o: None)
+    assert [o["criterion"] for o in outcomes] == ["C0", "C1", "C2", "C3"]
+    assert len({o["process"] for o in outcomes}) == 1
+
+
+def test_a_worker_killed_mid_queue_aborts_with_the_criteria_not_done(packet_root):
+    notebook = _notebook(packet_root)
+    jobs = [("SLOW", {"seconds": 60.0, "criterion": "SLOW"}), ("NEXT", {"seconds": 60.0, "criterion": "NEXT"}),
+            ("LAST", {"seconds": 0.0, "criterion": "LAST"})]
+    killer = threading.Thread(target=_kill_the_worker_running, args=(packet_root, "SLOW"), daemon=True)
+    killer.start()
+    with pytest.raises(BuildAborted) as caught:
+        run_in_workers(jobs, 1, str(packet_root), str(notebook), "sqlite://", on_done=lambda o: None)
+    message = str(caught.value)
+    assert "was killed by signal 9" in message and "criteria not done: SLOW, NEXT, LAST" in message, message
+    killer.join(timeout=5)
+
+
+def _kill_the_worker_running(root: Path, criterion: str) -> None:
+    """Kill the worker running `criterion` once its notebook has started (the kernel's parent: the
+    notebook writes its pid into started-<criterion>)."""
+    import time
+    deadline = time.monotonic() + 90
+    started = root / f"started-{criterion}"
+    while time.monotonic() < deadline and not started.is_file():
+        time.sleep(0.05)
+    time.sleep(0.2)  # the pid is written
+    os.kill(int(started.read_text()), signal.SIGKILL)
