@@ -14,6 +14,8 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
+from auditbook.history import handed_reads
+
 T = TypeVar("T")
 _SHARING = False
 _VALUES: dict[tuple, object] = {}
@@ -46,12 +48,14 @@ def active() -> bool:
 def once(key: tuple, read: Callable[[], T]) -> T:
     """read(), or when this process (or, within shared_in_this_thread, this thread) shares its reads,
     the value read for `key` the first time (`key` names the store, what is read and every argument of
-    the read)."""
+    the read). A packet kernel takes the value its build read for all its kernels, if the build handed
+    one for `key` (history.handed_reads)."""
     values = _VALUES if _SHARING else getattr(_THREAD, "values", None)
     if values is None:
         return read()
     if key not in values:
-        values[key] = read()
+        found, value = handed_reads.handed(key) if _SHARING else (False, None)
+        values[key] = value if found else read()
     return values[key]  # type: ignore[return-value]
 
 

@@ -119,9 +119,24 @@ def _latest_findings(session, run_id: int, ids: list[str], shared: bool) -> list
     if not (shared and shared_reads.active()):
         return findings.at_run(session, run_id, ids)
     wanted = set(ids)
-    every = shared_reads.once(("findings_at_run", shared_reads.store_key(session), run_id),
+    every = shared_reads.once(_findings_key(shared_reads.store_key(session), run_id),
                               lambda: findings.at_run(session, run_id))
     return [f for f in every if f["check"] in wanted]
+
+
+def _findings_key(store: str, run_id: int) -> tuple:
+    return ("findings_at_run", store, run_id)
+
+
+def handed_latest_findings(kernel_engine, catalog: Catalog, pruns: PeriodRuns) -> dict:
+    """What a packet build hands its kernels (history.handed_reads): the findings of every run that is
+    some criterion's latest, read once, under the key a kernel's _latest_findings asks for them by.
+    `kernel_engine`: opened from the kernels' own store URL (the key names the store as they name it)."""
+    runs = {latest_run_for(checks, pruns) for checks in (catalog.checks_for(c.id) for c in catalog.controls)
+            if checks} - {None}
+    with reading(kernel_engine) as session:
+        store = shared_reads.store_key(session)
+        return {_findings_key(store, run): findings.at_run(session, run) for run in sorted(runs)}
 
 
 def criterion_history(engine, catalog: Catalog, criterion: str, pruns: PeriodRuns,

@@ -147,7 +147,7 @@ def data_csv(df: Optional[pd.DataFrame], packet_dir: Optional[str], name: str) -
     # written whole and renamed into place: two notebooks of a packet may write the same per-check file
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out.parent)
     try:
-        columns = [_csv_column(df.iloc[:, i].tolist()) for i in range(df.shape[1])]
+        columns = [_csv_column(df.iloc[:, i]) for i in range(df.shape[1])]
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             # what DataFrame.to_csv(index=False) writes (it writes through the same csv module), without
             # building a second frame of a 10,000-row table's cells
@@ -161,13 +161,20 @@ def data_csv(df: Optional[pd.DataFrame], packet_dir: Optional[str], name: str) -
     return name
 
 
-def _csv_column(values: list) -> list[str]:
-    """A column's cells as CSV text a spreadsheet cannot run: a text repeated down the column (a check's
-    message, an account, a status) is judged once."""
+def _csv_column(column: pd.Series) -> list[str]:
+    """A column's cells as CSV text a spreadsheet cannot run: a value repeated down the column (a check's
+    message, an account, a status, a run's time) is judged once. A text or time column is taken apart into
+    its distinct values first (no Python object per cell: a 100,000-row population's columns are pyarrow
+    strings and datetime64); any other column value by value."""
     from auditbook.history.populations import neutralised
+    if _exact_distinct(column.dtype):
+        codes, distinct = pd.factorize(column)  # a missing value is -1
+        texts = [neutralised(csv_text(v)) for v in distinct.tolist()]
+        missing = neutralised(csv_text(None))
+        return [texts[c] if c >= 0 else missing for c in codes.tolist()]
     judged: dict[str, str] = {}
     out = []
-    for v in values:
+    for v in column.tolist():
         if type(v) is str:
             text = judged.get(v)
             if text is None:
@@ -176,6 +183,12 @@ def _csv_column(values: list) -> list[str]:
             text = neutralised(csv_text(v))
         out.append(text)
     return out
+
+
+def _exact_distinct(dtype) -> bool:
+    """Whether equal cells of this dtype always have the same text (pandas' own string and datetime
+    dtypes; not `object`, where 1 and True are equal but written differently)."""
+    return isinstance(dtype, pd.StringDtype) or pd.api.types.is_datetime64_any_dtype(dtype)
 
 
 def check_csvs(df: Optional[pd.DataFrame], packet_dir: Optional[str], prefix: str) -> list[str]:

@@ -39,7 +39,7 @@ def test_a_long_criterion_does_not_hold_up_those_queued_after_it(packet_root):
     jobs = [("LONG", {"seconds": 6.0, "criterion": "LONG"})] + [
         (f"S{i}", {"seconds": 0.0, "criterion": f"S{i}"}) for i in range(5)]
     seen = []
-    outcomes = run_in_workers(jobs, 2, str(packet_root), str(notebook), "sqlite://", on_done=seen.append)
+    outcomes = run_in_workers(jobs, 2, str(packet_root), str(notebook), {"AUDITBOOK_DB": "sqlite://"}, on_done=seen.append)
     assert sorted(o["criterion"] for o in outcomes) == sorted(c for c, _ in jobs) and outcomes == seen
     assert all(o["error"] is None for o in outcomes), outcomes
     by_worker = {}
@@ -57,7 +57,7 @@ def test_a_long_criterion_does_not_hold_up_those_queued_after_it(packet_root):
 def test_one_worker_runs_the_queue_in_order(packet_root):
     notebook = _notebook(packet_root)
     jobs = [(f"C{i}", {"seconds": 0.0, "criterion": f"C{i}"}) for i in range(4)]
-    outcomes = run_in_workers(jobs, 1, str(packet_root), str(notebook), "sqlite://", on_done=lambda o: None)
+    outcomes = run_in_workers(jobs, 1, str(packet_root), str(notebook), {"AUDITBOOK_DB": "sqlite://"}, on_done=lambda o: None)
     assert [o["criterion"] for o in outcomes] == ["C0", "C1", "C2", "C3"]
     assert len({o["process"] for o in outcomes}) == 1
 
@@ -69,7 +69,7 @@ def test_a_worker_killed_mid_queue_aborts_with_the_criteria_not_done(packet_root
     killer = threading.Thread(target=_kill_the_worker_running, args=(packet_root, "SLOW"), daemon=True)
     killer.start()
     with pytest.raises(BuildAborted) as caught:
-        run_in_workers(jobs, 1, str(packet_root), str(notebook), "sqlite://", on_done=lambda o: None)
+        run_in_workers(jobs, 1, str(packet_root), str(notebook), {"AUDITBOOK_DB": "sqlite://"}, on_done=lambda o: None)
     message = str(caught.value)
     assert "was killed by signal 9" in message and "criteria not done: SLOW, NEXT, LAST" in message, message
     killer.join(timeout=5)
@@ -85,3 +85,32 @@ def _kill_the_worker_running(root: Path, criterion: str) -> None:
         time.sleep(0.05)
     time.sleep(0.2)  # the pid is written
     os.kill(int(started.read_text()), signal.SIGKILL)
+
+
+def test_the_kernels_take_the_findings_the_build_hands_them(history_store, packet_keys, tmp_path, monkeypatch):
+    """The build reads the last run's findings once and its kernels use that read: a build whose handed
+    findings are marked shows the mark on its pages (each kernel would otherwise have read the store)."""
+    from auditbook.history.period import parse_period
+    from auditbook.report.packet import build as packet_build
+    from auditbook.report.packet.signing import Ed25519Signer
+    from tests.packet_store import PERIOD
+    real = packet_build.handed_latest_findings
+
+    def marked(*args):
+        values = real(*args)
+        assert values and any(values.values())
+        return {key: [{**f, "message": "handed-by-the-build"} for f in found] for key, found in values.items()}
+    monkeypatch.setattr(packet_build, "handed_latest_findings", marked)
+    result = packet_build.build_packet(period=parse_period(start=PERIOD[0], end=PERIOD[1]), out=tmp_path / "p",
+                                       signer=Ed25519Signer(packet_keys["key"]), db=history_store["db"],
+                                       catalog_path=Path(history_store["catalog"]), workers=2)
+    assert not result.failed and "handed reads" in result.timings
+    pages = {p.name: p.read_text() for p in (tmp_path / "p" / "criteria").glob("*.html")}
+    with_checks = [name for name, page in pages.items() if "handed-by-the-build" in page]
+    assert with_checks, "no page shows the handed findings"
+    assert not list(Path(tempfile_root()).glob("auditbook-reads-*")), "the handoff folder is left behind"
+
+
+def tempfile_root() -> str:
+    import tempfile
+    return tempfile.gettempdir()

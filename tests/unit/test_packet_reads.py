@@ -98,7 +98,13 @@ def test_a_data_csv_writes_what_pandas_writes_for_hostile_cells(tmp_path, seed):
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(300)]
     frame = pd.DataFrame({"message": [rng.choice(texts[:5]) for _ in range(300)], "resource": texts,
                           "n": [rng.choice([1, -1, None, 2.5]) for _ in range(300)],
-                          "tags": [rng.choice([["x", "=y"], [], None, ("a,b",)]) for _ in range(300)]})
+                          "tags": [rng.choice([["x", "=y"], [], None, ("a,b",)]) for _ in range(300)],
+                          "seen": pd.to_datetime([rng.choice(["2026-10-01T06:00:00Z", "2026-10-02T06:00:00.5Z", None])
+                                                  for _ in range(300)], utc=True, format="mixed"),
+                          "day": pd.to_datetime([rng.choice(["2026-10-01", "2026-10-03", None]) for _ in range(300)])})
+    # texts and times are taken apart into their distinct values (pandas' own dtypes), the rest cell by cell
+    assert isinstance(frame["message"].dtype, pd.StringDtype) and isinstance(frame["resource"].dtype, pd.StringDtype)
+    assert str(frame["seen"].dtype).endswith(", UTC]") and frame["day"].isna().any() and frame["tags"].dtype == object
     for name, df in (("many.csv", frame), ("empty-texts.csv", pd.DataFrame({"only": ["", "", "x"]}))):
         assert data_csv(df, str(tmp_path), name) == name
         expected = df.map(lambda v: neutralised(csv_text(v))).to_csv(index=False)

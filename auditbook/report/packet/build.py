@@ -25,7 +25,9 @@ from typing import Callable, Optional
 from auditbook import __version__
 from auditbook.catalog.model import load_catalog
 from auditbook.errors import UserError, shown
+from auditbook.history import handed_reads
 from auditbook.history.period import Period, PeriodRuns, period_runs
+from auditbook.history.type2 import handed_latest_findings
 from auditbook.report.packet.company_pages import BY, write_company_pages
 from auditbook.report.packet.data import write_data
 from auditbook.report.packet.declared_pages import write_declared
@@ -68,7 +70,7 @@ def _check_out(out: Path) -> None:
         raise UserError(f"--out: folder {out.parent} does not exist")
 
 
-def _run_criteria(jobs: list[tuple[str, dict]], root: Path, notebook: Path, workers: int, db_url: str,
+def _run_criteria(jobs: list[tuple[str, dict]], root: Path, notebook: Path, workers: int, env: dict,
                   on_progress: Optional[Callable[[str], None]]) -> list[dict]:
     done: list[dict] = []
 
@@ -77,8 +79,8 @@ def _run_criteria(jobs: list[tuple[str, dict]], root: Path, notebook: Path, work
         if on_progress:
             on_progress(f"{len(done)}/{len(jobs)} criterion notebooks")
     if workers <= 1 or len(jobs) < 2:
-        return run_batch(jobs, str(root), str(notebook), db_url, on_done=progress)
-    return run_in_workers(jobs, workers, str(root), str(notebook), db_url, on_done=progress)
+        return run_batch(jobs, str(root), str(notebook), env, on_done=progress)
+    return run_in_workers(jobs, workers, str(root), str(notebook), env, on_done=progress)
 
 
 def longest_first(catalog) -> list:
@@ -123,7 +125,7 @@ class _Background:
 
 
 def _run_notebooks(jobs: list[tuple[str, dict]], index_params: dict, root: Path, folder: Path, workers: int,
-                   db_url: str, on_progress, timings: dict, before_index: Callable[[], object]):
+                   db_url: str, handed: Path, on_progress, timings: dict, before_index: Callable[[], object]):
     """The criterion notebooks (in workers), then `before_index()` (the packet's data files, which the
     index reads), then the index, whose kernel starts and imports meanwhile. Returns the outcomes, the
     failures and the executed index notebook."""
@@ -140,7 +142,8 @@ def _run_notebooks(jobs: list[tuple[str, dict]], index_params: dict, root: Path,
     warming = threading.Thread(target=warm, daemon=True)
     warming.start()
     try:
-        outcomes = _run_criteria(jobs, root, folder / "control.ipynb", workers, db_url, on_progress)
+        outcomes = _run_criteria(jobs, root, folder / "control.ipynb", workers,
+                                 {"AUDITBOOK_DB": db_url, handed_reads.ENV: str(handed)}, on_progress)
         warming.join()
         if warm_errors:
             raise warm_errors[0]
@@ -226,7 +229,32 @@ def _checked(period: Period, out: Path, db: Optional[str], catalog_path: Optiona
 
 def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: dict) -> tuple[dict, dict, bytes]:
     """Pages, notebooks, evidence, documents and data, then the manifest and its signature, into
-    `tmp`; (manifest, signature, the manifest's bytes)."""
+    `tmp`; (manifest, signature, the manifest's bytes). The last run's findings are read once, from the
+    start, and handed to every criterion kernel (history.handed_reads)."""
+    db_url = absolute_url(resolve_url(b.db))
+    handoff = handed_reads.Handoff()  # locked before any kernel starts: they wait for what it hands them
+    handing = _Background(_timed, timings, "handed reads", handoff.fill, lambda: _handed_values(db_url, b))
+    try:
+        built = _assemble_handed(b, tmp, signer, workers, on_progress, timings, db_url, handoff.path)
+    finally:
+        handing.wait()
+        handoff.remove()
+    if handoff.error and on_progress:
+        on_progress(f"note: the last run's findings were not handed to the notebooks (each read them itself): "
+                    f"{handoff.error}")
+    return built
+
+
+def _handed_values(db_url: str, b: _Build) -> dict:
+    engine = open_engine(db_url, create=False)  # the kernels' own URL: the values are keyed by it
+    try:
+        return handed_latest_findings(engine, b.catalog, b.pruns)
+    finally:
+        engine.dispose()
+
+
+def _assemble_handed(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: dict, db_url: str,
+                     handed: Path) -> tuple[dict, dict, bytes]:
     from auditbook.report.packet.render import (
         notebook_html,
         page_outputs_removed,
@@ -241,8 +269,8 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
     data = _Background(_timed, timings, "evidence and data", write_data, b.engine, b.catalog, tmp, b.period,
                        b.pruns, b.today)  # while the criterion notebooks run: the index reads some of it
     try:
-        _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, workers,
-                                             absolute_url(resolve_url(b.db)), on_progress, timings, data.result)
+        _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, workers, db_url,
+                                             handed, on_progress, timings, data.result)
     except BaseException:
         data.wait()  # it writes into the partial folder, which is removed only after every writer has ended
         raise

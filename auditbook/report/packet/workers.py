@@ -9,7 +9,7 @@ interactive session); a worker started this way never looks at it, and the paren
   - is in its own process group, so a Ctrl-C at the terminal reaches only the build, which then
     kills its workers (and waits for them) before removing its partial folder;
   - dies when the build dies, as do the kernels it starts (lifeline: PR_SET_PDEATHSIG);
-  - reads one JSON line on stdin (the packet folder, notebook and store), then its jobs one JSON line
+  - reads one JSON line on stdin (the packet folder, notebook and its kernel's environment), then its jobs one JSON line
     at a time — the build sends a worker its next criterion when it reports the last one done, and
     closes its stdin when none is left — and writes one JSON line per finished notebook on its stdout
     (anything a library prints goes to stderr instead)."""
@@ -34,17 +34,17 @@ class BuildAborted(ScanAborted):
     """The build cannot finish (a worker died); nothing was written. One line, exit 1."""
 
 
-def run_batch(jobs: Iterable[tuple[str, dict]], root: str, notebook: str, db_url: str,
+def run_batch(jobs: Iterable[tuple[str, dict]], root: str, notebook: str, env: dict,
               on_done: Optional[Callable[[Outcome], None]] = None) -> list[Outcome]:
-    """Run criterion notebooks on one kernel, one after another as `jobs` yields them, and write their
-    pages; their outcomes."""
+    """Run criterion notebooks on one kernel (with `env` added to its environment: the store's URL, the
+    build's handed reads), one after another as `jobs` yields them, and write their pages; their outcomes."""
     import nbformat
 
     from auditbook.report.packet.execute import NotebookRunner
     from auditbook.report.packet.render import notebook_html, page_outputs_removed
     root_path = Path(root)
     out = []
-    with NotebookRunner(cwd=root_path, env={"AUDITBOOK_DB": db_url}) as runner:
+    with NotebookRunner(cwd=root_path, env=env) as runner:
         for criterion, params in jobs:
             t0 = time.perf_counter()
             done = runner.run(Path(notebook), params)
@@ -60,7 +60,7 @@ def run_batch(jobs: Iterable[tuple[str, dict]], root: str, notebook: str, db_url
     return out
 
 
-def run_in_workers(jobs: list[tuple[str, dict]], workers: int, root: str, notebook: str, db_url: str,
+def run_in_workers(jobs: list[tuple[str, dict]], workers: int, root: str, notebook: str, env: dict,
                    on_done: Callable[[Outcome], None]) -> list[Outcome]:
     """The jobs on `workers` worker processes, each taking the next job in order when it finishes one (a
     queue: no worker idles while a job waits); every outcome, or BuildAborted. Whatever happens (an
@@ -69,7 +69,7 @@ def run_in_workers(jobs: list[tuple[str, dict]], workers: int, root: str, notebo
     states: list[dict] = []
     try:
         for _ in range(min(workers, len(queue))):
-            states.append({"proc": _start(root, notebook, db_url), "buf": b"", "job": None})
+            states.append({"proc": _start(root, notebook, env), "buf": b"", "job": None})
             _give_next(states[-1], queue)
         return _collect(states, queue, on_done)
     finally:
@@ -82,10 +82,10 @@ def run_in_workers(jobs: list[tuple[str, dict]], workers: int, root: str, notebo
             _close(proc.stdin)
 
 
-def _start(root: str, notebook: str, db_url: str) -> subprocess.Popen:
+def _start(root: str, notebook: str, env: dict) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-P", "-m", "auditbook.report.packet.workers", str(os.getpid())],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0, cwd=root)
-    _send(proc, {"root": root, "notebook": notebook, "db_url": db_url})
+    _send(proc, {"root": root, "notebook": notebook, "env": env})
     return proc
 
 
@@ -154,7 +154,7 @@ def main() -> None:
     def done(outcome: Outcome) -> None:
         results.write(json.dumps(outcome) + "\n")
         results.flush()
-    run_batch(_jobs_from(sys.stdin.buffer), job["root"], job["notebook"], job["db_url"], on_done=done)
+    run_batch(_jobs_from(sys.stdin.buffer), job["root"], job["notebook"], job["env"], on_done=done)
     results.close()
 
 

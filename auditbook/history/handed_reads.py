@@ -1,0 +1,101 @@
+"""Reads a packet build makes once and hands to all its kernels (history.shared_reads shares a read
+within one kernel; this shares it across them).
+
+Every criterion kernel of a build needs the last run's findings (at 1,000 accounts ~150,000 of them:
+two seconds to read from the store), and each read them itself, all at once, at the start. The build
+now reads them once, in a thread, while its kernels start, and writes them to a file that only this
+user can open (a private temporary folder: mkdtemp, 0700). The file is created and locked (flock,
+exclusive) before any kernel starts; a kernel that needs a handed value takes a shared lock on it,
+which waits until the build has written it, and loads it (marshal: the values are plain lists, dicts,
+text and numbers). A value the file does not hold, an empty or unreadable file (the build's read
+failed, or it died), a kernel outside a build: the kernel reads the store itself, as before — a
+handoff never changes a value, only who reads it. The build removes the folder when it ends."""
+from __future__ import annotations
+
+import fcntl
+import marshal
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+ENV = "AUDITBOOK_HANDED_READS"  # the file's path, in the environment of a build's kernels
+KINDS = frozenset({"findings_at_run"})  # the reads (first element of a shared_reads key) a build hands
+
+_LOADED: Optional[dict] = None  # this kernel's handed values, once loaded
+
+
+class Handoff:
+    """The build's side: a locked, empty file its kernels will wait on until write() or release()."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="auditbook-reads-"))
+        self.path = self.folder / "reads"
+        self._fd: Optional[int] = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.error: Optional[str] = None
+
+    def fill(self, read: Callable[[], dict]) -> None:
+        """Write the values read() returns ({key: value}, keys of KINDS), then let the kernels in. If
+        that fails, they are let in to an empty file and read the store themselves (each value is the
+        same either way); `error` says why, for the build to report."""
+        try:
+            data = marshal.dumps(read())
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except Exception as exc:  # noqa: BLE001 — a value, reported by the build: the kernels read themselves
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+            os.ftruncate(self._fd, 0)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file releases its lock
+            self._fd = None
+
+    def remove(self) -> None:
+        self.release()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def handed(key: tuple) -> tuple[bool, object]:
+    """(True, the value) when this build handed a value for `key`, else (False, None). Only a packet
+    kernel asks (history.shared_reads, where reads are shared by the process)."""
+    if not key or key[0] not in KINDS:
+        return False, None
+    values = _loaded()
+    if key in values:
+        return True, values.pop(key)  # shared_reads keeps it from now on
+    return False, None
+
+
+def _loaded() -> dict:
+    global _LOADED
+    if _LOADED is None:
+        _LOADED = _load(os.environ.get(ENV))
+    return _LOADED
+
+
+def _load(path: Optional[str]) -> dict:
+    """The handed values in `path` ({} when there is none, or nothing usable in it), after waiting for
+    the build to finish writing them."""
+    if not path:
+        return {}
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while the build writes
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        values = marshal.loads(b"".join(chunks))
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    finally:
+        os.close(fd)
+    return values if isinstance(values, dict) else {}
