@@ -33,8 +33,10 @@ def quarter_of(day: dt.date) -> Period:
 def packet_build(db: str, period: Period, work: Path) -> dict:
     """The packet for the period from the store into work/packet-PERIOD, built by `auditbook packet`'s
     function as bench/packet.py times it (a fresh Ed25519 key; PACKET_WORKERS kernels): seconds, phases, size."""
+    from auditbook.gc_tuning import collect_less
     from auditbook.report.packet.build import build_packet
     from auditbook.report.packet.signing import Ed25519Signer, keygen
+    collect_less()  # as `auditbook packet` runs it (cli.main)
     out = work / f"packet-{period.label}"
     shutil.rmtree(out, ignore_errors=True)
     with tempfile.TemporaryDirectory() as keys:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from auditbook.gc_tuning import collect_less  # noqa: E402
 from auditbook.history.period import parse_period  # noqa: E402
 from auditbook.report.packet.build import build_packet  # noqa: E402
 from auditbook.report.packet.manifest import verify_packet  # noqa: E402
@@ -97,6 +98,7 @@ def measure(name: str, period, db: str, out: Path, signer, public, browser: bool
 
 
 def main() -> None:
+    collect_less()  # as `auditbook packet` runs it (cli.main)
     with tempfile.TemporaryDirectory(prefix="packet-scale-") as tmp:
         store = Path(tmp) / "history.db"
         t0 = time.perf_counter()

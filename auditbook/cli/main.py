@@ -11,11 +11,9 @@ import typer
 
 from auditbook.cli.common import app
 from auditbook.errors import ScanAborted, UserError, one_line
+from auditbook.gc_tuning import collect_less
 
 INTERRUPTED = 130
-# A command's objects are mostly long-lived (modules, catalog, service models): collecting the young
-# generation every 700 allocations, CPython's default, re-walks them ~5 % of a small scan's time.
-YOUNG_GENERATION_THRESHOLD = 50_000
 
 
 def registered_app() -> typer.Typer:
@@ -56,7 +54,7 @@ def at_exit() -> None:
 
 
 def main():
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+    collect_less()  # auditbook.gc_tuning
     atexit.unregister(at_exit)  # once, however many times main runs in one process (tests)
     atexit.register(at_exit)
     try:

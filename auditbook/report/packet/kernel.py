@@ -9,6 +9,8 @@ import os
 def main() -> None:
     from auditbook.report.packet.lifeline import die_with_parent
     die_with_parent(int(os.environ.get("JPY_PARENT_PID") or 0))  # set by jupyter_client: our launcher
+    from auditbook.gc_tuning import collect_less
+    collect_less()  # a kernel holds a run's findings and large frames: fewer walks over them
     from auditbook.history.shared_reads import share_in_this_process
     share_in_this_process()  # its notebooks read the same period of the same store
     from ipykernel import kernelapp

@@ -62,24 +62,66 @@ def run_batch(jobs: Iterable[tuple[str, dict]], root: str, notebook: str, env: d
 
 def run_in_workers(jobs: list[tuple[str, dict]], workers: int, root: str, notebook: str, env: dict,
                    on_done: Callable[[Outcome], None]) -> list[Outcome]:
-    """The jobs on `workers` worker processes, each taking the next job in order when it finishes one (a
-    queue: no worker idles while a job waits); every outcome, or BuildAborted. Whatever happens (an
-    error, KeyboardInterrupt), no worker is left running when this returns or raises."""
-    queue = deque(jobs)
-    states: list[dict] = []
-    try:
-        for _ in range(min(workers, len(queue))):
-            states.append({"proc": _start(root, notebook, env), "buf": b"", "job": None})
-            _give_next(states[-1], queue)
-        return _collect(states, queue, on_done)
-    finally:
-        for state in states:
+    """The jobs on `workers` worker processes (see Workers.run); every outcome, or BuildAborted."""
+    with Workers(min(workers, len(jobs)), root, notebook, env) as pool:
+        return pool.run(jobs, on_done)
+
+
+class Workers:
+    """Worker processes started now — each starts its kernel at once, so they start while the build
+    still prepares what the notebooks read — and given their jobs by run(). A context manager: whatever
+    happens (an error, KeyboardInterrupt), no worker is left running when it is left."""
+
+    def __init__(self, n: int, root: str, notebook: str, env: dict):
+        self._states: list[dict] = []
+        try:
+            for _ in range(n):
+                self._states.append({"proc": _start(root, notebook, env), "buf": b"", "job": None})
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, jobs: list[tuple[str, dict]], on_done: Callable[[Outcome], None],
+            held: Optional[Callable[[tuple], bool]] = None,
+            on_last_job: Optional[Callable[[], None]] = None) -> list[Outcome]:
+        """Every job, each worker taking the next in order when it finishes one (a queue: no worker idles
+        while a job waits); every outcome, or BuildAborted. `held(job)`: a job kept back while one not
+        held is left (given all the same when only held ones are); `on_last_job()`: once the last job has
+        been given out."""
+        queue = _Queue(jobs, held, on_last_job)
+        for state in self._states:
+            _give_next(state, queue)
+        return _collect(self._states, queue, on_done)
+
+    def close(self) -> None:
+        for state in self._states:
             proc = state["proc"]
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
             proc.stdout.close()
             _close(proc.stdin)
+
+
+class _Queue:
+    def __init__(self, jobs: list, held: Optional[Callable[[tuple], bool]], on_last_job: Optional[Callable]):
+        self.jobs, self._held, self._on_last_job = deque(jobs), held, on_last_job
+
+    def take(self) -> Optional[tuple]:
+        if not self.jobs:
+            return None
+        ready = next((i for i, job in enumerate(self.jobs) if not self._held(job)), 0) if self._held else 0
+        job = self.jobs[ready]
+        del self.jobs[ready]
+        if not self.jobs and self._on_last_job:
+            self._on_last_job()
+        return job
 
 
 def _start(root: str, notebook: str, env: dict) -> subprocess.Popen:
@@ -104,16 +146,16 @@ def _close(stream) -> None:
         pass
 
 
-def _give_next(state: dict, queue: deque) -> None:
+def _give_next(state: dict, queue: _Queue) -> None:
     """The worker's next job, or (none left) the end of its input, after which it exits."""
-    state["job"] = queue.popleft() if queue else None
+    state["job"] = queue.take()
     if state["job"] is None:
         _close(state["proc"].stdin)
     else:
         _send(state["proc"], state["job"])
 
 
-def _collect(states: list[dict], queue: deque, on_done: Callable[[Outcome], None]) -> list[Outcome]:
+def _collect(states: list[dict], queue: _Queue, on_done: Callable[[Outcome], None]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with selectors.DefaultSelector() as selector:
         for state in states:
@@ -135,11 +177,11 @@ def _collect(states: list[dict], queue: deque, on_done: Callable[[Outcome], None
     return outcomes
 
 
-def _check_finished(state: dict, queue: deque) -> None:
+def _check_finished(state: dict, queue: _Queue) -> None:
     code = state["proc"].wait()
     if code != 0 or state["job"] is not None:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        unfinished = [criterion for criterion, _ in ([state["job"]] if state["job"] else []) + list(queue)]
+        unfinished = [criterion for criterion, _ in ([state["job"]] if state["job"] else []) + list(queue.jobs)]
         raise BuildAborted(f"packet: a notebook worker {how} (criteria not done: {', '.join(unfinished) or 'none'}); "
                            "nothing was written")
 
@@ -147,6 +189,8 @@ def _check_finished(state: dict, queue: deque) -> None:
 def main() -> None:
     from auditbook.report.packet.lifeline import die_with_parent
     die_with_parent(int(sys.argv[1]))
+    from auditbook.gc_tuning import collect_less
+    collect_less()
     job = json.loads(sys.stdin.buffer.readline())
     results = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray prints of libraries go to stderr, not into the results
