@@ -4,12 +4,13 @@ within one kernel; this shares it across them).
 Every criterion kernel of a build needs the last run's findings (at 1,000 accounts ~150,000 of them:
 two seconds to read from the store), and each read them itself, all at once, at the start. The build
 now reads them once, in a thread, while its kernels start, and writes them to a file that only this
-user can open (a private temporary folder: mkdtemp, 0700). The file is created and locked (flock,
+user can open (a folder of its own, 0700, in the build's partial folder — removed with it if the build
+dies, by the next build — and removed before the manifest is made). The file is created and locked (flock,
 exclusive) before any kernel starts; a kernel that needs a handed value takes a shared lock on it,
 which waits until the build has written it, and loads it (marshal: the values are plain lists, dicts,
 text and numbers). A value the file does not hold, an empty or unreadable file (the build's read
 failed, or it died), a kernel outside a build: the kernel reads the store itself, as before — a
-handoff never changes a value, only who reads it. The build removes the folder when it ends."""
+handoff never changes a value, only who reads it."""
 from __future__ import annotations
 
 import fcntl
@@ -29,8 +30,8 @@ _LOADED: Optional[dict] = None  # this kernel's handed values, once loaded
 class Handoff:
     """The build's side: a locked, empty file its kernels will wait on until write() or release()."""
 
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="auditbook-reads-"))
+    def __init__(self, parent: Path) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix=".handed-reads-", dir=parent))
         self.path = self.folder / "reads"
         self._fd: Optional[int] = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)

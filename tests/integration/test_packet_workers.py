@@ -108,9 +108,7 @@ def test_the_kernels_take_the_findings_the_build_hands_them(history_store, packe
     pages = {p.name: p.read_text() for p in (tmp_path / "p" / "criteria").glob("*.html")}
     with_checks = [name for name, page in pages.items() if "handed-by-the-build" in page]
     assert with_checks, "no page shows the handed findings"
-    assert not list(Path(tempfile_root()).glob("auditbook-reads-*")), "the handoff folder is left behind"
-
-
-def tempfile_root() -> str:
-    import tempfile
-    return tempfile.gettempdir()
+    # the handoff's folder (inside the partial folder while the build runs) is not part of the packet
+    assert not [p for p in (tmp_path / "p").rglob("*") if "handed" in p.name]
+    manifest = (tmp_path / "p" / "manifest.json").read_text()
+    assert ".handed-reads" not in manifest and sorted(p.name for p in tmp_path.iterdir()) == ["p"]

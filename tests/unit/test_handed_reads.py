@@ -16,8 +16,8 @@ VALUES = {KEY: [{"check": "c1", "status": "FAIL", "evidence": ["a" * 64], "first
 
 
 @pytest.fixture
-def handoff(monkeypatch):
-    made = handed_reads.Handoff()
+def handoff(monkeypatch, tmp_path):
+    made = handed_reads.Handoff(tmp_path)
     monkeypatch.setenv(handed_reads.ENV, str(made.path))
     monkeypatch.setattr(handed_reads, "_LOADED", None)
     yield made
@@ -92,8 +92,8 @@ def test_a_sharing_kernel_takes_the_handed_value_instead_of_reading(handoff, mon
     assert shared_reads.once(other, lambda: ["own"]) == ["own"]
 
 
-def test_removed_with_its_folder(monkeypatch):
-    made = handed_reads.Handoff()
+def test_removed_with_its_folder(monkeypatch, tmp_path):
+    made = handed_reads.Handoff(tmp_path)
     made.fill(lambda: VALUES)
     made.remove()
     assert not made.folder.exists()

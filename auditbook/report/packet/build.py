@@ -267,11 +267,11 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
     `tmp`; (manifest, signature, the manifest's bytes). The last run's findings are read once, from the
     start, and handed to every criterion kernel (history.handed_reads)."""
     db_url = absolute_url(resolve_url(b.db))
-    handoff = handed_reads.Handoff()  # locked before any kernel starts: they wait for what it hands them
+    handoff = handed_reads.Handoff(tmp)  # locked before any kernel starts: they wait for what it hands them
     handing = _Background(_timed, timings, "handed reads", handoff.fill, lambda: _handed_values(db_url, b),
                           started=False)
     try:
-        built = _assemble_handed(b, tmp, signer, workers, on_progress, timings, db_url, handoff.path, handing)
+        built = _assemble_handed(b, tmp, signer, workers, on_progress, timings, db_url, handoff, handing)
     finally:
         handing.wait()
         handoff.remove()
@@ -295,21 +295,21 @@ def _after(first: Callable[[], object], fn: Callable, *args):
 
 
 def _assemble_handed(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: dict, db_url: str,
-                     handed: Path, handing: _Background) -> tuple[dict, dict, bytes]:
+                     handoff: handed_reads.Handoff, handing: _Background) -> tuple[dict, dict, bytes]:
     """The notebook workers are started first: their kernels start while the assets and
     data/declared.json are written, and get their first criterion once those are."""
-    env = {"AUDITBOOK_DB": db_url, handed_reads.ENV: str(handed)}
+    env = {"AUDITBOOK_DB": db_url, handed_reads.ENV: str(handoff.path)}
     n = min(workers, len(b.catalog.controls))
     pool = Workers(n, str(tmp), str(b.notebooks / "control.ipynb"), env) if n > 1 else None
     try:
-        return _assemble_pages(b, tmp, signer, pool, env, on_progress, timings, handing)
+        return _assemble_pages(b, tmp, signer, pool, env, on_progress, timings, handing, handoff)
     finally:
         if pool is not None:
             pool.close()
 
 
 def _assemble_pages(b: _Build, tmp: Path, signer, pool: Optional[Workers], env: dict, on_progress, timings: dict,
-                    handing: _Background) -> tuple[dict, dict, bytes]:
+                    handing: _Background, handoff: handed_reads.Handoff) -> tuple[dict, dict, bytes]:
     from auditbook.report.packet.render import (
         notebook_html,
         page_outputs_removed,
@@ -338,6 +338,8 @@ def _assemble_pages(b: _Build, tmp: Path, signer, pool: Optional[Workers], env: 
     except BaseException:
         data.wait()  # it writes into the partial folder, which is removed only after every writer has ended
         raise
+    handing.wait()
+    handoff.remove()  # every kernel has ended; it is not part of the packet
     import nbformat
     index_html = notebook_html(index_nb, "", f"Audit packet {b.period.label}")
     (tmp / "index.html").write_text(index_html, encoding="utf-8")
