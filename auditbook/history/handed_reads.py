@@ -14,15 +14,18 @@ handoff never changes a value, only who reads it."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import marshal
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
 ENV = "AUDITBOOK_HANDED_READS"  # the file's path, in the environment of a build's kernels
 KINDS = frozenset({"findings_at_run"})  # the reads (first element of a shared_reads key) a build hands
+MAX_BYTES = 2 << 30  # ~37 MB at 1,000 accounts
 
 _LOADED: Optional[dict] = None  # this kernel's handed values, once loaded
 
@@ -42,7 +45,7 @@ class Handoff:
         that fails, they are let in to an empty file and read the store themselves (each value is the
         same either way); `error` says why, for the build to report."""
         try:
-            data = marshal.dumps(read())
+            data = marshal.dumps({_file_key(key): value for key, value in read().items()})
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view):]
@@ -68,9 +71,16 @@ def handed(key: tuple) -> tuple[bool, object]:
     if not key or key[0] not in KINDS:
         return False, None
     values = _loaded()
-    if key in values:
-        return True, values.pop(key)  # shared_reads keeps it from now on
+    found = _file_key(key)
+    if found in values:
+        return True, values.pop(found)  # shared_reads keeps it from now on
     return False, None
+
+
+def _file_key(key: tuple) -> tuple:
+    """A key as the file holds it: the store named by a SHA-256 of its URL, which may hold a password
+    (shared_reads keys name a store with its credentials: two stores differing only by those are two)."""
+    return (key[0], hashlib.sha256(str(key[1]).encode()).hexdigest(), *key[2:])
 
 
 def _loaded() -> dict:
@@ -90,9 +100,12 @@ def _load(path: Optional[str]) -> dict:
     except OSError:
         return {}
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_size > MAX_BYTES:
+            return {}  # not a file this user's build wrote
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits while the build writes
         chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        while (chunk := os.read(fd, 1 << 20)) and sum(map(len, chunks)) <= MAX_BYTES:
             chunks.append(chunk)
         values = marshal.loads(b"".join(chunks))
     except (OSError, ValueError, EOFError, TypeError):

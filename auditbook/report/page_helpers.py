@@ -41,11 +41,12 @@ def catalog(path: Optional[str] = None):
 
 
 def engine(db: Optional[str] = None):
-    """One engine per store URL per kernel."""
+    """One engine per store URL per kernel; a store that does not exist is an error, never a new empty
+    store (a notebook reads a store: an empty one would make empty pages)."""
     from auditbook.store.db import open_engine, resolve_url
     url = resolve_url(db)
     if url not in _ENGINES:
-        _ENGINES[url] = open_engine(url)
+        _ENGINES[url] = open_engine(url, create=False)
     return _ENGINES[url]
 
 

@@ -91,11 +91,21 @@ def _redacted_text(url: str) -> str:
 
 
 def absolute_url(url: str) -> str:
-    """A relative SQLite path made absolute (for processes started in another folder)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str(Path(url[len(prefix):]).resolve())
-    return url
+    """A relative SQLite path made absolute (for processes started in another folder, which would
+    otherwise open — and create — another store): any SQLite driver (`sqlite+pysqlite:///store.db`)
+    and the `file:` URI form with uri=true; any other URL unchanged."""
+    file = sqlite_file(url)
+    if file is None or file.is_absolute():
+        return url
+    parsed = make_url(url)
+    database = parsed.database
+    if database.startswith("file:") and str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        rest = database[len("file:"):]
+        path, hashed, fragment = rest.partition("#")
+        database = "file:" + quote(str(file.resolve())) + hashed + fragment
+    else:
+        database = str(file.resolve())
+    return parsed.set(database=database).render_as_string(hide_password=False)
 
 
 def alembic_config():

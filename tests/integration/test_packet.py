@@ -563,7 +563,7 @@ def test_a_failed_build_removes_its_folder_only_after_the_data_thread_has_ended(
     def failing_notebooks(*args, **kwargs):
         raise RuntimeError("a notebook worker was killed")
     monkeypatch.setattr(packet_build, "write_data", slow_write_data)
-    monkeypatch.setattr(packet_build, "_run_notebooks", failing_notebooks)
+    monkeypatch.setattr(packet_build, "run_notebooks", failing_notebooks)
     with pytest.raises(RuntimeError, match="worker was killed"):
         packet_build.build_packet(period=parse_period(start=PERIOD[0], end=PERIOD[1]), out=tmp_path / "p",
                      signer=Ed25519Signer(packet_keys["key"]), db=history_store["db"],

@@ -112,3 +112,24 @@ def test_the_kernels_take_the_findings_the_build_hands_them(history_store, packe
     assert not [p for p in (tmp_path / "p").rglob("*") if "handed" in p.name]
     manifest = (tmp_path / "p" / "manifest.json").read_text()
     assert ".handed-reads" not in manifest and sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_the_abort_names_the_criteria_running_on_the_other_workers_too():
+    """A dead worker aborts the build; the message names every criterion not done: its own, those the
+    other workers were still running, and those still queued."""
+    import subprocess
+    import sys
+
+    from auditbook.report.packet.workers import _check_finished, _Queue
+    dead = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        dead.wait(timeout=30)
+        states = [{"proc": dead, "job": ("SLOW", {})}, {"proc": alive, "job": ("OTHER", {})}]
+        with pytest.raises(BuildAborted) as caught:
+            _check_finished(states[0], _Queue([("LAST", {})], None, None), states)
+        assert "was killed by signal 9" in str(caught.value)
+        assert "criteria not done: SLOW, OTHER, LAST" in str(caught.value), str(caught.value)
+    finally:
+        alive.kill()
+        alive.wait()

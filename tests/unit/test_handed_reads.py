@@ -129,3 +129,42 @@ def test_the_build_hands_the_findings_under_the_key_a_kernel_asks_for(history_st
         expected = {("findings_at_run", shared_reads.store_key(session), run): findings.at_run(session, run)
                     for run in runs}
     assert handed == expected and any(expected.values())
+
+
+@pytest.mark.parametrize("url", ["sqlite:///store.db", "sqlite+pysqlite:///store.db", "sqlite:///file:store.db?uri=true",
+                                 "sqlite:///sub/../store.db", "sqlite:///file:st%20ore.db?uri=true"])
+def test_a_relative_sqlite_store_is_the_same_store_from_any_folder(tmp_path, monkeypatch, url):
+    """The build passes its kernels (which run in the packet's folder) an absolute URL: for every SQLite
+    driver and the file: URI form. A relative one opened there would be another, new and empty store,
+    and the packet would be signed with empty pages (the attack pass's finding)."""
+    from auditbook.store import settings
+    from auditbook.store.db import absolute_url, open_engine, sqlite_file
+    from auditbook.store.session import reading, writing
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with writing(open_engine(url)) as session:
+        settings.write(session, "probe", {"here": True})
+    made = sqlite_file(url)
+    absolute = absolute_url(url)
+    assert sqlite_file(absolute) == (tmp_path / made).resolve() and sqlite_file(absolute).is_file()
+    monkeypatch.chdir(tmp_path / "sub")  # as a kernel in another folder
+    with reading(open_engine(absolute, create=False)) as session:
+        assert settings.read(session, "probe") == {"here": True}
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == []  # no stray store made there
+
+
+def test_the_file_names_the_store_by_a_hash_never_its_password(handoff):
+    secret_key = ("findings_at_run", "postgresql+psycopg://audit:S3cretPW@db.internal:5432/store", 7)
+    handoff.fill(lambda: {secret_key: [{"check": "c1"}]})
+    assert b"S3cretPW" not in handoff.path.read_bytes() and b"db.internal" not in handoff.path.read_bytes()
+    assert handed_reads.handed(secret_key) == (True, [{"check": "c1"}])
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "folder"], ids=["a device", "a folder"])
+def test_only_a_regular_file_is_read(tmp_path, monkeypatch, target):
+    path = tmp_path / "folder" if target == "folder" else target
+    if target == "folder":
+        path.mkdir()
+    monkeypatch.setenv(handed_reads.ENV, str(path))
+    monkeypatch.setattr(handed_reads, "_LOADED", None)
+    assert handed_reads.handed(KEY) == (False, None)

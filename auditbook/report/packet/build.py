@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Callable, Optional
 
 from auditbook import __version__
 from auditbook.catalog.model import load_catalog
-from auditbook.errors import UserError, shown
+from auditbook.errors import UserError, one_line, shown
 from auditbook.history import handed_reads
 from auditbook.history.period import Period, PeriodRuns, period_runs
 from auditbook.history.type2 import handed_latest_findings
@@ -38,10 +37,16 @@ from auditbook.report.packet.manifest import (
     canonical_bytes,
     file_entries,
 )
+from auditbook.report.packet.notebook_runs import (
+    Background,
+    longest_first,
+    run_notebooks,
+    timed,
+)
 from auditbook.report.packet.partial import PartialFolder
 from auditbook.report.packet.records import previous_manifest, record_build
 from auditbook.report.packet.signing import dumps_signature
-from auditbook.report.packet.workers import Workers, run_batch
+from auditbook.report.packet.workers import BuildAborted, Workers
 from auditbook.store.db import absolute_url, open_engine, redacted, resolve_url
 
 NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
@@ -68,133 +73,6 @@ def _check_out(out: Path) -> None:
         raise UserError(f"--out: {out} already exists and is not empty (a packet is never overwritten)")
     if not out.parent.is_dir():
         raise UserError(f"--out: folder {out.parent} does not exist")
-
-
-def _run_criteria(jobs: list[tuple[str, dict]], root: Path, notebook: Path, pool: Optional[Workers], env: dict,
-                  on_progress: Optional[Callable[[str], None]], held: Callable[[tuple], bool],
-                  on_last_job: Callable[[], None]) -> list[dict]:
-    done: list[dict] = []
-
-    def progress(outcome: dict) -> None:
-        done.append(outcome)
-        if on_progress:
-            on_progress(f"{len(done)}/{len(jobs)} criterion notebooks")
-    if pool is None:
-        return run_batch(jobs, str(root), str(notebook), env, on_done=progress)
-    return pool.run(jobs, progress, held, on_last_job)
-
-
-def longest_first(catalog) -> list:
-    """The criteria in the order the notebook workers take them: those with the most checks (the
-    longest pages) first, the others in catalog order, so the short ones fill the workers' last gaps."""
-    return sorted(catalog.controls, key=lambda c: -len(catalog.checks_for(c.id)))
-
-
-def _timed(timings: dict, name: str, fn: Callable, *args):
-    t = time.perf_counter()
-    try:
-        return fn(*args)
-    finally:
-        timings[name] = time.perf_counter() - t
-
-
-class _Background:
-    """A function run in a thread of the build while its notebooks run in other processes (from start(),
-    or at once); result() waits for it and re-raises what it raised (never printed by the thread itself)."""
-
-    def __init__(self, fn: Callable, *args, started: bool = True):
-        self._outcome: list = []
-
-        def run() -> None:
-            try:
-                self._outcome.append((True, fn(*args)))
-            except BaseException as exc:  # noqa: BLE001 — handed to result(), in the build's thread
-                self._outcome.append((False, exc))
-        self._thread = threading.Thread(target=run, daemon=True)
-        if started:
-            self.start()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wait(self) -> None:
-        """Until the function has returned or raised (what it did is for result()); at once if never started."""
-        if self._thread.ident is not None:
-            self._thread.join()
-
-    def done(self) -> bool:
-        return bool(self._outcome)
-
-    def result(self):
-        self._thread.join()
-        ok, value = self._outcome[0]
-        if not ok:
-            raise value
-        return value
-
-
-class _IndexKernel:
-    """The index's kernel: started (from the build's thread: see lifeline) and warmed in a thread of its
-    own when start() is first called — once the last criterion is given out, when a worker is about to
-    idle, rather than at the start, where every core is busy."""
-
-    def __init__(self, root: Path, db_url: str):
-        from auditbook.report.packet.execute import NotebookRunner
-        self.runner = NotebookRunner(cwd=root, env={"AUDITBOOK_DB": db_url})
-        self._thread: Optional[threading.Thread] = None
-        self._errors: list[BaseException] = []
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self.runner.launch()
-
-        def warm() -> None:
-            try:
-                self.runner.connect().warm()
-            except BaseException as exc:  # re-raised by ready(), in the build's thread
-                self._errors.append(exc)
-        self._thread = threading.Thread(target=warm, daemon=True)
-        self._thread.start()
-
-    def ready(self) -> "_IndexKernel":
-        self.start()
-        self._thread.join()
-        if self._errors:
-            raise self._errors[0]
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-        self.runner.stop()
-
-
-def _run_notebooks(jobs: list[tuple[str, dict]], index_params: dict, root: Path, folder: Path,
-                   pool: Optional[Workers], env: dict, on_progress, timings: dict, before_index: Callable[[], object],
-                   held: Callable[[tuple], bool]):
-    """The criterion notebooks (in the workers of `pool`, else on a kernel of this process), then
-    `before_index()` (the packet's data files, which the index reads), then the index. Returns the
-    outcomes, the failures and the executed index notebook."""
-    t = time.perf_counter()
-    index = _IndexKernel(root, env["AUDITBOOK_DB"])
-    try:
-        if pool is None:
-            index.start()  # one kernel for the criteria: the index's starts beside it
-        outcomes = _run_criteria(jobs, root, folder / "control.ipynb", pool, env, on_progress, held, index.start)
-        index.ready()
-        timings["criterion notebooks"] = time.perf_counter() - t
-        before_index()
-        failed = sorted(({"criterion": o["criterion"], "error": o["error"]} for o in outcomes if o["error"]),
-                        key=lambda f: f["criterion"])
-        t = time.perf_counter()
-        executed = index.runner.run(folder / "packet_index.ipynb", {**index_params, "failed": failed})
-    finally:
-        index.stop()
-    if executed.error:
-        failed.append({"criterion": "index", "error": executed.error})
-    timings["index notebook"] = time.perf_counter() - t
-    return outcomes, failed, executed.nb
 
 
 def _manifest(root: Path, catalog, period: Period, pruns: PeriodRuns, db: Optional[str], today: dt.date,
@@ -268,7 +146,7 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
     start, and handed to every criterion kernel (history.handed_reads)."""
     db_url = absolute_url(resolve_url(b.db))
     handoff = handed_reads.Handoff(tmp)  # locked before any kernel starts: they wait for what it hands them
-    handing = _Background(_timed, timings, "handed reads", handoff.fill, lambda: _handed_values(db_url, b),
+    handing = Background(timed, timings, "handed reads", handoff.fill, lambda: _handed_values(db_url, b),
                           started=False)
     try:
         built = _assemble_handed(b, tmp, signer, workers, on_progress, timings, db_url, handoff, handing)
@@ -277,7 +155,7 @@ def _assemble(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: 
         handoff.remove()
     if handoff.error and on_progress:
         on_progress(f"note: the last run's findings were not handed to the notebooks (each read them itself): "
-                    f"{handoff.error}")
+                    f"{one_line(handoff.error)}")
     return built
 
 
@@ -295,7 +173,7 @@ def _after(first: Callable[[], object], fn: Callable, *args):
 
 
 def _assemble_handed(b: _Build, tmp: Path, signer, workers: int, on_progress, timings: dict, db_url: str,
-                     handoff: handed_reads.Handoff, handing: _Background) -> tuple[dict, dict, bytes]:
+                     handoff: handed_reads.Handoff, handing: Background) -> tuple[dict, dict, bytes]:
     """The notebook workers are started first: their kernels start while the assets and
     data/declared.json are written, and get their first criterion once those are."""
     env = {"AUDITBOOK_DB": db_url, handed_reads.ENV: str(handoff.path)}
@@ -309,7 +187,7 @@ def _assemble_handed(b: _Build, tmp: Path, signer, workers: int, on_progress, ti
 
 
 def _assemble_pages(b: _Build, tmp: Path, signer, pool: Optional[Workers], env: dict, on_progress, timings: dict,
-                    handing: _Background, handoff: handed_reads.Handoff) -> tuple[dict, dict, bytes]:
+                    handing: Background, handoff: handed_reads.Handoff) -> tuple[dict, dict, bytes]:
     from auditbook.report.packet.render import (
         notebook_html,
         page_outputs_removed,
@@ -327,19 +205,24 @@ def _assemble_pages(b: _Build, tmp: Path, signer, pool: Optional[Workers], env: 
     # the data files, while the criterion notebooks run (the index reads some of them at the end), once the
     # handed reads are written: the threads share the interpreter lock, and the kernels wait for the handed
     # reads (at 1,000 accounts the handoff took 10.8 s beside the data thread, 3.6 s alone)
-    data = _Background(_after, handing.wait, _timed, timings, "evidence and data", write_data, b.engine, b.catalog,
+    data = Background(_after, handing.wait, timed, timings, "evidence and data", write_data, b.engine, b.catalog,
                        tmp, b.period, b.pruns, b.today)
 
     def held(job: tuple) -> bool:  # while the handed findings are read, criteria that need none go first
         return not handing.done() and bool(b.catalog.checks_for(job[0]))
     try:
-        _, failed, index_nb = _run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, pool, env,
+        _, failed, index_nb = run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, pool, env,
                                              on_progress, timings, data.result, held)
     except BaseException:
+        if pool is not None:
+            pool.close()  # the workers and kernels stop now, not after the data thread
         data.wait()  # it writes into the partial folder, which is removed only after every writer has ended
         raise
     handing.wait()
     handoff.remove()  # every kernel has ended; it is not part of the packet
+    if handoff.folder.exists():  # it would be hashed into the manifest: never
+        raise BuildAborted(f"packet: could not remove {handoff.folder} (the findings handed to the notebooks); "
+                           "nothing was written")
     import nbformat
     index_html = notebook_html(index_nb, "", f"Audit packet {b.period.label}")
     (tmp / "index.html").write_text(index_html, encoding="utf-8")

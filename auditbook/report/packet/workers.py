@@ -166,7 +166,7 @@ def _collect(states: list[dict], queue: _Queue, on_done: Callable[[Outcome], Non
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
                     selector.unregister(key.fileobj)
-                    _check_finished(state, queue)
+                    _check_finished(state, queue, states)
                     continue
                 *lines, state["buf"] = (state["buf"] + chunk).split(b"\n")
                 for line in lines:
@@ -177,11 +177,12 @@ def _collect(states: list[dict], queue: _Queue, on_done: Callable[[Outcome], Non
     return outcomes
 
 
-def _check_finished(state: dict, queue: _Queue) -> None:
+def _check_finished(state: dict, queue: _Queue, states: list[dict]) -> None:
     code = state["proc"].wait()
     if code != 0 or state["job"] is not None:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        unfinished = [criterion for criterion, _ in ([state["job"]] if state["job"] else []) + list(queue.jobs)]
+        running = [state["job"]] + [s["job"] for s in states if s is not state]  # the dead worker's first
+        unfinished = [criterion for criterion, _ in [job for job in running if job] + list(queue.jobs)]
         raise BuildAborted(f"packet: a notebook worker {how} (criteria not done: {', '.join(unfinished) or 'none'}); "
                            "nothing was written")
 
