@@ -208,8 +208,10 @@ def _assemble_pages(b: _Build, tmp: Path, signer, pool: Optional[Workers], env: 
     data = Background(_after, handing.wait, timed, timings, "evidence and data", write_data, b.engine, b.catalog,
                        tmp, b.period, b.pruns, b.today)
 
+    needs_findings = {c.id for c in b.catalog.controls if b.catalog.checks_for(c.id)}
+
     def held(job: tuple) -> bool:  # while the handed findings are read, criteria that need none go first
-        return not handing.done() and bool(b.catalog.checks_for(job[0]))
+        return not handing.done() and job[0] in needs_findings
     try:
         _, failed, index_nb = run_notebooks(jobs, {**common, "by": b.by}, tmp, b.notebooks, pool, env,
                                              on_progress, timings, data.result, held)
