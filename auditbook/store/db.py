@@ -93,19 +93,30 @@ def _redacted_text(url: str) -> str:
 def absolute_url(url: str) -> str:
     """A relative SQLite path made absolute (for processes started in another folder, which would
     otherwise open — and create — another store): any SQLite driver (`sqlite+pysqlite:///store.db`)
-    and the `file:` URI form with uri=true; any other URL unchanged."""
-    file = sqlite_file(url)
-    if file is None or file.is_absolute():
+    and the `file:` URI form; any other URL unchanged. The path is made absolute as the driver would
+    open it from here (sqlite_file), so `..` after a symlinked folder names the same file."""
+    opened = _driver_target(url)
+    if opened is None:
         return url
-    parsed = make_url(url)
+    parsed, target, uri = opened
     database = parsed.database
-    if database.startswith("file:") and str(parsed.query.get("uri", "")).lower() in ("true", "1"):
-        rest = database[len("file:"):]
-        path, hashed, fragment = rest.partition("#")
-        database = "file:" + quote(str(file.resolve())) + hashed + fragment
+    if uri and database.startswith("file:"):
+        tail = _uri_path_and_tail(database[len("file:"):])[1]
+        path = _uri_file(target)
+        if path is None or path.is_absolute():
+            return url
+        database = "file:" + quote(str(_from_here(path))) + tail
+    elif Path(database).is_absolute():
+        return url
     else:
-        database = str(file.resolve())
+        database = target if not uri else str(_from_here(Path(database)))
     return parsed.set(database=database).render_as_string(hide_password=False)
+
+
+def _from_here(path: Path) -> Path:
+    """A relative path joined to the working folder as the operating system would (nothing normalised:
+    `..` after a symlinked folder is the symlink target's parent, as for SQLite's own open)."""
+    return path if path.is_absolute() else Path(os.getcwd()) / path
 
 
 def alembic_config():
@@ -141,25 +152,52 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 
 def sqlite_file(url: str) -> Optional[Path]:
-    """The file of a SQLite store URL (plain, or the `file:` URI form with uri=true); None for an
-    in-memory database or any other store."""
+    """The file a SQLite store URL opens, read as its driver reads it (SQLAlchemy's own
+    create_connect_args: `uri=` as a boolean the driver's way, a plain path made absolute with
+    os.path.abspath), then as SQLite reads the name; None for an in-memory database, any other store or
+    a URL the driver refuses (create_engine reports it). Relative only for a relative name with uri on."""
+    opened = _driver_target(url)
+    if opened is None:
+        return None
+    _parsed, target, uri = opened
+    if uri and target.startswith("file:"):
+        return _uri_file(target)
+    return Path(target)
+
+
+def _driver_target(url: str):
+    """(parsed URL, the name the SQLite driver hands sqlite3.connect, whether as a URI), or None for a
+    URL that is not a SQLite file store or that the driver refuses."""
     try:
         parsed = make_url(url)
-    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-        return None  # create_engine reports it
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        if parsed.get_backend_name() != "sqlite":
+            return None
+        (target, *_), params = parsed.get_dialect()().create_connect_args(parsed)
+    except (ArgumentError, ValueError, TypeError):  # ValueError: a port or a uri= that is no number/boolean
         return None
-    if str(parsed.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
-        mode = parsed.query.get("mode")
-        return None if "memory" in (mode if isinstance(mode, tuple) else (mode,)) else _uri_file(database)
-    return Path(database)  # with uri=true too: SQLite reads a name without `file:` as a plain file name
+    uri = bool(params.get("uri"))
+    if not isinstance(target, str) or target in ("", ":memory:"):
+        return None
+    if uri and target.startswith("file:") and "memory" in _uri_modes(target):
+        return None
+    return parsed, target, uri
 
 
-def _uri_file(database: str) -> Optional[Path]:
-    """The file a SQLite `file:` URI names, read as SQLite reads it: the path ends at `#`, after an
-    optional empty or `localhost` authority, with %HH escapes decoded; None for `:memory:`."""
-    rest = database[len("file:"):].split("#", 1)[0]
+def _uri_path_and_tail(rest: str) -> tuple[str, str]:
+    """A `file:` URI's text after `file:` split where SQLite ends the path: at the first `?` or `#`."""
+    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    return rest[:end], rest[end:]
+
+
+def _uri_modes(target: str) -> set[str]:
+    query = _uri_path_and_tail(target[len("file:"):])[1].split("#", 1)[0].lstrip("?")
+    return {unquote(p.partition("=")[2]) for p in query.split("&") if unquote(p.partition("=")[0]) == "mode"}
+
+
+def _uri_file(target: str) -> Optional[Path]:
+    """The file a SQLite `file:` URI names, read as SQLite reads it: the path ends at `?` or `#`, after
+    an optional empty or `localhost` authority, with %HH escapes decoded; None for `:memory:`."""
+    rest = _uri_path_and_tail(target[len("file:"):])[0]
     if rest.startswith("//"):
         rest = "/" + rest[2:].partition("/")[2]
     path = unquote(rest)

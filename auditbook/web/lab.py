@@ -55,13 +55,16 @@ READ_ONLY_OPTION = "-c default_transaction_read_only=on"
 def read_only_url(url: str) -> str:
     """The store URL opened read-only: SQLite as a `file:` URI with mode=ro (the file must exist; it
     is never created), PostgreSQL with default_transaction_read_only. Another database is refused."""
-    from auditbook.store.db import sqlite_file
+    from sqlalchemy.engine import URL
+
+    from auditbook.store.db import absolute_url, sqlite_file
     scheme = url.split("://", 1)[0].lower()
     if scheme.startswith("sqlite"):
-        path = sqlite_file(url)
+        path = sqlite_file(absolute_url(url))
         if path is None:
             raise UserError("--db: an in-memory store cannot be shared with the lab's kernels")
-        return f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
+        return URL.create("sqlite", database="file:" + quote(str(path)),  # the URL's own escaping on top of
+                          query={"mode": "ro", "uri": "true"}).render_as_string()  # the URI's: `?` in a name
     if scheme.startswith("postgres"):
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)

@@ -334,3 +334,10 @@ def test_collectors_doc_reads_a_regular_bounded_file_with_its_section(tmp_path):
     last = _text(tmp_path, "last.md", "# Collectors\n\n## Resource types\n\nstale-section-text\n")  # the section ends the file
     proc = run(["collectors-doc", str(last)], tmp_path)
     assert proc.returncode == 0 and "stale-section-text" not in proc.stdout and "### `aws.s3.bucket`" in proc.stdout
+
+
+def test_a_store_path_through_a_symlink_loop_is_one_line(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for url in ("sqlite:///loop/store.db", "sqlite:///file:loop/store.db?uri=true"):
+        for args in (["app"], ["lab"], ["findings"]):
+            assert_usage_error(run([*args, "--db", url], tmp_path), "no store at", "loop/store.db", max_lines=1)

@@ -1,0 +1,91 @@
+"""A SQLite store URL names the file its driver opens: store.db.sqlite_file and absolute_url read every
+spelling the way SQLAlchemy's driver and SQLite do, so the processes started in another folder (packet
+kernels, the control room, the lab) open the store the command opened. Each case is checked against
+the file the driver really created, never against what the code is expected to compute."""
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from auditbook.errors import UserError
+from auditbook.store import settings
+from auditbook.store.db import absolute_url, open_engine, sqlite_file
+from auditbook.store.session import reading, writing
+
+RELATIVE_SPELLINGS = [
+    "sqlite:///store.db",
+    "sqlite+pysqlite:///store.db",
+    "sqlite:///file:store.db?uri=true",
+    *(f"sqlite:///file:store.db?uri={word}" for word in ("yes", "on", "t", "y", "1", "TRUE")),  # the driver's asbool
+    "sqlite:///store.db?uri=on",  # uri on, no file: — a plain name to SQLite
+    "sqlite:///file:store.db%3Fcache=shared?uri=true",  # an encoded `?`: SQLite's path ends there
+    "sqlite:///file:store.db%23ignored?uri=true",  # and at `#`
+    "sqlite:///file:st%2520ore.db?uri=true",  # %20 in the URI path: a space in the file name
+    "sqlite:///link/../store.db",  # the driver's abspath: `..` undoes the name, not the symlink's target
+    "sqlite:///file:link/../store.db?uri=true",  # SQLite's own open: `..` is the symlink target's parent
+    "sqlite:///link/../file.db?uri=yes",  # a plain name with uri on: the operating system's reading
+]
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A working folder with `link` -> real/inner (so link/.. is real, while the name says `here`)."""
+    (tmp_path / "real" / "inner").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "inner", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _store_files(root: Path) -> list[Path]:
+    return sorted(Path(d) / f for d, _, files in os.walk(root) for f in files
+                  if not f.endswith(("-wal", "-shm", "-journal")))
+
+
+@pytest.mark.parametrize("url", RELATIVE_SPELLINGS)
+def test_the_file_named_is_the_file_the_driver_opened(folder, monkeypatch, url):
+    with writing(open_engine(url)) as session:
+        settings.write(session, "probe", {"url": url})
+    [made] = _store_files(folder)  # exactly one file, wherever the driver and SQLite put it
+    named, absolute = sqlite_file(url), absolute_url(url)
+    assert os.path.samefile(named, made), (named, made)
+    assert sqlite_file(absolute).is_absolute() and os.path.samefile(sqlite_file(absolute), made)
+    monkeypatch.chdir(folder / "elsewhere")  # as a kernel in the packet's folder
+    with reading(open_engine(absolute, create=False)) as session:
+        assert settings.read(session, "probe") == {"url": url}
+    assert list((folder / "elsewhere").iterdir()) == []
+
+
+def test_an_absolute_url_is_left_as_written(folder):
+    for url in (f"sqlite:///{folder}/s.db", f"sqlite:///file:{folder}/s.db?uri=yes&mode=ro", "sqlite://",
+                "sqlite:///:memory:", "postgresql+psycopg://u:p@127.0.0.1/db", "sqlite:///file:s.db?uri=maybe"):
+        assert absolute_url(url) == url
+
+
+def test_a_symlink_loop_is_no_store_not_a_traceback(folder):
+    (folder / "loop").symlink_to(folder / "loop")
+    for url in ("sqlite:///loop/store.db", "sqlite:///file:loop/store.db?uri=true"):
+        assert os.path.isabs(sqlite_file(absolute_url(url)))
+        with pytest.raises(UserError, match="^--db: no store at .*loop/store.db"):
+            open_engine(absolute_url(url), create=False)
+
+
+def test_the_lab_opens_a_store_whose_name_holds_a_question_mark_read_only(folder):
+    from auditbook.web.lab import read_only_url
+    url = f"sqlite:///{folder}/odd%3Fname.db"  # the file is `odd?name.db`
+    with writing(open_engine(url)) as session:
+        settings.write(session, "probe", {"odd": True})
+    assert (folder / "odd?name.db").is_file()
+    lab_url = read_only_url(url)
+    with reading(open_engine(lab_url, create=False)) as session:
+        assert settings.read(session, "probe") == {"odd": True}
+    with pytest.raises(UserError, match="readonly"):
+        open_engine(lab_url, create=False, writable=True)
+    assert [p.name for p in _store_files(folder)] == ["odd?name.db"]
+
+
+def test_sqlite_itself_reads_the_encoded_question_mark_as_the_end_of_the_path(folder):
+    """The premise of the `%3F` case above, checked on the SQLite this machine has."""
+    sqlite3.connect("file:plain.db?x=1", uri=True).close()
+    assert [p.name for p in _store_files(folder)] == ["plain.db"]
