@@ -73,6 +73,7 @@ class ScanResult:
     seconds: float
     accounts: list[dict]
     regions: list[str]
+    catalog: Optional[Catalog] = None  # the catalog the command loaded (whole, even with `criterion`)
 
 
 def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:
@@ -113,7 +114,7 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     `rate_limits`: per (account, region, service) (collect.ratelimit). `evidence_bucket`: the run's
     evidence kept in that S3 bucket under Object Lock (store.evidence_objects), the store keeping hashes."""
     limit_malloc_arenas()
-    catalog = load_catalog(catalog_path)  # every input is validated before anything touches AWS or the store
+    catalog = whole_catalog = load_catalog(catalog_path)  # every input is validated before AWS or the store
     accounts_spec = load_accounts_file(accounts_file) if accounts_file else None
     parse_regions(regions)
     dask_address(executor)
@@ -143,7 +144,7 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     run_id, findings, summary = record_run(engine, catalog, register, collection, accounts, params, started, finished,
                                            evidence_bucket)
     return ScanResult(run_id, resolve_url(db), summary, findings, collection,
-                      time.perf_counter() - t0, accounts, region_list)
+                      time.perf_counter() - t0, accounts, region_list, whole_catalog)
 
 
 @dataclass

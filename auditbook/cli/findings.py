@@ -83,18 +83,17 @@ def scan(
                           rate_limits=limits, evidence_bucket=bucket,
                           on_plan=lambda n: progress.update(task, total=n),
                           on_progress=lambda label: progress.update(task, advance=1, description=label))
-    _say_scan(result, details, catalog)
+    _say_scan(result, details)
 
 
-def _say_scan(result, details: bool, catalog: Optional[Path]) -> None:
+def _say_scan(result, details: bool) -> None:
     """A scan's summary: posture, accounts unreachable, keys AWS throttled, gaps, counts, where it is stored."""
-    from auditbook.catalog.model import load_catalog
     from auditbook.report.terminal import criteria_table, posture_summary
     from auditbook.store.db import redacted
     if details:
         out.print(criteria_table(result.summary))
     else:
-        out.print(posture_summary(result.summary, load_catalog(catalog)))
+        out.print(posture_summary(result.summary, result.catalog))  # the catalog the scan read
     for acct in (a for a in result.accounts if a["error"]):
         err.print(f"[yellow]account {acct['account']} ({escape(acct['name'] or '')}) unreachable: "
                   f"{escape(acct['error'])}")

@@ -94,3 +94,28 @@ def test_a_scan_keeps_its_evidence_in_the_locked_bucket_and_reads_it_back(aws, c
     assert head["ObjectLockMode"] == "COMPLIANCE"
     code, out, err = run_main(capsys, monkeypatch, "evidence", "verify-store", "--db", db, "--problems-only")
     assert code == 0, out + err
+
+
+def test_the_summary_is_made_from_the_catalog_the_scan_read_once(aws, capsys, monkeypatch, tmp_path):
+    """The posture printed is the catalog the run was evaluated with: the file is read once (a catalog
+    edited or removed while the scan runs changes nothing the scan says)."""
+    from auditbook.catalog import model
+    source = tmp_path / "controls.yaml"
+    for sibling in model.DEFAULT_PATH.parent.glob("company-*.yaml"):  # the files controls.yaml names
+        (tmp_path / sibling.name).write_bytes(sibling.read_bytes())
+    source.write_bytes(model.DEFAULT_PATH.read_bytes())
+    reads = []
+    real_load = model.load_catalog
+
+    def load_then_remove(path=None, *args, **kwargs):
+        reads.append(path)
+        catalog = real_load(path, *args, **kwargs)
+        source.unlink(missing_ok=True)  # gone before the summary is printed
+        return catalog
+    monkeypatch.setattr("auditbook.scan.load_catalog", load_then_remove)
+    monkeypatch.setattr(model, "load_catalog", load_then_remove)
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    code, out, err = run_main(capsys, monkeypatch, "scan", "--regions", "us-east-1", "--db", db,
+                              "--catalog", str(source))
+    assert code == 0, err
+    assert reads == [source] and "criteria" in out.lower() and not source.exists()
