@@ -8,7 +8,7 @@ import re
 import weakref
 from pathlib import Path
 from typing import Optional
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, unquote_to_bytes, urlencode
 
 import orjson
 from sqlalchemy import (
@@ -93,30 +93,26 @@ def _redacted_text(url: str) -> str:
 def absolute_url(url: str) -> str:
     """A relative SQLite path made absolute (for processes started in another folder, which would
     otherwise open — and create — another store): any SQLite driver (`sqlite+pysqlite:///store.db`)
-    and the `file:` URI form; any other URL unchanged. The path is made absolute as the driver would
-    open it from here (sqlite_file), so `..` after a symlinked folder names the same file."""
+    and the `file:` URI form; any other URL unchanged. The name is joined to the working folder as
+    text, nothing normalised, as the operating system (and SQLite's own open) would join it; a plain
+    path takes the driver's own os.path.abspath (sqlite_file), so `..` after a symlinked folder
+    names the same file."""
     opened = _driver_target(url)
     if opened is None:
         return url
     parsed, target, uri = opened
     database = parsed.database
     if uri and database.startswith("file:"):
-        tail = _uri_path_and_tail(database[len("file:"):])[1]
-        path = _uri_file(target)
-        if path is None or path.is_absolute():
+        name = _uri_name(target)
+        if name in ("", ":memory:") or os.path.isabs(name):
             return url
-        database = "file:" + quote(str(_from_here(path))) + tail
-    elif Path(database).is_absolute():
+        tail = _uri_path_and_tail(database[len("file:"):])[1]
+        database = "file:" + quote(os.fsencode(os.path.join(os.getcwd(), name))) + tail
+    elif os.path.isabs(database):
         return url
     else:
-        database = target if not uri else str(_from_here(Path(database)))
+        database = target if not uri else os.path.join(os.getcwd(), database)
     return parsed.set(database=database).render_as_string(hide_password=False)
-
-
-def _from_here(path: Path) -> Path:
-    """A relative path joined to the working folder as the operating system would (nothing normalised:
-    `..` after a symlinked folder is the symlink target's parent, as for SQLite's own open)."""
-    return path if path.is_absolute() else Path(os.getcwd()) / path
 
 
 def alembic_config():
@@ -167,7 +163,8 @@ def sqlite_file(url: str) -> Optional[Path]:
 
 def _driver_target(url: str):
     """(parsed URL, the name the SQLite driver hands sqlite3.connect, whether as a URI), or None for a
-    URL that is not a SQLite file store or that the driver refuses."""
+    URL that is not a SQLite file store (in memory: `:memory:`, mode=memory, vfs=memdb) or that the
+    driver refuses."""
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() != "sqlite":
@@ -178,8 +175,10 @@ def _driver_target(url: str):
     uri = bool(params.get("uri"))
     if not isinstance(target, str) or target in ("", ":memory:"):
         return None
-    if uri and target.startswith("file:") and "memory" in _uri_modes(target):
-        return None
+    if uri and target.startswith("file:"):
+        query = _uri_query(target)
+        if query.get("mode") == "memory" or query.get("vfs") == "memdb":
+            return None
     return parsed, target, uri
 
 
@@ -189,19 +188,36 @@ def _uri_path_and_tail(rest: str) -> tuple[str, str]:
     return rest[:end], rest[end:]
 
 
-def _uri_modes(target: str) -> set[str]:
-    query = _uri_path_and_tail(target[len("file:"):])[1].split("#", 1)[0].lstrip("?")
-    return {unquote(p.partition("=")[2]) for p in query.split("&") if unquote(p.partition("=")[0]) == "mode"}
+def _uri_query(target: str) -> dict[str, str]:
+    """A `file:` URI's query as SQLite reads it: after the path's first `?`, up to `#`, %HH decoded,
+    the last value of a key the one in force."""
+    tail = _uri_path_and_tail(target[len("file:"):])[1].split("#", 1)[0]
+    query = tail[1:] if tail.startswith("?") else ""
+    return {unquote(k): unquote(v) for k, _, v in (p.partition("=") for p in query.split("&") if p)}
+
+
+def _uri_name(target: str) -> str:
+    """The file name a SQLite `file:` URI gives, read as SQLite reads it: the path ends at `?` or `#`,
+    after an optional empty or `localhost` authority; %HH escapes decoded as bytes (the name in the
+    file system's encoding), a `%00` ending it. "" when there is none (a temporary database)."""
+    rest = _uri_path_and_tail(target[len("file:"):])[0]
+    if rest.startswith("//"):
+        _authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+    return os.fsdecode(unquote_to_bytes(rest).split(b"\0", 1)[0])
 
 
 def _uri_file(target: str) -> Optional[Path]:
-    """The file a SQLite `file:` URI names, read as SQLite reads it: the path ends at `?` or `#`, after
-    an optional empty or `localhost` authority, with %HH escapes decoded; None for `:memory:`."""
-    rest = _uri_path_and_tail(target[len("file:"):])[0]
-    if rest.startswith("//"):
-        rest = "/" + rest[2:].partition("/")[2]
-    path = unquote(rest)
-    return None if path in ("", ":memory:") else Path(path)
+    """The file a SQLite `file:` URI names (_uri_name); None for `:memory:` or no name at all."""
+    name = _uri_name(target)
+    return None if name in ("", ":memory:") else Path(name)
+
+
+def temporary_store(url: str) -> bool:
+    """Whether the URL is a SQLite `file:` URI that names no file: SQLite then opens a private temporary
+    database, deleted when it is closed (what was written would be lost without a word)."""
+    opened = _driver_target(url)
+    return opened is not None and opened[2] and opened[1].startswith("file:") and _uri_name(opened[1]) == ""
 
 
 def _never_create(_dialect, _record, cargs, cparams) -> None:
@@ -234,7 +250,11 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         url = "postgresql+psycopg://" + url.split("://", 1)[1]  # the driver we ship (psycopg 3)
     shown_url = shown(redacted(url), limit=1024)
     path = sqlite_file(url)
-    if path is not None and not create and not path.exists():
+    if temporary_store(url):
+        raise UserError(f"--db: {shown_url} names no file (SQLite would open a temporary store, deleted when closed)")
+    if "\0" in ((_driver_target(url) or (None, ""))[1]):  # sqlite3 refuses it with a bare ValueError
+        raise UserError(f"--db: {shown_url}: a file name cannot hold a NUL character")
+    if path is not None and not create and not _exists(path, shown_url):
         raise UserError(f"--db: no store at {shown(str(path), limit=1024)}")
     try:
         if path is not None and create:
@@ -272,6 +292,13 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         raise UserError(f"--db: cannot {'write' if writable else 'open'} {shown_url}: {reason}")
     _opened.add(engine)
     return engine
+
+
+def _exists(path: Path, shown_url: str) -> bool:
+    try:
+        return path.exists()
+    except OSError as exc:  # a name too long, a folder this user cannot enter
+        raise UserError(f"--db: cannot open {shown_url}: {exc.strerror}") from None
 
 
 class UnusableURL(ValueError):

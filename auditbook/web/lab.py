@@ -63,7 +63,7 @@ def read_only_url(url: str) -> str:
         path = sqlite_file(absolute_url(url))
         if path is None:
             raise UserError("--db: an in-memory store cannot be shared with the lab's kernels")
-        return URL.create("sqlite", database="file:" + quote(str(path)),  # the URL's own escaping on top of
+        return URL.create("sqlite", database="file:" + quote(os.fsencode(path)),  # the URL's own escaping on top of
                           query={"mode": "ro", "uri": "true"}).render_as_string()  # the URI's: `?` in a name
     if scheme.startswith("postgres"):
         parts = urlsplit(url)

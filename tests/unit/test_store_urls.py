@@ -19,8 +19,13 @@ RELATIVE_SPELLINGS = [
     "sqlite:///file:store.db?uri=true",
     *(f"sqlite:///file:store.db?uri={word}" for word in ("yes", "on", "t", "y", "1", "TRUE")),  # the driver's asbool
     "sqlite:///store.db?uri=on",  # uri on, no file: — a plain name to SQLite
-    "sqlite:///file:store.db%3Fcache=shared?uri=true",  # an encoded `?`: SQLite's path ends there
+    "sqlite:///file:store.db%3Fcache=shared?uri=true",  # SQLAlchemy decodes %3F to `?`: SQLite's path ends there
     "sqlite:///file:store.db%23ignored?uri=true",  # and at `#`
+    "sqlite:///file:store.db%3F?uri=true&mode=memory",  # the key SQLite reads is `?mode`: a file, not memory
+    "sqlite:///file:store.db%3Fmode%3Dmemory%26mode%3Drwc?uri=true",  # the last mode is the one in force
+    "sqlite:///file:st%25FFore.db?uri=true",  # a byte that is no UTF-8: the name in the file system's encoding
+    "sqlite:///file:store.db%2500junk?uri=true",  # %00 ends SQLite's path
+    "sqlite:///real/?uri=true&cache=shared",  # a plain name with uri on: the driver appends the query to it
     "sqlite:///file:st%2520ore.db?uri=true",  # %20 in the URI path: a space in the file name
     "sqlite:///link/../store.db",  # the driver's abspath: `..` undoes the name, not the symlink's target
     "sqlite:///file:link/../store.db?uri=true",  # SQLite's own open: `..` is the symlink target's parent
@@ -61,6 +66,31 @@ def test_an_absolute_url_is_left_as_written(folder):
     for url in (f"sqlite:///{folder}/s.db", f"sqlite:///file:{folder}/s.db?uri=yes&mode=ro", "sqlite://",
                 "sqlite:///:memory:", "postgresql+psycopg://u:p@127.0.0.1/db", "sqlite:///file:s.db?uri=maybe"):
         assert absolute_url(url) == url
+
+
+@pytest.mark.parametrize("url", ["sqlite:///file://?uri=true", "sqlite:///file://localhost?uri=true",
+                                 "sqlite:///file:?uri=true&mode=rwc", "sqlite:///file:%2500x.db?uri=true"])
+def test_a_uri_that_names_no_file_is_refused_not_a_store_that_vanishes(folder, url):
+    """SQLite opens a private temporary database for a URI without a path: a scan would write into it
+    and lose everything without a word."""
+    for create in (True, False):
+        with pytest.raises(UserError, match="^--db: .*names no file"):
+            open_engine(url, create=create)
+    assert _store_files(folder) == []
+
+
+def test_a_store_in_memory_is_named_by_no_file(folder):
+    for url in ("sqlite:///file:store.db?uri=true&vfs=memdb", "sqlite:///file:store.db?uri=true&mode=memory",
+                "sqlite:///file:store.db%3Fmode%3Drwc%26mode%3Dmemory?uri=true", "sqlite://"):
+        assert sqlite_file(url) is None and absolute_url(url) == url
+
+
+def test_an_impossible_file_name_is_one_line(folder):
+    for url in (f"sqlite:///{'b' * 300}.db", "sqlite:///store.db%00junk", "sqlite:///file:st%00ore.db%3F?uri=true"):
+        for create in (True, False):
+            with pytest.raises(UserError, match="^--db: "):
+                open_engine(url, create=create)
+    assert _store_files(folder) == []
 
 
 def test_a_symlink_loop_is_no_store_not_a_traceback(folder):
