@@ -250,10 +250,7 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         url = "postgresql+psycopg://" + url.split("://", 1)[1]  # the driver we ship (psycopg 3)
     shown_url = shown(redacted(url), limit=1024)
     path = sqlite_file(url)
-    if temporary_store(url):
-        raise UserError(f"--db: {shown_url} names no file (SQLite would open a temporary store, deleted when closed)")
-    if "\0" in ((_driver_target(url) or (None, ""))[1]):  # sqlite3 refuses it with a bare ValueError
-        raise UserError(f"--db: {shown_url}: a file name cannot hold a NUL character")
+    _refuse_unusable_name(url, shown_url)
     if path is not None and not create and not _exists(path, shown_url):
         raise UserError(f"--db: no store at {shown(str(path), limit=1024)}")
     try:
@@ -292,6 +289,16 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         raise UserError(f"--db: cannot {'write' if writable else 'open'} {shown_url}: {reason}")
     _opened.add(engine)
     return engine
+
+
+def _refuse_unusable_name(url: str, shown_url: str) -> None:
+    """A SQLite name no store can live at: a URI naming no file (SQLite's temporary database, deleted
+    when closed: a scan's writes would vanish) or a NUL character (sqlite3 refuses it with a ValueError)."""
+    if temporary_store(url):
+        raise UserError(f"--db: {shown_url} names no file (SQLite would open a temporary store, deleted when closed)")
+    opened = _driver_target(url)
+    if opened is not None and "\0" in opened[1]:
+        raise UserError(f"--db: {shown_url}: a file name cannot hold a NUL character")
 
 
 def _exists(path: Path, shown_url: str) -> bool:
