@@ -164,7 +164,7 @@ def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.dat
         every = [c.id for c in catalog.checks]
         rows, times = _intervals_and_times(session, every, pruns, every)
         # the rows count the findings by status: only their check and status are read
-        at_run = {run: run_statuses(session, run) for run in set(latest_runs.values()) if run is not None}
+        at_run = {run: _by_check(run_statuses(session, run)) for run in set(latest_runs.values()) if run is not None}
         manual = manual_item_states(session, catalog, judged_on(pruns.period.end, today), pruns.period.start)
         read = {run: run_coverage(session, run) for run in set(latest_runs.values())}
     states = states_by_criterion(manual)
@@ -182,11 +182,19 @@ def overview(engine, catalog: Catalog, pruns: PeriodRuns, today: Optional[dt.dat
             for control in catalog.controls]
 
 
+def _by_check(findings: list[dict]) -> dict[str, list[dict]]:
+    """A run's findings by check, each check's in the run's order (one pass, not one per criterion)."""
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for f in findings:
+        grouped[f["check"]].append(f)
+    return grouped
+
+
 def _overview_row(control, checks: list[Check], by_check: dict, pruns: PeriodRuns, times: dict, at_run: dict,
                   latest_run: Optional[int], states: list[str], horizon: list[dt.date],
                   today: Optional[dt.date], attempted: dict) -> dict:
-    ids = {c.id for c in checks}
-    latest = [f for f in at_run.get(latest_run, []) if f["check"] in ids] if ids else []
+    of_run = at_run.get(latest_run, {})
+    latest = [f for c in checks for f in of_run.get(c.id, ())]
     h = _history(control.id, checks, [r for c in checks for r in by_check.get(c.id, [])], pruns, times, latest,
                  states, today, attempted)
     counts = counts_of(h.latest)
