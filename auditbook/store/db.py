@@ -22,7 +22,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from auditbook.errors import UserError, one_line, shown
@@ -113,6 +113,16 @@ def absolute_url(url: str) -> str:
     else:
         database = target if not uri else os.path.join(os.getcwd(), database)
     return parsed.set(database=database).render_as_string(hide_password=False)
+
+
+def read_only_sqlite_url(url: str) -> Optional[str]:
+    """The SQLite store at `url` as a read-only `file:` URI (mode=ro: never created, never written), its
+    path absolute and escaped for the URL on top of the URI (a `?` in a name); None for one in memory."""
+    path = sqlite_file(absolute_url(url))
+    if path is None:
+        return None
+    return URL.create("sqlite", database="file:" + quote(os.fsencode(path)),
+                      query={"mode": "ro", "uri": "true"}).render_as_string()
 
 
 def alembic_config():

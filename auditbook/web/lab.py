@@ -55,16 +55,13 @@ READ_ONLY_OPTION = "-c default_transaction_read_only=on"
 def read_only_url(url: str) -> str:
     """The store URL opened read-only: SQLite as a `file:` URI with mode=ro (the file must exist; it
     is never created), PostgreSQL with default_transaction_read_only. Another database is refused."""
-    from sqlalchemy.engine import URL
-
-    from auditbook.store.db import absolute_url, sqlite_file
+    from auditbook.store.db import read_only_sqlite_url
     scheme = url.split("://", 1)[0].lower()
     if scheme.startswith("sqlite"):
-        path = sqlite_file(absolute_url(url))
-        if path is None:
+        read_only = read_only_sqlite_url(url)
+        if read_only is None:
             raise UserError("--db: an in-memory store cannot be shared with the lab's kernels")
-        return URL.create("sqlite", database="file:" + quote(os.fsencode(path)),  # the URL's own escaping on top of
-                          query={"mode": "ro", "uri": "true"}).render_as_string()  # the URI's: `?` in a name
+        return read_only
     if scheme.startswith("postgres"):
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
