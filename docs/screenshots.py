@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from auditbook.demo.run import free_port  # noqa: E402
-from auditbook.store.db import absolute_url  # noqa: E402
+from auditbook.store.sqlite_urls import absolute_url  # noqa: E402
 from auditbook.web.server import start, stop  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]

@@ -225,7 +225,7 @@ def demo_incident(db_url: str, console) -> Optional[dict]:
 def serve_control_room(db_url: str, port: int) -> None:
     """The control room in the foreground, on 127.0.0.1, until Ctrl-C: this process becomes the server
     (exec), so a signal reaches the server itself. It prints the link to open (with its token)."""
-    from auditbook.store.db import absolute_url
+    from auditbook.store.sqlite_urls import absolute_url
     from auditbook.web.server import serve
     serve(absolute_url(db_url), "127.0.0.1", port, option="--app-port")
 

@@ -8,7 +8,7 @@ import re
 import weakref
 from pathlib import Path
 from typing import Optional
-from urllib.parse import quote, unquote, unquote_to_bytes, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import orjson
 from sqlalchemy import (
@@ -22,10 +22,11 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from auditbook.errors import UserError, one_line, shown
+from auditbook.store.sqlite_urls import refuse_unusable_name, sqlite_file
 
 DEFAULT_URL = "sqlite:///var/auditbook.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -90,41 +91,6 @@ def _redacted_text(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", text)
 
 
-def absolute_url(url: str) -> str:
-    """A relative SQLite path made absolute (for processes started in another folder, which would
-    otherwise open — and create — another store): any SQLite driver (`sqlite+pysqlite:///store.db`)
-    and the `file:` URI form; any other URL unchanged. The name is joined to the working folder as
-    text, nothing normalised, as the operating system (and SQLite's own open) would join it; a plain
-    path takes the driver's own os.path.abspath (sqlite_file), so `..` after a symlinked folder
-    names the same file."""
-    opened = _driver_target(url)
-    if opened is None:
-        return url
-    parsed, target, uri = opened
-    database = parsed.database
-    if uri and database.startswith("file:"):
-        name = _uri_name(target)
-        if name in ("", ":memory:") or os.path.isabs(name):
-            return url
-        tail = _uri_path_and_tail(database[len("file:"):])[1]
-        database = "file:" + quote(os.fsencode(os.path.join(os.getcwd(), name))) + tail
-    elif os.path.isabs(database):
-        return url
-    else:
-        database = target if not uri else os.path.join(os.getcwd(), database)
-    return parsed.set(database=database).render_as_string(hide_password=False)
-
-
-def read_only_sqlite_url(url: str) -> Optional[str]:
-    """The SQLite store at `url` as a read-only `file:` URI (mode=ro: never created, never written), its
-    path absolute and escaped for the URL on top of the URI (a `?` in a name); None for one in memory."""
-    path = sqlite_file(absolute_url(url))
-    if path is None:
-        return None
-    return URL.create("sqlite", database="file:" + quote(os.fsencode(path)),
-                      query={"mode": "ro", "uri": "true"}).render_as_string()
-
-
 def alembic_config():
     from alembic.config import Config
     cfg = Config()
@@ -157,79 +123,6 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.close()
 
 
-def sqlite_file(url: str) -> Optional[Path]:
-    """The file a SQLite store URL opens, read as its driver reads it (SQLAlchemy's own
-    create_connect_args: `uri=` as a boolean the driver's way, a plain path made absolute with
-    os.path.abspath), then as SQLite reads the name; None for an in-memory database, any other store or
-    a URL the driver refuses (create_engine reports it). Relative only for a relative name with uri on."""
-    opened = _driver_target(url)
-    if opened is None:
-        return None
-    _parsed, target, uri = opened
-    if uri and target.startswith("file:"):
-        return _uri_file(target)
-    return Path(target)
-
-
-def _driver_target(url: str):
-    """(parsed URL, the name the SQLite driver hands sqlite3.connect, whether as a URI), or None for a
-    URL that is not a SQLite file store (in memory: `:memory:`, mode=memory, vfs=memdb) or that the
-    driver refuses."""
-    try:
-        parsed = make_url(url)
-        if parsed.get_backend_name() != "sqlite":
-            return None
-        (target, *_), params = parsed.get_dialect()().create_connect_args(parsed)
-    except (ArgumentError, ValueError, TypeError):  # ValueError: a port or a uri= that is no number/boolean
-        return None
-    uri = bool(params.get("uri"))
-    if not isinstance(target, str) or target in ("", ":memory:"):
-        return None
-    if uri and target.startswith("file:"):
-        query = _uri_query(target)
-        if query.get("mode") == "memory" or query.get("vfs") == "memdb":
-            return None
-    return parsed, target, uri
-
-
-def _uri_path_and_tail(rest: str) -> tuple[str, str]:
-    """A `file:` URI's text after `file:` split where SQLite ends the path: at the first `?` or `#`."""
-    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-    return rest[:end], rest[end:]
-
-
-def _uri_query(target: str) -> dict[str, str]:
-    """A `file:` URI's query as SQLite reads it: after the path's first `?`, up to `#`, %HH decoded,
-    the last value of a key the one in force."""
-    tail = _uri_path_and_tail(target[len("file:"):])[1].split("#", 1)[0]
-    query = tail[1:] if tail.startswith("?") else ""
-    return {unquote(k): unquote(v) for k, _, v in (p.partition("=") for p in query.split("&") if p)}
-
-
-def _uri_name(target: str) -> str:
-    """The file name a SQLite `file:` URI gives, read as SQLite reads it: the path ends at `?` or `#`,
-    after an optional empty or `localhost` authority; %HH escapes decoded as bytes (the name in the
-    file system's encoding), a `%00` ending it. "" when there is none (a temporary database)."""
-    rest = _uri_path_and_tail(target[len("file:"):])[0]
-    if rest.startswith("//"):
-        _authority, slash, path = rest[2:].partition("/")
-        rest = slash + path
-    return os.fsdecode(unquote_to_bytes(rest).split(b"\0", 1)[0])
-
-
-def _uri_file(target: str) -> Optional[Path]:
-    """The file a SQLite `file:` URI names (_uri_name); None for `:memory:` or no name at all."""
-    name = _uri_name(target)
-    return None if name in ("", ":memory:") else Path(name)
-
-
-def temporary_store(url: str) -> bool:
-    """Whether the URL is a SQLite `file:` URI that names no file: SQLite then opens a private temporary
-    database, deleted when it is closed (what was written would be lost without a word)."""
-    opened = _driver_target(url)
-    return opened is not None and opened[2] and opened[1].startswith("file:") and _uri_name(opened[1]) == ""
-
-
 def _never_create(_dialect, _record, cargs, cparams) -> None:
     """do_connect hook of a read-only command's SQLite engine: the file is opened through a SQLite URI
     with mode=rw (or the mode=ro/memory asked for), so no spelling of the URL creates a file."""
@@ -260,7 +153,7 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         url = "postgresql+psycopg://" + url.split("://", 1)[1]  # the driver we ship (psycopg 3)
     shown_url = shown(redacted(url), limit=1024)
     path = sqlite_file(url)
-    _refuse_unusable_name(url, shown_url)
+    refuse_unusable_name(url, shown_url)
     if path is not None and not create and not _exists(path, shown_url):
         raise UserError(f"--db: no store at {shown(str(path), limit=1024)}")
     try:
@@ -268,7 +161,7 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True, json_deserializer=json_loads)
         _check_parsed(engine.url)
-    except (ArgumentError, ValueError) as exc:
+    except (ArgumentError, ValueError, TypeError) as exc:  # TypeError: the SQLite driver, given no name
         hint = f" ({exc})" if isinstance(exc, UnusableURL) else ""
         raise UserError(f"--db: {shown_url} is not a usable database URL{hint}")
     except ModuleNotFoundError as exc:
@@ -299,16 +192,6 @@ def open_engine(url: Optional[str] = None, migrate: bool = True, *, create: bool
         raise UserError(f"--db: cannot {'write' if writable else 'open'} {shown_url}: {reason}")
     _opened.add(engine)
     return engine
-
-
-def _refuse_unusable_name(url: str, shown_url: str) -> None:
-    """A SQLite name no store can live at: a URI naming no file (SQLite's temporary database, deleted
-    when closed: a scan's writes would vanish) or a NUL character (sqlite3 refuses it with a ValueError)."""
-    if temporary_store(url):
-        raise UserError(f"--db: {shown_url} names no file (SQLite would open a temporary store, deleted when closed)")
-    opened = _driver_target(url)
-    if opened is not None and "\0" in opened[1]:
-        raise UserError(f"--db: {shown_url}: a file name cannot hold a NUL character")
 
 
 def _exists(path: Path, shown_url: str) -> bool:

@@ -29,7 +29,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Optional
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from auditbook.errors import UserError, shown
 from auditbook.web.server import stop_group
@@ -55,10 +55,11 @@ READ_ONLY_OPTION = "-c default_transaction_read_only=on"
 def read_only_url(url: str) -> str:
     """The store URL opened read-only: SQLite as a `file:` URI with mode=ro (the file must exist; it
     is never created), PostgreSQL with default_transaction_read_only. Another database is refused."""
-    from auditbook.store.db import read_only_sqlite_url
+    from auditbook.store.db import redacted
+    from auditbook.store.sqlite_urls import read_only_sqlite_url
     scheme = url.split("://", 1)[0].lower()
     if scheme.startswith("sqlite"):
-        read_only = read_only_sqlite_url(url)
+        read_only = read_only_sqlite_url(url, shown(redacted(url), limit=1024))
         if read_only is None:
             raise UserError("--db: an in-memory store cannot be shared with the lab's kernels")
         return read_only
@@ -67,7 +68,8 @@ def read_only_url(url: str) -> str:
         query = parse_qsl(parts.query, keep_blank_values=True)
         options = " ".join([v for k, v in query if k == "options"] + [READ_ONLY_OPTION])
         query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
-        return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+        # by hand, not urlunsplit, which drops the empty host of a local socket's URL (postgresql:///db?host=/run/…)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query, quote_via=quote)}"
     raise UserError(f"--db: the lab opens SQLite and PostgreSQL stores read-only; {shown(scheme)} is neither "
                     "(--writable hands it over as it is)")
 
@@ -122,7 +124,7 @@ def lab_argv(root: Path, port: int) -> list[str]:
 def prepare_lab(db: str, port: int = 8888, *, notebooks: Optional[Path] = None, writable: bool = False,
                 catalog: Optional[str] = None) -> LabLaunch:
     """Check the options and build the `jupyter lab` command and its environment. `db`: the store's
-    URL, absolute (store.db.absolute_url), already opened once."""
+    URL, absolute (store.sqlite_urls.absolute_url), already opened once."""
     if not 1 <= port <= 65535:
         raise UserError(f"--port: {port} is not a port number")
     root = Path(notebooks or NOTEBOOKS).resolve()
@@ -141,7 +143,8 @@ def serve_lab(db: Optional[str] = None, port: int = 8888, *, notebooks: Optional
               writable: bool = False, catalog: Optional[str] = None) -> NoReturn:
     """`auditbook lab`: open the store once (a bad or missing one is one line, before anything
     starts), print the link, then become the JupyterLab server (exec: Ctrl-C and SIGTERM reach it)."""
-    from auditbook.store.db import absolute_url, open_engine, redacted, resolve_url
+    from auditbook.store.db import open_engine, redacted, resolve_url
+    from auditbook.store.sqlite_urls import absolute_url
     url = absolute_url(resolve_url(db))
     open_engine(url, create=False)
     launch = prepare_lab(url, port, notebooks=notebooks, writable=writable, catalog=catalog)

@@ -185,7 +185,8 @@ def serve(db: Optional[str] = None, host: str = "127.0.0.1", port: int = 8501, *
           public_host: Optional[str] = None, option: str = "--port") -> NoReturn:
     """`auditbook app`: check everything, print the URL to open, then become the server (exec), so a
     SIGTERM or Ctrl-C reaches the server itself and nothing outlives the command."""
-    from auditbook.store.db import absolute_url, open_engine, redacted, resolve_url
+    from auditbook.store.db import open_engine, redacted, resolve_url
+    from auditbook.store.sqlite_urls import absolute_url
     url = absolute_url(resolve_url(db))
     open_engine(url, create=False)  # a bad or missing store is reported here, in one line, before anything starts
     launch = prepare(url, host, port, local_role=local_role, catalog=catalog, exceptions=exceptions,

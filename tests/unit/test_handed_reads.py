@@ -110,8 +110,9 @@ def test_the_build_hands_the_findings_under_the_key_a_kernel_asks_for(history_st
     from auditbook.history.type2 import handed_latest_findings, latest_run_for
     from auditbook.report import page_helpers
     from auditbook.store import findings
-    from auditbook.store.db import absolute_url, open_engine, resolve_url
+    from auditbook.store.db import open_engine, resolve_url
     from auditbook.store.session import reading
+    from auditbook.store.sqlite_urls import absolute_url
     from tests.packet_store import PERIOD
     db = history_store["db"]
     if relative:
@@ -138,8 +139,9 @@ def test_a_relative_sqlite_store_is_the_same_store_from_any_folder(tmp_path, mon
     driver and the file: URI form. A relative one opened there would be another, new and empty store,
     and the packet would be signed with empty pages (the attack pass's finding)."""
     from auditbook.store import settings
-    from auditbook.store.db import absolute_url, open_engine, sqlite_file
+    from auditbook.store.db import open_engine
     from auditbook.store.session import reading, writing
+    from auditbook.store.sqlite_urls import absolute_url, sqlite_file
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path)
     with writing(open_engine(url)) as session:

@@ -1,4 +1,4 @@
-"""A SQLite store URL names the file its driver opens: store.db.sqlite_file and absolute_url read every
+"""A SQLite store URL names the file its driver opens: store.sqlite_urls.sqlite_file and absolute_url read every
 spelling the way SQLAlchemy's driver and SQLite do, so the processes started in another folder (packet
 kernels, the control room, the lab) open the store the command opened. Each case is checked against
 the file the driver really created, never against what the code is expected to compute."""
@@ -10,8 +10,9 @@ import pytest
 
 from auditbook.errors import UserError
 from auditbook.store import settings
-from auditbook.store.db import absolute_url, open_engine, sqlite_file
+from auditbook.store.db import open_engine
 from auditbook.store.session import reading, writing
+from auditbook.store.sqlite_urls import absolute_url, sqlite_file
 
 RELATIVE_SPELLINGS = [
     "sqlite:///store.db",
@@ -81,7 +82,8 @@ def test_a_uri_that_names_no_file_is_refused_not_a_store_that_vanishes(folder, u
 
 def test_a_store_in_memory_is_named_by_no_file(folder):
     for url in ("sqlite:///file:store.db?uri=true&vfs=memdb", "sqlite:///file:store.db?uri=true&mode=memory",
-                "sqlite:///file:store.db%3Fmode%3Drwc%26mode%3Dmemory?uri=true", "sqlite://"):
+                "sqlite:///file:store.db%3Fmode%3Drwc%26mode%3Dmemory?uri=true", "sqlite://",
+                "sqlite:///file:store.db?uri=true&mode=memory%2500", "sqlite:///file:store.db?uri=true&vfs=memdb%2500x"):
         assert sqlite_file(url) is None and absolute_url(url) == url
 
 
@@ -119,3 +121,51 @@ def test_sqlite_itself_reads_the_encoded_question_mark_as_the_end_of_the_path(fo
     """The premise of the `%3F` case above, checked on the SQLite this machine has."""
     sqlite3.connect("file:plain.db?x=1", uri=True).close()
     assert [p.name for p in _store_files(folder)] == ["plain.db"]
+
+
+def test_a_name_holding_nul_is_left_as_written_and_refused(folder):
+    from auditbook.web.lab import read_only_url
+    url = "sqlite:///file:st%00ore.db?uri=true"  # a literal NUL: sqlite3 cannot be given it
+    assert absolute_url(url) == url
+    for opened in (lambda: open_engine(url), lambda: read_only_url(url)):
+        with pytest.raises(UserError, match="NUL character"):
+            opened()
+    assert _store_files(folder) == []
+
+
+def test_a_folder_whose_name_is_not_utf8_is_one_line_or_a_file_uri(tmp_path, monkeypatch):
+    odd = os.fsdecode(bytes(tmp_path) + b"/we\xffird")
+    os.mkdir(odd)
+    monkeypatch.chdir(odd)
+    with pytest.raises(UserError, match="not UTF-8"):
+        absolute_url("sqlite:///store.db")
+    url = "sqlite:///file:store.db?uri=true"
+    with writing(open_engine(url)) as session:
+        settings.write(session, "probe", {"odd": True})
+    monkeypatch.chdir(tmp_path)
+    with reading(open_engine(absolute_url_from(odd, url), create=False)) as session:
+        assert settings.read(session, "probe") == {"odd": True}
+
+
+def absolute_url_from(folder: str, url: str) -> str:
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        return absolute_url(url)
+    finally:
+        os.chdir(here)
+
+
+def test_a_uri_the_driver_cannot_take_is_one_line():
+    for url in ("sqlite://?uri=true&mode=rwc", "sqlite://?uri=true"):
+        with pytest.raises(UserError, match="not a usable database URL"):
+            open_engine(url)
+
+
+def test_the_lab_reaches_postgresql_over_a_local_socket_read_only():
+    from sqlalchemy.engine import make_url
+
+    from auditbook.web.lab import read_only_url
+    parsed = make_url(read_only_url("postgresql:///audit?host=/var/run/postgresql"))
+    assert parsed.database == "audit" and parsed.query["host"] == "/var/run/postgresql"
+    assert "default_transaction_read_only=on" in parsed.query["options"]

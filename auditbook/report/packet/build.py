@@ -47,7 +47,8 @@ from auditbook.report.packet.partial import PartialFolder
 from auditbook.report.packet.records import previous_manifest, record_build
 from auditbook.report.packet.signing import dumps_signature
 from auditbook.report.packet.workers import BuildAborted, Workers
-from auditbook.store.db import absolute_url, open_engine, redacted, resolve_url
+from auditbook.store.db import open_engine, redacted, resolve_url
+from auditbook.store.sqlite_urls import absolute_url
 
 NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 
