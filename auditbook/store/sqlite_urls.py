@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import quote, unquote_to_bytes
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from auditbook.errors import UserError, shown
@@ -59,8 +59,8 @@ def read_only_sqlite_url(url: str, shown_url: str) -> Optional[str]:
     path = sqlite_file(absolute_url(url))
     if path is None:
         return None
-    return URL.create("sqlite", database="file:" + quote(os.fsencode(path)),
-                      query={"mode": "ro", "uri": "true"}).render_as_string()
+    uri_path = quote(os.fsencode(path))  # SQLite's own %HH (a `?`, `#` or `%` in a name; any byte)
+    return f"sqlite:///file:{uri_path.replace('%', '%25')}?mode=ro&uri=true"  # the URL's %25: decoded once
 
 
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from auditbook.demo.run import free_port
-from auditbook.web.lab import NOTEBOOKS, start_lab, stop_lab
+from auditbook.web.lab import NOTEBOOKS, read_only_url, start_lab, stop_lab
 from tests.browser import launch
 from tests.packet_store import build_store
 
@@ -96,7 +96,7 @@ def test_auditbook_lab_prints_its_link_and_keeps_the_token_off_the_command_line(
         config = next(a.split("=", 1)[1] for a in cmdline.split("\0") if a.startswith("--config="))
         assert not os.path.exists(config) and not os.path.exists(os.path.dirname(config))  # deleted as read
         environ = open(f"/proc/{proc.pid}/environ", "rb").read().decode().split("\0")
-        assert f"AUDITBOOK_DB=sqlite:///file:{tmp_path}/s.db?mode=ro&uri=true" in environ
+        assert f"AUDITBOOK_DB={read_only_url(f'sqlite:///{tmp_path}/s.db')}" in environ
         assert not [e for e in environ if token in e or "probe-aws-secret" in e or e.startswith(("AWS_", "SLACK_"))]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

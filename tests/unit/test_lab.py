@@ -4,6 +4,7 @@ only, nothing reaching out, bad options refused in one line before anything star
 itself is started in tests/e2e/test_lab_browser.py."""
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from auditbook.cli.main import registered_app
 from auditbook.errors import UserError
 from auditbook.store.db import open_engine
+from auditbook.store.sqlite_urls import sqlite_file
 from auditbook.web.lab import (
     NOTEBOOKS,
     discard_token_config,
@@ -33,7 +35,7 @@ def store(tmp_path):
 
 def test_a_read_only_sqlite_store_reads_but_refuses_writes(store):
     ro = read_only_url(store)
-    assert ro.endswith("?mode=ro&uri=true") and "a%20store%20100%25" in ro
+    assert ro.endswith("?mode=ro&uri=true") and sqlite_file(ro) == Path(store.split(":///", 1)[1])
     engine = open_engine(ro)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM runs")).scalar() == 0
