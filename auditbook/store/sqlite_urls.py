@@ -63,7 +63,6 @@ def read_only_sqlite_url(url: str, shown_url: str) -> Optional[str]:
     return f"sqlite:///file:{uri_path.replace('%', '%25')}?mode=ro&uri=true"  # the URL's %25: decoded once
 
 
-
 def sqlite_file(url: str) -> Optional[Path]:
     """The file a SQLite store URL opens, read as its driver reads it (SQLAlchemy's own
     create_connect_args: `uri=` as a boolean the driver's way, a plain path made absolute with
