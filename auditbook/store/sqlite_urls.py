@@ -134,18 +134,15 @@ def _uri_file(target: str) -> Optional[Path]:
     return None if name in ("", ":memory:") else Path(name)
 
 
-def temporary_store(url: str) -> bool:
-    """Whether the URL is a SQLite `file:` URI that names no file: SQLite then opens a private temporary
-    database, deleted when it is closed (what was written would be lost without a word)."""
-    opened = _driver_target(url)
-    return opened is not None and opened[2] and opened[1].startswith("file:") and _uri_name(opened[1]) == ""
-
-
 def refuse_unusable_name(url: str, shown_url: str) -> None:
-    """A SQLite name no store can live at: a URI naming no file (SQLite's temporary database, deleted
-    when closed: a scan's writes would vanish) or a NUL character (sqlite3 refuses it with a ValueError)."""
-    if temporary_store(url):
-        raise UserError(f"--db: {shown_url} names no file (SQLite would open a temporary store, deleted when closed)")
+    """A SQLite name no store can live at: a `file:` URI naming no file (SQLite then opens a private
+    temporary database, deleted when closed: a scan's writes would vanish without a word) or a NUL
+    character (sqlite3 refuses it with a ValueError)."""
     opened = _driver_target(url)
-    if opened is not None and "\0" in opened[1]:
+    if opened is None:
+        return
+    _parsed, target, uri = opened
+    if uri and target.startswith("file:") and _uri_name(target) == "":
+        raise UserError(f"--db: {shown_url} names no file (SQLite would open a temporary store, deleted when closed)")
+    if "\0" in target:
         raise UserError(f"--db: {shown_url}: a file name cannot hold a NUL character")

@@ -12,7 +12,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from auditbook.report.packet.workers import BuildAborted, run_in_workers
+from auditbook.report.packet.workers import BuildAborted, Workers
+
+
+def run_in_workers(jobs, workers, root, notebook, env, on_done):
+    """The jobs on `workers` worker processes, as a build gives them out (Workers.run)."""
+    with Workers(min(workers, len(jobs)), root, notebook, env) as pool:
+        return pool.run(jobs, on_done)
 
 
 def _notebook(folder: Path) -> Path:

@@ -60,13 +60,6 @@ def run_batch(jobs: Iterable[tuple[str, dict]], root: str, notebook: str, env: d
     return out
 
 
-def run_in_workers(jobs: list[tuple[str, dict]], workers: int, root: str, notebook: str, env: dict,
-                   on_done: Callable[[Outcome], None]) -> list[Outcome]:
-    """The jobs on `workers` worker processes (see Workers.run); every outcome, or BuildAborted."""
-    with Workers(min(workers, len(jobs)), root, notebook, env) as pool:
-        return pool.run(jobs, on_done)
-
-
 class Workers:
     """Worker processes started now — each starts its kernel at once, so they start while the build
     still prepares what the notebooks read — and given their jobs by run(). A context manager: whatever
