@@ -112,7 +112,7 @@ def _load(path: Optional[str]) -> dict:
             chunks.append(chunk)
             total += len(chunk)
         values = marshal.loads(b"".join(chunks))
-    except (OSError, ValueError, EOFError, TypeError):
+    except (OSError, ValueError, EOFError, TypeError, MemoryError):  # MemoryError: a crafted size
         return {}
     finally:
         os.close(fd)

@@ -50,7 +50,16 @@ def dispose_engines() -> None:
 
 
 def resolve_url(url: Optional[str] = None) -> str:
-    return url or os.environ.get("AUDITBOOK_DB") or DEFAULT_URL
+    """The store URL to use: given, else $AUDITBOOK_DB, else the default; UTF-8 text, or one line (a
+    URL that is not never reaches the drivers, which fail with a traceback — and it is never printed:
+    it may hold a password)."""
+    url = url or os.environ.get("AUDITBOOK_DB") or DEFAULT_URL
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError("--db: the store URL holds bytes that are not UTF-8; name such a file as a file: URI "
+                        "with each byte written %25HH (sqlite:///file:PATH?uri=true)") from None
+    return url
 
 
 def utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:

@@ -341,3 +341,12 @@ def test_a_store_path_through_a_symlink_loop_is_one_line(tmp_path):
     for url in ("sqlite:///loop/store.db", "sqlite:///file:loop/store.db?uri=true"):
         for args in (["app"], ["lab"], ["findings"]):
             assert_usage_error(run([*args, "--db", url], tmp_path), "no store at", "loop/store.db", max_lines=1)
+
+
+def test_a_store_url_that_is_not_utf8_is_one_line_and_keeps_its_password(tmp_path):
+    for raw in (b"sqlite:////tmp/x/bad\xff.db", b"sqlite:///file:bad\xff.db?uri=true",
+                b"postgresql://bob:hunter2@h\xff/db"):
+        for args in (["app"], ["lab"], ["findings"]):
+            proc = run([*args, "--db", os.fsdecode(raw)], tmp_path)
+            assert_usage_error(proc, "not UTF-8", max_lines=1)
+            assert "hunter2" not in proc.stdout + proc.stderr

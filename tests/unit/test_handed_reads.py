@@ -69,6 +69,21 @@ def test_a_truncated_file_hands_nothing(tmp_path, monkeypatch):
     assert handed_reads.handed(KEY) == (False, None)
 
 
+def test_a_file_whose_sizes_memory_cannot_hold_hands_nothing(tmp_path, monkeypatch):
+    """Five bytes can declare a list of 2**31 items: where the kernel's memory is limited, marshal raises
+    MemoryError (the attack pass's file); the kernel then reads the store itself."""
+    import marshal
+
+    def out_of_memory(data):
+        raise MemoryError
+    path = tmp_path / "reads"
+    path.write_bytes(b"[\xff\xff\xff\x7f")
+    monkeypatch.setattr(marshal, "loads", out_of_memory)  # as under `ulimit -v`
+    monkeypatch.setenv(handed_reads.ENV, str(path))
+    monkeypatch.setattr(handed_reads, "_LOADED", None)
+    assert handed_reads.handed(KEY) == (False, None)
+
+
 def test_no_file_outside_a_build(monkeypatch):
     monkeypatch.delenv(handed_reads.ENV, raising=False)
     monkeypatch.setattr(handed_reads, "_LOADED", None)
