@@ -60,7 +60,8 @@ def read_only_sqlite_url(url: str, shown_url: str) -> Optional[str]:
     if path is None:
         return None
     uri_path = quote(os.fsencode(path))  # SQLite's own %HH (a `?`, `#` or `%` in a name; any byte)
-    return f"sqlite:///file:{uri_path.replace('%', '%25')}?mode=ro&uri=true"  # the URL's %25: decoded once
+    # `file://` + an empty authority: a path that starts `//` (sqlite://///tmp/s.db) is not read as a host
+    return f"sqlite:///file://{uri_path.replace('%', '%25')}?mode=ro&uri=true"  # the URL's %25: decoded once
 
 
 def sqlite_file(url: str) -> Optional[Path]:

@@ -27,7 +27,8 @@ def _notebook(folder: Path) -> Path:
     params = nbformat.v4.new_code_cell("seconds = 0.0\ncriterion = ''")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
-        "import time, os\nopen(f'started-{criterion}', 'w').write(str(os.getppid()))\ntime.sleep(seconds)")]
+        "import time, os\nopen(f'kernel-{criterion}', 'w').write(str(os.getpid()))\n"
+        "open(f'started-{criterion}', 'w').write(str(os.getppid()))\ntime.sleep(seconds)")]
     path = folder / "sleep.ipynb"
     nbformat.write(nb, str(path))
     return path
@@ -81,12 +82,30 @@ def test_a_worker_killed_mid_queue_aborts_with_the_criteria_not_done(packet_root
     killer.join(timeout=5)
 
 
-def _kill_the_worker_running(root: Path, criterion: str) -> None:
+def test_a_kernel_killed_mid_notebook_fails_that_criterion_and_the_queue_goes_on(packet_root):
+    """nbclient notices a dead kernel once a second while it waits for the cell, and the worker goes on
+    with a fresh kernel. With a blocking kernel client it waited for the cell's 600 s timeout, and the
+    build sat at "N/M criterion notebooks" until Ctrl-C."""
+    import time
+    notebook = _notebook(packet_root)
+    jobs = [("SLOW", {"seconds": 300.0, "criterion": "SLOW"}), ("NEXT", {"seconds": 0.0, "criterion": "NEXT"})]
+    killer = threading.Thread(target=_kill_the_worker_running, args=(packet_root, "SLOW", "kernel"), daemon=True)
+    killer.start()
+    t0 = time.monotonic()
+    outcomes = run_in_workers(jobs, 1, str(packet_root), str(notebook), {"AUDITBOOK_DB": "sqlite://"}, on_done=lambda o: None)
+    killer.join(timeout=5)
+    assert time.monotonic() - t0 < 60
+    errors = {o["criterion"]: o["error"] for o in outcomes}
+    assert errors["NEXT"] is None and "DeadKernelError" in errors["SLOW"], errors
+    assert (packet_root / "criteria" / "SLOW.html").is_file() and (packet_root / "criteria" / "NEXT.html").is_file()
+
+
+def _kill_the_worker_running(root: Path, criterion: str, which: str = "started") -> None:
     """Kill the worker running `criterion` once its notebook has started (the kernel's parent: the
-    notebook writes its pid into started-<criterion>)."""
+    notebook writes its pid into started-<criterion>), or that kernel itself (which="kernel")."""
     import time
     deadline = time.monotonic() + 90
-    started = root / f"started-{criterion}"
+    started = root / f"{which}-{criterion}"
     while time.monotonic() < deadline and not started.is_file():
         time.sleep(0.05)
     time.sleep(0.2)  # the pid is written

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from auditbook.cli.main import registered_app
 from auditbook.errors import UserError
+from auditbook.store import settings
 from auditbook.store.db import open_engine
+from auditbook.store.session import reading, writing
 from auditbook.store.sqlite_urls import sqlite_file
 from auditbook.web.lab import (
     NOTEBOOKS,
@@ -44,6 +46,18 @@ def test_a_read_only_sqlite_store_reads_but_refuses_writes(store):
             conn.execute(text("DELETE FROM runs"))
     with pytest.raises(UserError, match="cannot write"):
         open_engine(ro, writable=True)
+
+
+@pytest.mark.parametrize("slashes", ["///", "/////", "////"])
+def test_a_path_written_with_extra_leading_slashes_is_read_read_only(tmp_path, slashes):
+    """`sqlite://///tmp/s.db` names `//tmp/s.db`, the same file as /tmp/s.db: its read-only `file:` URI
+    must not read `//tmp` as a URI authority (SQLite refuses any host but localhost)."""
+    url = f"sqlite:{slashes}{tmp_path}/s.db"
+    with writing(open_engine(url)) as session:
+        settings.write(session, "probe", {"slashes": slashes})
+    with reading(open_engine(read_only_url(url))) as session:
+        assert settings.read(session, "probe") == {"slashes": slashes}
+    assert os.path.samefile(sqlite_file(read_only_url(url)), tmp_path / "s.db")
 
 
 def test_a_read_only_url_never_creates_a_store(tmp_path):

@@ -13,10 +13,12 @@ from typing import Optional
 
 import nbformat
 from jupyter_client import KernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
+from traitlets import DottedObjectName
 
 NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 
@@ -43,7 +45,12 @@ def _one_line(exc: BaseException) -> str:
 class PacketKernelManager(KernelManager):
     """Starts `auditbook.report.packet.kernel` (ipykernel that dies with this process) with this Python,
     without IPython's input history: a kernel would otherwise store every cell it runs — a packet's
-    ~1,000 — in the user's ~/.ipython history database, each with a disk sync (42 MB in a day of builds)."""
+    ~1,000 — in the user's ~/.ipython history database, each with a disk sync (42 MB in a day of builds).
+    Its client is asynchronous: nbclient checks once a second that the kernel is alive while it waits for
+    a message, which it cannot do while a blocking client holds its event loop — a kernel killed mid-cell
+    would leave the build waiting for ever."""
+
+    client_class = DottedObjectName("jupyter_client.asynchronous.AsyncKernelClient")
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         return [sys.executable, "-P", "-m", "auditbook.report.packet.kernel", "-f", os.path.realpath(self.connection_file),
@@ -79,7 +86,7 @@ class NotebookRunner:
     def connect(self) -> "NotebookRunner":
         self.kc = self.km.client()
         self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+        run_sync(self.kc.wait_for_ready)(timeout=60)
         return self
 
     def stop(self) -> None:
@@ -99,15 +106,17 @@ class NotebookRunner:
 
     def warm(self, code: str = WARM_UP) -> "NotebookRunner":
         """Import what the notebooks use, ahead of time (e.g. while other kernels are busy)."""
-        self.kc.execute_interactive(code, timeout=120, output_hook=lambda msg: None, store_history=False)
+        self._execute(code, timeout=120)
         return self
+
+    def _execute(self, code: str, timeout: int) -> None:
+        run_sync(self.kc.execute_interactive)(code, timeout=timeout, output_hook=lambda msg: None, store_history=False)
 
     def _reset(self) -> None:
         # what %reset -f does for names, without its costly clean-up (a quarter of a second a time)
-        self.kc.execute_interactive(
-            "_ab_ip = get_ipython()\n"
-            "for _ab_k in [k for k in _ab_ip.user_ns if k not in _ab_ip.user_ns_hidden and not k.startswith('_')]:\n"
-            "    del _ab_ip.user_ns[_ab_k]\n", timeout=60, output_hook=lambda msg: None, store_history=False)
+        self._execute("_ab_ip = get_ipython()\n"
+                      "for _ab_k in [k for k in _ab_ip.user_ns if k not in _ab_ip.user_ns_hidden and not k.startswith('_')]:\n"
+                      "    del _ab_ip.user_ns[_ab_k]\n", timeout=60)
 
     def run(self, path: Path, parameters: dict) -> Executed:
         nb = parameterize_notebook(load_notebook_node(str(path)), parameters)
