@@ -11,6 +11,7 @@ Extra functions (beside JMESPath's own):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -94,8 +95,11 @@ def _walk(node: dict, out: Analysis, top: bool) -> None:
             _walk(child, out, top)
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_expression(text: str):
-    """Parse a JMESPath expression; raises ValueError with a short reason if it is invalid."""
+    """Parse a JMESPath expression; raises ValueError with a short reason if it is invalid. Compiled once
+    per text (the catalog validates each expression, the evaluator compiles it again; jmespath's own
+    cache keeps 128 and a catalog has ~500): the result is only ever searched and read, never changed."""
     try:
         parsed = jmespath.compile(text)
         info = analyse(parsed)

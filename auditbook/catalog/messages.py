@@ -6,6 +6,8 @@ Parsed and compiled here, when the catalog loads; written for each failing recor
 auditbook.evaluate.observed.rendered."""
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 from auditbook.catalog.expressions import compile_expression
@@ -19,34 +21,38 @@ class MessageTemplate:
     parts: tuple
 
 
+_SPECIAL = re.compile(r"\{\{|\}\}|\$\{|[{}]")  # what split_template acts on, longest first
+
+
 def split_template(text: str) -> list[tuple[str, str]]:
     """[("text" | "expr", source)]: ValueError on unbalanced braces or an empty placeholder."""
     out, buf, i = [], [], 0
-    while i < len(text):
-        pair = text[i:i + 2]
-        if pair in ("{{", "}}"):
-            buf.append(pair[0])
-            i += 2
-        elif pair == "${":
-            end = text.find("}", i)
+    found = _SPECIAL.search(text, i)
+    while found is not None:
+        at, token = found.start(), found.group()
+        buf.append(text[i:at])
+        if token in ("{{", "}}"):
+            buf.append(token[0])
+            i = at + 2
+        elif token == "${":
+            end = text.find("}", at)
             if end < 0:
                 raise ValueError("a ${ without its closing }")
-            buf.append(text[i:end + 1])
+            buf.append(text[at:end + 1])
             i = end + 1
-        elif text[i] == "{":
-            end = _closing(text, i)
+        elif token == "{":
+            end = _closing(text, at)
             out.append(("text", "".join(buf)))
             buf = []
-            source = text[i + 1:end].strip()
+            source = text[at + 1:end].strip()
             if not source:
                 raise ValueError("an empty {} placeholder")
             out.append(("expr", source))
             i = end + 1
-        elif text[i] == "}":
-            raise ValueError("a } without its opening { (write }} for a brace)")
         else:
-            buf.append(text[i])
-            i += 1
+            raise ValueError("a } without its opening { (write }} for a brace)")
+        found = _SPECIAL.search(text, i)
+    buf.append(text[i:])
     out.append(("text", "".join(buf)))
     return [(kind, source) for kind, source in out if kind == "expr" or source]
 
@@ -75,6 +81,7 @@ def resolved(text: str, params: dict) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_template(text: str) -> MessageTemplate:
     """Parse and compile a resolved message (ValueError with a short reason)."""
     return MessageTemplate(tuple(source if kind == "text" else compile_expression(source)
