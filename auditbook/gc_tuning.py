@@ -7,6 +7,7 @@ its visits). Cycles are still collected, less often."""
 from __future__ import annotations
 
 import gc
+from contextlib import contextmanager
 
 YOUNG_GENERATION_THRESHOLD = 50_000
 
@@ -15,3 +16,19 @@ def collect_less() -> None:
     """Collect the young generation every YOUNG_GENERATION_THRESHOLD allocations (the older generations'
     thresholds unchanged)."""
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+
+
+@contextmanager
+def collector_paused():
+    """No collection while building what lives as long as the process — a command's modules, the catalog —
+    then all of it frozen (gc.freeze: no later collection walks it). Imports make ~150,000 long-lived
+    objects for each young collection, and such a collection took 25–30 ms: three of them, ~5 % of a
+    small scan's CPU, found no garbage worth it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

@@ -23,6 +23,7 @@ from rich.table import Table
 from auditbook.cli.common import CATALOG_OPT, DB_OPT, app, err, group, out
 from auditbook.cli.evidence import EVIDENCE_OPT, RETENTION_OPT, evidence_bucket
 from auditbook.errors import UserError
+from auditbook.gc_tuning import collector_paused
 from auditbook.plugins import PluginConflict, export_formats
 
 PLAIN_FORMATS = ("table", "json", "csv")
@@ -68,8 +69,9 @@ def scan(
     retention: str = RETENTION_OPT,
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
-    from auditbook.collect.ratelimit import load_rate_limits
-    from auditbook.scan import run_scan
+    with collector_paused():  # auditbook.gc_tuning: the scan's modules live as long as the process
+        from auditbook.collect.ratelimit import load_rate_limits
+        from auditbook.scan import run_scan
     if accounts and org:
         raise UserError("--accounts and --org cannot be used together")
     limits = load_rate_limits(rate_limits) if rate_limits else None
