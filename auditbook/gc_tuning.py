@@ -20,10 +20,10 @@ def collect_less() -> None:
 
 @contextmanager
 def collector_paused():
-    """No collection while building what lives as long as the process — a command's modules, the catalog —
-    then all of it frozen (gc.freeze: no later collection walks it). Imports make ~150,000 long-lived
-    objects for each young collection, and such a collection took 25–30 ms: three of them, ~5 % of a
-    small scan's CPU, found no garbage worth it."""
+    """No collection while a command imports the modules it runs on (never inside a library function: a
+    long-lived process would freeze the garbage of each call that failed), then all of it frozen (gc.freeze: no collection walks it until a scan's collection ends and unfreezes,
+    collect.runner). Imports make ~150,000 long-lived objects for each young collection, and such a
+    collection took 25–30 ms: three of them, ~5 % of a small scan's CPU, found no garbage worth it."""
     enabled = gc.isenabled()
     gc.disable()
     try:

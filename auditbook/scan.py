@@ -52,7 +52,6 @@ from auditbook.evaluate.manual_evidence import (
     prepare_evidence,
 )
 from auditbook.evaluate.risk_register import Trail, apply_exceptions, load_register
-from auditbook.gc_tuning import collector_paused
 from auditbook.plugins import publish_run_stored
 from auditbook.store import audit_log
 from auditbook.store import manual_evidence as documents
@@ -115,8 +114,7 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
     `rate_limits`: per (account, region, service) (collect.ratelimit). `evidence_bucket`: the run's
     evidence kept in that S3 bucket under Object Lock (store.evidence_objects), the store keeping hashes."""
     limit_malloc_arenas()
-    with collector_paused():  # auditbook.gc_tuning: the catalog lives as long as the scan
-        catalog = whole_catalog = load_catalog(catalog_path)  # every input is validated before AWS or the store
+    catalog = whole_catalog = load_catalog(catalog_path)  # every input is validated before AWS or the store
     accounts_spec = load_accounts_file(accounts_file) if accounts_file else None
     parse_regions(regions)
     dask_address(executor)

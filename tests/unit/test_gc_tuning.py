@@ -4,7 +4,11 @@ import gc
 
 import pytest
 
-from auditbook.gc_tuning import YOUNG_GENERATION_THRESHOLD, collect_less, collector_paused
+from auditbook.gc_tuning import (
+    YOUNG_GENERATION_THRESHOLD,
+    collect_less,
+    collector_paused,
+)
 
 
 @pytest.fixture

@@ -42,6 +42,13 @@ def _one_line(exc: BaseException) -> str:
     return f"{name}: {value}"[:500]
 
 
+def _interrupted(client: NotebookClient) -> None:
+    """Ctrl-C while nbclient ran on this (main) thread: its own SIGINT handler shut the kernel down instead of
+    raising, and the cell then fails as a dead kernel. Raise the interrupt: the build stops, writing nothing."""
+    if getattr(client, "_async_cleanup_kernel_future", None) is not None:
+        raise KeyboardInterrupt
+
+
 class PacketKernelManager(KernelManager):
     """Starts `auditbook.report.packet.kernel` (ipykernel that dies with this process) with this Python,
     without IPython's input history: a kernel would otherwise store every cell it runs — a packet's
@@ -125,7 +132,10 @@ class NotebookRunner:
             client = NotebookClient(nb, km=self.km, timeout=self.timeout, kernel_name="python3",
                                     allow_errors=False, record_timing=True)
             client.kc = self.kc
-            client.execute()
+            try:
+                client.execute()
+            finally:
+                _interrupted(client)
             return Executed(nb, None)
         except CellExecutionError as exc:
             return Executed(nb, _one_line(exc))
