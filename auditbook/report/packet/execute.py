@@ -3,6 +3,7 @@ nbclient executes the cells on a kernel (and kernel client) reused across notebo
 namespace is cleared between them. Starting a kernel costs ~0.5 s; a packet runs 62 notebooks."""
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -36,9 +37,8 @@ class Executed:
 def _one_line(exc: BaseException) -> str:
     name = getattr(exc, "ename", None) or type(exc).__name__
     value = getattr(exc, "evalue", None)
-    if value is None:
-        text = str(exc).strip().splitlines()
-        value = text[-1] if text else ""
+    if value is None:  # nbclient's own errors: the first line says what happened, not its "-----"
+        value = next((line for line in str(exc).strip().splitlines() if line.strip("- ")), "")
     return f"{name}: {value}"[:500]
 
 
@@ -112,12 +112,37 @@ class NotebookRunner:
         self.stop()
 
     def warm(self, code: str = WARM_UP) -> "NotebookRunner":
-        """Import what the notebooks use, ahead of time (e.g. while other kernels are busy)."""
-        self._execute(code, timeout=120)
+        """Import what the notebooks use, ahead of time (e.g. while other kernels are busy). A kernel that
+        died or hangs meanwhile is replaced by a fresh one, warmed in its turn (a second failure is raised)."""
+        try:
+            self._execute(code, timeout=120)
+        except (DeadKernelError, TimeoutError):
+            self.restart()
+            self._execute(code, timeout=120)
         return self
 
+    def restart(self) -> "NotebookRunner":
+        """A fresh kernel in place of this one (dead, stuck or merely suspect)."""
+        self.stop()
+        return self.start()
+
     def _execute(self, code: str, timeout: int) -> None:
-        run_sync(self.kc.execute_interactive)(code, timeout=timeout, output_hook=lambda msg: None, store_history=False)
+        """Run `code` on the kernel; DeadKernelError as soon as the kernel is found dead (checked twice a
+        second, as nbclient does for cells), TimeoutError after `timeout` seconds."""
+        run_sync(self._execute_watching)(code, timeout)
+
+    async def _execute_watching(self, code: str, timeout: int) -> None:
+        reply = asyncio.ensure_future(self.kc.execute_interactive(
+            code, timeout=timeout, output_hook=lambda msg: None, store_history=False))
+        try:
+            while not (await asyncio.wait({reply}, timeout=0.5))[0]:
+                if not await self.kc.is_alive():
+                    raise DeadKernelError("Kernel died")
+            reply.result()
+        finally:
+            if not reply.done():
+                reply.cancel()
+                await asyncio.gather(reply, return_exceptions=True)
 
     def _reset(self) -> None:
         # what %reset -f does for names, without its costly clean-up (a quarter of a second a time)
@@ -128,7 +153,7 @@ class NotebookRunner:
     def run(self, path: Path, parameters: dict) -> Executed:
         nb = parameterize_notebook(load_notebook_node(str(path)), parameters)
         try:
-            self._reset()
+            self._clean_slate()
             client = NotebookClient(nb, km=self.km, timeout=self.timeout, kernel_name="python3",
                                     allow_errors=False, record_timing=True)
             client.kc = self.kc
@@ -141,6 +166,13 @@ class NotebookRunner:
             return Executed(nb, _one_line(exc))
         except (DeadKernelError, CellTimeoutError, RuntimeError) as exc:
             # the kernel is gone or stuck: record the failure and continue on a fresh one
-            self.stop()
-            self.start()
+            self.restart()
             return Executed(nb, _one_line(exc))
+
+    def _clean_slate(self) -> None:
+        """The previous notebook's names cleared; a kernel that died (or hangs) since it ran is not this
+        notebook's fault: a fresh kernel takes its place and the notebook runs there."""
+        try:
+            self._reset()
+        except (DeadKernelError, TimeoutError):
+            self.restart()
