@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import atexit
 import gc
+import importlib
 import sys
+from typing import Optional
 
 import typer
 
@@ -16,10 +18,37 @@ from auditbook.gc_tuning import collect_less
 INTERRUPTED = 130
 
 
-def registered_app() -> typer.Typer:
-    """The root command with every command group registered (importing a command module registers
-    its commands; a plugin conflict found while they build their options is a one-line error in
-    main, like any other). Tests drive it with typer's CliRunner."""
+# The command module whose import registers each command or group (the first word after `auditbook`):
+# a command imports its own module only (~45 ms of CPU less than building all 17). A name not here
+# (no command, --help, a typo, a plugin's) or not registered by its module registers them all, so a
+# stale entry costs time, never a command; tests/unit/test_cli_registration.py keeps it in step.
+COMMAND_MODULES = {
+    "app-audit": "app_audit", "bridge": "bridge", "gaps": "bridge", "validate": "catalog", "policy": "catalog",
+    "parameters": "catalog", "controls-doc": "catalog", "collectors-doc": "catalog", "controls": "catalog",
+    "declared": "declared", "deviations": "deviations", "evidence": "evidence", "scan": "findings",
+    "findings": "findings", "export": "findings", "incidents": "incidents", "watch": "monitor",
+    "exporter": "monitor", "runbook": "monitor", "alerts": "alerts", "packet": "packet", "keygen": "packet",
+    "verify": "packet", "plugins": "plugins", "resource": "resource", "exceptions": "risk_register",
+    "sample": "sample", "scope": "scope", "app": "serve", "lab": "serve", "demo": "serve", "version": "serve",
+    "signoff": "signoff",
+}
+
+
+def registered_names(root: typer.Typer) -> set[str]:
+    """The commands and groups registered on `root` so far."""
+    return ({c.name or c.callback.__name__.replace("_", "-") for c in root.registered_commands}
+            | {g.name for g in root.registered_groups})
+
+
+def registered_app(command: Optional[str] = None) -> typer.Typer:
+    """The root command with `command`'s module registered, or every command group (importing a
+    command module registers its commands; a plugin conflict found while they build their options is a
+    one-line error in main, like any other). Tests drive it with typer's CliRunner."""
+    module = COMMAND_MODULES.get(command or "")
+    if module is not None:
+        importlib.import_module(f"auditbook.cli.{module}")
+        if command in registered_names(app):
+            return app
     from auditbook.cli import (  # noqa: F401
         app_audit,
         bridge,
@@ -42,6 +71,11 @@ def registered_app() -> typer.Typer:
     return app
 
 
+def command_named(argv: list[str]) -> Optional[str]:
+    """The command a command line names (its first word), if it starts with one rather than an option."""
+    return argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
+
+
 def at_exit() -> None:
     """As the process ends (registered by main, run before the interpreter's own clean-up): close every
     store (a SQLite store folds its write-ahead log back into its file) and freeze what is left, so
@@ -58,7 +92,7 @@ def main():
     atexit.unregister(at_exit)  # once, however many times main runs in one process (tests)
     atexit.register(at_exit)
     try:
-        code = registered_app()(standalone_mode=False)  # typer.Exit(n) comes back as n
+        code = registered_app(command_named(sys.argv))(standalone_mode=False)  # typer.Exit(n) comes back as n
     except typer.TyperException as exc:
         # click's usage errors (typer vendors click: they are not click.ClickException): the usage
         # line, a hint and "Error: …"; exit 2
