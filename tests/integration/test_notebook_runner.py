@@ -1,14 +1,16 @@
 """NotebookRunner (report/packet/execute.py) when its kernel dies outside a notebook: between two
-notebooks, or before the index's kernel is warmed. Neither is the next notebook's fault: a fresh kernel
+notebooks, or while the index's kernel is warmed. Neither is the next notebook's fault: a fresh kernel
 takes over within seconds (before, the runner waited out a 60 s / 120 s timeout and the build aborted)."""
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from auditbook.report.packet.execute import NotebookRunner
 
@@ -59,19 +61,44 @@ def test_a_kernel_killed_between_notebooks_is_replaced_and_the_next_notebook_run
         assert _printed(third) == ["third", second_pid, "False"]
 
 
-def test_a_kernel_killed_before_it_is_warmed_is_replaced_and_warmed(tmp_path):
+@pytest.mark.parametrize("when", ["before it is ready", "while it imports"])
+def test_a_kernel_that_dies_while_warming_in_a_thread_is_dropped_and_the_notebook_runs_on_a_fresh_one(
+        tmp_path, when):
+    """As the index's kernel is warmed (report/packet/notebook_runs.py): launched on the build's thread,
+    connected and warmed in a thread that then ends. A kernel launched in that thread would die with it
+    (lifeline), so none is: the notebook's run starts a fresh kernel on its own thread."""
     notebook = _notebook(tmp_path)
-    runner = NotebookRunner(cwd=tmp_path, timeout=60).start()
+    runner = NotebookRunner(cwd=tmp_path, timeout=60).launch()
     try:
-        killed = _kill_kernel(runner)
+        killed = runner.km.provisioner.process.pid
+        if when == "before it is ready":
+            _kill_kernel(runner)
+            code = "import json"
+        else:  # the kernel kills itself part-way through the warm-up's imports
+            code = "import os, signal, json\nos.kill(os.getpid(), signal.SIGKILL)"
         t0 = time.monotonic()
-        runner.warm("import json")
-        assert time.monotonic() - t0 < 20
-        assert runner.km.provisioner.process.pid != killed and runner.km.is_alive()
+        warming = threading.Thread(target=runner.connect_and_warm, args=(code,))
+        warming.start()
+        warming.join(30)
+        assert not warming.is_alive() and time.monotonic() - t0 < 20
+        assert runner.km is None  # dropped, not replaced from the warm thread
         done = runner.run(notebook, {"label": "index"})
         assert done.error is None and _printed(done)[0] == "index"
+        assert int(_printed(done)[1]) != killed
+        time.sleep(1.5)  # a kernel started by the (ended) warm thread would be dead by now
+        assert runner.km.is_alive()
     finally:
         runner.stop()
+
+
+def test_a_kernel_whose_names_cannot_be_cleared_is_replaced(tmp_path):
+    notebook = _notebook(tmp_path)
+    with NotebookRunner(cwd=tmp_path, timeout=60) as runner:
+        first = runner.run(notebook, {"label": "first"})
+        runner._execute("import IPython\nget_ipython().user_ns_hidden = None", timeout=10)  # clearing now raises
+        second = runner.run(notebook, {"label": "second"})
+        assert second.error is None
+        assert _printed(second)[1] != _printed(first)[1] and _printed(second)[2] == "False"
 
 
 def test_a_cell_that_times_out_is_recorded_as_such_and_the_next_notebook_runs_on_a_fresh_kernel(tmp_path):

@@ -111,14 +111,15 @@ class NotebookRunner:
     def __exit__(self, *exc):
         self.stop()
 
-    def warm(self, code: str = WARM_UP) -> "NotebookRunner":
-        """Import what the notebooks use, ahead of time (e.g. while other kernels are busy). A kernel that
-        died or hangs meanwhile is replaced by a fresh one, warmed in its turn (a second failure is raised)."""
+    def connect_and_warm(self, code: str = WARM_UP) -> "NotebookRunner":
+        """Wait for the launched kernel, then import what the notebooks use, ahead of time (e.g. in a thread,
+        while other kernels are busy). A kernel that dies or hangs meanwhile is dropped, not replaced here: a
+        kernel dies with the thread that launched it (see lifeline), so the next run() starts a fresh one
+        from its own thread, unwarmed (its notebook imports what it needs)."""
         try:
-            self._execute(code, timeout=120)
-        except (DeadKernelError, TimeoutError):
-            self.restart()
-            self._execute(code, timeout=120)
+            self.connect()._execute(code, timeout=60)
+        except (DeadKernelError, TimeoutError, RuntimeError):  # RuntimeError: it died before it was ready
+            self.stop()
         return self
 
     def restart(self) -> "NotebookRunner":
@@ -126,33 +127,36 @@ class NotebookRunner:
         self.stop()
         return self.start()
 
-    def _execute(self, code: str, timeout: int) -> None:
-        """Run `code` on the kernel; DeadKernelError as soon as the kernel is found dead (checked twice a
-        second, as nbclient does for cells), TimeoutError after `timeout` seconds."""
-        run_sync(self._execute_watching)(code, timeout)
+    def _execute(self, code: str, timeout: int) -> dict:
+        """Run `code` on the kernel; its reply. DeadKernelError as soon as the kernel is found dead (checked
+        twice a second, as nbclient does for cells), TimeoutError after `timeout` seconds."""
+        return run_sync(self._execute_watching)(code, timeout)
 
-    async def _execute_watching(self, code: str, timeout: int) -> None:
+    async def _execute_watching(self, code: str, timeout: int) -> dict:
         reply = asyncio.ensure_future(self.kc.execute_interactive(
             code, timeout=timeout, output_hook=lambda msg: None, store_history=False))
         try:
             while not (await asyncio.wait({reply}, timeout=0.5))[0]:
                 if not await self.kc.is_alive():
                     raise DeadKernelError("Kernel died")
-            reply.result()
+            return reply.result()
         finally:
             if not reply.done():
                 reply.cancel()
                 await asyncio.gather(reply, return_exceptions=True)
 
-    def _reset(self) -> None:
-        # what %reset -f does for names, without its costly clean-up (a quarter of a second a time)
-        self._execute("_ab_ip = get_ipython()\n"
-                      "for _ab_k in [k for k in _ab_ip.user_ns if k not in _ab_ip.user_ns_hidden and not k.startswith('_')]:\n"
-                      "    del _ab_ip.user_ns[_ab_k]\n", timeout=60)
+    def _reset(self) -> dict:
+        # what %reset -f does for names, without its costly clean-up (a quarter of a second a time); it takes
+        # milliseconds, so a kernel that has not answered in 15 s is stuck
+        return self._execute("_ab_ip = get_ipython()\n"
+                             "for _ab_k in [k for k in _ab_ip.user_ns if k not in _ab_ip.user_ns_hidden "
+                             "and not k.startswith('_')]:\n"
+                             "    del _ab_ip.user_ns[_ab_k]\n", timeout=15)
 
     def run(self, path: Path, parameters: dict) -> Executed:
         nb = parameterize_notebook(load_notebook_node(str(path)), parameters)
         try:
+            self.start()  # dropped while warming, or never started
             self._clean_slate()
             client = NotebookClient(nb, km=self.km, timeout=self.timeout, kernel_name="python3",
                                     allow_errors=False, record_timing=True)
@@ -170,9 +174,11 @@ class NotebookRunner:
             return Executed(nb, _one_line(exc))
 
     def _clean_slate(self) -> None:
-        """The previous notebook's names cleared; a kernel that died (or hangs) since it ran is not this
-        notebook's fault: a fresh kernel takes its place and the notebook runs there."""
+        """The previous notebook's names cleared; a kernel that died, hangs or could not clear them since it
+        ran is not this notebook's fault: a fresh kernel takes its place and the notebook runs there."""
         try:
-            self._reset()
+            clean = self._reset()["content"].get("status") == "ok"
         except (DeadKernelError, TimeoutError):
+            clean = False
+        if not clean:
             self.restart()

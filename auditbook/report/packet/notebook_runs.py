@@ -94,7 +94,7 @@ class _IndexKernel:
 
         def warm() -> None:
             try:
-                self.runner.connect().warm()
+                self.runner.connect_and_warm()
             except BaseException as exc:  # re-raised by ready(), in the build's thread
                 self._errors.append(exc)
         self._thread = threading.Thread(target=warm, daemon=True)
