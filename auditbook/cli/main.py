@@ -19,7 +19,7 @@ INTERRUPTED = 130
 
 
 # The command module whose import registers each command or group (the first word after `auditbook`):
-# a command imports its own module only (~45 ms of CPU less than building all 17). A name not here
+# a command imports its own module only (20-45 ms of CPU less than building all 17). A name not here
 # (no command, --help, a typo, a plugin's) or not registered by its module registers them all, so a
 # stale entry costs time, never a command; tests/unit/test_cli_registration.py keeps it in step.
 COMMAND_MODULES = {
@@ -36,7 +36,7 @@ COMMAND_MODULES = {
 
 def registered_names(root: typer.Typer) -> set[str]:
     """The commands and groups registered on `root` so far."""
-    return ({c.name or c.callback.__name__.replace("_", "-") for c in root.registered_commands}
+    return ({c.name or typer.main.get_command_name(c.callback.__name__) for c in root.registered_commands}
             | {g.name for g in root.registered_groups})
 
 
