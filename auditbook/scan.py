@@ -5,39 +5,27 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
-
-from botocore.exceptions import BotoCoreError
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from auditbook import __version__
 from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog, load_catalog
-from auditbook.collect.clients import ClientCache
-from auditbook.collect.distributed import (
-    LOCAL,
-    collect_distributed,
-    connect,
-    dask_address,
-)
+from auditbook.collect.apart import CollectionProcess, CollectionRequest
+from auditbook.collect.executors import INLINE, LOCAL, dask_address
+from auditbook.collect.inputs import load_accounts_file, parse_regions
 from auditbook.collect.memory import limit_malloc_arenas
-from auditbook.collect.plan import Boundary, apply_boundary, left_out, needed_types
-from auditbook.collect.ratelimit import RateLimits
-from auditbook.collect.runner import Collection, Runner, planned_jobs
-from auditbook.collect.targets import (
-    TargetSpec,
-    current_target,
-    load_accounts_file,
-    parse_regions,
-    resolve_regions,
-    specs_from_file,
-    specs_from_org,
-    targets_from_file,
-    targets_from_org,
+from auditbook.collect.plan import (
+    Boundary,
+    apply_boundary,
+    closed_checks,
+    left_out,
+    needed_types,
 )
-from auditbook.errors import UserError, one_line, shown
+from auditbook.collect.records import Collection
+from auditbook.errors import UserError, shown
 from auditbook.evaluate.evaluator import Finding, evaluate, summarise
 from auditbook.evaluate.evidence_review import (
     StaleEvidence,
@@ -57,10 +45,13 @@ from auditbook.store import audit_log
 from auditbook.store import manual_evidence as documents
 from auditbook.store import scope as stored_scope
 from auditbook.store.db import open_engine, resolve_url
-from auditbook.store.evidence_objects import EvidenceBucket
 from auditbook.store.item_populations import item_populations
 from auditbook.store.runs import save_run
 from auditbook.store.session import reading, writing
+
+if TYPE_CHECKING:  # only the collection process, inline scans and Dask scans import botocore
+    from auditbook.collect.ratelimit import RateLimits
+    from auditbook.store.evidence_objects import EvidenceBucket
 
 
 @dataclass
@@ -76,148 +67,95 @@ class ScanResult:
     catalog: Optional[Catalog] = None  # the catalog the command loaded (whole, even with `criterion`)
 
 
-def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:
-    """The catalog cut down to `check_ids` plus every other check on the resource types they read,
-    repeated until nothing new is needed. A run that collects a type must evaluate every check on it,
-    or the store would take the missing findings for resolved ones."""
-    unknown = sorted(check_ids - {c.id for c in catalog.checks})
-    if unknown:
-        raise UserError(f"checks: {shown(unknown[0])} is not a check in the catalog")
-    chosen = set(check_ids)
-    while True:
-        types = {t.name for t in needed_types(catalog, chosen)}
-        more = {c.id for c in catalog.checks if c.resource in types} - chosen
-        if not more:
-            return catalog.model_copy(update={"checks": [c for c in catalog.checks if c.id in chosen]})
-        chosen |= more
-
-
-def client_cache(pool: int, profile: Optional[str], rate_limits: Optional[RateLimits] = None) -> ClientCache:
-    """The scan's AWS clients; a profile that does not exist (or a broken AWS config) is one line."""
-    try:
-        return ClientCache(pool=pool, profile=profile, rate_limits=rate_limits)
-    except BotoCoreError as exc:
-        raise UserError(f"{'--profile' if profile else 'AWS configuration'}: {one_line(str(exc))}")
-
-
 def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = None,
              regions: Optional[str] = None, db: Optional[str] = None, profile: Optional[str] = None,
              catalog_path: Optional[Path] = None, workers: int = 12, exceptions_path: Optional[Path] = None,
              on_plan: Optional[Callable[[int], None]] = None,
              on_progress: Optional[Callable[[str], None]] = None,
              criterion: Optional[str] = None, at: Optional[dt.datetime] = None,
-             simulated: Optional[str] = None, executor: str = LOCAL, rate_limits: Optional[RateLimits] = None,
-             evidence_bucket: Optional[EvidenceBucket] = None) -> ScanResult:
+             simulated: Optional[str] = None, executor: str = INLINE, rate_limits: Optional[RateLimits] = None,
+             evidence_bucket: Optional[EvidenceBucket] = None,
+             collector: Optional[CollectionProcess] = None) -> ScanResult:
     """`criterion`: collect and evaluate only what that criterion's checks need. `at` and `simulated`
     are for the demo's simulated quarter: the run is stamped `at` and labelled with `simulated`.
-    `executor`: "local" (this process's threads) or a Dask scheduler (collect.distributed).
-    `rate_limits`: per (account, region, service) (collect.ratelimit). `evidence_bucket`: the run's
-    evidence kept in that S3 bucket under Object Lock (store.evidence_objects), the store keeping hashes."""
+    `executor` (collect.executors): "inline" (this process's threads, the default here), "local" (a
+    collection process, collect.apart; `collector`: one the caller started early and closes, as the
+    command line does) or a Dask scheduler (collect.distributed). `rate_limits`: per (account, region,
+    service) (collect.ratelimit). `evidence_bucket`: the run's evidence kept in that S3 bucket under Object
+    Lock (store.evidence_objects), the store keeping hashes."""
     limit_malloc_arenas()
-    catalog = whole_catalog = load_catalog(catalog_path)  # every input is validated before AWS or the store
-    accounts_spec = load_accounts_file(accounts_file) if accounts_file else None
-    parse_regions(regions)
-    dask_address(executor)
-    register = load_register(exceptions_path, required=exceptions_path is not None,
-                             known_checks={c.id for c in catalog.checks})
-    if criterion is not None:
-        if criterion not in {c.id for c in catalog.controls}:
-            raise UserError(f"criterion: {shown(criterion)} is not a criterion in the catalog")
-        catalog = closed_checks(catalog, {c.id for c in catalog.checks_for(criterion)})
-    cluster = connect(executor) if executor != LOCAL else None  # no scheduler: refused before the store
+    request = CollectionRequest(accounts_file, org_role, regions, profile, workers, rate_limits)
+    with collection_process(executor, collector) as apart:
+        if apart is not None:
+            apart.send_request(request)  # it builds its clients while this process reads the catalog and the store
+        catalog = whole_catalog = load_catalog(catalog_path)  # every input is validated before AWS or the store
+        accounts_spec = load_accounts_file(accounts_file) if accounts_file else None
+        parse_regions(regions)
+        register = load_register(exceptions_path, required=exceptions_path is not None,
+                                 known_checks={c.id for c in catalog.checks})
+        if criterion is not None:
+            if criterion not in {c.id for c in catalog.controls}:
+                raise UserError(f"criterion: {shown(criterion)} is not a criterion in the catalog")
+            catalog = closed_checks(catalog, {c.id for c in catalog.checks_for(criterion)})
+        engine, started, t0, collected = collect_into(db, at, apart, request, catalog, accounts_spec, executor,
+                                                      on_plan, on_progress)
+    collection = collected.collection
+    params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
+              "regions": collected.regions, "regions_requested": collected.regions_requested, "profile": profile,
+              "catalog": catalog.path, "resource_types": collected.resource_types, "criterion": criterion,
+              "simulated": simulated, "executor": executor if executor in (LOCAL, INLINE) else "dask",
+              "throttled": collection.throttled}
+    finished = started + dt.timedelta(seconds=time.perf_counter() - t0)
+    run_id, findings, summary = record_run(engine, catalog, register, collection, collected.accounts, params, started,
+                                           finished, evidence_bucket)
+    return ScanResult(run_id, resolve_url(db), summary, findings, collection,
+                      time.perf_counter() - t0, collected.accounts, collected.regions, whole_catalog)
+
+
+@contextmanager
+def collection_process(executor: str, collector: Optional[CollectionProcess]) -> Iterator[Optional[CollectionProcess]]:
+    """The collection process of a "local" scan (`collector`, else one started now and stopped after);
+    None for any other executor."""
+    if dask_address(executor) is not None or executor == INLINE:
+        yield None
+    elif collector is not None:
+        yield collector
+    else:
+        with CollectionProcess.start() as started:
+            yield started
+
+
+def collect_into(db: Optional[str], at: Optional[dt.datetime], apart: Optional[CollectionProcess],
+                 request: CollectionRequest, catalog: Catalog, accounts_spec, executor: str,
+                 on_plan, on_progress) -> tuple:
+    """(the store, the run's start, its perf_counter, the Collected): the store is opened (a store that
+    cannot take the run is refused before collecting) and its boundary read, then the collection made in
+    the collection process, this process or on the Dask cluster."""
+    cluster = None
+    if dask_address(executor) is not None:
+        from auditbook.collect.distributed import connect
+        cluster = connect(executor)  # no scheduler: refused before the store
     try:
-        engine = open_engine(db, writable=True)  # a store that cannot take the run is refused before collecting
+        engine = open_engine(db, writable=True)
         started = at or dt.datetime.now(dt.timezone.utc)
         t0 = time.perf_counter()
-        clients = client_cache(workers * 2, profile, rate_limits)
-        plan = ScanPlan(clients, boundary_at(engine, started), accounts_file, accounts_spec, org_role, regions,
-                        needed_types(catalog), workers, rate_limits)
-        collection, accounts, region_list, all_regions = plan.collect(cluster, on_plan, on_progress)
+        boundary = boundary_at(engine, started)
+        if apart is not None:
+            collected = apart.collect(boundary, [r.name for r in needed_types(catalog)], on_plan, on_progress)
+        else:
+            from auditbook.collect.scan_plan import collect_here
+            collected = collect_here(request, accounts_spec, needed_types(catalog), boundary, cluster,
+                                     on_plan, on_progress)
     finally:
         if cluster is not None:
             cluster.close()
-    params = {"accounts_file": str(accounts_file) if accounts_file else None, "org_role": org_role,
-              "regions": region_list, "regions_requested": all_regions, "profile": profile, "catalog": catalog.path,
-              "resource_types": [r.name for r in plan.rtypes], "criterion": criterion, "simulated": simulated,
-              "executor": "local" if executor == LOCAL else "dask", "throttled": collection.throttled}
-    finished = started + dt.timedelta(seconds=time.perf_counter() - t0)
-    run_id, findings, summary = record_run(engine, catalog, register, collection, accounts, params, started, finished,
-                                           evidence_bucket)
-    return ScanResult(run_id, resolve_url(db), summary, findings, collection,
-                      time.perf_counter() - t0, accounts, region_list, whole_catalog)
-
-
-@dataclass
-class ScanPlan:
-    """What a scan reads (accounts, regions, resource types) and how: with this process's threads, or
-    on a Dask cluster, where the accounts are decided without assuming any role (collect.distributed)."""
-    clients: ClientCache
-    boundary: Boundary
-    accounts_file: Optional[Path]
-    accounts_spec: object
-    org_role: Optional[str]
-    regions: Optional[str]
-    rtypes: list
-    workers: int
-    rate_limits: Optional[RateLimits] = None
-
-    def collect(self, cluster, on_plan, on_progress) -> tuple[Collection, list[dict], list[str], list[str]]:
-        """(collection, accounts, regions read, regions requested); excluded regions are never read."""
-        if cluster is None:
-            targets = scan_targets(self.clients, self.boundary, self.accounts_file, self.accounts_spec, self.org_role)
-            all_regions = resolve_regions(targets, self.regions, self.clients)
-        else:
-            specs = scan_specs(self.clients, self.boundary, self.accounts_file, self.accounts_spec, self.org_role)
-            listed = self.regions and parse_regions(self.regions) is None  # "all": the coordinator's account's
-            all_regions = resolve_regions([current_target(self.clients)] if listed else [], self.regions, self.clients)
-        region_list = [r for r in all_regions if r not in self.boundary.regions_out()]
-        if on_plan:
-            on_plan(planned_jobs(targets if cluster is None else specs, region_list, self.rtypes))
-        if cluster is not None:
-            collection, accounts = collect_distributed(cluster, specs, region_list, self.rtypes, all_regions[0],
-                                                       self.workers, on_progress, self.rate_limits)
-            collection.calls += self.clients.calls  # and the coordinator's own (identity, accounts, regions)
-            collection.calls_by_operation = dict(sorted((Counter(collection.calls_by_operation)
-                                                         + self.clients.calls_by_operation).items()))
-            return collection, accounts, region_list, all_regions
-        collection = Runner(workers=self.workers, on_progress=on_progress, clients=self.clients).run(
-            targets, region_list, self.rtypes, global_region=all_regions[0])
-        accounts = [{"account": t.account, "name": t.name, "role": t.role_arn, "identity": t.identity,
-                     "error": t.error, **({"out_of_scope": t.out_of_scope} if t.out_of_scope else {})}
-                    for t in targets]
-        return collection, accounts, region_list, all_regions
+    return engine, started, t0, collected
 
 
 def boundary_at(engine, at: dt.datetime) -> Boundary:
     """The out-of-scope entries in force at `at` (history.scope keeps them in the store's settings)."""
     with reading(engine) as session:
         return Boundary.in_force(stored_scope.read_scope(session)["entries"], at)
-
-
-def scan_targets(clients: ClientCache, boundary: Boundary, accounts_file: Optional[Path], accounts_spec,
-                 org_role: Optional[str]) -> list:
-    """The accounts the scan covers; those out of scope are listed with their entry and never reached."""
-    skip = boundary.accounts_out()
-    if accounts_file:
-        return targets_from_file(clients, accounts_spec, accounts_file, skip)
-    if org_role:
-        return targets_from_org(clients, org_role, skip)
-    target = current_target(clients)
-    target.out_of_scope = skip.get(target.account)
-    return [target]
-
-
-def scan_specs(clients: ClientCache, boundary: Boundary, accounts_file: Optional[Path], accounts_spec,
-               org_role: Optional[str]) -> list[TargetSpec]:
-    """The accounts a distributed scan covers, decided with the current credentials and no role assumed
-    (the workers assume them): those out of scope carry their entry and get no task."""
-    skip = boundary.accounts_out()
-    if accounts_file:
-        return specs_from_file(clients, accounts_spec, accounts_file, skip)
-    if org_role:
-        return specs_from_org(clients, org_role, skip)
-    me = current_target(clients)
-    return [TargetSpec(me.account, "current", out_of_scope=skip.get(me.account))]
 
 
 def record_run(engine, catalog: Catalog, register, collection: Collection, accounts: list[dict], params: dict,

@@ -21,6 +21,9 @@ def scan_verdicts(name: str, run: dict, rate: float) -> list[dict]:
            verdict(f"{name}: denied accounts reported unreachable, every other read",
                    f"{len(run['unreachable'])} unreachable; {run['accounts_with_records']} of {run['accounts']} "
                    f"with records", "exactly the denied set; all others", run["reach"]["pass"])]
+    if run.get("collection_process_peak_rss_mb"):
+        out.append(verdict(f"{name}: collection process's peak RSS", f"{run['collection_process_peak_rss_mb']} MB",
+                           "(reported)", None))
     if "workers" in run:
         peaks = [w["peak_rss_mb"] for w in run["workers"].values()]
         out.append(verdict(f"{name}: workers' peak RSS", " / ".join(f"{p} MB" for p in peaks), "(reported)", None))

@@ -36,14 +36,23 @@ def vm_mb(pid: int, field: str) -> int:
         return int(status.read().split(f"{field}:")[1].split()[0]) // 1024
 
 
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listed:
+            return [int(p) for p in listed.read().split()]
+    except OSError:
+        return []
+
+
 class Sampler(threading.Thread):
-    """The scan process's peak RSS (VmHWM, read every 0.2 s until it exits) and a progress line every
-    PROGRESS_EVERY_S seconds from the middleware's request count."""
+    """The scan process's peak RSS (VmHWM, read every 0.2 s until it exits), its collection process's
+    (collect.apart: a local scan's child), and a progress line every PROGRESS_EVERY_S seconds from the
+    middleware's request count."""
 
     def __init__(self, proc: subprocess.Popen, control, label: str):
         super().__init__(daemon=True)
         self.proc, self.control, self.label = proc, control, label
-        self.peak_mb = 0
+        self.peak_mb = self.collection_peak_mb = 0
         self.base = control.stats()["requests"]
 
     def run(self) -> None:
@@ -53,6 +62,11 @@ class Sampler(threading.Thread):
                 self.peak_mb = max(self.peak_mb, vm_mb(self.proc.pid, "VmHWM"))
             except (OSError, IndexError):  # the process ended between poll() and the read
                 break
+            for child in children_of(self.proc.pid):
+                try:
+                    self.collection_peak_mb = max(self.collection_peak_mb, vm_mb(child, "VmHWM"))
+                except (OSError, IndexError):  # it ended
+                    pass
             if time.perf_counter() - last >= PROGRESS_EVERY_S:
                 last = time.perf_counter()
                 done = self.control.stats()["requests"] - self.base
@@ -83,7 +97,8 @@ def run_scan_command(url: str, control, db: str, workers: int, label: str, log_d
     said = re.search(r"API calls, ([0-9.]+) s", log.read_text())
     return {"label": label, "command": " ".join(cmd), "wall_s": round(wall, 2),
             "scan_reported_s": float(said.group(1)) if said else None,
-            "coordinator_peak_rss_mb": sampler.peak_mb, "server": control.stats(), **read_store(db)}
+            "coordinator_peak_rss_mb": sampler.peak_mb, "collection_process_peak_rss_mb": sampler.collection_peak_mb,
+            "server": control.stats(), **read_store(db)}
 
 
 def read_store(db: str) -> dict:

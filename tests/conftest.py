@@ -57,8 +57,11 @@ def main_module_kept(monkeypatch):
 
 
 @pytest.fixture
-def aws():
+def aws(monkeypatch):
+    """In-process moto: only this process sees it, so a scan command run in-process collects on its own
+    threads (AUDITBOOK_EXECUTOR=inline), not in a collection process of its own (collect.apart)."""
     from moto import mock_aws
+    monkeypatch.setenv("AUDITBOOK_EXECUTOR", "inline")
     with mock_aws():
         yield boto3.Session(region_name="us-east-1")
 

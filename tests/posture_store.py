@@ -44,7 +44,7 @@ def arn(name: str) -> str:
 
 
 def _run_inputs(statuses: dict, catalog):
-    from auditbook.collect.runner import Collection, Record, Scope
+    from auditbook.collect.records import Collection, Record, Scope
     from auditbook.evaluate.evaluator import Finding
     checks = {c.id: c for c in catalog.checks}
     collection = Collection(scopes=[Scope(acct, REGION, rtype) for acct in (A, B) for rtype in (SG, BUCKET)])

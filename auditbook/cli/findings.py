@@ -59,9 +59,11 @@ def scan(
                                               "(default: exceptions.yaml here, if it exists)."),
     details: bool = typer.Option(False, "--details", help="Print every criterion's status and check counts "
                                  "(default: a compact summary)."),
-    executor: str = typer.Option("local", "--executor", metavar="local|dask://HOST:PORT|tls://HOST:PORT",
-                                 help="Where the collection runs: this process's threads (local), or a Dask "
-                                 "cluster's workers, each assuming the accounts' roles itself (docs/distributed.md)."),
+    executor: str = typer.Option("local", "--executor", envvar="AUDITBOOK_EXECUTOR",
+                                 metavar="local|inline|dask://HOST:PORT|tls://HOST:PORT",
+                                 help="Where the collection runs: a collection process started with the command "
+                                 "(local), this process's own threads (inline), or a Dask cluster's workers, each "
+                                 "assuming the accounts' roles itself (docs/distributed.md)."),
     rate_limits: Optional[Path] = typer.Option(None, "--rate-limits", envvar="AUDITBOOK_RATE_LIMITS", metavar="FILE",
                                                help="Rate limits per (account, region, service): docs/rate-limits.md "
                                                "(default: adaptive only, AWS's throttling sets the pace)."),
@@ -70,22 +72,36 @@ def scan(
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
     with collector_paused():  # auditbook.gc_tuning: the scan's modules live as long as the process
-        from auditbook.collect.ratelimit import load_rate_limits
-        from auditbook.scan import run_scan
-    if accounts and org:
-        raise UserError("--accounts and --org cannot be used together")
-    limits = load_rate_limits(rate_limits) if rate_limits else None
-    bucket = evidence_bucket(evidence, retention)  # no Object Lock: refused before anything is read
-    progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}"), console=err, transient=True, disable=not sys.stderr.isatty())
-    task = progress.add_task("", total=None)
-    with progress:
-        result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
-                          catalog_path=catalog, workers=workers, exceptions_path=exceptions, executor=executor,
-                          rate_limits=limits, evidence_bucket=bucket,
-                          on_plan=lambda n: progress.update(task, total=n),
-                          on_progress=lambda label: progress.update(task, advance=1, description=label))
+        from auditbook.collect.apart import for_command
+        from auditbook.collect.executors import LOCAL
+    # the collection process (started by cli.main as the command began, else now) imports botocore and
+    # builds the clients while this process imports the store and opens it
+    with for_command(executor == LOCAL) as collector:
+        with collector_paused():
+            from auditbook.scan import run_scan
+        if accounts and org:
+            raise UserError("--accounts and --org cannot be used together")
+        limits = load_limits(rate_limits)
+        bucket = evidence_bucket(evidence, retention)  # no Object Lock: refused before anything is read
+        progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("{task.description}"), console=err, transient=True,
+                            disable=not sys.stderr.isatty())
+        task = progress.add_task("", total=None)
+        with progress:
+            result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
+                              catalog_path=catalog, workers=workers, exceptions_path=exceptions, executor=executor,
+                              rate_limits=limits, evidence_bucket=bucket, collector=collector,
+                              on_plan=lambda n: progress.update(task, total=n),
+                              on_progress=lambda label: progress.update(task, advance=1, description=label))
     _say_scan(result, details)
+
+
+def load_limits(path: Optional[Path]):
+    """--rate-limits FILE, checked (None without one: botocore is not imported for it)."""
+    if path is None:
+        return None
+    from auditbook.collect.ratelimit import load_rate_limits
+    return load_rate_limits(path)
 
 
 def _say_scan(result, details: bool) -> None:

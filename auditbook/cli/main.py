@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from auditbook.cli.command_line import command_named
 from auditbook.cli.common import app
 from auditbook.errors import ScanAborted, UserError, one_line
 from auditbook.gc_tuning import collect_less
@@ -71,11 +72,6 @@ def registered_app(command: Optional[str] = None) -> typer.Typer:
     return app
 
 
-def command_named(argv: list[str]) -> Optional[str]:
-    """The command a command line names (its first word), if it starts with one rather than an option."""
-    return argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
-
-
 def at_exit() -> None:
     """As the process ends (registered by main, run before the interpreter's own clean-up): close every
     store (a SQLite store folds its write-ahead log back into its file) and freeze what is left, so
@@ -88,6 +84,15 @@ def at_exit() -> None:
 
 
 def main():
+    try:
+        _main()
+    finally:
+        apart = sys.modules.get("auditbook.collect.apart")
+        if apart is not None:  # a collection process started early and not taken by a scan
+            apart.stop_early()
+
+
+def _main():
     collect_less()  # auditbook.gc_tuning
     atexit.unregister(at_exit)  # once, however many times main runs in one process (tests)
     atexit.register(at_exit)

@@ -7,8 +7,6 @@ workers assume each account's role with their own credentials — nothing secret
 """
 from __future__ import annotations
 
-import ipaddress
-import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -16,6 +14,7 @@ from typing import Callable, Optional
 
 from auditbook.collect.call_counter import CallCounter, count_calls_of
 from auditbook.collect.clients import ClientCache
+from auditbook.collect.executors import dask_address
 from auditbook.collect.fanout import (
     Task,
     TaskResult,
@@ -25,44 +24,16 @@ from auditbook.collect.fanout import (
     plan_tasks,
 )
 from auditbook.collect.ratelimit import RateLimits, throttled_keys
-from auditbook.collect.runner import Collection, Runner, StaticCache
+from auditbook.collect.records import Collection
+from auditbook.collect.runner import Runner, StaticCache
 from auditbook.collect.spec import ResourceType
 from auditbook.collect.targets import Target, TargetSpec, reach
 from auditbook.errors import UserError, one_line, shown
 
-LOCAL = "local"
-EXECUTOR_FORMS = "local, dask://HOST:PORT (plain TCP) or tls://HOST:PORT (TLS, with dask's security configuration)"
-SCHEMES = {"dask": "tcp", "tls": "tls"}  # --executor scheme -> Dask comm protocol
 CONNECT_SECONDS = 10.0  # how long the scheduler has to answer before the scan is refused
 
 
 # -- the coordinator ---------------------------------------------------------------------------------------
-
-_DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-_ADDRESS = re.compile(r"^(?P<scheme>[a-z]+)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^/:\[\]@?#]+):(?P<port>[0-9]{1,5})/?$")
-
-
-def dask_address(executor: str) -> Optional[str]:
-    """The scheduler address of --executor (None for local): a scheme of SCHEMES, a DNS name, an IPv4
-    address or a bracketed IPv6 address (no zone), a port 1-65535, nothing else; anything else is a
-    one-line UserError naming the value."""
-    if executor == LOCAL:
-        return None
-    found = _ADDRESS.match(executor) if isinstance(executor, str) and executor.isascii() else None
-    host = found["host"] if found else ""
-    if not found or found["scheme"] not in SCHEMES or not 0 < int(found["port"]) < 65536 or not _host_ok(host):
-        raise UserError(f"--executor: {shown(executor)} is not {EXECUTOR_FORMS}")
-    return f"{SCHEMES[found['scheme']]}://{host}:{int(found['port'])}"
-
-
-def _host_ok(host: str) -> bool:
-    if host.startswith("["):
-        try:
-            return ipaddress.ip_address(host[1:-1]).version == 6
-        except ValueError:
-            return False
-    return bool(_DNS_NAME.match(host))
-
 
 def connect(executor: str, timeout: Optional[float] = None):
     """A Dask client of the scheduler at --executor, or a one-line UserError when none answers in

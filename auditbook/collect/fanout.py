@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
-from auditbook.collect.runner import GLOBAL, Collection, Gap, Scope
+from auditbook.collect.records import GLOBAL, Collection, Gap, Scope
 from auditbook.collect.spec import ResourceType
 from auditbook.collect.targets import TargetSpec
 

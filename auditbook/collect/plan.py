@@ -9,7 +9,7 @@ from typing import Optional
 
 from auditbook.catalog.expressions import analyse, compile_expression
 from auditbook.catalog.model import Catalog
-from auditbook.collect.runner import Collection, Record
+from auditbook.collect.records import Collection, Record
 from auditbook.collect.spec import ResourceType
 from auditbook.errors import UserError, shown
 from auditbook.plugins import resource_types
@@ -28,6 +28,22 @@ def needed_types(catalog: Catalog, only: Optional[set[str]] = None) -> list[Reso
                 names |= analyse(compile_expression(text)).types
     types = resource_types()
     return [types[n] for n in sorted(names)]
+
+
+def closed_checks(catalog: Catalog, check_ids: set[str]) -> Catalog:
+    """The catalog cut down to `check_ids` plus every other check on the resource types they read,
+    repeated until nothing new is needed. A run that collects a type must evaluate every check on it,
+    or the store would take the missing findings for resolved ones."""
+    unknown = sorted(check_ids - {c.id for c in catalog.checks})
+    if unknown:
+        raise UserError(f"checks: {shown(unknown[0])} is not a check in the catalog")
+    chosen = set(check_ids)
+    while True:
+        types = {t.name for t in needed_types(catalog, chosen)}
+        more = {c.id for c in catalog.checks if c.resource in types} - chosen
+        if not more:
+            return catalog.model_copy(update={"checks": [c for c in catalog.checks if c.id in chosen]})
+        chosen |= more
 
 
 # -- the system boundary a scan applies (docs/scope.md: out of scope is not evaluated) ---------------

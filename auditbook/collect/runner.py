@@ -17,78 +17,11 @@ from auditbook.collect.call_counter import CallCounter, count_calls_of
 from auditbook.collect.clients import BoundClient, ClientCache
 from auditbook.collect.evidence import canonical, clean_response, digest
 from auditbook.collect.ratelimit import UNATTRIBUTED, throttled_keys
+from auditbook.collect.records import GLOBAL, Collection, Gap, Record, Scope, tag_dict
 from auditbook.collect.spec import Call, ResourceType
 from auditbook.collect.targets import Target
 
-GLOBAL = "global"
 WAIT_TRIES, WAIT_SECONDS = 10, 1.0  # Call.wait_on: e.g. an IAM credential report being generated
-
-
-@dataclass(slots=True)
-class Gap:
-    """Evidence that could not be read: where, which call, and the error."""
-
-    account: str
-    region: str
-    resource_type: str
-    call: str
-    error: str
-    message: str
-    resource: Optional[str] = None
-
-    def reason(self) -> str:
-        where = f"{self.account}/{self.region}" + (f" {self.resource}" if self.resource else "")
-        return f"evidence gap: {self.call} failed for {where}: {self.error}: {self.message}"
-
-
-@dataclass(slots=True)
-class Record:
-    """A normalised resource: its data, where it lives, and the evidence behind it."""
-
-    type: str
-    account: str
-    region: str
-    id: str
-    arn: str
-    data: dict
-    evidence: list[str] = field(default_factory=list)
-    gaps: dict[str, Gap] = field(default_factory=dict)  # record key -> why it is unknown
-    scope_region: str = ""  # the region it was collected in ("global" for global services)
-    name: str = ""  # what people call it (Name tag, group name, bucket name...)
-    tags: dict = field(default_factory=dict)  # tag key -> value
-
-
-def tag_dict(raw: Any) -> dict:
-    """Tags as AWS APIs spell them ([{Key, Value}], [{key, value}], or a mapping) as one mapping."""
-    if isinstance(raw, dict):
-        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
-    out = {}
-    for item in raw or []:
-        if isinstance(item, dict):
-            key = item.get("Key", item.get("key", item.get("TagKey")))
-            if key is not None:
-                value = item.get("Value", item.get("value", item.get("TagValue")))
-                out[str(key)] = "" if value is None else str(value)
-    return out
-
-
-@dataclass(slots=True)
-class Scope:
-    account: str
-    region: str
-    resource_type: str
-    gap: Optional[Gap] = None
-
-
-@dataclass(slots=True)
-class Collection:
-    records: list[Record] = field(default_factory=list)
-    scopes: list[Scope] = field(default_factory=list)
-    gaps: list[Gap] = field(default_factory=list)
-    evidence: dict[str, bytes] = field(default_factory=dict)  # sha256 -> zlib(canonical json)
-    calls: int = 0
-    calls_by_operation: dict = field(default_factory=dict)
-    throttled: dict = field(default_factory=dict)  # "account/region/service" AWS throttled -> calls, throttled, waited
 
 
 @dataclass
@@ -349,8 +282,7 @@ class Runner:
         """Collect every type in every target in scope (a target out of scope is never read) and
         region; global types once per account, through `global_region` (default: the first region)."""
         jobs = []
-        # detail-heavy types first, so their per-resource calls overlap with the cheap list calls
-        rtypes = sorted(rtypes, key=lambda r: (-len(r.details), r.name))
+        rtypes = in_job_order(rtypes)
         home = global_region or (regions[0] if regions else None)
         for target in (t for t in targets if not t.out_of_scope):
             for rtype in rtypes:
@@ -378,6 +310,12 @@ class Runner:
         for account in sorted({t.account for t in targets} | {UNATTRIBUTED}):
             stats.update(self.clients.limiter_stats(account))
         return stats
+
+
+def in_job_order(rtypes: list[ResourceType]) -> list[ResourceType]:
+    """The order Runner.run starts its jobs in: detail-heavy types first, so their per-resource calls
+    overlap with the cheap list calls."""
+    return sorted(rtypes, key=lambda r: (-len(r.details), r.name))
 
 
 def planned_jobs(targets: list, regions: list[str], rtypes: list[ResourceType]) -> int:

@@ -1,7 +1,6 @@
 """Which AWS accounts a scan covers: the current credentials, an accounts file, or an organisation."""
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,19 +9,13 @@ from typing import Optional
 import botocore.session
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditbook.collect.clients import ClientCache
+from auditbook.collect.inputs import AccountsFile, parse_regions
 from auditbook.errors import (
     ScanAborted,
     UserError,
-    field_path,
-    first_duplicate,
-    first_error,
-    name_of,
-    shown,
 )
-from auditbook.yamlfile import load_yaml
 
 
 @dataclass
@@ -34,19 +27,6 @@ class Target:
     role_arn: Optional[str] = None
     error: Optional[str] = None  # why the account could not be reached
     out_of_scope: Optional[dict] = None  # the scope entry that keeps the scan out of it (never reached, never read)
-
-
-class AccountEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[0-9]{12}$")
-    role: Optional[str] = None
-    external_id: Optional[str] = None
-    name: Optional[str] = None
-
-
-class AccountsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    accounts: list[AccountEntry] = Field(min_length=1)
 
 
 def _error_text(exc: Exception) -> str:
@@ -107,28 +87,6 @@ def assumed_target(clients: ClientCache, account: str, name: str, role: str,
     except (ClientError, BotoCoreError) as exc:
         return Target(account, name, None, {}, arn, f"assumed {arn} but cannot read identity: {_error_text(exc)}")
     return Target(account, name, creds, ident, arn)
-
-
-def load_accounts_file(path: Path) -> AccountsFile:
-    """Read and validate an accounts file: one-line UserError naming the file, entry and field.
-    An account listed twice is refused too."""
-    raw = load_yaml(path)
-    try:
-        spec = AccountsFile.model_validate(raw)
-    except ValidationError as exc:
-        loc, message = first_error(exc)
-        field_name = field_path(loc) or "(document)"
-        if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
-            entries = raw.get("accounts") or []
-            entry = entries[loc[1]] if loc[1] < len(entries) else {}
-            ident = entry.get("id") if isinstance(entry, dict) else None
-            field_name = f"accounts[{loc[1]}]" + (f" (id {name_of(ident)})" if ident else "") + (
-                f" field {field_path(loc[2:])}" if len(loc) > 2 else "")
-        raise UserError(f"{path}: {field_name}: {message}")
-    dupe = first_duplicate(e.id for e in spec.accounts)
-    if dupe:
-        raise UserError(f"{path}: accounts: id {dupe} is listed twice")
-    return spec
 
 
 @dataclass(frozen=True)
@@ -214,17 +172,6 @@ def targets_from_org(clients: ClientCache, role: str, skip: Optional[dict[str, d
     credentials, the others by assuming ROLE; `skip` {account: scope entry}: listed, never reached."""
     me = current_target(clients)
     return reach_all(clients, specs_from_org(clients, role, skip, me), me)
-
-
-def parse_regions(regions: Optional[str]) -> Optional[list[str]]:
-    """--regions as a list of region names; None for "all" or none given (resolved with AWS)."""
-    if not regions or regions.strip().lower() == "all":
-        return None
-    out = [r.strip() for r in regions.split(",") if r.strip()]
-    bad = [r for r in out if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+){2,4}", r)]
-    if bad or not out:
-        raise UserError(f"--regions: {shown(bad[0] if bad else regions)} is not a region name")
-    return out
 
 
 def resolve_regions(targets: list[Target], regions: Optional[str], clients: ClientCache) -> list[str]:

@@ -29,7 +29,7 @@ from auditbook.catalog.expressions import (
     subtrees_reading_only,
     truthy,
 )
-from auditbook.collect.runner import Collection, Gap, Record, Scope
+from auditbook.collect.records import Collection, Gap, Record, Scope
 
 MATCH, NO_MATCH, NOT_APPLICABLE, ERROR = "MATCH", "NO_MATCH", "NOT_APPLICABLE", "ERROR"
 APPLY_ERRORS = (jexc.JMESPathError, TypeError, ValueError, KeyError)  # what applying a condition may raise

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from auditbook.catalog.expressions import root_reads
 from auditbook.catalog.messages import MessageTemplate, compile_template
 from auditbook.catalog.model import Catalog, Check
-from auditbook.collect.runner import Collection
+from auditbook.collect.records import Collection
 from auditbook.evaluate.conditions import (
     MATCH,
     NO_MATCH,

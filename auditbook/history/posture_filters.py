@@ -10,7 +10,7 @@ from typing import Optional
 import jmespath
 
 from auditbook.catalog.model import Catalog
-from auditbook.collect.runner import tag_dict
+from auditbook.collect.records import tag_dict
 from auditbook.evaluate.evaluator import criterion_status
 from auditbook.plugins import resource_types
 from auditbook.store import accounts, posture, posture_changes, record_tags, runs

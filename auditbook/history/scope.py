@@ -18,7 +18,7 @@ from typing import Optional
 from auditbook.auth import Actor, authorize
 from auditbook.catalog.subservice import FILE_NAME, load_subservice
 from auditbook.collect.plan import needed_types
-from auditbook.collect.runner import GLOBAL
+from auditbook.collect.records import GLOBAL
 from auditbook.collect.targets import known_regions
 from auditbook.errors import UserError, shown, unsafe_character
 from auditbook.history.period import Period

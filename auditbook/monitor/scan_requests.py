@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog
-from auditbook.collect.targets import parse_regions
+from auditbook.collect.inputs import parse_regions
 from auditbook.errors import UserError, one_line, shown
 from auditbook.store import audit_log, runs
 from auditbook.store import scan_requests as stored

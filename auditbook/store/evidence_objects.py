@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
-from auditbook.collect.clients import aws_client, aws_error
 from auditbook.errors import UserError, shown
 
 DEFAULT_RETENTION_DAYS = 2557  # seven years, two of them leap years
@@ -92,6 +91,8 @@ _clients_lock = threading.Lock()
 def client_for(bucket: str):
     """The S3 client reads of `bucket` use: the one its EvidenceBucket was opened with in this
     process, else one made like every other client (AWS_ENDPOINT_URL honoured)."""
+    # botocore is imported by those who use a bucket, not by every user of the store
+    from auditbook.collect.clients import aws_client
     with _clients_lock:
         if bucket not in _clients:
             _clients[bucket] = aws_client("s3")
@@ -105,8 +106,10 @@ def open_bucket(url: str, retention_days: int = DEFAULT_RETENTION_DAYS, client=N
     every object is written with its own COMPLIANCE retention."""
     bucket, prefix = parse_url(url)
     days = checked_retention(retention_days)
-    client = client or aws_client("s3")
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from auditbook.collect.clients import aws_client, aws_error
+    client = client or aws_client("s3")
     try:
         config = client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration") or {}
     except ClientError as exc:
@@ -182,6 +185,8 @@ class EvidenceBucket:
 
     def _put(self, key: str, data: bytes, sha256_hex: str) -> StoredObject:
         from botocore.exceptions import BotoCoreError, ClientError
+
+        from auditbook.collect.clients import aws_error
         until = self.retain_until()
         try:
             found = self._locked_copy(key, sha256_hex, until, len(data))
@@ -246,6 +251,8 @@ def read_object(sha256_hex: str, url: str, version: Optional[str]) -> bytes:
     """The bytes of `url` at `version`, checked against their SHA-256: a missing object or version,
     an access error or other bytes is an EvidenceObjectError naming the object."""
     from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
+
+    from auditbook.collect.clients import aws_error
     where = f"evidence object {shown(url, 1024)} version {shown(version)}"
     if not isinstance(url, str) or not url.startswith("s3://") or not version:
         raise EvidenceObjectError(f"{where}: the store does not say where it is")

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from auditbook.collect.evidence import canonical, digest
-from auditbook.collect.runner import Collection
+from auditbook.collect.records import Collection
 from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, SCOPE_WIDE, Finding
 from auditbook.store.db import utc
 from auditbook.store.evidence_objects import EvidenceBucket

@@ -9,7 +9,7 @@ from typing import Iterable
 import jmespath
 from sqlalchemy import select
 
-from auditbook.collect.runner import Collection, Gap, Record, Scope, tag_dict
+from auditbook.collect.records import Collection, Gap, Record, Scope, tag_dict
 from auditbook.plugins import resource_types
 from auditbook.store.db import json_loads
 from auditbook.store.models import (

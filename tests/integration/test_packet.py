@@ -74,9 +74,8 @@ def store_engine(history_store):
 
 def test_criterion_scan_collects_only_what_its_checks_need(history_store):
     from auditbook.catalog.model import load_catalog
-    from auditbook.collect.plan import needed_types
+    from auditbook.collect.plan import closed_checks, needed_types
     from auditbook.history.findings import resolve_run
-    from auditbook.scan import closed_checks
     types = set(resolve_run(store_engine(history_store), history_store["runs"][1]).parameters["resource_types"])
     catalog = load_catalog()
     sub = closed_checks(catalog, {c.id for c in catalog.checks_for("CC6.6")})

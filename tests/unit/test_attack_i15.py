@@ -134,7 +134,7 @@ def test_the_findings_csv_neutralises_a_formula_from_a_rendered_message():
 
 def _trail_finding(tmp_path, bucket_owned: bool):
     from auditbook.catalog.model import load_catalog
-    from auditbook.collect.runner import Collection, Record, Scope
+    from auditbook.collect.records import Collection, Record, Scope
     from auditbook.evaluate.evaluator import evaluate
     from collectors.cloudtrail import _destination
     for name in ("controls.yaml", "company-controls.yaml"):

@@ -35,7 +35,7 @@ def finding(resource: str, status: str):
 
 
 def save(engine, day: int, status: str) -> int:
-    from auditbook.collect.runner import Collection, Scope
+    from auditbook.collect.records import Collection, Scope
     from auditbook.store.runs import save_run
     at = dt.datetime(2026, 7, day, 6, tzinfo=dt.timezone.utc)
     with writing(engine) as session:

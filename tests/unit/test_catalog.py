@@ -94,7 +94,7 @@ def test_registered_function_check(tmp_path):
             c.pop("expect")
             c["function"] = "bucket_name_has_env"
         cat = load_catalog(write_catalog(tmp_path, mutate))
-        from auditbook.collect.runner import Collection
+        from auditbook.collect.records import Collection
         from auditbook.evaluate.evaluator import Evaluator, _Compiled
         ev = Evaluator(cat, Collection())
         check = next(c for c in cat.checks if c.id == "s3-versioning")

@@ -92,7 +92,7 @@ def test_aws_managed_key_is_not_cmk():
 def test_org_trail_covers_member_account():
     """A member account with no trail of its own passes when the organisation trail qualifies."""
     from auditbook.catalog.model import load_catalog
-    from auditbook.collect.runner import Collection, Record, Scope
+    from auditbook.collect.records import Collection, Record, Scope
     from auditbook.evaluate.evaluator import evaluate
     good = {"IsMultiRegionTrail": True, "is_logging": True, "LogFileValidationEnabled": True, "KmsKeyId": "k",
             "IsOrganizationTrail": True, "S3BucketName": "b"}
@@ -186,7 +186,7 @@ def test_a_gap_in_a_type_read_through_values_spares_records_the_applies_filter_l
     import yaml
 
     from auditbook.catalog.model import load_catalog
-    from auditbook.collect.runner import Collection, Gap, Record, Scope
+    from auditbook.collect.records import Collection, Gap, Record, Scope
     from auditbook.evaluate.evaluator import evaluate
     from tests.catalog_edits import write_catalog
     alb = Record("aws.elbv2.load_balancer", "111111111111", "us-east-1", "web", "arn:alb/web",

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auditbook.cli.main import (
-    COMMAND_MODULES,
-    command_named,
-    registered_app,
-    registered_names,
-)
+from auditbook.cli.command_line import command_named
+from auditbook.cli.main import COMMAND_MODULES, registered_app, registered_names
 
 
 def test_the_table_names_every_command_and_group_and_nothing_else():

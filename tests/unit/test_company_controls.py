@@ -142,7 +142,7 @@ def store(tmp_path):
     """The small catalog (CC1.1, CC6.6, A1.2) with two company controls, one run on 6 July, CC1.1's
     documents approved: CC1.1 PASS, CC6.6 and A1.2 NEEDS_EVIDENCE."""
     from auditbook.auth import Actor
-    from auditbook.collect.runner import Collection
+    from auditbook.collect.records import Collection
     from auditbook.evaluate.risk_register import load_register
     from auditbook.history.evidence_events import annotate_evidence
     from auditbook.scan import add_evidence, decide_evidence, record_run

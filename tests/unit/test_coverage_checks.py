@@ -6,7 +6,7 @@ import json
 from freezegun import freeze_time
 
 from auditbook.catalog.model import Check
-from auditbook.collect.runner import tag_dict
+from auditbook.collect.records import tag_dict
 from collectors.ec2 import _network_acl
 from collectors.iam import _role
 from collectors.logs import CIS_FILTER_PATTERNS, matched_events

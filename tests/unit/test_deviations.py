@@ -41,7 +41,7 @@ def finding(resource: str, status: str):
 
 def save(engine, day: dt.date, statuses: dict[str, str]) -> int:
     """A --org run at 06:00 on `day`: the organisation lists A and B, the run reads A only."""
-    from auditbook.collect.runner import Collection, Scope
+    from auditbook.collect.records import Collection, Scope
     from auditbook.store.runs import save_run
     at = dt.datetime.combine(day, dt.time(6), dt.timezone.utc)
     identities = [{"account": a, "name": a, "role": None, "identity": {"Account": a} if a == A else {},

@@ -14,7 +14,7 @@ from auditbook.collect.fanout import (
     merge,
     plan_tasks,
 )
-from auditbook.collect.runner import GLOBAL, Collection, Gap, Record, Scope
+from auditbook.collect.records import GLOBAL, Collection, Gap, Record, Scope
 from auditbook.collect.spec import Call, ResourceType
 from auditbook.collect.targets import Target, TargetSpec, reach
 from auditbook.errors import UserError
@@ -140,7 +140,7 @@ def test_current_credentials_of_another_account_are_an_error_value_not_a_scan():
     ("local", None), ("dask://10.0.0.5:8786", "tcp://10.0.0.5:8786"), ("dask://scheduler:8786/", "tcp://scheduler:8786"),
     ("tls://scheduler.internal:8786", "tls://scheduler.internal:8786"), ("dask://[::1]:8786", "tcp://[::1]:8786")])
 def test_executor_values(value, address):
-    from auditbook.collect.distributed import dask_address
+    from auditbook.collect.executors import dask_address
     assert dask_address(value) == address
 
 

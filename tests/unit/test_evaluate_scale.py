@@ -13,7 +13,7 @@ import pytest
 
 from auditbook import plugins
 from auditbook.catalog.model import load_catalog
-from auditbook.collect.runner import Collection, Gap, Record, Scope
+from auditbook.collect.records import Collection, Gap, Record, Scope
 from auditbook.evaluate.conditions import Context, SharedValues
 from auditbook.evaluate.evaluator import ACCOUNT_SCOPE, Evaluator, evaluate
 from auditbook.evaluate.observed import rendered

@@ -243,7 +243,7 @@ def test_with_no_log_read_and_no_run_the_populations_are_not_known_and_the_items
 
 
 def test_accounts_in_scope_are_those_read_less_those_put_out_of_scope(engine, tmp_path):
-    from auditbook.collect.runner import Collection, Scope
+    from auditbook.collect.records import Collection, Scope
     from auditbook.evaluate.risk_register import load_register
     from auditbook.history.scope import exclude
     from auditbook.scan import record_run

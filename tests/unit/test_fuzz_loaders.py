@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from auditbook.catalog.model import load_catalog
-from auditbook.collect.targets import load_accounts_file
+from auditbook.collect.inputs import load_accounts_file
 from auditbook.errors import UserError
 from auditbook.evaluate.risk_register import load_register
 from auditbook.monitor.rules import load_rules

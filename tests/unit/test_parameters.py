@@ -8,7 +8,7 @@ import yaml
 
 from auditbook.catalog.messages import compile_template, split_template
 from auditbook.catalog.model import CatalogError, load_catalog
-from auditbook.collect.runner import Collection, Record, Scope
+from auditbook.collect.records import Collection, Record, Scope
 from auditbook.errors import UserError
 from auditbook.evaluate.conditions import Context
 from auditbook.evaluate.evaluator import evaluate

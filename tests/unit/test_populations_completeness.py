@@ -29,7 +29,7 @@ END = dt.datetime(2027, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def engine(tmp_path):
-    from auditbook.collect.runner import GLOBAL, Collection, Scope
+    from auditbook.collect.records import GLOBAL, Collection, Scope
     from auditbook.evaluate.risk_register import load_register
     from auditbook.scan import record_run
     from auditbook.store.db import open_engine

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import yaml
 
-from auditbook.collect.runner import Collection, Gap, Record, Scope
+from auditbook.collect.records import Collection, Gap, Record, Scope
 from auditbook.evaluate.conditions import (
     ERROR,
     MATCH,

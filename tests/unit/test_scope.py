@@ -39,7 +39,7 @@ def identity(account: str, reached: bool = True) -> dict:
 
 def save(engine, day: int, read: dict, listed: list, org: bool = True) -> int:
     """A run on DAY1 + day: `read` {account: whether its scope was read}; `listed`: its identities."""
-    from auditbook.collect.runner import Collection, Gap, Scope
+    from auditbook.collect.records import Collection, Gap, Scope
     from auditbook.store.runs import save_run
     scopes = [Scope(acct, REGION, SG, None if ok else Gap(acct, REGION, SG, "DescribeSecurityGroups", "Throttling", "x"))
               for acct, ok in read.items()]

@@ -28,7 +28,7 @@ def engine(tmp_path):
 
 
 def save(engine, regions_read: list[str], requested: list[str]) -> int:
-    from auditbook.collect.runner import Collection, Scope
+    from auditbook.collect.records import Collection, Scope
     from auditbook.store.runs import save_run
     from auditbook.store.session import writing
     at = dt.datetime(2026, 7, 2, 6, tzinfo=dt.timezone.utc)

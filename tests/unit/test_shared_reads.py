@@ -16,7 +16,7 @@ Q4 = parse_period("2026Q4")
 
 
 def _store_run(engine, tmp_path, day: int) -> None:
-    from auditbook.collect.runner import Collection, Scope
+    from auditbook.collect.records import Collection, Scope
     from auditbook.evaluate.risk_register import load_register
     from auditbook.scan import record_run
     at = dt.datetime(2026, 10, day, 6, tzinfo=UTC)

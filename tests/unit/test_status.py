@@ -51,7 +51,7 @@ def test_a_criterion_page_is_never_pass_while_its_manual_evidence_is_missing():
 def store(tmp_path):
     """One run on 6 July (nothing collected) with a catalog of CC1.1, CC6.6 and A1.2; then CC1.1's two
     documents, effective in June, submitted and approved after the run."""
-    from auditbook.collect.runner import Collection
+    from auditbook.collect.records import Collection
     from auditbook.evaluate.risk_register import load_register
     from auditbook.history.evidence_events import annotate_evidence
     from auditbook.scan import add_evidence, decide_evidence, record_run

@@ -43,7 +43,7 @@ def store(tmp_path):
     never submitted; two runs stored with zero findings and the status saved at scan time PASS for every
     criterion: on 6 July CC6.6's types were read (nothing found) and A1.2's own types not attempted, on
     7 July A1.2's own types were attempted and every scope failed."""
-    from auditbook.collect.runner import Collection, Gap, Scope
+    from auditbook.collect.records import Collection, Gap, Scope
     from auditbook.evaluate.evaluator import summarise
     from auditbook.scan import add_evidence, decide_evidence
     from auditbook.store.db import open_engine

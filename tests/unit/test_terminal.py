@@ -80,6 +80,7 @@ def test_scan_prints_the_compact_summary_and_details_on_request(tmp_path, monkey
     for key, value in FAKE_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("AUDITBOOK_EXECUTOR", "inline")  # in-process moto: seen by this process alone
     app, db = registered_app(), f"sqlite:///{tmp_path}/s.db"
     with mock_aws():
         compact = CliRunner().invoke(app, ["scan", "--regions", "us-east-1", "--db", db])
