@@ -141,7 +141,8 @@ def collect_into(db: Optional[str], at: Optional[dt.datetime], apart: Optional[C
         t0 = time.perf_counter()
         boundary = boundary_at(engine, started)
         if apart is not None:
-            collected = apart.collect(boundary, [r.name for r in needed_types(catalog)], on_plan, on_progress)
+            collected = apart.collect(boundary, [r.name for r in needed_types(catalog)], accounts_spec, on_plan,
+                                      on_progress)
         else:
             from auditbook.collect.scan_plan import collect_here
             collected = collect_here(request, accounts_spec, needed_types(catalog), boundary, cluster,

@@ -44,7 +44,8 @@ def run() -> None:
     atexit._run_exitfuncs()  # noqa: SLF001 -- CPython's own: what the interpreter runs at exit, before its clean-up
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: the process was started with that descriptor closed
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said on it
             pass
     os._exit(status)

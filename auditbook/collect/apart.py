@@ -13,22 +13,25 @@ the command's process never imports botocore.
 What crosses the pipe between the two (a socket pair inherited by the child, pickled messages,
 multiprocessing's framing), in order:
 - command -> collection: ("request", CollectionRequest) as soon as it starts; ("boundary", (Boundary,
-  resource type names)) once it has read the catalog and the store;
+  resource type names, the accounts file as the command read it)) once it has read the catalog and the store;
 - collection -> command: ("plan", jobs), ("progress", [labels]) while it collects; then the collection
   in parts ("part", field, items: records, scopes, gaps and evidence, CHUNK at a time, so neither side
   holds a large collection pickled whole) and ("done", Collected); or instead ("user_error",
   message) (bad input: exit 2), ("aborted", message) (the scan cannot know its scope: exit 1) or
   ("failed", message) (anything else, its traceback on stderr: exit 1).
 The command treats a collection process that ends without its result as a failed scan (nothing is
-stored). Ctrl-C is the command's: the collection process runs in a session of its own (and ignores
-SIGINT) and is stopped by the command; a collection process whose command is gone exits at its next
-message."""
+stored). Ctrl-C is the command's: the collection process ignores SIGINT from its start and is stopped by
+the command; a collection process whose command is gone (killed, say) ends within PARENT_CHECK_SECONDS
+(collect.apart_child.end_with)."""
 from __future__ import annotations
 
 import atexit
+import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -52,8 +55,9 @@ class CollectionFailed(ScanAborted):
 @dataclass(frozen=True)
 class CollectionRequest:
     """Where the collection process reads and how: the scan's inputs that decide it, as the command was
-    given them (it validates them too). What it reads (the resource types the catalog needs) comes with
-    the boundary: the catalog is the command's alone."""
+    given them (it validates them too). What it reads (the resource types the catalog needs) and the
+    accounts file's content come with the boundary: the catalog and the files are read by the command
+    alone."""
     accounts_file: Optional[Path]
     org_role: Optional[str]
     regions: Optional[str]
@@ -85,13 +89,15 @@ class CollectionProcess:
         """A fresh interpreter (never a fork: the caller may have threads) running collect.apart_child.serve,
         importing auditbook from where this process did and nothing from the working folder (-P)."""
         ours, theirs = socket.socketpair()
-        root = str(Path(__file__).resolve().parents[2])
-        code = (f"import sys; sys.path.insert(0, {root!r}); "
-                f"from auditbook.collect.apart_child import serve; serve({theirs.fileno()})")
+        root = str(Path(__file__).resolve().parents[2])  # already on sys.path, it is not put before the stdlib
+        code = (f"import sys; {root!r} in sys.path or sys.path.insert(0, {root!r}); "
+                f"from auditbook.collect.apart_child import serve; serve({theirs.fileno()}, {os.getpid()})")
         try:
-            proc = subprocess.Popen([sys.executable, "-P", "-c", code], pass_fds=(theirs.fileno(),),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    start_new_session=True)  # the terminal's Ctrl-C is the command's alone
+            with sigint_ignored():  # from its first instruction: Ctrl-C reaches the terminal's whole process group
+                # the same terminal, standard input and process group as the command (an MFA code is asked
+                # for there; Ctrl-Z stops both); its standard output is not the command's
+                proc = subprocess.Popen([sys.executable, "-P", "-c", code], pass_fds=(theirs.fileno(),),
+                                        stdout=subprocess.DEVNULL)
         except OSError as exc:  # no interpreter there, no process or file left to this user…
             ours.close()
             raise ScanAborted(f"cannot start the collection process ({exc.strerror or exc}): "
@@ -112,11 +118,13 @@ class CollectionProcess:
     def send_request(self, request: CollectionRequest) -> None:
         self._send(("request", request))
 
-    def collect(self, boundary, resource_types: list[str], on_plan: Optional[Callable[[int], None]] = None,
+    def collect(self, boundary, resource_types: list[str], accounts_spec=None,
+                on_plan: Optional[Callable[[int], None]] = None,
                 on_progress: Optional[Callable[[str], None]] = None) -> Collected:
-        """Send the boundary and the resource types to read (by name) and wait for the collection (calling
-        on_plan and on_progress on the way)."""
-        self._send(("boundary", (boundary, resource_types)))
+        """Send the boundary, the resource types to read (by name) and the accounts file as this process read
+        it (collect.inputs.AccountsFile, or None), and wait for the collection (calling on_plan and
+        on_progress on the way)."""
+        self._send(("boundary", (boundary, resource_types, accounts_spec)))
         parts: dict[str, list] = {name: [] for name in PARTS}
         while True:
             kind, *payload = self._receive()
@@ -175,6 +183,21 @@ class CollectionProcess:
         how = (f"killed by signal {-status}" if status is not None and status < 0 else
                f"exit status {status}" if status is not None else "its pipe closed")
         return CollectionFailed(f"the collection process ended without a result ({how})")
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the block runs, so that a process started in it starts with SIGINT ignored
+    (CPython leaves an ignored SIGINT ignored); only the main thread can change it, and only it is
+    interrupted by Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 _early: Optional[CollectionProcess] = None

@@ -67,11 +67,26 @@ class _Outbox:
         self.send(("done", replace(collected, collection=bare)))
 
 
-def serve(fd: int) -> None:
-    """The collection process: import, take the request, prepare, take the boundary, collect, answer;
-    then end without the interpreter's clean-up (nothing is left to flush; freeing a collection's
-    objects one by one took ~0.4 s)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's (start_new_session: belt and braces)
+PARENT_CHECK_SECONDS = 0.2
+
+
+def end_with(command: int) -> None:
+    """End this process as soon as the command `command` is gone (it was killed, say, while this process
+    waits on AWS): a thread that watches who this process's parent is."""
+    def watch() -> None:
+        while os.getppid() == command:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(PARENT_GONE)
+    threading.Thread(target=watch, name="command-watch", daemon=True).start()
+
+
+def serve(fd: int, command: int) -> None:
+    """The collection process of the command `command` (its pid): import, take the request, prepare, take
+    the boundary, collect, answer; then end without the interpreter's clean-up (nothing is left to flush;
+    freeing a collection's objects one by one took ~0.4 s)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's: it stops this process
+    end_with(command)
+    os.set_inheritable(fd, False)  # nothing this process starts (a credential_process…) gets the pipe
     conn = Connection(fd)
     from auditbook.gc_tuning import collect_less, collector_paused
     collect_less()  # as the command does (cli.main)

@@ -8,7 +8,7 @@ from typing import Optional
 
 from auditbook.collect.apart import Collected, CollectionRequest, received
 from auditbook.collect.clients import ClientCache
-from auditbook.collect.inputs import load_accounts_file, parse_regions
+from auditbook.collect.inputs import parse_regions
 from auditbook.collect.memory import limit_malloc_arenas
 from auditbook.collect.runner import in_job_order
 from auditbook.collect.scan_plan import client_cache, collect_here
@@ -18,12 +18,13 @@ from auditbook.plugins import resource_types
 
 
 def collect(request: CollectionRequest, conn: Connection, outbox) -> Collected:
-    """The collection `request` asks for, of the resource types that come with the boundary."""
+    """The collection `request` asks for, of the resource types that come with the boundary, in the accounts
+    the command read from the accounts file (never read here: a file read twice could differ, and one
+    given as the command's standard input can be read once)."""
     limit_malloc_arenas()
-    accounts_spec = load_accounts_file(request.accounts_file) if request.accounts_file else None
     clients = client_cache(request.workers * 2, request.profile, request.rate_limits)
     declared = resource_types()
-    boundary, names = boundary_after_preparing(conn, clients, list(declared.values()), parse_regions(request.regions)
+    boundary, names, accounts_spec = boundary_after_preparing(conn, clients, list(declared.values()), parse_regions(request.regions)
                                                if request.regions else [clients.default_region])
     unknown = sorted(set(names) - set(declared))
     if unknown:  # the command's plugins declared a type this process's do not
@@ -34,7 +35,8 @@ def collect(request: CollectionRequest, conn: Connection, outbox) -> Collected:
 
 def boundary_after_preparing(conn: Connection, clients: ClientCache, rtypes: list[ResourceType],
                              regions: Optional[list[str]]):
-    """(the boundary, the resource types to read) as the command sends them; until they come, the clients
+    """(the boundary, the resource types to read, the accounts file as the command read it) as the command
+    sends them; until they come, the clients
     a collection of `rtypes` (every type declared: the command has not said which yet) would use are built
     in the order it uses them (service models loaded, clients created: no call to AWS is made). `regions` None ("all": known only
     from a call) prepares the identity client alone."""

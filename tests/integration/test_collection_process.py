@@ -202,7 +202,7 @@ def _collection_process(code: str) -> CollectionProcess:
     ours, theirs = socket.socketpair()
     root = str(Path(__file__).resolve().parents[2])
     proc = subprocess.Popen([sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {root!r}); {code}; "
-                             f"from auditbook.collect.apart_child import serve; serve({theirs.fileno()})"],
+                             f"from auditbook.collect.apart_child import serve; serve({theirs.fileno()}, {os.getpid()})"],
                             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     theirs.close()
@@ -252,3 +252,79 @@ def test_run_scan_called_from_python_on_the_local_executor_starts_and_stops_its_
     assert planned and len(progress) == planned[0]  # every job's progress came back through the pipe
     assert set(_children(os.getpid())) - before == set()  # the collection process was stopped and reaped
     assert _stored(f"sqlite:///{tmp_path}/py.db")[0]["executor"] == "local"
+
+
+def test_an_mfa_code_is_asked_for_at_the_terminal_and_the_scan_goes_on(estate, tmp_path):
+    """A profile that assumes a role with MFA: botocore asks for the code on the terminal, from the
+    collection process (same terminal, same process group as the command)."""
+    import fcntl
+    import select
+    import termios
+    (tmp_path / "config").write_text(
+        "[profile base]\nregion = us-east-1\n[profile mfa]\nregion = us-east-1\nsource_profile = base\n"
+        "role_arn = arn:aws:iam::123456789012:role/auditor\nmfa_serial = arn:aws:iam::123456789012:mfa/op\n")
+    (tmp_path / "credentials").write_text(f"[base]\naws_access_key_id = {estate['AWS_ACCESS_KEY_ID']}\n"
+                                          f"aws_secret_access_key = {estate['AWS_SECRET_ACCESS_KEY']}\n")
+    env = {k: v for k, v in _env(estate).items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                               "AWS_SESSION_TOKEN")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
+               AWS_EC2_METADATA_DISABLED="true")
+    primary, secondary = os.openpty()
+
+    def own_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    proc = subprocess.Popen([*RUN, "scan", "--profile", "mfa", "--regions", "us-east-1", "--db",
+                             f"sqlite:///{tmp_path}/mfa.db"], stdin=secondary, stdout=secondary, stderr=secondary,
+                            env=env, cwd=tmp_path, preexec_fn=own_terminal)
+    os.close(secondary)
+    said, answered, deadline = b"", 0, time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if select.select([primary], [], [], 0.5)[0]:
+            try:
+                said += os.read(primary, 4096)
+            except OSError:
+                break
+            if said.count(b"MFA") > answered:
+                answered += 1
+                os.write(primary, b"123456\n")
+    proc.wait(30)
+    os.close(primary)
+    assert proc.returncode == 0, said.decode(errors="replace")[-2000:]
+    assert answered >= 1
+    assert _stored(f"sqlite:///{tmp_path}/mfa.db")[0]["executor"] == "local"
+
+
+def test_a_collection_process_waiting_on_aws_ends_soon_after_its_command_is_killed(estate, tmp_path):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # connections are taken, never answered: every call waits for its read timeout
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        proc = subprocess.Popen([*RUN, "scan", "--regions", "us-east-1", "--db", f"sqlite:///{tmp_path}/w.db"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(estate, AWS_ENDPOINT_URL=url),
+                                cwd=tmp_path)
+        collector = _collection_process_of(proc)
+        time.sleep(2.0)  # the boundary has gone across: it is waiting on the first call
+        proc.kill()
+        proc.wait(30)
+        assert _gone(collector, timeout=3)
+    finally:
+        silent.close()
+
+
+def test_the_accounts_file_is_read_once_by_the_command_even_from_its_standard_input(estate, tmp_path):
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("accounts:\n  - id: '123456789012'\n    name: management\n")
+    with open(accounts) as stdin:
+        done = subprocess.run([*RUN, "scan", "--accounts", "/dev/stdin", "--regions", "us-east-1", "--db",
+                               f"sqlite:///{tmp_path}/in.db"], stdin=stdin, capture_output=True, text=True,
+                              env=_env(estate), cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "run 1: 1 account(s)" in done.stdout
+
+
+def test_the_program_exits_0_with_its_standard_output_closed():
+    done = subprocess.run([*RUN, "version"], preexec_fn=lambda: os.close(1), capture_output=False,
+                          stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr

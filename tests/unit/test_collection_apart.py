@@ -49,6 +49,7 @@ def test_with_no_listed_region_only_the_identity_client_is_prepared():
     (["auditbook", "scan", "--regions", "all"], "local", True),
     (["auditbook", "scan", "--executor", "local"], None, False),  # it names its executor: it starts its own
     (["auditbook", "scan", "--executor=inline"], None, False),
+    (["auditbook", "scan", "--help"], None, False),
     (["auditbook", "scan"], "inline", False),
     (["auditbook", "scan"], "dask://scheduler:8786", False),
     (["auditbook", "findings"], None, False),
