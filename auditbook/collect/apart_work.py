@@ -24,8 +24,8 @@ def collect(request: CollectionRequest, conn: Connection, outbox) -> Collected:
     limit_malloc_arenas()
     clients = client_cache(request.workers * 2, request.profile, request.rate_limits)
     declared = resource_types()
-    boundary, names, accounts_spec = boundary_after_preparing(conn, clients, list(declared.values()), parse_regions(request.regions)
-                                               if request.regions else [clients.default_region])
+    regions = parse_regions(request.regions) if request.regions else [clients.default_region]
+    boundary, names, accounts_spec = boundary_after_preparing(conn, clients, list(declared.values()), regions)
     unknown = sorted(set(names) - set(declared))
     if unknown:  # the command's plugins declared a type this process's do not
         raise UserError(f"resource type {unknown[0]!r} is not declared in the collection process")
@@ -36,10 +36,10 @@ def collect(request: CollectionRequest, conn: Connection, outbox) -> Collected:
 def boundary_after_preparing(conn: Connection, clients: ClientCache, rtypes: list[ResourceType],
                              regions: Optional[list[str]]):
     """(the boundary, the resource types to read, the accounts file as the command read it) as the command
-    sends them; until they come, the clients
-    a collection of `rtypes` (every type declared: the command has not said which yet) would use are built
-    in the order it uses them (service models loaded, clients created: no call to AWS is made). `regions` None ("all": known only
-    from a call) prepares the identity client alone."""
+    sends them; until they come, the clients a collection of `rtypes` (every type declared: the command has
+    not said which yet) would use are built in the order it uses them (service models loaded, clients
+    created: no call to AWS is made). `regions` None ("all": known only from a call) prepares the identity
+    client alone."""
     for service, region in clients_in_order(rtypes, regions or [], clients.default_region):
         if conn.poll():
             break
