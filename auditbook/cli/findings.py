@@ -74,7 +74,7 @@ def scan(
     with collector_paused():  # auditbook.gc_tuning: the scan's modules live as long as the process
         from auditbook.collect.apart import for_command
         from auditbook.collect.executors import LOCAL
-    # the collection process (started by cli.main as the command began, else now) imports botocore and
+    # the collection process (started by cli.entry as the program began, else now) imports botocore and
     # builds the clients while this process imports the store and opens it
     with for_command(executor == LOCAL) as collector:
         with collector_paused():
