@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from auditbook import __version__
 from auditbook.auth import Actor, authorize
 from auditbook.catalog.model import Catalog, load_catalog
-from auditbook.collect.apart import CollectionProcess, CollectionRequest
+from auditbook.collect.apart import CollectionProcess, CollectionRequest, for_command
 from auditbook.collect.executors import INLINE, LOCAL, dask_address
 from auditbook.collect.inputs import load_accounts_file, parse_regions
 from auditbook.collect.memory import limit_malloc_arenas
@@ -74,18 +73,17 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
              on_progress: Optional[Callable[[str], None]] = None,
              criterion: Optional[str] = None, at: Optional[dt.datetime] = None,
              simulated: Optional[str] = None, executor: str = INLINE, rate_limits: Optional[RateLimits] = None,
-             evidence_bucket: Optional[EvidenceBucket] = None,
-             collector: Optional[CollectionProcess] = None) -> ScanResult:
+             evidence_bucket: Optional[EvidenceBucket] = None) -> ScanResult:
     """`criterion`: collect and evaluate only what that criterion's checks need. `at` and `simulated`
     are for the demo's simulated quarter: the run is stamped `at` and labelled with `simulated`.
     `executor` (collect.executors): "inline" (this process's threads, the default here), "local" (a
-    collection process, collect.apart; `collector`: one the caller started early and closes, as the
-    command line does) or a Dask scheduler (collect.distributed). `rate_limits`: per (account, region,
-    service) (collect.ratelimit). `evidence_bucket`: the run's evidence kept in that S3 bucket under Object
+    collection process, collect.apart: the one the program started early, else one started now) or a Dask
+    scheduler (collect.distributed). `rate_limits`: per (account, region, service) (collect.ratelimit). `evidence_bucket`: the run's evidence kept in that S3 bucket under Object
     Lock (store.evidence_objects), the store keeping hashes."""
     limit_malloc_arenas()
+    dask_address(executor)  # a malformed --executor is refused first
     request = CollectionRequest(accounts_file, org_role, regions, profile, workers, rate_limits)
-    with collection_process(executor, collector) as apart:
+    with for_command(executor == LOCAL) as apart:
         if apart is not None:
             apart.send_request(request)  # it builds its clients while this process reads the catalog and the store
         catalog = whole_catalog = load_catalog(catalog_path)  # every input is validated before AWS or the store
@@ -110,19 +108,6 @@ def run_scan(*, accounts_file: Optional[Path] = None, org_role: Optional[str] = 
                                            finished, evidence_bucket)
     return ScanResult(run_id, resolve_url(db), summary, findings, collection,
                       time.perf_counter() - t0, collected.accounts, collected.regions, whole_catalog)
-
-
-@contextmanager
-def collection_process(executor: str, collector: Optional[CollectionProcess]) -> Iterator[Optional[CollectionProcess]]:
-    """The collection process of a "local" scan (`collector`, else one started now and stopped after);
-    None for any other executor."""
-    if dask_address(executor) is not None or executor == INLINE:
-        yield None
-    elif collector is not None:
-        yield collector
-    else:
-        with CollectionProcess.start() as started:
-            yield started
 
 
 def collect_into(db: Optional[str], at: Optional[dt.datetime], apart: Optional[CollectionProcess],

@@ -71,28 +71,23 @@ def scan(
     retention: str = RETENTION_OPT,
 ):
     """Collect evidence, evaluate every check, store the run and print a summary."""
+    # with --executor local, run_scan takes the collection process cli.entry started as the program began
+    # (it imports botocore and builds the clients while this process imports the store and opens it)
     with collector_paused():  # auditbook.gc_tuning: the scan's modules live as long as the process
-        from auditbook.collect.apart import for_command
-        from auditbook.collect.executors import LOCAL
-    # the collection process (started by cli.entry as the program began, else now) imports botocore and
-    # builds the clients while this process imports the store and opens it
-    with for_command(executor == LOCAL) as collector:
-        with collector_paused():
-            from auditbook.scan import run_scan
-        if accounts and org:
-            raise UserError("--accounts and --org cannot be used together")
-        limits = load_limits(rate_limits)
-        bucket = evidence_bucket(evidence, retention)  # no Object Lock: refused before anything is read
-        progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TextColumn("{task.description}"), console=err, transient=True,
-                            disable=not sys.stderr.isatty())
-        task = progress.add_task("", total=None)
-        with progress:
-            result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
-                              catalog_path=catalog, workers=workers, exceptions_path=exceptions, executor=executor,
-                              rate_limits=limits, evidence_bucket=bucket, collector=collector,
-                              on_plan=lambda n: progress.update(task, total=n),
-                              on_progress=lambda label: progress.update(task, advance=1, description=label))
+        from auditbook.scan import run_scan
+    if accounts and org:
+        raise UserError("--accounts and --org cannot be used together")
+    limits = load_limits(rate_limits)
+    bucket = evidence_bucket(evidence, retention)  # no Object Lock: refused before anything is read
+    progress = Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.description}"), console=err, transient=True, disable=not sys.stderr.isatty())
+    task = progress.add_task("", total=None)
+    with progress:
+        result = run_scan(accounts_file=accounts, org_role=org, regions=regions, db=db, profile=profile,
+                          catalog_path=catalog, workers=workers, exceptions_path=exceptions, executor=executor,
+                          rate_limits=limits, evidence_bucket=bucket,
+                          on_plan=lambda n: progress.update(task, total=n),
+                          on_progress=lambda label: progress.update(task, advance=1, description=label))
     _say_scan(result, details)
 
 

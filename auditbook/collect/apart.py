@@ -225,8 +225,8 @@ def stop_early() -> None:
 
 @contextmanager
 def for_command(wanted: bool) -> Iterator[Optional[CollectionProcess]]:
-    """The command's collection process while the block runs, stopped after: the one started early,
-    else a new one, if `wanted` (executor "local"); None otherwise (an early one is stopped now)."""
+    """A scan's collection process while the block runs (scan.run_scan), stopped after: the one started
+    early, else a new one, if `wanted` (executor "local"); None otherwise (an early one is stopped now)."""
     global _early
     early, _early = _early, None
     if not wanted:
